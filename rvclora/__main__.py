@@ -1,0 +1,3 @@
+from rvclora.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The ``rvclora`` command line: a thin Typer layer.
+
+Each subcommand lives in ``rvclora/commands/<name>.py`` and exposes ``register(app)``; heavy imports
+(torch, librosa, faiss) happen inside the command functions, so ``rvclora --help`` never imports torch.
+Only commands whose module exists are offered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Optional
+
+import typer
+
+from rvclora import __version__
+
+# Pipeline order: this is also the order of ``rvclora --help``.
+COMMANDS = ("demo", "preprocess", "extract", "train", "infer", "merge", "compress", "inspect", "eval")
+
+app = typer.Typer(
+    name="rvclora",
+    help="LoRA voice adapters for RVC: train small adapters, convert, blend, bake into RVC models, measure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rvclora {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for unexpected errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _register_commands() -> None:
+    for name in COMMANDS:
+        module_name = f"rvclora.commands.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).register(app)
+
+
+_register_commands()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the app; user errors become one line on stderr and exit code 2."""
+    from rvclora.errors import RvcloraError
+
+    try:
+        app(args=argv, prog_name="rvclora")
+    except RvcloraError as exc:
+        if _state["debug"]:
+            raise
+        from rvclora.console import err
+
+        hint = f" [dim]({exc.hint})[/dim]" if exc.hint else ""
+        err.print(f"[bold red]error:[/bold red] {_escape(exc.message)}{hint}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing half-written was kept. Run the same command again to resume.\n")
+        sys.exit(130)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

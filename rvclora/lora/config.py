@@ -1,0 +1,86 @@
+"""LoRA configuration and target presets (torch-free: the workspace schema and ``--help`` read it).
+
+Targets are module-path patterns (``fnmatch`` syntax, ``*`` also crosses dots) matched against the
+synthesizer's module names, e.g. ``dec.ups.*``. A preset is a named list of patterns.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Named target presets. The posterior encoder (enc_q) is never a target: it is training-only and is
+# dropped from inference models, so an adapter on it could not change a converted voice.
+PRESETS: dict[str, tuple[str, ...]] = {
+    "decoder": ("dec.*",),
+    "flow": ("flow.*",),
+    "encoder": ("enc_p.*",),
+    "decoder+flow": ("dec.*", "flow.*"),
+    "all": ("enc_p.*", "flow.*", "dec.*"),
+}
+DEFAULT_PRESET = "decoder+flow"
+PRESET_HELP = {
+    "decoder": "the HiFi-GAN/NSF decoder (dec.*): upsamplers, resblocks, conditioning",
+    "flow": "the normalising flow (flow.*) that maps the content prior to the speaker's latent",
+    "encoder": "the content/text encoder (enc_p.*): attention, FFN, projections, embeddings",
+    "decoder+flow": "decoder and flow: every speaker-dependent path",
+    "all": "encoder, flow and decoder (everything kept in an inference model)",
+}
+
+
+@dataclass
+class LoRAConfig:
+    """How an adapter is shaped. Scale = alpha / rank (or alpha / sqrt(rank) with ``rslora``)."""
+
+    rank: int = 8
+    alpha: float = 8.0
+    dropout: float = 0.0
+    targets: str | list[str] = DEFAULT_PRESET
+    exclude: list[str] = field(default_factory=list)
+    rslora: bool = False
+    # Small modules trained fully and stored whole in the adapter (e.g. the speaker embedding).
+    full_modules: list[str] = field(default_factory=lambda: ["emb_g"])
+
+    def __post_init__(self) -> None:
+        from rvclora.errors import ConfigError
+
+        if not isinstance(self.rank, int) or self.rank < 1:
+            raise ConfigError(f"LoRA rank must be a positive integer, got {self.rank!r}")
+        if self.alpha <= 0:
+            raise ConfigError(f"LoRA alpha must be positive, got {self.alpha!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.targets, str) and self.targets not in PRESETS and not _looks_like_pattern(self.targets):
+            raise ConfigError(
+                f"unknown LoRA target preset {self.targets!r}",
+                f"use one of {', '.join(PRESETS)} or a list of module-path patterns",
+            )
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / (self.rank**0.5 if self.rslora else self.rank)
+
+    def target_patterns(self) -> tuple[str, ...]:
+        if isinstance(self.targets, str):
+            return PRESETS.get(self.targets, (self.targets,))
+        return tuple(self.targets)
+
+    def matches(self, module_path: str) -> bool:
+        """Is ``module_path`` targeted (and not excluded)?"""
+        if module_path.startswith("enc_q.") or module_path == "enc_q":
+            return False
+        hit = any(fnmatch.fnmatchcase(module_path, p) for p in self.target_patterns())
+        return hit and not any(fnmatch.fnmatchcase(module_path, p) for p in self.exclude)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoRAConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _looks_like_pattern(text: str) -> bool:
+    return "." in text or "*" in text

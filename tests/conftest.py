@@ -1,0 +1,28 @@
+"""Shared test fixtures: where the reference files are, and a zero-noise mode matching them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_reference() -> Path | None:
+    candidates = [os.environ.get("RVCLORA_REFERENCE", ""), REPO / "shared/fixtures/reference",
+                  REPO.parent / "shared/fixtures/reference"]
+    for c in candidates:
+        if c and (Path(c) / "index.json").is_file():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The upstream reference fixtures (../shared/fixtures/reference). Missing fixtures fail, never skip."""
+    found = _find_reference()
+    if found is None:
+        pytest.fail("reference fixtures not found: expected ../shared/fixtures/reference or $RVCLORA_REFERENCE")
+    return found
