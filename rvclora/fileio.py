@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, tmp)
 
 
+def _starts_like_pickle(path: Path) -> bool:
+    """Legacy (non-zip) torch files begin with a pickle protocol marker."""
+    with open(path, "rb") as fh:
+        return fh.read(1) == b"\x80"
+
+
 def safe_torch_load(
     path: str | os.PathLike[str],
     what: str = "checkpoint",
@@ -78,11 +85,12 @@ def safe_torch_load(
     A file that needs anything else is refused *before* loading, naming what it asked for.
     """
     import pickle
-    import zipfile
 
     import torch
 
     p = require_file(path, what)
+    if not zipfile.is_zipfile(p) and not _starts_like_pickle(p):
+        raise BadInputError(f"{what} {p.name} is truncated or not a PyTorch file", "give a complete .pth/.pt checkpoint")
     try:
         wanted = torch.serialization.get_unsafe_globals_in_checkpoint(str(p))
     except Exception:  # not a zip checkpoint: legacy format or garbage; torch.load below decides
@@ -99,8 +107,11 @@ def safe_torch_load(
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        reason = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln), "")
+        if not reason:
+            raise BadInputError(f"{what} {p.name} is truncated or corrupt", "re-download or re-export it") from exc
         raise UnsafeFileError(
-            f"{what} {p.name} cannot be loaded safely: {str(exc).splitlines()[0][:200]}",
+            f"{what} {p.name} cannot be loaded safely ({reason[:160]})",
             "only plain tensor checkpoints are accepted",
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:

@@ -1,0 +1,49 @@
+"""``rvclora inspect``: say what a file is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+ORDER = ("kind", "label", "version", "sr", "sr_label", "f0", "n_params", "dtype", "size_bytes", "rank", "alpha",
+         "rslora", "scale", "targets", "full_modules", "layers", "base_fingerprint", "created", "info", "config")
+
+
+def inspect_command(
+    file: Annotated[Path, typer.Argument(help="Any RVC/rvclora file: voice .pth, G/D, adapter, HuBERT, RMVPE, "
+                                         ".index.", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the description as one JSON object.")] = False,
+) -> None:
+    """Describe a file: kind, version, sample rate, pitch, parameters, dtype, size, config; for adapters
+    rank, alpha, targets, base fingerprint and info."""
+    from rvclora.inspection import describe
+
+    desc = describe(file)
+    if json_out:
+        from rvclora.console import emit_json
+
+        emit_json(desc)
+        return
+    from rvclora.console import human_bytes, show, table
+
+    keys = [k for k in ORDER if desc.get(k) is not None] + [k for k in desc if k not in ORDER and k != "path"]
+    rows = [(k, _fmt(k, desc[k], human_bytes)) for k in keys if desc.get(k) is not None]
+    show(table(str(desc["path"]), ["field", "value"], rows))
+
+
+def _fmt(key: str, value: Any, human_bytes: Any) -> str:
+    if key == "size_bytes":
+        return f"{human_bytes(value)} ({value:,} bytes)"
+    if key == "n_params":
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect", help=inspect_command.__doc__)(inspect_command)
