@@ -1,0 +1,132 @@
+"""Feature-extraction speed, in × real time (seconds of audio per second of compute).
+
+    python benchmarks/extract_speed.py [--seconds 60] [--only hubert] [--repeat 2]
+
+Each family of extractors registers a function in ``BENCHES`` that returns result rows; F0 methods are
+added the same way. HuBERT runs at full HuBERT-base size with random weights (speed does not depend on
+the values) on CPU in fp32 and, when CUDA is available, in fp32/fp16/bf16 — next to transformers'
+HubertModel with the same weights when transformers is installed. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SR = 16000
+
+
+@dataclass
+class Row:
+    name: str
+    device: str
+    dtype: str
+    seconds: float  # best of the repeats
+    audio_seconds: float
+
+    @property
+    def x_real_time(self) -> float:
+        return self.audio_seconds / self.seconds
+
+
+def _time(fn: Callable[[], object], device: str, repeat: int) -> float:
+    """Best wall time of ``repeat`` runs after one warm-up run (CUDA work is synchronised)."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _devices() -> list[tuple[str, list[torch.dtype]]]:
+    out = [("cpu", [torch.float32])]
+    if torch.cuda.is_available():
+        out.append(("cuda", [torch.float32, torch.float16, torch.bfloat16]))
+    return out
+
+
+def bench_hubert(wav: np.ndarray, repeat: int) -> list[Row]:
+    """rvclora's HuBERT (v2 = layer 12, the longest path) vs transformers' HubertModel, same weights."""
+    from rvclora.features.hubert import ContentEncoder
+    from rvclora.features.hubert_load import parse_conv_layers
+    from rvclora.features.hubert_model import HubertArch, HubertNet
+
+    arch = HubertArch(conv_layers=parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"),
+                      extractor_mode="default", conv_bias=False, embed_dim=768, ffn_dim=3072, num_layers=12,
+                      num_heads=12, conv_pos=128, conv_pos_groups=16, layer_norm_first=False, final_dim=256,
+                      post_extract_proj=True)
+    torch.manual_seed(0)
+    net = HubertNet(arch).eval().requires_grad_(False)
+    hf_model = _transformers_twin(net)
+    seconds = len(wav) / SR
+    rows = []
+    for device, dtypes in _devices():
+        for dtype in dtypes:
+            enc = ContentEncoder(net.to(device=device, dtype=dtype), normalize=False, source=Path("random-hubert-base"))
+            t = _time(lambda: enc.extract(wav, "v2"), device, repeat)
+            rows.append(Row("rvclora HuBERT", device, str(dtype).removeprefix("torch."), t, seconds))
+            if hf_model is not None:
+                model = hf_model.to(device=device, dtype=dtype)
+                x = torch.from_numpy(wav)[None].to(device=device, dtype=dtype)
+
+                def run_hf(model=model, x=x) -> object:
+                    with torch.inference_mode():
+                        return model(x).last_hidden_state
+
+                t = _time(run_hf, device, repeat)
+                rows.append(Row("transformers HubertModel", device, str(dtype).removeprefix("torch."), t, seconds))
+    return rows
+
+
+def _transformers_twin(net: torch.nn.Module) -> torch.nn.Module | None:
+    """transformers' HubertModel holding ``net``'s weights, or None when transformers is absent."""
+    try:
+        import transformers
+    except ImportError:
+        print("transformers not installed: skipping the side-by-side comparison")
+        return None
+    from rvclora.features.hubert_load import hf_to_fairseq_name
+
+    model = transformers.HubertModel(transformers.HubertConfig()).eval().requires_grad_(False)
+    mine = net.state_dict()
+    theirs = {name: mine[hf_to_fairseq_name(name, group_norm=True)] for name in model.state_dict()
+              if hf_to_fairseq_name(name, group_norm=True) in mine}
+    model.load_state_dict(theirs, strict=False)
+    return model
+
+
+BENCHES: dict[str, Callable[[np.ndarray, int], list[Row]]] = {"hubert": bench_hubert}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the test audio")
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these families")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per case (best is shown)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    wav = (0.1 * rng.standard_normal(int(args.seconds * SR))).astype(np.float32)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA"))
+    print(f"{'extractor':<26} {'device':<6} {'dtype':<9} {'seconds':>8} {'x real time':>12}")
+    for family in args.only or list(BENCHES):
+        for row in BENCHES[family](wav, args.repeat):
+            print(f"{row.name:<26} {row.device:<6} {row.dtype:<9} {row.seconds:8.3f} {row.x_real_time:12.1f}")
+
+
+if __name__ == "__main__":
+    main()
