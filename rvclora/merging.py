@@ -52,7 +52,7 @@ def merge_to_model(base: Path, adapters: Sequence[Path], weights: Sequence[float
 def merge_to_adapter(base: Path, adapters: Sequence[Path], weights: Sequence[float], output: Path,
                      force: bool = False) -> dict[str, Any]:
     """Write one adapter equal to Σ wᵢ·adapterᵢ (ranks concatenated, exact); returns a summary."""
-    from rvclora.lora.adapter import _utc_now, write_adapter
+    from rvclora.lora.adapter import write_adapter
     from rvclora.lora.merge import blend_adapters
     from rvclora.models.checkpoint import load_synthesizer
 
@@ -61,7 +61,6 @@ def merge_to_adapter(base: Path, adapters: Sequence[Path], weights: Sequence[flo
     fingerprint = _check_base(model, adapters, loaded, force)
     tensors, meta = blend_adapters(loaded, weights, base=model.state_dict(), force=force)
     meta["base_fingerprint"] = fingerprint
-    meta["created"] = _utc_now()
     write_adapter(output, tensors, meta)
     params = sum(t.numel() for t in tensors.values())
     return {"output": str(output), "kind": "rvclora-adapter", "adapters": [str(p) for p in adapters],

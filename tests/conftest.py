@@ -9,6 +9,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Tests use tiny models: one thread each avoids oversubscribing small CI machines (2 cores), which otherwise
+# slows the suite ~10x. Subprocesses inherit the environment variables.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a hard dependency
+    pass
+
 
 def _find_reference() -> Path | None:
     candidates = [os.environ.get("RVCLORA_REFERENCE", ""), REPO / "shared/fixtures/reference",

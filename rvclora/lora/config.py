@@ -12,15 +12,29 @@ from typing import Any
 
 # Named target presets. The posterior encoder (enc_q) is never a target: it is training-only and is
 # dropped from inference models, so an adapter on it could not change a converted voice.
+# "voice" (the default) spends the bytes where the speaker lives: the whole flow (it maps the content prior
+# to the speaker's latent, conditioned on the speaker), the decoder's entry/conditioning/upsamplers/exit and
+# the kernel-3 resblocks (index 3·stage). The kernel-7/11 resblocks hold ~70 % of a decoder adapter's
+# parameters for fine texture the base already renders well. Numbers: docs/adapter-format.md.
 PRESETS: dict[str, tuple[str, ...]] = {
+    "voice": (
+        "flow.*",
+        "dec.conv_pre",
+        "dec.cond",
+        "dec.ups.*",
+        "dec.resblocks.[0369].*",
+        "dec.resblocks.12.*",
+        "dec.conv_post",
+    ),
     "decoder": ("dec.*",),
     "flow": ("flow.*",),
     "encoder": ("enc_p.*",),
     "decoder+flow": ("dec.*", "flow.*"),
     "all": ("enc_p.*", "flow.*", "dec.*"),
 }
-DEFAULT_PRESET = "decoder+flow"
+DEFAULT_PRESET = "voice"
 PRESET_HELP = {
+    "voice": "flow + decoder entry, conditioning, upsamplers, kernel-3 resblocks and exit (< 1 MB at rank 8)",
     "decoder": "the HiFi-GAN/NSF decoder (dec.*): upsamplers, resblocks, conditioning",
     "flow": "the normalising flow (flow.*) that maps the content prior to the speaker's latent",
     "encoder": "the content/text encoder (enc_p.*): attention, FFN, projections, embeddings",
@@ -61,17 +75,34 @@ class LoRAConfig:
     def scale(self) -> float:
         return self.alpha / (self.rank**0.5 if self.rslora else self.rank)
 
+    def _target_items(self) -> list[str]:
+        return [self.targets] if isinstance(self.targets, str) else list(self.targets)
+
     def target_patterns(self) -> tuple[str, ...]:
-        if isinstance(self.targets, str):
-            return PRESETS.get(self.targets, (self.targets,))
-        return tuple(self.targets)
+        """The patterns, with preset names expanded (a list may mix names and patterns)."""
+        return tuple(p for item in self._target_items() for p in PRESETS.get(item, (item,)))
 
     def matches(self, module_path: str) -> bool:
-        """Is ``module_path`` targeted (and not excluded)?"""
+        """Is ``module_path`` targeted (and not excluded)? A pattern naming a parent covers its children."""
         if module_path.startswith("enc_q.") or module_path == "enc_q":
             return False
-        hit = any(fnmatch.fnmatchcase(module_path, p) for p in self.target_patterns())
-        return hit and not any(fnmatch.fnmatchcase(module_path, p) for p in self.exclude)
+        hit = any(path_matches(module_path, p) for p in self.target_patterns())
+        return hit and not any(path_matches(module_path, p) for p in self.exclude)
+
+    def unmatched_patterns(self, module_paths: list[str]) -> list[str]:
+        """Targets that select none of ``module_paths`` (a typo, or a preset for another model).
+
+        A preset counts as matched when any of its patterns is: presets cover variants (e.g. the fifth
+        upsample stage of v1 32k/48k models) that a given model may lack.
+        """
+        def hit(pattern: str) -> bool:
+            return any(path_matches(m, pattern) for m in module_paths)
+
+        return [item for item in self._target_items() if not any(hit(p) for p in PRESETS.get(item, (item,)))]
+
+    def is_full_module(self, module_path: str) -> bool:
+        """Is ``module_path`` (or a parent) one of ``full_modules``, trained whole instead of low-rank?"""
+        return any(path_matches(module_path, p) for p in self.full_modules)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +111,12 @@ class LoRAConfig:
     def from_dict(cls, data: dict[str, Any]) -> "LoRAConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def path_matches(module_path: str, pattern: str) -> bool:
+    """``fnmatch`` on the path or any of its dotted parents, so ``dec.ups`` covers ``dec.ups.0``."""
+    parts = module_path.split(".")
+    return any(fnmatch.fnmatchcase(".".join(parts[:i]), pattern) for i in range(len(parts), 0, -1))
 
 
 def _looks_like_pattern(text: str) -> bool:

@@ -1,0 +1,240 @@
+"""Adapter files: save a model's LoRA, read one back, attach one to a plain base model.
+
+Format (docs/adapter-format.md): ``.safetensors`` (default) or ``.pth`` by extension. Tensors are named
+``<module path>.lora_A`` / ``<module path>.lora_B`` and ``full.<state_dict key>`` for whole modules (the
+speaker embedding). Metadata is one JSON object — in the safetensors header under ``"rvclora"``, in a
+``.pth`` next to the tensors — so the file explains itself: config, scale, per-layer kinds and transposed-conv
+factor orders, RVC version/rate/pitch, base fingerprint, parameter count, creation time and free ``info``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rvclora.errors import BadInputError, IncompatibleError, OutputError
+from rvclora.fileio import atomic_write, require_file, safe_torch_load
+from rvclora.lora.config import LoRAConfig
+from rvclora.lora.fingerprint import base_fingerprint
+from rvclora.lora.inject import lora_layers, lora_state, replace_module
+from rvclora.lora.layers import LoRAConvTranspose1d, LoRALayer, cheaper_order, rank_dims, wrapper_class
+
+FORMAT = "rvclora.lora"
+FORMAT_VERSION = 1
+FULL_PREFIX = "full."
+META_KEY = "rvclora"  # safetensors header key, and the .pth top-level key holding the metadata
+DEFAULT_DTYPE = torch.float16  # halves the file; fp16 keeps ~3 significant digits of ΔW, far below audible
+SUFFIXES = (".safetensors", ".pth", ".pt")
+
+Tensors = dict[str, torch.Tensor]
+Metadata = dict[str, Any]
+
+
+def rvc_identity(model: nn.Module) -> dict[str, Any]:
+    """RVC version / sample rate / pitch flag from ``model.config`` when the synthesizer carries one."""
+    cfg = getattr(model, "config", None)
+    sr = getattr(cfg, "sr", None) or getattr(cfg, "sampling_rate", None)
+    f0 = getattr(cfg, "f0", None)
+    return {"version": getattr(cfg, "version", None), "sr": sr, "f0": None if f0 is None else bool(f0)}
+
+
+def _check_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise BadInputError(f"adapter file {path.name} must end in .safetensors or .pth", "rename it")
+    return suffix
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def collect_adapter(model: nn.Module) -> tuple[Tensors, Metadata]:
+    """The LoRA factors, full-module tensors and metadata of ``model``'s attached adapter (fp32, CPU)."""
+    layers = list(lora_layers(model))
+    if not layers:
+        raise BadInputError("the model has no LoRA adapter to save", "attach one with add_lora or load_lora")
+    state = lora_state(model)
+    config: LoRAConfig = state.get("config") or LoRAConfig(rank=layers[0][1].rank)
+    tensors: Tensors = {}
+    for path, layer in layers:
+        tensors[f"{path}.lora_A"] = layer.lora_A.detach().to("cpu", torch.float32)
+        tensors[f"{path}.lora_B"] = layer.lora_B.detach().to("cpu", torch.float32)
+    for key, value in model.state_dict().items():
+        if ".lora_" not in key and config.is_full_module(key.rpartition(".")[0]):
+            tensors[FULL_PREFIX + key] = value.detach().to("cpu", torch.float32)
+    meta = dict(state.get("metadata") or {})  # keeps unknown keys of a loaded adapter
+    meta.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        config=config.to_dict(),
+        scale=layers[0][1].scale,
+        layers={p: layer.kind for p, layer in layers},
+        conv_transpose_order={p: layer.order for p, layer in layers if isinstance(layer, LoRAConvTranspose1d)},
+        rvc=rvc_identity(model),
+        base_fingerprint=state.get("base_fingerprint") or base_fingerprint(model),
+        created=_utc_now(),
+    )
+    return tensors, meta
+
+
+def write_adapter(
+    path: str | os.PathLike[str], tensors: Tensors, meta: Metadata, dtype: torch.dtype = DEFAULT_DTYPE
+) -> Path:
+    """Write an adapter atomically; the format follows the extension. Returns the path."""
+    dest = Path(path).expanduser()
+    suffix = _check_suffix(dest)
+    if not dtype.is_floating_point:
+        raise OutputError(f"adapter storage dtype must be a float type, got {dtype}", "use float16 or float32")
+    stored = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
+    meta = dict(meta, dtype=str(dtype).removeprefix("torch."), params=sum(v.numel() for v in stored.values()))
+    meta = json.loads(json.dumps(meta, default=str))  # plain JSON values only, in both formats
+    with atomic_write(dest) as tmp:
+        if suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(stored, str(tmp), metadata={META_KEY: json.dumps(meta)})
+        else:
+            torch.save({META_KEY: meta, "tensors": stored}, tmp)
+    return dest
+
+
+def save_lora(
+    model: nn.Module, path: str | os.PathLike[str], dtype: torch.dtype = DEFAULT_DTYPE, **info: Any
+) -> Path:
+    """Save ``model``'s adapter to ``path`` (.safetensors or .pth); ``info`` lands in the metadata."""
+    tensors, meta = collect_adapter(model)
+    meta["info"] = {**meta.get("info", {}), **info}
+    return write_adapter(path, tensors, meta, dtype)
+
+
+def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
+    """Tensors (as stored) and metadata of an adapter file, without a model. Loads are always safe."""
+    p = require_file(path, "adapter")
+    suffix = _check_suffix(p)
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                header = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise BadInputError(f"adapter {p.name} is truncated or not a safetensors file", "re-export it") from exc
+        try:
+            meta = json.loads(header[META_KEY])
+        except (KeyError, json.JSONDecodeError):
+            meta = None
+    else:
+        obj = safe_torch_load(p, "adapter")
+        meta = obj.get(META_KEY) if isinstance(obj, dict) else None
+        tensors = obj.get("tensors") if isinstance(obj, dict) else None
+        if not isinstance(tensors, dict) or not all(torch.is_tensor(t) for t in tensors.values()):
+            meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BadInputError(f"{p.name} is not an rvclora adapter (no rvclora metadata)", "give an adapter file")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise IncompatibleError(
+            f"adapter {p.name} uses format version {meta['format_version']}, newer than this rvclora reads",
+            "upgrade rvclora",
+        )
+    return tensors, meta
+
+
+def _plan_layers(
+    model: nn.Module, tensors: Tensors, meta: Metadata
+) -> tuple[list[tuple[str, LoRALayer]], list[str]]:
+    """Build (not yet attach) one wrapper per adapter layer; returns them and the problems found."""
+    orders = meta.get("conv_transpose_order", {})
+    kinds = meta.get("layers", {})
+    paths = [k[: -len(".lora_A")] for k in tensors if k.endswith(".lora_A")]
+    planned, problems = [], []
+    for path in paths:
+        a, b = tensors[f"{path}.lora_A"], tensors.get(f"{path}.lora_B")
+        try:
+            base = model.get_submodule(path)
+        except AttributeError:
+            problems.append(f"layer {path} does not exist in the model")
+            continue
+        cls = wrapper_class(base)
+        if cls is None or b is None or (path in kinds and kinds[path] != cls.kind):
+            problems.append(f"layer {path} is a {type(base).__name__}, not what the adapter expects")
+            continue
+        if cls is LoRAConvTranspose1d:
+            order = orders.get(path) or cheaper_order(base)
+            layer = cls(base, a.shape[rank_dims(cls.kind, order)[0]], order=order)
+        else:
+            layer = cls(base, a.shape[rank_dims(cls.kind)[0]])
+        shapes = layer.factor_shapes(layer.rank)
+        if tuple(a.shape) != shapes[0] or tuple(b.shape) != shapes[1]:
+            problems.append(f"layer {path}: adapter shapes {tuple(a.shape)}/{tuple(b.shape)} do not fit the model")
+            continue
+        with torch.no_grad():
+            layer.lora_A.copy_(a)
+            layer.lora_B.copy_(b)
+        planned.append((path, layer))
+    return planned, problems
+
+
+def attach_adapter(
+    model: nn.Module, tensors: Tensors, meta: Metadata, scale: float = 1.0, force: bool = False, name: str = "adapter"
+) -> Metadata:
+    """Attach an adapter (already read) to a plain base model, checking that it fits unless ``force``."""
+    if any(True for _ in lora_layers(model)):
+        raise IncompatibleError("the model already has a LoRA adapter attached", "merge or remove it first")
+    fingerprint = base_fingerprint(model)
+    wanted = meta.get("base_fingerprint")
+    problems = []
+    if wanted and wanted != fingerprint:
+        problems.append(f"{name} was trained on another base model (fingerprint {wanted[:12]} ≠ {fingerprint[:12]})")
+    planned, layer_problems = _plan_layers(model, tensors, meta)
+    problems += layer_problems
+    full = full_tensors(tensors)
+    own = model.state_dict()
+    for key in [k for k in full if k not in own or own[k].shape != full[k].shape]:
+        problems.append(f"full tensor {key} does not fit the model")
+        del full[key]
+    if problems and not force:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise IncompatibleError(f"{problems[0]}{more}", "use the base model the adapter was trained on, or force")
+    if problems:
+        from rvclora.console import err
+
+        for problem in problems:
+            err.print(f"[yellow]warning:[/] {problem}; loading anyway (forced)")
+    config = LoRAConfig.from_dict(meta.get("config", {}))
+    layer_scale = float(meta.get("scale", config.scale)) * scale
+    for path, layer in planned:
+        layer.scale = layer_scale
+        if config.dropout > 0:
+            layer.dropout = torch.nn.Dropout(config.dropout)
+        replace_module(model, path, layer)
+    if full:
+        model.load_state_dict(full, strict=False)
+    state = lora_state(model)
+    state.update(config=config, base_fingerprint=wanted or fingerprint, metadata=dict(meta))
+    return meta
+
+
+def load_lora(
+    model: nn.Module, path: str | os.PathLike[str], scale: float = 1.0, force: bool = False
+) -> Metadata:
+    """Attach the adapter at ``path`` to ``model`` (in place) at ``scale``; returns its metadata.
+
+    A base with another fingerprint, or layers whose shapes differ, raise IncompatibleError unless ``force``
+    (then the misfits are skipped with a warning).
+    """
+    tensors, meta = read_adapter(path)
+    return attach_adapter(model, tensors, meta, scale=scale, force=force, name=f"adapter {Path(path).name}")
+
+
+def full_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The whole-module tensors of an adapter, keyed by their model state_dict key."""
+    return {k[len(FULL_PREFIX):]: v for k, v in tensors.items() if k.startswith(FULL_PREFIX)}

@@ -1,0 +1,145 @@
+"""Merge adapters into base weights, take them back out, and blend several adapters exactly.
+
+Blending concatenates ranks: Σ wᵢ·sᵢ·BᵢAᵢ = [w₁s₁B₁ … wₙsₙBₙ]·[A₁; …; Aₙ], so a blended adapter (rank Σrᵢ,
+scale 1) computes exactly the weighted sum of its parts — no SVD, no approximation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from rvclora.errors import ConfigError, IncompatibleError
+from rvclora.lora.adapter import (
+    FORMAT,
+    FORMAT_VERSION,
+    FULL_PREFIX,
+    Metadata,
+    Tensors,
+    _utc_now,
+    attach_adapter,
+    full_tensors,
+)
+from rvclora.lora.config import LoRAConfig
+from rvclora.lora.inject import lora_layers, strip_wrappers
+from rvclora.lora.layers import rank_dims
+
+
+def merge_adapters(model: nn.Module) -> nn.Module:
+    """Bake every attached adapter into its base weight, keeping the wrappers (undo with unmerge_adapters)."""
+    for _, layer in lora_layers(model):
+        layer.merge()
+    return model
+
+
+def unmerge_adapters(model: nn.Module) -> nn.Module:
+    """Take every merged adapter back out of its base weight."""
+    for _, layer in lora_layers(model):
+        layer.unmerge()
+    return model
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Bake all adapters into the base weights and remove the wrappers: a plain model with upstream keys."""
+    return strip_wrappers(model, bake=True)
+
+
+def _common(values: Sequence[object], what: str, force: bool) -> object:
+    distinct = {v for v in values if v}
+    if len(distinct) > 1 and not force:
+        raise IncompatibleError(f"the adapters were made for different {what}", "blend adapters of one base model")
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
+def blend_adapters(
+    adapters: Sequence[tuple[Tensors, Metadata]],
+    weights: Sequence[float],
+    base: Mapping[str, torch.Tensor] | None = None,
+    force: bool = False,
+) -> tuple[Tensors, Metadata]:
+    """One adapter computing Σ wᵢ·adapterᵢ exactly (ranks concatenated, scale 1).
+
+    Whole modules (the speaker embedding) blend as base + Σ wᵢ·(Fᵢ − base); without ``base`` that needs
+    weights summing to 1 (then it is the weighted average).
+    """
+    if not adapters or len(adapters) != len(weights):
+        raise ConfigError("give one weight per adapter", f"got {len(adapters)} adapters and {len(weights)} weights")
+    metas = [m for _, m in adapters]
+    fingerprint = _common([m.get("base_fingerprint") for m in metas], "base models", force)
+    a_parts: dict[str, list[torch.Tensor]] = {}
+    b_parts: dict[str, list[torch.Tensor]] = {}
+    kinds: dict[str, str] = {}
+    orders: dict[str, str] = {}
+    for (tensors, meta), weight in zip(adapters, weights):
+        scale = float(meta.get("scale", LoRAConfig.from_dict(meta.get("config", {})).scale))
+        for key in (k for k in tensors if k.endswith(".lora_A")):
+            path = key[: -len(".lora_A")]
+            kind = meta.get("layers", {}).get(path, "")
+            order = meta.get("conv_transpose_order", {}).get(path)
+            if kinds.setdefault(path, kind) != kind or orders.setdefault(path, order) != order:
+                raise IncompatibleError(f"layer {path} is shaped differently in the adapters", "re-train one of them")
+            a_parts.setdefault(path, []).append(tensors[key].to(torch.float32))
+            b_parts.setdefault(path, []).append(tensors[f"{path}.lora_B"].to(torch.float32) * (weight * scale))
+    out: Tensors = {}
+    for path, a_list in a_parts.items():
+        a_dim, b_dim = rank_dims(kinds[path], orders[path])
+        try:
+            out[f"{path}.lora_A"] = torch.cat(a_list, dim=a_dim)
+            out[f"{path}.lora_B"] = torch.cat(b_parts[path], dim=b_dim)
+        except RuntimeError as exc:
+            raise IncompatibleError(f"layer {path} has different shapes in the adapters", "blend one base") from exc
+    out.update(_blend_full(adapters, weights, base))
+    configs = [LoRAConfig.from_dict(m.get("config", {})) for m in metas]
+    rank = sum(c.rank for c in configs)
+    config = LoRAConfig(
+        rank=rank,
+        alpha=float(rank),
+        targets=sorted({p for c in configs for p in c.target_patterns()}),
+        full_modules=sorted({p for c in configs for p in c.full_modules}),
+    )
+    meta: Metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "scale": 1.0,
+        "layers": {p: k for p, k in kinds.items() if k},
+        "conv_transpose_order": {p: o for p, o in orders.items() if o},
+        "rvc": metas[0].get("rvc", {}),
+        "base_fingerprint": fingerprint,
+        "created": _utc_now(),
+        "info": {"blend": [{"weight": w, "info": m.get("info", {}), "created": m.get("created")}
+                           for m, w in zip(metas, weights)]},
+    }
+    return out, meta
+
+
+def _blend_full(
+    adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], base: Mapping[str, torch.Tensor] | None
+) -> Tensors:
+    fulls = [full_tensors(t) for t, _ in adapters]
+    keys = sorted({k for f in fulls for k in f})
+    out: Tensors = {}
+    for key in keys:
+        if base is not None and key in base:
+            ref = base[key].detach().to("cpu", torch.float32)
+            value = ref + sum(w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights) if key in f)
+        elif all(key in f for f in fulls) and abs(sum(weights) - 1.0) < 1e-6:
+            value = sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights))
+        else:
+            raise ConfigError(
+                f"cannot blend the whole-module tensor {key} without the base model",
+                "give the base model, or weights that sum to 1",
+            )
+        out[FULL_PREFIX + key] = value
+    return out
+
+
+def merge_weighted(
+    model: nn.Module, adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], force: bool = False
+) -> nn.Module:
+    """Bake Σ wᵢ·adapterᵢ into a plain base model; returns it without wrappers (upstream keys)."""
+    tensors, meta = blend_adapters(adapters, weights, base=model.state_dict(), force=force)
+    attach_adapter(model, tensors, meta, force=force, name="blended adapter")
+    return merge_lora(model)
