@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the reference files are, and a zero-noise mode matching them."""
+"""Shared test fixtures: where the reference files are (zero-noise mode: tests/models_helpers.py)."""
 
 from __future__ import annotations
 
