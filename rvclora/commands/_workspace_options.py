@@ -1,0 +1,80 @@
+"""Command-line options shared by every workspace command (preprocess, extract, train ...).
+
+Each option defaults to None ("not given"), so only what the user typed becomes an override; the help text
+shows the workspace default read from the schema. Use the ``Annotated`` aliases as parameter types and
+pass the values to :func:`workspace_overrides`.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rvclora.workspace.schema import F0_METHODS, SAMPLE_RATES, default
+
+SampleRate = enum.Enum("SampleRate", {name: name for name in SAMPLE_RATES}, type=str)  # type: ignore[misc]
+ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)  # type: ignore[misc]
+F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str)  # type: ignore[misc]
+
+
+def _help(text: str, key: str) -> str:
+    value = default(key)
+    return f"{text} \\[workspace default: {'none' if value is None else value}]"
+
+
+WorkspaceArg = Annotated[Path, typer.Argument(help="Voice workspace folder (created with rvclora.yaml if missing).",
+                                              show_default=False)]
+InputOpt = Annotated[Optional[Path], typer.Option(
+    "--input", help=_help("Folder of source recordings (subfolders = speakers).", "input"), show_default=False)]
+SrOpt = Annotated[Optional[SampleRate], typer.Option(
+    "--sr", help=_help("Model sample rate.", "sr"), show_default=False, case_sensitive=False)]
+VersionOpt = Annotated[Optional[ModelVersion], typer.Option(
+    "--version", help=_help("RVC model version.", "version"), show_default=False)]
+BaseOpt = Annotated[Optional[Path], typer.Option(
+    "--base", help=_help("Pretrained generator (e.g. f0G40k.pth).", "assets.base"), show_default=False)]
+BaseDOpt = Annotated[Optional[Path], typer.Option(
+    "--base-d", help=_help("Pretrained discriminator (e.g. f0D40k.pth).", "assets.base_d"), show_default=False)]
+HubertOpt = Annotated[Optional[Path], typer.Option(
+    "--hubert", help=_help("Content encoder hubert_base.pt.", "assets.hubert"), show_default=False)]
+RmvpeOpt = Annotated[Optional[Path], typer.Option(
+    "--rmvpe", help=_help("RMVPE pitch model rmvpe.pt.", "assets.rmvpe"), show_default=False)]
+F0MethodOpt = Annotated[Optional[F0Method], typer.Option(
+    "--f0-method", help=_help("Pitch extractor (auto = rmvpe if configured, else harvest).", "f0_method"),
+    show_default=False)]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help=_help("auto, cpu, mps, cuda or cuda:N.", "device"), show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def workspace_overrides(
+    *,
+    input: Optional[Path] = None,
+    sr: Optional[enum.Enum | str] = None,
+    version: Optional[enum.Enum | str] = None,
+    base: Optional[Path] = None,
+    base_d: Optional[Path] = None,
+    hubert: Optional[Path] = None,
+    rmvpe: Optional[Path] = None,
+    f0_method: Optional[enum.Enum | str] = None,
+    device: Optional[str] = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Turn the common flags into a dotted-key overrides dict for ``Workspace.open`` (None = not given).
+
+    ``extra`` passes command-specific dotted keys through, e.g. ``**{"preprocess.workers": workers}``.
+    """
+    given = {"input": input, "sr": sr, "version": version, "assets.base": base, "assets.base_d": base_d,
+             "assets.hubert": hubert, "assets.rmvpe": rmvpe, "f0_method": f0_method, "device": device, **extra}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, Path):
+            value = str(value)
+        out[key] = value
+    return out

@@ -1,0 +1,216 @@
+"""The :class:`Workspace`: a voice folder with ``rvclora.yaml`` at its root and a fixed layout below it.
+
+Layout (all relative to the workspace root)::
+
+    rvclora.yaml        settings (every key spelled out, with comments)
+    raw/                source recordings (the ``input`` setting; subfolders = speakers)
+    clips/<sr>/         training clips at the model rate (clips/40k/ ...)
+    clips/16k/          the same clips at 16 kHz for the content encoder and pitch
+    features/ f0/ index/ checkpoints/ adapters/ logs/
+    .rvclora/           manifest.json and the lock
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from rvclora.errors import BadInputError, ConfigError, OutputError
+from rvclora.fileio import atomic_write
+from rvclora.workspace.lock import hold_lock
+from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.schema import ENV_VARS, KEYS, SAMPLE_RATES, defaults
+from rvclora.workspace.settings import (
+    Layer,
+    SettingsView,
+    env_layer,
+    flatten_file,
+    merge,
+    override_layer,
+    user_layer,
+)
+from rvclora.workspace.yamlfile import read_yaml, render_yaml
+
+CONFIG_NAME = "rvclora.yaml"
+STATE_DIR = ".rvclora"
+HEADER = """rvclora workspace settings. Every key is listed with its default; edit values freely.
+Paths are relative to this folder. null or auto = not set here: your user config
+(~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
+rvclora rewrites this file when a command-line option changes a setting (comments are regenerated)."""
+# Keys looked up live from the user config / environment instead of being copied into a new workspace.
+MACHINE_KEYS = frozenset(ENV_VARS.values())
+
+
+class Workspace:
+    """A voice workspace. Create or open it with :meth:`Workspace.open`."""
+
+    def __init__(self, root: Path, settings: Layer, file_values: dict[str, Any]) -> None:
+        self.root = root
+        self._layer = settings
+        self._file_values = file_values
+        self.settings = SettingsView(self._resolved(settings.values))
+        self._manifest: Manifest | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, create: bool = True, overrides: Mapping[str, Any] | None = None) -> Workspace:
+        """Open the workspace at ``path`` (creating folder and rvclora.yaml when ``create``).
+
+        Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
+        ``"sr"`` or ``"preprocess.workers"``; None values are ignored). Overrides are written back to the file.
+        """
+        root = Path(path).expanduser()
+        if root.name == CONFIG_NAME and root.is_file():
+            root = root.parent
+        root = root.resolve()
+        if root.exists() and not root.is_dir():
+            raise BadInputError(f"workspace path is a file, not a folder: {root}", "give the voice folder")
+        config = root / CONFIG_NAME
+        user, env, cli = user_layer(), env_layer(), override_layer(overrides)
+        if config.is_file():
+            file_layer = flatten_file(*read_yaml(config, str(config)), str(config))
+            file_values = {**defaults(), **file_layer.values}
+            new = False
+        elif create:
+            file_layer = Layer()
+            file_values = defaults()
+            file_values.update({k: v for k, v in user.values.items() if k not in MACHINE_KEYS})
+            new = True
+        else:
+            raise BadInputError(f"not an rvclora workspace (no {CONFIG_NAME}): {root}",
+                                "run 'rvclora preprocess' on it first, or check the path")
+        effective = merge(file_layer, user=user, env=env, cli=cli)
+        ws = cls(root, effective, file_values)
+        ws._check_assets()
+        ws._check_lora()
+        updated = {**file_values, **{k: ws._to_file_path(k, v) for k, v in cli.values.items()}}
+        if new or updated != file_values:
+            ws._write_config(updated)
+        return ws
+
+    # --- settings -------------------------------------------------------------------------------------
+    def _resolved(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Path settings as absolute Paths (relative ones against the workspace)."""
+        out = dict(values)
+        for name, value in values.items():
+            if KEYS[name].kind == "path" and value is not None:
+                p = Path(value).expanduser()
+                out[name] = p if p.is_absolute() else (self.root / p).resolve()
+        return out
+
+    def _check_assets(self) -> None:
+        for name in ("assets.base", "assets.base_d", "assets.hubert", "assets.rmvpe"):
+            p: Path | None = self.settings.get(name)
+            if p is not None and not p.is_file():
+                why = "is a folder" if p.is_dir() else "does not exist"
+                raise ConfigError(f"{self.origin(name)}: '{name}' file {why}: {p}",
+                                  "fix the path, or set it to null")
+
+    def _check_lora(self) -> None:
+        """Let LoRAConfig judge combinations the per-key checks cannot (e.g. an unknown target preset)."""
+        from rvclora.lora.config import LoRAConfig
+
+        try:
+            LoRAConfig.from_dict(self.settings.lora.as_dict())
+        except ConfigError as exc:
+            names = [n for n in KEYS if n.startswith("lora.") and self.origin(n) != "default"]
+            where = self.origin(names[0]) if len(names) == 1 else "lora settings"
+            raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
+
+    def origin(self, name: str) -> str:
+        """Where the effective value of a dotted key came from (for messages)."""
+        return self._layer.origin[name]
+
+    def _to_file_path(self, name: str, value: Any) -> Any:
+        """Store a path from the command line relative to the workspace when inside it, else absolute."""
+        if KEYS[name].kind != "path" or value is None:
+            return value
+        p = Path(value)
+        try:
+            return p.relative_to(self.root).as_posix() or "."
+        except ValueError:
+            return str(p)
+
+    def _write_config(self, values: dict[str, Any]) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable folder")
+        with atomic_write(self.config_path) as tmp:
+            tmp.write_text(render_yaml(values, HEADER), encoding="utf-8")
+        self._file_values = values
+
+    @property
+    def sample_rate(self) -> int:
+        """The model rate in Hz (``sr: 40k`` -> 40000)."""
+        return SAMPLE_RATES[self.settings.sr]
+
+    @property
+    def f0_method(self) -> str:
+        """The pitch extractor to use: ``auto`` resolves to rmvpe when an RMVPE file is configured, else harvest."""
+        method = self.settings.f0_method
+        if method == "auto":
+            return "rmvpe" if self.settings.assets.rmvpe is not None else "harvest"
+        return method
+
+    # --- layout ---------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def input_dir(self) -> Path:
+        return self.settings.input
+
+    def clips_dir(self, sr: str | None = None) -> Path:
+        """Clips at the model rate (``clips/40k``), or at another rate name such as ``"16k"``."""
+        return self.root / "clips" / (sr or self.settings.sr)
+
+    @property
+    def clips_16k_dir(self) -> Path:
+        return self.clips_dir("16k")
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def f0_dir(self) -> Path:
+        return self.root / "f0"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def manifest(self) -> Manifest:
+        """The stage manifest (loaded once per Workspace object)."""
+        if self._manifest is None:
+            self._manifest = Manifest(self.state_dir / "manifest.json", self.root)
+        return self._manifest
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the workspace lock while ``command`` runs (WorkspaceBusyError if another command holds it)."""
+        with hold_lock(self.state_dir / "lock", command):
+            yield
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"

@@ -1,0 +1,297 @@
+"""Workspace settings (schema, file round trip, validation, precedence), manifest and lock."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rvclora.errors import ConfigError, WorkspaceBusyError
+from rvclora.lora.config import LoRAConfig
+from rvclora.workspace import Workspace, default
+from rvclora.workspace import lock as lock_mod
+from rvclora.workspace import manifest as manifest_mod
+from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.schema import ENV_VARS, KEYS, defaults, schema_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real user config or $RVCLORA_* leaks into these tests."""
+    cfg = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(cfg))
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return cfg
+
+
+def _write_config(ws_dir: Path, text: str) -> Path:
+    ws_dir.mkdir(parents=True, exist_ok=True)
+    (ws_dir / "rvclora.yaml").write_text(text)
+    return ws_dir
+
+
+def _touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# --- schema and file round trip ------------------------------------------------------------------------
+
+def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "voice")
+    text = ws.config_path.read_text()
+    data = yaml.safe_load(text)
+    flat = {f"{k}.{sk}": sv for k, v in data.items() if isinstance(v, dict) for sk, sv in v.items()}
+    flat.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+    assert flat == defaults()
+    # each key's line carries its comment from the schema
+    lines = text.splitlines()
+    for name, key in KEYS.items():
+        leaf = name.rsplit(".", 1)[-1]
+        assert any(line.strip().startswith(f"{leaf}:") and key.comment in line for line in lines), name
+    assert ws.sample_rate == 40000 and ws.settings.preprocess.window_s == 3.7
+    assert ws.settings.assets.hubert is None
+
+
+def test_edits_survive_a_rewrite_and_comments_come_back(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "v")
+    text = ws.config_path.read_text().replace("window_s: 3.7", "window_s: 3.0")
+    text = "\n".join(line.split("#")[0].rstrip() if "window_s" in line else line for line in text.splitlines())
+    ws.config_path.write_text(text)
+    ws2 = Workspace.open(tmp_path / "v", overrides={"sr": "48k"})
+    assert ws2.settings.preprocess.window_s == 3.0 and ws2.sample_rate == 48000
+    new_text = ws2.config_path.read_text()
+    assert "window_s: 3.0" in new_text and "sr: 48k" in new_text
+    window_line = next(line for line in new_text.splitlines() if "window_s:" in line)
+    assert KEYS["preprocess.window_s"].comment in window_line  # comment regenerated
+    assert Workspace.open(tmp_path / "v").settings.sr == "48k"  # override recorded
+
+
+def test_lora_section_follows_the_dataclass(tmp_path: Path) -> None:
+    expected = {f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
+                for f in dataclasses.fields(LoRAConfig)}
+    ws = Workspace.open(tmp_path / "v")
+    assert ws.settings.lora.as_dict() == expected
+    _write_config(tmp_path / "bad", "lora:\n  targets: nosuchpreset\n")
+    with pytest.raises(ConfigError, match="line 2"):
+        Workspace.open(tmp_path / "bad")
+
+
+def test_docs_table_matches_schema() -> None:
+    doc = (REPO / "docs" / "workspace.md").read_text()
+    assert schema_markdown() in doc, "regenerate the table in docs/workspace.md from schema_markdown()"
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+def test_unknown_key_names_line_and_closest_key(tmp_path: Path) -> None:
+    _write_config(tmp_path / "v", "sr: 40k\npreprocess:\n  threshold_db: -40\n  widow_s: 3.0\n")
+    with pytest.raises(ConfigError) as exc:
+        Workspace.open(tmp_path / "v")
+    assert "line 4" in str(exc.value) and "widow_s" in str(exc.value) and "window_s" in str(exc.value)
+
+
+def test_misplaced_key_says_which_section(tmp_path: Path) -> None:
+    _write_config(tmp_path / "v", "sr: 40k\npeak_limit: 2.0\n")
+    with pytest.raises(ConfigError, match=r"line 2.*peak_limit.*under 'preprocess:'"):
+        Workspace.open(tmp_path / "v")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("train:\n  epochs: many\n", r"line 2: 'train.epochs' must be a whole number"),
+    ("f0: 1\n", r"line 1: 'f0' must be true or false"),
+    ("version: v1\nsr: 44k\n", r"line 2: 'sr' must be one of 32k, 40k, 48k"),
+    ("device: gpu\n", r"line 1: 'device' must match"),
+    ("preprocess: 3\n", r"line 1: 'preprocess' must be a section"),
+    ("train:\n  val_fraction: 0.9\n", r"line 2: 'train.val_fraction' must be at most 0.5"),
+])
+def test_wrong_values_name_key_and_line(tmp_path: Path, text: str, needle: str) -> None:
+    _write_config(tmp_path / "v", text)
+    with pytest.raises(ConfigError, match=needle):
+        Workspace.open(tmp_path / "v")
+
+
+def test_malformed_yaml_gives_line(tmp_path: Path) -> None:
+    _write_config(tmp_path / "v", "sr: 40k\ntrain:\n  epochs: [1, 2\n  lr: 3\n")
+    with pytest.raises(ConfigError, match=r"rvclora.yaml line \d+: malformed YAML"):
+        Workspace.open(tmp_path / "v")
+
+
+def test_bad_file_is_not_rewritten(tmp_path: Path) -> None:
+    path = _write_config(tmp_path / "v", "sr: 44k\n") / "rvclora.yaml"
+    with pytest.raises(ConfigError):
+        Workspace.open(tmp_path / "v", overrides={"version": "v1"})
+    assert path.read_text() == "sr: 44k\n"
+
+
+def test_bad_override_is_named_by_its_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--sr: 'sr' must be one of"):
+        Workspace.open(tmp_path / "v", overrides={"sr": "41k"})
+    assert not (tmp_path / "v" / "rvclora.yaml").exists()
+
+
+def test_missing_asset_names_key_and_line(tmp_path: Path) -> None:
+    _write_config(tmp_path / "v", "sr: 40k\nassets:\n  hubert: models/hubert_base.pt\n")
+    with pytest.raises(ConfigError, match=r"line 3: 'assets.hubert' file does not exist"):
+        Workspace.open(tmp_path / "v")
+
+
+# --- precedence and paths ------------------------------------------------------------------------------
+
+def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _touch(clean_env / "rvclora" / "models" / "a.pt")
+    b, c, d = (_touch(tmp_path / name) for name in ("b.pt", "c.pt", "d.pt"))
+    (clean_env / "rvclora" / "config.yaml").write_text(
+        "assets:\n  hubert: models/a.pt\ntrain:\n  batch_size: 8\n")  # relative to the config's folder
+    ws = Workspace.open(tmp_path / "v1")
+    assert ws.settings.assets.hubert == a and ws.settings.train.batch_size == 8
+    written = yaml.safe_load(ws.config_path.read_text())
+    assert written["assets"]["hubert"] is None  # machine-level paths stay live, not copied
+    assert written["train"]["batch_size"] == 8  # personal defaults are copied into a new workspace
+
+    monkeypatch.setenv("RVCLORA_HUBERT", str(b))
+    monkeypatch.setenv("RVCLORA_DEVICE", "cpu")
+    ws = Workspace.open(tmp_path / "v1")
+    assert ws.settings.assets.hubert == b and ws.settings.device == "cpu"  # env beats user config / "auto"
+    assert ws.origin("assets.hubert") == "$RVCLORA_HUBERT"
+
+    text = ws.config_path.read_text().replace("hubert: null", f"hubert: {c}")
+    ws.config_path.write_text(text)
+    assert Workspace.open(tmp_path / "v1").settings.assets.hubert == c  # the file beats env
+
+    ws = Workspace.open(tmp_path / "v1", overrides={"assets.hubert": str(d)})
+    assert ws.settings.assets.hubert == d  # the command line beats all, and is recorded
+    assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == str(d)
+
+
+def test_bad_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RVCLORA_DEVICE", "tpu")
+    with pytest.raises(ConfigError, match=r"\$RVCLORA_DEVICE"):
+        Workspace.open(tmp_path / "v")
+
+
+def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "v"
+    rmvpe = _touch(root / "models" / "rmvpe.pt")
+    _write_config(root, "input: recordings\nassets:\n  rmvpe: models/rmvpe.pt\n")
+    ws = Workspace.open(root)
+    assert ws.input_dir == root.resolve() / "recordings"
+    assert ws.settings.assets.rmvpe == rmvpe.resolve()
+    assert ws.f0_method == "rmvpe"  # auto resolves to rmvpe once a file is configured
+    # a relative path on the command line is relative to the current folder; stored relative to the
+    # workspace when inside it
+    monkeypatch.chdir(root / "models")
+    hub = _touch(root / "models" / "hubert.pt")
+    ws = Workspace.open(root, overrides={"assets.hubert": "hubert.pt"})
+    assert ws.settings.assets.hubert == hub.resolve()
+    assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == "models/hubert.pt"
+    assert ws.clips_dir() == root.resolve() / "clips" / "40k" and ws.clips_16k_dir.name == "16k"
+
+
+def test_open_without_create(tmp_path: Path) -> None:
+    from rvclora.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="not an rvclora workspace"):
+        Workspace.open(tmp_path / "nothing", create=False)
+
+
+def test_default_helper_reads_schema() -> None:
+    assert default("preprocess.threshold_db") == -42.0 and default("train.c_mel") == 45.0
+
+
+# --- lock ----------------------------------------------------------------------------------------------
+
+def _fake_lock(ws: Workspace, pid: int, command: str) -> None:
+    import json
+    import socket
+
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    (ws.state_dir / "lock").write_text(json.dumps(
+        {"pid": pid, "host": socket.gethostname(), "command": command, "since": "2024-01-01T00:00:00"}))
+
+
+def test_lock_refuses_second_holder_with_info(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "v")
+    _fake_lock(ws, os.getppid(), "train")  # our parent process is alive
+    with pytest.raises(WorkspaceBusyError) as exc:
+        with ws.lock("preprocess"):
+            pass
+    msg = str(exc.value)
+    assert f"pid {os.getppid()}" in msg and "rvclora train" in msg and "2024-01-01" in msg
+
+
+def test_lock_held_by_another_process(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "v")
+    code = ("import sys\nfrom rvclora.workspace import Workspace\nfrom rvclora.errors import WorkspaceBusyError\n"
+            f"ws = Workspace.open({str(ws.root)!r})\n"
+            "try:\n    ws.lock('extract').__enter__()\nexcept WorkspaceBusyError as e:\n"
+            "    print(e); sys.exit(3)\n")
+    with ws.lock("preprocess"):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ})
+    assert res.returncode == 3, res.stderr
+    assert f"pid {os.getpid()}" in res.stdout and "rvclora preprocess" in res.stdout
+    assert not (ws.state_dir / "lock").exists()  # released
+
+
+def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "v")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _fake_lock(ws, dead.pid, "train")
+    with ws.lock("preprocess"):
+        holder = lock_mod.read_holder(ws.state_dir / "lock")
+        assert holder is not None and holder["pid"] == os.getpid() and holder["command"] == "preprocess"
+        with ws.lock("preprocess"):  # re-entrant in one process
+            pass
+        assert (ws.state_dir / "lock").exists()
+    assert not (ws.state_dir / "lock").exists()
+
+
+# --- manifest ------------------------------------------------------------------------------------------
+
+def test_manifest_freshness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _touch(tmp_path / "raw" / "a.wav", b"abc")
+    out = _touch(tmp_path / "clips" / "a_0.wav")
+    m = Manifest(tmp_path / ".rvclora" / "manifest.json", tmp_path)
+    settings = {"window_s": 3.7}
+    assert not m.is_fresh("pre", "a", [src], settings)
+    m.record("pre", "a", [src], settings, [out], {"speaker_id": 0})
+    m = Manifest(tmp_path / ".rvclora" / "manifest.json", tmp_path)  # reload from disk
+    assert m.is_fresh("pre", "a", [src], settings)
+    assert m.entry("pre", "a")["outputs"] == ["clips/a_0.wav"] and m.outputs("pre") == [out]
+    assert not m.is_fresh("pre", "a", [src], {"window_s": 3.0})  # setting changed
+    src.write_bytes(b"abd")  # same size, new content
+    assert not m.is_fresh("pre", "a", [src], settings)
+    src.write_bytes(b"abc")
+    assert m.is_fresh("pre", "a", [src], settings)
+    out.unlink()  # output deleted
+    assert not m.is_fresh("pre", "a", [src], settings)
+    m.forget("pre", "a")
+    assert m.entry("pre", "a") is None and m.keys("pre") == []
+
+
+def test_manifest_large_inputs_use_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifest_mod, "SMALL_FILE", 0)
+    src = _touch(tmp_path / "a.wav", b"abc")
+    m = Manifest(tmp_path / "m.json", tmp_path)
+    m.record("pre", "a", [src], {}, [])
+    assert m.is_fresh("pre", "a", [src], {})
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert not m.is_fresh("pre", "a", [src], {})
+
+
+def test_corrupt_manifest_means_redo(tmp_path: Path) -> None:
+    path = _touch(tmp_path / "m.json", b"{not json")
+    assert Manifest(path, tmp_path).keys("pre") == []
