@@ -69,7 +69,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             raise
         from rvclora.console import err
 
-        hint = f" [dim]({exc.hint})[/dim]" if exc.hint else ""
+        hint = f" [dim]({_escape(exc.hint)})[/dim]" if exc.hint else ""
         err.print(f"[bold red]error:[/bold red] {_escape(exc.message)}{hint}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -1,0 +1,112 @@
+"""``rvclora eval``: objective metrics of converted audio against a reference (one pair, or two folders).
+
+Thin layer: parse flags into :class:`EvalSettings`, let :mod:`rvclora.evaluate` do the work, print a table or
+JSON. Heavy imports stay inside the function so ``rvclora eval --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rvclora.evaluate.settings import Align, EvalSettings
+
+DEFAULTS = EvalSettings()
+
+
+def eval_command(
+    ref: Path = typer.Argument(..., help="Reference audio file, or a folder of reference files."),
+    converted: Path = typer.Argument(
+        ..., help="Converted audio file, or a folder: files pair with REF's by name without extension."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of tables."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Write F0 contours and spectrograms: an image file (.png/.pdf/.svg/.jpg), "
+        "or in folder mode a folder that gets NAME.png per pair. Needs the 'plot' extra."
+    ),
+    pitch: float = typer.Option(
+        DEFAULTS.pitch, "--pitch", help="Semitones the conversion was transposed by: the reference F0 is "
+        "multiplied by 2^(N/12) before comparing."
+    ),
+    f0_method: str = typer.Option(
+        DEFAULTS.f0_method, "--f0-method", help="F0 estimator: harvest, dio, pm, rmvpe, ... (as rvclora extract)."
+    ),
+    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="rmvpe.pt, for --f0-method rmvpe."),
+    align: Align = typer.Option(
+        DEFAULTS.align, "--align", help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
+        "(for conversions of the reference itself)."
+    ),
+    speaker: Optional[bool] = typer.Option(
+        DEFAULTS.speaker, "--speaker/--no-speaker", show_default="when the 'speaker' extra is installed",
+        help="Speaker similarity (resemblyzer): --speaker makes a missing extra an error.",
+    ),
+    target_voice: Optional[Path] = typer.Option(
+        None, "--target-voice", help="Folder of the target voice: compare speaker embeddings against its mean "
+        "instead of the reference's."
+    ),
+) -> None:
+    """Measure conversions: MCD, spectral convergence, F0 RMSE/correlation, voicing error, speaker similarity."""
+    from rich.markup import escape
+
+    from rvclora.console import emit_json, err, progress, show, table
+    from rvclora.errors import BadInputError, ConfigError
+    from rvclora.evaluate import report
+    from rvclora.evaluate.compare import Evaluator
+    from rvclora.evaluate.pairing import pair_folders
+    from rvclora.evaluate.plot import PLOT_FORMATS, plot_pair, require_matplotlib
+
+    folder_mode = ref.is_dir()
+    if folder_mode != converted.is_dir() and converted.exists() and ref.exists():
+        raise BadInputError(f"{ref} and {converted} must both be files or both be folders", "give two of a kind")
+    if plot is not None:
+        if not folder_mode and plot.suffix.lower() not in PLOT_FORMATS:
+            raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
+        if folder_mode and plot.suffix.lower() in PLOT_FORMATS:
+            raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
+        require_matplotlib()
+    settings = EvalSettings(f0_method=f0_method, rmvpe=rmvpe, pitch=pitch, align=align, speaker=speaker,
+                            target_voice=target_voice)
+    pairing = pair_folders(ref, converted) if folder_mode else None
+    evaluator = Evaluator(settings)
+
+    if pairing is None:
+        result = evaluator.evaluate(ref, converted)
+        if plot is not None:
+            plot_pair(result, plot, pitch)
+        if json_out:
+            emit_json(report.single_json(result, evaluator.notes))
+            return
+        show(table(None, ["pair", *(report.COLUMNS[k][0] for k in report.METRIC_KEYS)], report.pair_rows([result])))
+        for note in [*evaluator.notes, *result.notes]:
+            err.print(f"[dim]note: {escape(note)}[/dim]")
+        return
+
+    results = []
+    with progress() as bar:
+        task = bar.add_task("eval", total=len(pairing.pairs), status="")
+        for stem, ref_file, conv_file in pairing.pairs:
+            bar.update(task, status=stem)
+            results.append(evaluator.evaluate(ref_file, conv_file, name=stem))
+            if plot is not None:
+                plot_pair(results[-1], plot / f"{stem}.png", pitch)
+            bar.advance(task)
+    if json_out:
+        emit_json(report.folder_json(results, pairing, evaluator.notes))
+        return
+    show(table("pairs", ["pair", *(report.COLUMNS[k][0] for k in report.METRIC_KEYS)], report.pair_rows(results)))
+    show(table(f"aggregate ({report.CI_METHOD})", ["metric", "n", "mean", "median", "95% CI"],
+               report.aggregate_rows(results)))
+    for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
+        if names:
+            err.print(f"[yellow]unpaired ({label}):[/yellow] {escape(', '.join(names))}")
+    for note in evaluator.notes:
+        err.print(f"[dim]note: {escape(note)}[/dim]")
+    for r in results:
+        for note in r.notes:
+            err.print(f"[dim]note: {escape(r.name)}: {escape(note)}[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

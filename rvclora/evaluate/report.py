@@ -1,0 +1,63 @@
+"""Shapes of the output: the JSON documents and the rich tables of ``rvclora eval``.
+
+Single pair: one JSON object with the metric keys. Folder mode:
+``{"pairs": [...], "aggregate": {metric: summary}, "unpaired": {"ref_only": [...], "converted_only": [...]},
+"ci_method": ..., "notes": [...]}``. Undefined metrics are ``null`` in JSON and ``n/a`` in tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rvclora.evaluate.compare import METRIC_KEYS, PairResult
+from rvclora.evaluate.pairing import Pairing
+from rvclora.evaluate.stats import CI_METHOD, summarize
+
+COLUMNS = {
+    "mcd_db": ("MCD dB", 2),
+    "spectral_convergence": ("spec. conv.", 3),
+    "f0_rmse_cents": ("F0 RMSE ¢", 1),
+    "f0_corr": ("F0 corr", 3),
+    "vuv_error": ("V/UV err", 3),
+    "speaker_similarity": ("spk sim", 3),
+}
+
+
+def fmt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def aggregate(results: Sequence[PairResult]) -> dict[str, dict[str, object]]:
+    return {key: summarize([r.metrics[key] for r in results]) for key in METRIC_KEYS}
+
+
+def single_json(result: PairResult, notes: Sequence[str]) -> dict[str, Any]:
+    data = result.to_dict()
+    data["notes"] = [*notes, *result.notes]
+    return data
+
+
+def folder_json(results: Sequence[PairResult], pairing: Pairing, notes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "pairs": [r.to_dict() for r in results],
+        "aggregate": aggregate(results),
+        "ci_method": CI_METHOD,
+        "unpaired": {"ref_only": pairing.ref_only, "converted_only": pairing.converted_only},
+        "notes": list(notes),
+    }
+
+
+def pair_rows(results: Sequence[PairResult]) -> list[list[str]]:
+    return [[r.name, *(fmt(r.metrics[k], COLUMNS[k][1]) for k in METRIC_KEYS)] for r in results]
+
+
+def aggregate_rows(results: Sequence[PairResult]) -> list[list[str]]:
+    rows = []
+    for key, summary in aggregate(results).items():
+        label, digits = COLUMNS[key]
+        ci = summary["ci95"]
+        ci_text = "n/a" if ci is None else f"{fmt(ci[0], digits)} … {fmt(ci[1], digits)}"  # type: ignore[index]
+        rows.append([label, str(summary["n"]), fmt(summary["mean"], digits),  # type: ignore[arg-type]
+                     fmt(summary["median"], digits), ci_text])  # type: ignore[arg-type]
+    return rows

@@ -1,0 +1,36 @@
+"""Settings of ``rvclora eval``: the one place its defaults live (CLI and library both read them).
+
+Kept free of numpy/scipy imports so ``rvclora eval --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class Align(str, Enum):
+    """How frames of the two files are matched before frame-wise metrics."""
+
+    dtw = "dtw"  # dynamic time warping on mel-cepstra: for recordings that are not time-aligned
+    time = "time"  # frame i with frame i, cut to the shorter file: for conversions of the reference itself
+
+
+FRAME_PERIOD_S = 0.01  # every frame-wise metric uses the 10 ms grid of RVC's F0 (hop 160 at 16 kHz)
+F0_RATE = 16000  # F0 estimators take 16 kHz audio, as in RVC
+SILENCE_PEAK = 1e-4  # a file whose peak is below -80 dBFS counts as silent: its metrics are undefined
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that changes the numbers ``rvclora eval`` reports."""
+
+    f0_method: str = "harvest"
+    rmvpe: Path | None = None
+    pitch: float = 0.0  # semitones: the reference F0 is multiplied by 2**(pitch/12) before comparing
+    align: Align = Align.dtw
+    mcep_order: int = 24  # mel-cepstrum c0..c24; MCD uses c1..c24
+    speaker: bool | None = None  # None: when the 'speaker' extra is installed; True: required; False: skip
+    target_voice: Path | None = None  # folder whose mean speaker embedding replaces the reference's
+    device: str = "cpu"

@@ -1,0 +1,201 @@
+"""``rvclora eval`` end to end on short synthetic signals: known answers, pairing, bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rvclora.cli import main
+from rvclora.evaluate.compare import METRIC_KEYS
+
+SR = 16000
+
+
+def voice(f0: float, sr: int = SR, dur: float = 0.6, vibrato: float = 0.04, seed: int = 0) -> np.ndarray:
+    """A harmonic tone (optionally with 4 Hz vibrato) over faint noise, so its envelope is defined everywhere."""
+    t = np.arange(int(sr * dur)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 4 * t))) / sr
+    tone = sum(np.sin(k * phase) / k for k in range(1, 12))
+    noise = np.random.default_rng(seed).standard_normal(len(t)) * 1e-3
+    return (0.25 * tone + noise).astype(np.float32)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main([*map(str, args)])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    code, out, err = run(capsys, *args, "--json", "--no-speaker")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture()
+def wavs(tmp_path: Path) -> Path:
+    sf.write(tmp_path / "ref.wav", voice(200.0), SR)
+    sf.write(tmp_path / "up3.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0), SR)
+    sf.write(tmp_path / "flat.wav", voice(200.0, vibrato=0.0), SR)
+    return tmp_path
+
+
+def test_identical_files_score_perfectly(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
+    data = run_json(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav")
+    assert set(METRIC_KEYS) <= data.keys()
+    assert data["mcd_db"] == pytest.approx(0.0, abs=1e-9)
+    assert data["spectral_convergence"] == pytest.approx(0.0, abs=1e-9)
+    assert data["f0_rmse_cents"] == pytest.approx(0.0, abs=1e-9)
+    assert data["f0_corr"] == pytest.approx(1.0)
+    assert data["vuv_error"] == 0.0
+    assert data["speaker_similarity"] is None
+
+
+def test_known_pitch_shift_and_its_correction(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
+    shifted = run_json(capsys, "eval", wavs / "flat.wav", wavs / "up3.wav")
+    assert shifted["f0_rmse_cents"] == pytest.approx(300.0, abs=10.0)
+    assert shifted["vuv_error"] < 0.05
+    corrected = run_json(capsys, "eval", wavs / "flat.wav", wavs / "up3.wav", "--pitch", "3")
+    assert corrected["f0_rmse_cents"] < 10.0
+
+
+def test_different_rates_and_stereo_are_brought_together(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from rvclora.audio.io import resample
+
+    hi = voice(220.0, sr=48000)
+    sf.write(tmp_path / "ref.wav", resample(hi, 48000, SR), SR)
+    sf.write(tmp_path / "conv.flac", np.stack([hi, hi], axis=1), 48000)
+    data = run_json(capsys, "eval", tmp_path / "ref.wav", tmp_path / "conv.flac", "--f0-method", "dio")
+    assert data["sample_rate"] == SR
+    notes = " ".join(data["notes"])
+    assert "resampled to 16000 Hz" in notes and "2 channels" in notes
+    assert data["mcd_db"] < 0.5 and data["f0_rmse_cents"] < 5.0
+
+
+def test_silence_is_undefined_not_nan(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
+    sf.write(wavs / "silence.wav", np.zeros(SR // 2, np.float32), SR)
+    code, out, err = run(capsys, "eval", wavs / "ref.wav", wavs / "silence.wav", "--json", "--f0-method", "dio")
+    assert code == 0, err
+    assert "NaN" not in out
+    data = json.loads(out)
+    for key in ("mcd_db", "spectral_convergence", "f0_rmse_cents", "f0_corr", "speaker_similarity"):
+        assert data[key] is None, key
+    assert data["vuv_error"] > 0.9  # the reference is voiced throughout, the silence never
+    code, out, _ = run(capsys, "eval", wavs / "silence.wav", wavs / "silence.wav", "--f0-method", "dio",
+                       "--no-speaker")
+    assert code == 0 and "n/a" in out
+
+
+def test_folder_mode_pairs_by_stem_and_aggregates(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from scipy import stats
+
+    refs, convs = tmp_path / "refs", tmp_path / "convs"
+    refs.mkdir(), convs.mkdir()
+    for i, name in enumerate(("a", "b", "c")):
+        sf.write(refs / f"{name}.wav", voice(180.0 + 20 * i, seed=i), SR)
+        sf.write(convs / f"{name}.flac", voice((180.0 + 20 * i) * 2 ** (i / 12), seed=10 + i), SR)
+    sf.write(refs / "only_ref.wav", voice(200.0), SR)
+    sf.write(convs / "only_conv.wav", voice(200.0), SR)
+    (convs / "notes.txt").write_text("not audio")
+    data = run_json(capsys, "eval", refs, convs, "--f0-method", "dio", "--align", "time")
+    assert [p["name"] for p in data["pairs"]] == ["a", "b", "c"]
+    assert data["unpaired"] == {"ref_only": ["only_ref"], "converted_only": ["only_conv"]}
+    cents = np.array([p["f0_rmse_cents"] for p in data["pairs"]])
+    assert cents == pytest.approx([0, 100, 200], abs=10)  # transposed by 0, 1 and 2 semitones
+    agg = data["aggregate"]["f0_rmse_cents"]
+    low, high = stats.t.interval(0.95, 2, loc=cents.mean(), scale=stats.sem(cents))
+    assert agg["n"] == 3 and agg["mean"] == pytest.approx(cents.mean()) and agg["median"] == pytest.approx(np.median(cents))
+    assert agg["ci95"] == pytest.approx([low, high])
+    assert data["aggregate"]["speaker_similarity"]["n"] == 0
+    code, out, err = run(capsys, "eval", refs, convs, "--f0-method", "dio", "--no-speaker")
+    assert code == 0 and "only_ref" in err and "aggregate" in out
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [("missing", "not found"), ("mixed", "both be files or both be folders"), ("nopairs", "pair up"),
+     ("dupe", "share the name"), ("method", "unknown F0 method")],
+)
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], wavs: Path, case: str, needle: str) -> None:
+    (wavs / "d1").mkdir(), (wavs / "d2").mkdir()
+    sf.write(wavs / "d1" / "x.wav", voice(200.0), SR)
+    sf.write(wavs / "d2" / "y.wav", voice(200.0), SR)
+    args = {
+        "missing": [wavs / "ref.wav", wavs / "nope.wav"],
+        "mixed": [wavs / "ref.wav", wavs / "d1"],
+        "nopairs": [wavs / "d1", wavs / "d2"],
+        "dupe": [wavs / "d1", wavs / "d2"],
+        "method": [wavs / "ref.wav", wavs / "ref.wav", "--f0-method", "nonsense"],
+    }[case]
+    if case == "dupe":
+        sf.write(wavs / "d2" / "x.wav", voice(200.0), SR)
+        sf.write(wavs / "d2" / "x.flac", voice(200.0), SR)
+    code, out, err = run(capsys, "eval", *args, "--no-speaker")
+    assert code == 2
+    assert needle in " ".join(err.split()) and "Traceback" not in err and err.count("error:") == 1
+
+
+def test_missing_extras_name_the_extra(capsys: pytest.CaptureFixture[str], wavs: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "resemblyzer", None)  # import fails as if not installed
+    code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--speaker")
+    assert code == 2 and "resemblyzer" in err
+    from rvclora.errors import MissingExtraError
+    from rvclora.evaluate.speaker import load_speaker_encoder
+
+    with pytest.raises(MissingExtraError, match="resemblyzer") as info:
+        load_speaker_encoder(True)
+    assert "rvclora[speaker]" in str(info.value.hint)
+    code, out, _ = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--json", "--f0-method", "dio")
+    assert code == 0 and json.loads(out)["speaker_similarity"] is None
+    assert any("rvclora[speaker]" in n for n in json.loads(out)["notes"])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--plot", wavs / "r.png")
+    assert code == 2 and "matplotlib" in err and not (wavs / "r.png").exists()
+
+
+def test_plot_is_written(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
+    pytest.importorskip("matplotlib")
+    code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "up3.wav", "--plot", wavs / "report.png",
+                       "--f0-method", "dio", "--no-speaker")
+    assert code == 0, err
+    assert (wavs / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _FakeEncoder:
+    """Embeds by spectral shape so equal voices agree; stands in for resemblyzer."""
+
+    def embed(self, wav_16k: np.ndarray) -> np.ndarray | None:
+        spectrum = np.abs(np.fft.rfft(wav_16k[:4096]))[:64]
+        return spectrum if spectrum.any() else None
+
+
+def test_speaker_similarity_against_reference_and_target_voice(wavs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rvclora.evaluate.compare as compare
+    from rvclora.evaluate.settings import EvalSettings
+
+    monkeypatch.setattr(compare, "load_speaker_encoder", lambda wanted, device: _FakeEncoder())
+    same = compare.Evaluator(EvalSettings(f0_method="dio")).evaluate(wavs / "ref.wav", wavs / "ref.wav")
+    assert same.metrics["speaker_similarity"] == pytest.approx(1.0)
+    target = wavs / "target"
+    target.mkdir()
+    sf.write(target / "t1.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5), SR)
+    sf.write(target / "t2.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6), SR)
+    ev = compare.Evaluator(EvalSettings(f0_method="dio", target_voice=target))
+    to_target = ev.evaluate(wavs / "flat.wav", wavs / "up3.wav").metrics["speaker_similarity"]
+    fake = _FakeEncoder()
+    a = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5))
+    b = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6))
+    centroid = (a / np.linalg.norm(a) + b / np.linalg.norm(b)) / 2
+    conv = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0))
+    assert to_target == pytest.approx(float(conv @ centroid / (np.linalg.norm(conv) * np.linalg.norm(centroid))),
+                                      rel=1e-4)
