@@ -299,11 +299,16 @@ def _run_jobs(todo: list[_Job], workers: int, done: Callable[[_Job, SourceResult
     pool.shutdown(wait=True)
 
 
+SILENCE_CLIP = "mute"  # clip name reserved for extract's silence item; preprocess names start with a digit
+
+
 def _sweep_orphans(manifest: Manifest, folders: tuple[Path, ...]) -> None:
     """Delete clips no manifest entry owns (left by an interrupted run) and stray temporary files."""
     owned = {p.resolve() for p in manifest.outputs(STAGE)}
     for folder in folders:
         for p in folder.iterdir():
+            if p.name == f"{SILENCE_CLIP}.wav":  # the silence item belongs to extract (see docs/workspace.md)
+                continue
             if p.is_file() and (p.name.startswith(".") or p.suffix == ".wav") and p.resolve() not in owned:
                 p.unlink(missing_ok=True)
 
