@@ -1,0 +1,81 @@
+"""Real-time factor of ``rvclora infer`` (prints only).
+
+Measures 10 s and 60 s inputs on CPU (and CUDA when available) in fp32 and fp16, split into HuBERT, F0,
+retrieval and synthesis, and compares converting one input to 8 voices (``convert_many``: analysis once)
+with 1 voice + 7 extra synthesis passes. Without ``--hubert``/``--base`` it builds full-size RVC v2 40k and
+HuBERT-base models with random weights (same cost as the real ones, no downloads).
+
+    python benchmarks/infer_speed.py [--hubert hubert_base.pt --base f0G40k.pth] [--seconds 10 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers_assets import build_adapter, build_tiny_hubert, voice_like  # noqa: E402
+
+from rvclora.infer.converter import Converter  # noqa: E402
+
+
+def full_size_assets(folder: Path) -> tuple[Path, Path]:
+    """HuBERT-base-sized encoder and a standard v2 40k generator, random weights."""
+    from rvclora.models.checkpoint import save_rvc_model
+    from rvclora.models.config import standard_config
+    from rvclora.models.synthesizer import build_synthesizer
+
+    hubert = build_tiny_hubert(folder / "hubert.pt", "v2", ffn=3072, conv_dim=512, pos_kernel=128,
+                               pos_groups=16)
+    model = build_synthesizer(standard_config("v2", 40000, True))
+    base = save_rvc_model(model, folder / "base.pth", precision="fp32")
+    return hubert, base
+
+
+def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> None:
+    parts = "  ".join(f"{k} {v:6.2f}s" for k, v in sorted(timings.items()))
+    print(f"{label:<28} RTF {elapsed / seconds:6.3f}  total {elapsed:6.2f}s  {parts}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hubert", type=Path)
+    ap.add_argument("--base", type=Path)
+    ap.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0])
+    ap.add_argument("--f0-method", default="dio")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rvclora-bench-"))
+    hubert, base = (args.hubert, args.base) if args.hubert and args.base else full_size_assets(tmp)
+    adapters = [build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
+                for i in range(8)]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        for precision in ("fp32", "fp16"):
+            conv = Converter(lora=adapters[0], base=base, hubert=hubert, f0_method=args.f0_method,
+                             device=device, precision=precision)
+            for seconds in args.seconds:
+                wav = voice_like(seconds)
+                conv.convert_many(wav[:16000], 16000)  # warm-up
+                start = time.perf_counter()
+                result = conv.convert_many(wav, 16000)[0]
+                row(f"{device} {precision} {seconds:.0f}s", seconds, time.perf_counter() - start, result.timings)
+        many = Converter(lora=adapters, each=True, base=base, hubert=hubert, f0_method=args.f0_method,
+                         device=device)
+        wav = voice_like(args.seconds[0])
+        many.convert_many(wav[:16000], 16000)
+        start = time.perf_counter()
+        results = many.convert_many(wav, 16000)
+        eight = time.perf_counter() - start
+        one = sum(results[0].timings.values())
+        extra = sum(r.timings.get("synthesis", 0.0) + r.timings.get("retrieval", 0.0) for r in results[1:])
+        print(f"{device}: 8 voices {eight:.2f}s; 1 voice {one:.2f}s + 7 synthesis passes {extra:.2f}s "
+              f"= {one + extra:.2f}s; ratio {eight / (one + extra):.2f} (target <= 1.5)")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""``rvclora infer``: convert speech or singing to an adapter's voice (a thin layer over rvclora.infer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rvclora.infer.options import DEFAULTS, PRECISIONS
+from rvclora.workspace.schema import F0_METHODS
+
+D = DEFAULTS
+
+
+def register(app: typer.Typer) -> None:
+    app.command("infer", no_args_is_help=True)(infer)
+
+
+def infer(
+    inputs: list[str] = typer.Argument(..., help="Audio files, folders, or - for stdin.", show_default=False),
+    output: str = typer.Option(..., "-o", "--output", help="Output file, folder, or - for stdout (WAV)."),
+    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended (or see --each)."),
+    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
+    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
+    each: bool = typer.Option(False, "--each", help="One output per --lora instead of a blend (shares analysis)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth to convert with (no adapter)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
+    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
+    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
+    f0_method: Optional[str] = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
+    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
+    f0_file: Optional[Path] = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
+    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
+    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
+    filter_radius: int = typer.Option(D.filter_radius, "--filter-radius", help=">2: median-filter harvest pitch."),
+    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
+    resample_sr: int = typer.Option(D.resample_sr, "--resample-sr", help="Resample the output (0 = model rate)."),
+    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
+    suffix: str = typer.Option("", "--suffix", help="Added to output names in folder mode."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="wav, flac or ogg (default: from the output name)."),
+    subtype: Optional[str] = typer.Option(None, "--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (default: skip them)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for audio in subfolders too."),
+    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Convert audio to an adapter's voice with RVC's inference pipeline."""
+    from rvclora.infer.run import run_infer
+
+    run_infer(
+        inputs=inputs, output=output, suffix=suffix, fmt=fmt, subtype=subtype, overwrite=overwrite,
+        recursive=recursive, as_json=as_json,
+        converter_args=dict(
+            lora=lora, weights=_parse_weights(weights), scale=scale, each=each, model=model, base=base,
+            index=index, hubert=hubert, rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision,
+            force=force, pitch=pitch, f0_file=f0_file, index_rate=index_rate, protect=protect,
+            filter_radius=filter_radius, rms_mix_rate=rms_mix_rate, resample_sr=resample_sr, speaker_id=speaker_id,
+        ),
+    )
+
+
+def _parse_weights(values: list[str]) -> Optional[list[float]]:
+    from rvclora.errors import ConfigError
+
+    parts = [p for v in values for p in v.split(",") if p.strip()]
+    try:
+        return [float(p) for p in parts] or None
+    except ValueError:
+        raise ConfigError(f"--weights must be numbers, got {', '.join(values)}", "e.g. --weights 0.7,0.3") from None
+

@@ -1,0 +1,126 @@
+"""Finding what a conversion needs: base model, HuBERT, RMVPE, F0 method, device, index.
+
+Order of precedence: explicit argument (CLI flag) > the adapter's workspace ``rvclora.yaml`` (its path is
+recorded in the adapter's metadata) > the user config / ``$RVCLORA_*`` > the schema default. So an adapter
+trained on this machine converts with no flags at all, and a shared one needs only the machine's assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rvclora.errors import BadInputError, ConfigError
+
+# Keys under which training records provenance in an adapter's ``info`` metadata (first match wins).
+_BASE_KEYS = ("base", "base_path", "base_model")
+_WORKSPACE_KEYS = ("workspace", "workspace_path")
+
+
+def _info_path(meta: Mapping[str, Any], keys: tuple[str, ...]) -> Path | None:
+    info = meta.get("info") if isinstance(meta.get("info"), Mapping) else {}
+    for key in keys:
+        if info.get(key):
+            return Path(str(info[key])).expanduser()
+    return None
+
+
+def recorded_base(meta: Mapping[str, Any]) -> Path | None:
+    return _info_path(meta, _BASE_KEYS)
+
+
+def recorded_workspace(meta: Mapping[str, Any]) -> Path | None:
+    """The adapter's workspace folder, if recorded and still there."""
+    p = _info_path(meta, _WORKSPACE_KEYS)
+    return p if p is not None and p.is_dir() else None
+
+
+def machine_settings() -> dict[str, Any]:
+    """Schema defaults <- user config <- environment, as flat dotted keys (no workspace involved)."""
+    from rvclora.workspace.settings import Layer, env_layer, merge, user_layer
+
+    return merge(Layer(), user=user_layer(), env=env_layer(), cli=Layer()).values
+
+
+def workspace_settings(folder: Path | None) -> dict[str, Any]:
+    """Effective settings of a workspace (never created or rewritten here), or the machine's without one."""
+    if folder is None or not (folder / "rvclora.yaml").is_file():
+        return machine_settings()
+    from rvclora.workspace import Workspace
+
+    ws = Workspace.open(folder, create=False)
+    return {name: ws.settings.get(name) for name in _NAMES}
+
+
+_NAMES = ("assets.base", "assets.hubert", "assets.rmvpe", "f0_method", "device")
+
+
+@dataclass(frozen=True)
+class Assets:
+    """Resolved paths and choices for one conversion run."""
+
+    hubert: Path
+    rmvpe: Path | None
+    f0_method: str
+    device: str
+
+
+def resolve_assets(
+    settings: Mapping[str, Any],
+    hubert: Path | None = None,
+    rmvpe: Path | None = None,
+    f0_method: str | None = None,
+    device: str | None = None,
+) -> Assets:
+    """Fill in what the caller did not give from ``settings`` (see :func:`workspace_settings`)."""
+    hubert = hubert or _path(settings.get("assets.hubert"))
+    if hubert is None:
+        raise ConfigError(
+            "no content encoder (HuBERT) given",
+            "pass --hubert hubert_base.pt, or set assets.hubert in the workspace or ~/.config/rvclora/config.yaml",
+        )
+    rmvpe = rmvpe or _path(settings.get("assets.rmvpe"))
+    method = f0_method or settings.get("f0_method") or "auto"
+    if method == "auto":
+        from rvclora.features.f0 import default_f0_method
+
+        method = default_f0_method(rmvpe)
+    return Assets(hubert=hubert, rmvpe=rmvpe, f0_method=method, device=pick_device(device or settings.get("device")))
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def pick_device(device: str | None) -> str:
+    """``auto`` -> cuda when available, else cpu; an unavailable explicit device is a one-line error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} requested but CUDA is not available", "use --device cpu")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device mps requested but it is not available", "use --device cpu")
+    return device
+
+
+def find_index(workspace: Path | None, version: str | None = None) -> Path | None:
+    """The retrieval index in a workspace's ``index/`` folder (RVC's ``added_*`` file; never ``trained_*``)."""
+    if workspace is None or not (workspace / "index").is_dir():
+        return None
+    found = [p for p in (workspace / "index").glob("*.index") if "trained" not in p.name]
+    if version:
+        found = [p for p in found if not p.stem.endswith(("_v1", "_v2")) or p.stem.endswith(f"_{version}")]
+    if not found:
+        return None
+    return max(found, key=lambda p: (p.name.startswith("added"), p.stat().st_mtime))
+
+
+def require_path(path: Path, what: str, hint: str) -> Path:
+    if not path.exists():
+        raise BadInputError(f"{what} not found: {path}", hint)
+    return path

@@ -1,0 +1,262 @@
+"""The Python API: ``Converter(lora="voice.safetensors").convert(audio, sr) -> (audio, sr)``.
+
+A Converter loads everything once (content encoder, pitch estimator, one base per file, one index per
+file) and converts any number of inputs. With several adapters it either blends them into one voice or,
+with ``each=True``, keeps them as separate voices; :meth:`Converter.convert_many` then runs the
+voice-independent analysis (HuBERT, F0) once and only the synthesis per voice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rvclora.errors import BadInputError, ConfigError
+from rvclora.infer import assets as asset_lookup
+from rvclora.infer.chunking import ChunkConfig, default_chunking
+from rvclora.infer.options import ConvertOptions
+from rvclora.infer.pipeline import Analysis, analyze, synthesize
+from rvclora.infer.voices import (
+    BaseCache,
+    Voice,
+    attach_adapters,
+    check_encoder_fits,
+    finish,
+    load_retriever,
+    normalise_weights,
+)
+
+PathLike = str | os.PathLike[str]
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+@dataclass
+class Result:
+    """One converted output and how it was made (for summaries and ``--json``)."""
+
+    voice: str
+    audio: np.ndarray
+    sr: int
+    duration_s: float
+    seconds: float
+    f0_method: str | None
+    index: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing time / input duration (< 1 is faster than real time)."""
+        return self.seconds / self.duration_s if self.duration_s else 0.0
+
+
+def _paths(value: PathLike | Sequence[PathLike] | None) -> list[Path]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+    return [Path(p).expanduser() for p in items]
+
+
+class Converter:
+    """Convert audio to one voice (an adapter, a blend of adapters, or a plain RVC model) or to several.
+
+    ``lora``: adapter path(s); ``weights``: blend shares (default equal); ``scale``: adapter strength;
+    ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC ``.pth`` (no adapter);
+    ``base``: the base model (default: the path recorded in the adapter); ``index``: a retrieval index
+    (default: the adapter workspace's ``index/``); ``hubert``/``rmvpe``/``f0_method``/``device``: assets
+    (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
+    ``chunking``: where long inputs are split; other keywords are :class:`ConvertOptions` defaults.
+    """
+
+    def __init__(
+        self,
+        base: PathLike | None = None,
+        lora: PathLike | Sequence[PathLike] | None = None,
+        *,
+        model: PathLike | None = None,
+        weights: Sequence[float] | None = None,
+        scale: float = 1.0,
+        each: bool = False,
+        index: PathLike | None = None,
+        hubert: PathLike | None = None,
+        rmvpe: PathLike | None = None,
+        f0_method: str | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        chunking: ChunkConfig | None = None,
+        force: bool = False,
+        **options: Any,
+    ) -> None:
+        import torch
+
+        unknown = sorted(set(options) - set(ConvertOptions.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown conversion option(s): {', '.join(unknown)}")
+        self.options = ConvertOptions(**options)
+        adapters = _paths(lora)
+        if model is not None and adapters:
+            raise ConfigError("give either --model (a plain RVC model) or --lora adapters, not both",
+                              "to apply an adapter to a model, pass the model as --base")
+        if model is None and not adapters:
+            raise ConfigError("nothing to convert with", "pass --lora adapter.safetensors or --model voice.pth")
+        if not 0 <= scale <= 4:
+            raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
+        metas = [self._read_meta(p) for p in adapters]
+        workspace = next((w for w in map(asset_lookup.recorded_workspace, metas) if w is not None), None)
+        settings = asset_lookup.workspace_settings(workspace)
+        found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
+        self.device = found.device
+        self.dtype = _pick_dtype(precision, self.device)
+        self.f0_method = found.f0_method
+        self.rmvpe = found.rmvpe
+        self.chunking = chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
+        from rvclora.features.hubert import load_content_encoder
+
+        # HuBERT has no fp16 CPU kernels worth using; there only the synthesizer runs in half precision.
+        cpu_half = self.dtype == torch.float16 and not self.device.startswith("cuda")
+        self.encoder = load_content_encoder(found.hubert, device=self.device,
+                                            dtype=torch.float32 if cpu_half else self.dtype)
+        self._f0_cache: dict[bool, Any] = {}
+        self._bases = BaseCache()
+        self._index_path = _opt(index)
+        self._settings_base = _opt(settings.get("assets.base"))
+        self.voices: list[Voice] = []
+        if model is not None:
+            self._add_voice(Path(model).stem, Path(model), [], [], scale, force)
+        elif each:
+            for path, meta in zip(adapters, metas):
+                self._add_voice(path.stem, self._base_for(_opt(base), [meta]), [path], [meta], scale, force)
+        else:
+            name = "+".join(p.stem for p in adapters)
+            self._add_voice(name, self._base_for(_opt(base), metas), adapters, metas, scale, force,
+                            normalise_weights(list(weights) if weights else None, len(adapters)))
+
+    # --- loading ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _read_meta(path: Path) -> dict[str, Any]:
+        from rvclora.lora.adapter import read_adapter
+
+        return read_adapter(path)[1]
+
+    def _base_for(self, base: Path | None, metas: list[dict[str, Any]]) -> Path:
+        """Explicit base > the path recorded in the adapter > assets.base of the settings."""
+        if base is not None:
+            return base
+        for meta in metas:
+            recorded = asset_lookup.recorded_base(meta)
+            if recorded is not None and recorded.is_file():
+                return recorded
+        if self._settings_base is not None:
+            return self._settings_base
+        recorded = next((asset_lookup.recorded_base(m) for m in metas if asset_lookup.recorded_base(m)), None)
+        where = f" (recorded: {recorded}, which no longer exists)" if recorded else ""
+        raise ConfigError(f"no base model for the adapter{where}", "pass --base the base model it was trained on")
+
+    def _add_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
+                   force: bool, weights: list[float] | None = None) -> Voice:
+        model = self._bases.get(base)
+        check_encoder_fits(self.encoder, model, name)
+        weights = weights or [1.0] * len(adapters)
+        if adapters:
+            attach_adapters(model, adapters, weights, scale, force)
+        voice = Voice(name, finish(model, self.device, self.dtype), self.device, self.dtype,
+                      sources=[str(base), *map(str, adapters)])
+        dim = int(model.config.content_dim)
+        if self._index_path is not None:
+            voice.retrievers.append(load_retriever(self._index_path, dim))
+        else:
+            for meta, weight in zip(metas, weights):
+                path = asset_lookup.find_index(asset_lookup.recorded_workspace(meta), voice.version)
+                if path is not None and weight > 0:
+                    voice.retrievers.append(load_retriever(path, dim, weight))
+        self.voices.append(voice)
+        return voice
+
+    def _f0_estimator(self, median_filter: bool) -> Any:
+        """The pitch estimator, loaded on first use (harvest's median filter is a constructor option)."""
+        from rvclora.features.f0 import load_f0_estimator
+
+        smooth = median_filter and self.f0_method == "harvest"
+        if smooth not in self._f0_cache:
+            extra = {"median_filter": True} if smooth else {}
+            self._f0_cache[smooth] = load_f0_estimator(self.f0_method, rmvpe=self.rmvpe, device=self.device, **extra)
+        return self._f0_cache[smooth]
+
+    # --- converting -------------------------------------------------------------------------------------
+    def analyze(self, audio: np.ndarray, sr: int, options: ConvertOptions | None = None) -> Analysis:
+        """The voice-independent half of a conversion (reusable for every voice)."""
+        options = options or self.options
+        wav = _to_16k_mono(audio, sr)
+        need_f0 = any(v.f0 for v in self.voices)
+        estimator = self._f0_estimator(options.filter_radius > 2) if need_f0 else None
+        return analyze(wav, self.encoder, estimator, {v.version for v in self.voices}, self.chunking,
+                       device=self.device)
+
+    def convert_many(self, audio: np.ndarray, sr: int, **overrides: Any) -> list[Result]:
+        """Convert one input to every voice, sharing HuBERT and F0 work. Returns one Result per voice."""
+        options = self.options.with_(**overrides)
+        start = time.perf_counter()
+        analysis = self.analyze(audio, sr, options)
+        shared = time.perf_counter() - start
+        results = []
+        for voice in self.voices:
+            t0 = time.perf_counter()
+            out, out_sr, timings = synthesize(analysis, voice, options, self.device)
+            elapsed = time.perf_counter() - t0 + shared / len(self.voices)
+            results.append(Result(voice.name, out, out_sr, analysis.duration, elapsed,
+                                  self.f0_method if voice.f0 else None, voice.index_name,
+                                  {**analysis.timings, **timings}))
+        return results
+
+    def convert(self, audio: np.ndarray, sr: int, **overrides: Any) -> tuple[np.ndarray, int]:
+        """Convert ``audio`` (mono ``[samples]`` or ``[channels, samples]``) at rate ``sr`` to this voice."""
+        if len(self.voices) != 1:
+            raise ConfigError(f"this converter has {len(self.voices)} voices", "use convert_many")
+        result = self.convert_many(audio, sr, **overrides)[0]
+        return result.audio, result.sr
+
+
+def _opt(value: PathLike | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _pick_dtype(precision: str, device: str) -> Any:
+    import torch
+
+    precision = (precision or "auto").lower()
+    if precision == "auto":
+        precision = "fp16" if device.startswith("cuda") else "fp32"
+    if precision not in _DTYPES:
+        raise ConfigError(f"unknown precision {precision!r}", "use auto, fp32, fp16 or bf16")
+    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise ConfigError("this GPU does not support bf16", "use --precision fp16")
+    return getattr(torch, _DTYPES[precision])
+
+
+def _gpu_memory_gb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_properties(torch.device(device)).total_memory / 1024**3
+
+
+def _to_16k_mono(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Accept ``[samples]`` or ``[channels, samples]`` at any rate; return mono 16 kHz float32."""
+    from rvclora.audio.io import resample
+
+    wav = np.asarray(audio, dtype=np.float32)
+    if wav.ndim == 2:
+        wav = wav.mean(axis=0)
+    if wav.ndim != 1:
+        raise BadInputError(f"audio must be [samples] or [channels, samples], got shape {wav.shape}")
+    if not np.isfinite(wav).all():
+        raise BadInputError("audio contains NaN or infinite samples", "clean the input first")
+    if int(sr) <= 0:
+        raise BadInputError(f"invalid sample rate {sr}")
+    return resample(wav, int(sr), 16000) if wav.size else wav

@@ -1,0 +1,169 @@
+"""A voice = a ready-to-run synthesizer (a base with adapters merged or blended, or a plain RVC model) plus
+the retrieval index(es) that belong to it.
+
+Bases are loaded once and copied per voice, so converting to several voices reads each file once.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rvclora.errors import BadInputError, ConfigError, IncompatibleError
+
+
+@dataclass
+class Retriever:
+    """One faiss index with its stored vectors (RVC's ``big_npy``) and its share in a blend."""
+
+    path: Path
+    index: Any
+    vectors: np.ndarray
+    weight: float = 1.0
+
+
+@dataclass
+class Voice:
+    """A synthesizer ready for :meth:`generate`, with what the pipeline needs to know about it."""
+
+    name: str
+    model: nn.Module
+    device: str
+    dtype: torch.dtype
+    retrievers: list[Retriever] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def sr(self) -> int:
+        return int(self.model.config.sr)
+
+    @property
+    def version(self) -> str:
+        return str(self.model.config.version)
+
+    @property
+    def f0(self) -> bool:
+        return bool(self.model.config.f0)
+
+    @property
+    def n_speakers(self) -> int:
+        return int(self.model.emb_g.weight.shape[0])
+
+    @property
+    def index_name(self) -> str | None:
+        return ", ".join(r.path.name for r in self.retrievers) or None
+
+    def retrieve(self, feats: np.ndarray) -> np.ndarray:
+        """Training features nearest to ``feats`` (RVC's 1/d² weighting), blended across indexes by weight."""
+        from rvclora.features.index import retrieve
+
+        total = sum(r.weight for r in self.retrievers)
+        out = np.zeros_like(feats, dtype=np.float32)
+        for r in self.retrievers:
+            out += (r.weight / total) * retrieve(r.index, r.vectors, feats, k=8, index_rate=1.0)
+        return out
+
+    @torch.no_grad()
+    def generate(
+        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0
+    ) -> np.ndarray:
+        """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio."""
+        if speaker_id >= self.n_speakers:
+            raise ConfigError(
+                f"speaker id {speaker_id} does not exist in {self.name} ({self.n_speakers} speakers)",
+                f"use --speaker-id 0..{self.n_speakers - 1}",
+            )
+        dev = self.device
+        phone = torch.from_numpy(feats).to(dev, self.dtype).unsqueeze(0)
+        lengths = torch.tensor([feats.shape[0]], device=dev, dtype=torch.long)
+        sid = torch.tensor([speaker_id], device=dev, dtype=torch.long)
+        if self.f0:
+            assert coarse is not None and hz is not None
+            pitch = torch.from_numpy(coarse).to(dev, torch.long).unsqueeze(0)
+            pitchf = torch.from_numpy(hz).to(dev, self.dtype).unsqueeze(0)
+            out = self.model.infer(phone, lengths, pitch, pitchf, sid)
+        else:
+            out = self.model.infer(phone, lengths, sid)
+        return out[0][0, 0].float().cpu().numpy()
+
+
+class BaseCache:
+    """Synthesizers loaded from disk once per path; voices get private deep copies to modify."""
+
+    def __init__(self) -> None:
+        self._models: dict[Path, nn.Module] = {}
+
+    def get(self, path: Path) -> nn.Module:
+        from rvclora.models.checkpoint import load_synthesizer
+
+        key = Path(path).expanduser().resolve()
+        if key not in self._models:
+            self._models[key] = load_synthesizer(key, device="cpu").eval()
+        return copy.deepcopy(self._models[key])
+
+
+def normalise_weights(weights: list[float] | None, n: int) -> list[float]:
+    """Blend weights summing to 1 (default: equal shares)."""
+    if weights is None or not weights:
+        return [1.0 / n] * n
+    if len(weights) != n:
+        raise ConfigError(f"{len(weights)} --weights for {n} --lora adapters", "give one weight per adapter")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError("--weights must be non-negative and not all zero")
+    total = float(sum(weights))
+    return [w / total for w in weights]
+
+
+def attach_adapters(model: nn.Module, adapters: list[Path], weights: list[float], scale: float, force: bool) -> None:
+    """One adapter: attach and merge (fastest at run time). Several: attach one exact blend, unmerged."""
+    if len(adapters) == 1:
+        from rvclora.lora.adapter import load_lora
+        from rvclora.lora.merge import merge_lora
+
+        load_lora(model, adapters[0], scale=scale * weights[0], force=force)
+        merge_lora(model)
+        return
+    from rvclora.lora.adapter import attach_adapter, read_adapter
+    from rvclora.lora.merge import blend_adapters
+
+    parts = [read_adapter(p) for p in adapters]
+    tensors, meta = blend_adapters(parts, [w * scale for w in weights], base=model.state_dict(), force=force)
+    attach_adapter(model, tensors, meta, force=force, name="blend of " + ", ".join(p.name for p in adapters))
+
+
+def finish(model: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
+    """Drop the training-only posterior encoder and move to the run's device and precision."""
+    if getattr(model, "enc_q", None) is not None:
+        del model.enc_q
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_retriever(path: Path, dim: int, weight: float = 1.0) -> Retriever:
+    from rvclora.features.index import index_vectors, load_index
+
+    index = load_index(path, expected_dim=dim)
+    return Retriever(Path(path), index, index_vectors(index), weight)
+
+
+def check_encoder_fits(encoder: Any, model: nn.Module, name: str) -> None:
+    """The content encoder must produce the width the synthesizer's text encoder takes."""
+    version = str(model.config.version)
+    want = int(model.config.content_dim)
+    have = int(encoder.dim(version))
+    if have != want:
+        raise IncompatibleError(
+            f"the content encoder gives {have}-dim {version} features but {name} needs {want}",
+            "use the HuBERT/ContentVec checkpoint the model was trained with",
+        )
+
+
+def describe_source(path: Path) -> str:
+    if not path.exists():
+        raise BadInputError(f"model file not found: {path}", "check the path")
+    return path.name
