@@ -169,3 +169,21 @@ def test_bad_files(reference_dir: Path, tmp_path: Path) -> None:
         load_synthesizer(broken)
     with pytest.raises(IncompatibleError):
         load_rvc_inference(broken)
+
+
+def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A narrow D file loads as the same narrow architecture (width read from shapes), scores unchanged."""
+    import torch
+
+    from rvclora.models.checkpoint import load_discriminator
+    from rvclora.models.discriminator import MultiPeriodDiscriminator
+
+    torch.manual_seed(0)
+    d = MultiPeriodDiscriminator("v2", width_divisor=16)
+    torch.save({"model": d.state_dict()}, tmp_path / "D.pth")
+    loaded = load_discriminator(tmp_path / "D.pth", "v2")
+    assert loaded.width_divisor == 16 and len(loaded.discriminators) == 9
+    y, y_hat = torch.randn(1, 1, 4000), torch.randn(1, 1, 4000)
+    with torch.no_grad():
+        for a, b in zip(d(y, y_hat)[0], loaded(y, y_hat)[0]):
+            assert torch.equal(a, b)

@@ -229,7 +229,9 @@ def load_discriminator(path: PathLike, version: str | None = None) -> MultiPerio
     if version is not None and version != found:
         raise IncompatibleError(f"{Path(path).name} is a {found} discriminator, not {version}",
                                 f"use the {version} D file or train a {found} model")
-    model = MultiPeriodDiscriminator(found)
+    first = sd.get("discriminators.0.convs.0.weight_v")
+    divisor = 16 // int(first.shape[0]) if first is not None and 0 < first.shape[0] <= 16 else 1
+    model = MultiPeriodDiscriminator(found, width_divisor=max(1, divisor))
     load_state_dict_strict(model, sd, path)
     return model
 

@@ -1,0 +1,115 @@
+"""``rvclora train``: from a workspace (raw audio or extracted features) to a finished LoRA adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rvclora.commands._workspace_options import (
+    BaseDOpt,
+    BaseOpt,
+    DeviceOpt,
+    F0MethodOpt,
+    HubertOpt,
+    InputOpt,
+    JsonOpt,
+    RmvpeOpt,
+    SrOpt,
+    VersionOpt,
+    WorkspaceArg,
+    workspace_overrides,
+)
+from rvclora.workspace.schema import default
+
+
+def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
+    shown = default(key)
+    return typer.Option(flag, help=f"{text} \\[workspace default: {'none' if shown is None else shown}]",
+                        show_default=False, **kw)
+
+
+def train_command(
+    workspace: WorkspaceArg,
+    rank: Annotated[Optional[int], _opt("--rank", "lora.rank", "LoRA rank.", min=1)] = None,
+    alpha: Annotated[Optional[float], _opt("--alpha", "lora.alpha", "LoRA alpha (scale = alpha / rank).")] = None,
+    targets: Annotated[Optional[str], _opt("--targets", "lora.targets", "Target preset or module pattern.")] = None,
+    epochs: Annotated[Optional[int], _opt("--epochs", "train.epochs", "Passes over the clips.", min=1)] = None,
+    max_steps: Annotated[Optional[int], _opt("--max-steps", "train.max_steps", "Stop after N steps.", min=1)] = None,
+    batch_size: Annotated[Optional[int], _opt("--batch-size", "train.batch_size", "Clips per step (per GPU).",
+                                              min=1)] = None,
+    lr: Annotated[Optional[float], _opt("--lr", "train.lr", "Learning rate.")] = None,
+    seed: Annotated[Optional[int], _opt("--seed", "train.seed", "Random seed.")] = None,
+    save_every: Annotated[Optional[int], _opt("--save-every", "train.save_every", "Save every N epochs.",
+                                              min=1)] = None,
+    keep: Annotated[Optional[int], _opt("--keep", "train.keep", "Checkpoints/adapters kept.", min=1)] = None,
+    val_fraction: Annotated[Optional[float], _opt("--val-fraction", "train.val_fraction",
+                                                  "Share of clips held out.")] = None,
+    patience: Annotated[Optional[int], _opt("--early-stopping", "train.early_stopping_patience",
+                                            "Stop after N epochs without validation gain (0 = off).")] = None,
+    precision: Annotated[Optional[str], _opt("--precision", "train.precision", "auto, fp32, bf16 or fp16.")] = None,
+    lora_plus_ratio: Annotated[Optional[float], _opt("--lora-plus-ratio", "train.lora_plus_ratio",
+                                                     "LoRA+: lr of B = ratio x lr.")] = None,
+    cache: Annotated[Optional[bool], _opt("--cache/--no-cache", "train.cache", "Keep all clips in memory.")] = None,
+    full: Annotated[Optional[bool], _opt("--full/--lora", "train.full",
+                                         "Train the whole generator (writes an RVC model).")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Start over instead of resuming.")] = False,
+    input: InputOpt = None,
+    sr: SrOpt = None,
+    version: VersionOpt = None,
+    base: BaseOpt = None,
+    base_d: BaseDOpt = None,
+    hubert: HubertOpt = None,
+    rmvpe: RmvpeOpt = None,
+    f0_method: F0MethodOpt = None,
+    device: DeviceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a LoRA voice adapter with RVC's full GAN recipe; resumes automatically.
+
+    Runs preprocess and extract first (incremental: only missing or stale clips are redone).
+    Writes adapters/<workspace>.safetensors, checkpoints/ and logs/ (TensorBoard, train.jsonl). Multi-GPU:
+    torchrun --nproc-per-node N -m rvclora train WORKSPACE. See docs/training.md.
+    """
+    from rvclora.train.workflow import train_workspace
+
+    overrides = workspace_overrides(
+        input=input, sr=sr, version=version, base=base, base_d=base_d, hubert=hubert, rmvpe=rmvpe,
+        f0_method=f0_method, device=device,
+        **{"lora.rank": rank, "lora.alpha": alpha, "lora.targets": targets, "train.epochs": epochs,
+           "train.max_steps": max_steps, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+           "train.save_every": save_every, "train.keep": keep, "train.val_fraction": val_fraction,
+           "train.early_stopping_patience": patience, "train.precision": precision,
+           "train.lora_plus_ratio": lora_plus_ratio, "train.cache": cache, "train.full": full},
+    )
+    result = train_workspace(Path(workspace), overrides, restart=restart)
+    if result is None:  # a non-zero DDP rank: rank 0 reports
+        return
+    summary = result.summary()
+    if json_out:
+        from rvclora.console import emit_json
+
+        emit_json(summary)
+        return
+    _show(result, summary)
+
+
+def _show(result: Any, summary: dict[str, Any]) -> None:
+    from rvclora.console import show, table
+
+    cols = ("epoch", "steps", "loss_g", "loss_d", "mel", "kl", "fm", "val_mel", "lr", "s")
+    rows = [(h["epoch"], h["steps"], _f(h.get("loss_g")), _f(h.get("loss_d")), _f(h.get("loss_mel")),
+             _f(h.get("loss_kl")), _f(h.get("loss_fm")), _f(h.get("val_mel")), f"{h['lr']:.3g}", h["seconds"])
+            for h in result.history[-30:]]
+    if rows:
+        show(table("epochs (last 30)", cols, rows))
+    show(table("train", ("", ""), [(k, str(v)) for k, v in summary.items() if k != "history"]))
+
+
+def _f(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

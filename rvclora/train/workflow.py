@@ -1,0 +1,83 @@
+"""The ``rvclora train`` stage on a workspace: bring clips and features up to date, then train.
+
+Kept apart from the loop so the loop takes plain inputs (a :class:`TrainJob`) and the workspace rules
+(settings, layout, speaker ids from the preprocess manifest, the lock) live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rvclora.errors import BadInputError, ConfigError
+from rvclora.train.data import find_clips
+from rvclora.train.loop import TrainResult, run_training
+from rvclora.train.options import TrainJob, TrainOptions
+
+
+def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False) -> TrainResult | None:
+    """Train the workspace at ``root``; returns None on non-zero DDP ranks."""
+    from rvclora.lora.config import LoRAConfig
+    from rvclora.workspace import Workspace
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    ws = Workspace.open(root, overrides=overrides if main else {k: v for k, v in overrides.items()
+                                                                 if not k.startswith(("input", "assets"))})
+    s = ws.settings
+    if s.assets.base is None:
+        raise ConfigError("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
+    if main:
+        _bring_up_to_date(ws)
+    job = TrainJob(
+        name=ws.root.name,
+        base=Path(s.assets.base),
+        base_d=None if s.assets.base_d is None else Path(s.assets.base_d),
+        clips=find_clips(ws.clips_dir(), ws.features_dir, ws.f0_dir if s.f0 else None, speaker_ids(ws)),
+        adapters_dir=ws.adapters_dir,
+        checkpoints_dir=ws.checkpoints_dir,
+        logs_dir=ws.logs_dir,
+        lora=LoRAConfig.from_dict(s.lora.as_dict()),
+        options=TrainOptions.from_settings(s.train.as_dict(), s.device),
+        version=s.version,
+        sr=ws.sample_rate,
+        f0=bool(s.f0),
+        restart=restart,
+        info={"base": str(s.assets.base), "workspace": str(ws.root),
+              "index_dir": str(ws.index_dir), "f0_method": ws.f0_method},
+    )
+    if not main:
+        run_training(job)
+        return None
+    with ws.lock("train"):
+        return run_training(job)
+
+
+def speaker_ids(ws: Any) -> dict[str, int]:
+    """Clip name → speaker id, as recorded by preprocess (clips it does not know are speaker 0)."""
+    out: dict[str, int] = {}
+    m = ws.manifest
+    for key in m.keys("preprocess"):
+        entry = m.entry("preprocess", key) or {}
+        sid = int(entry.get("info", {}).get("speaker_id", 0))
+        for o in entry.get("outputs", []):
+            out[Path(o).stem] = sid
+    return out
+
+
+def _bring_up_to_date(ws: Any) -> None:
+    """Run preprocess (incremental: fresh sources are skipped) and, where installed, extract."""
+    from rvclora.audio.preprocess import preprocess_workspace
+
+    if ws.input_dir.is_dir():
+        preprocess_workspace(ws)
+    elif not any(ws.clips_dir().glob("*.wav")):
+        raise BadInputError(f"no recordings in {ws.input_dir} and no clips in {ws.clips_dir()}",
+                            "put audio files in the workspace's raw/ folder or give --input")
+    if ws.settings.assets.hubert is not None:
+        from rvclora.features.extract import extract_workspace
+
+        extract_workspace(ws)  # incremental: up-to-date clips are skipped
+        return
+    if not any(ws.features_dir.glob("*.npy")):
+        raise BadInputError(f"no content features in {ws.features_dir}", "run rvclora extract on the workspace first")
