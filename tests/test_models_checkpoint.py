@@ -179,6 +179,10 @@ def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type:
     from rvclora.models.discriminator import MultiPeriodDiscriminator
 
     torch.manual_seed(0)
+    for divisor in (2, 16, 128):
+        narrow = MultiPeriodDiscriminator("v2", width_divisor=divisor)
+        torch.save({"model": narrow.state_dict()}, tmp_path / "D.pth")
+        assert load_discriminator(tmp_path / "D.pth", "v2").width_divisor == divisor
     d = MultiPeriodDiscriminator("v2", width_divisor=16)
     torch.save({"model": d.state_dict()}, tmp_path / "D.pth")
     loaded = load_discriminator(tmp_path / "D.pth", "v2")

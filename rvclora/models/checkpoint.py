@@ -229,9 +229,9 @@ def load_discriminator(path: PathLike, version: str | None = None) -> MultiPerio
     if version is not None and version != found:
         raise IncompatibleError(f"{Path(path).name} is a {found} discriminator, not {version}",
                                 f"use the {version} D file or train a {found} model")
-    first = sd.get("discriminators.0.convs.0.weight_v")
-    divisor = 16 // int(first.shape[0]) if first is not None and 0 < first.shape[0] <= 16 else 1
-    model = MultiPeriodDiscriminator(found, width_divisor=max(1, divisor))
+    widest = sd.get("discriminators.0.convs.5.weight_v")  # 1024 channels at full width
+    divisor = 1024 // int(widest.shape[0]) if widest is not None and 0 < widest.shape[0] <= 1024 else 1
+    model = MultiPeriodDiscriminator(found, width_divisor=1 << max(0, divisor.bit_length() - 1))
     load_state_dict_strict(model, sd, path)
     return model
 
