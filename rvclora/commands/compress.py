@@ -1,0 +1,157 @@
+"""``rvclora compress``: an RVC voice model (or a whole folder of them) → a small adapter on its base, with a
+fidelity report; or an existing adapter → a smaller rank. Thin layer over :mod:`rvclora.compress.stage`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rvclora.compress.settings import DEFAULT_PROBE_SECONDS, DEFAULT_RANK, DEFAULT_TARGET_SNR, DEFAULT_TARGETS
+
+
+def parse_rank(text: str) -> int | None:
+    """``"auto"`` → None, ``"32"`` → 32."""
+    from rvclora.errors import ConfigError
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        rank = int(text)
+    except ValueError:
+        raise ConfigError(f"--rank must be a positive integer or auto, got {text!r}") from None
+    if rank < 1:
+        raise ConfigError(f"--rank must be a positive integer or auto, got {text!r}")
+    return rank
+
+
+def _is_adapter(path: Path) -> bool:
+    """An rvclora adapter (.safetensors, or a .pth holding rvclora metadata) rather than an RVC model."""
+    if path.suffix.lower() == ".safetensors":
+        return True
+    from rvclora.fileio import safe_torch_load
+    from rvclora.lora.adapter import META_KEY
+
+    obj = safe_torch_load(path, "model or adapter")
+    return isinstance(obj, dict) and META_KEY in obj
+
+
+def compress_command(
+    source: Annotated[Optional[Path], typer.Argument(help="RVC voice model (.pth) to compress, or an adapter "
+                                                     "(.safetensors) to resize.", show_default=False)] = None,
+    base: Annotated[Optional[Path], typer.Option("--base", help="Pretrained base the voice was trained from "
+                                                 "(f0G40k.pth …); optional when resizing an adapter.",
+                                                 show_default=False)] = None,
+    rank: Annotated[str, typer.Option("--rank", help="Rank per layer, or auto (smallest per-layer ranks that "
+                                      "meet --target-snr).")] = DEFAULT_RANK,
+    target_snr: Annotated[float, typer.Option("--target-snr", help="With --rank auto: audio SNR (dB) of base + "
+                                              "adapter against the original on the probe.")] = DEFAULT_TARGET_SNR,
+    targets: Annotated[str, typer.Option("--targets", help="LoRA target preset (all, voice, decoder, flow, …) or "
+                                         "comma-separated module patterns; other changes are stored whole.")]
+    = DEFAULT_TARGETS,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Adapter file (default: next to SOURCE), "
+                                                   "or the output folder with --folder.", show_default=False)] = None,
+    folder: Annotated[Optional[Path], typer.Option("--folder", help="Compress every .pth model in this folder.",
+                                                   show_default=False)] = None,
+    probe: Annotated[Optional[Path], typer.Option("--probe", help="Measure fidelity on this audio instead of the "
+                                                  "built-in synthetic probe (needs --hubert).",
+                                                  show_default=False)] = None,
+    probe_seconds: Annotated[float, typer.Option("--probe-seconds", help="Length of the built-in probe.")]
+    = DEFAULT_PROBE_SECONDS,
+    hubert: Annotated[Optional[Path], typer.Option("--hubert", help="hubert_base.pt, for --probe.",
+                                                   show_default=False)] = None,
+    f0_method: Annotated[str, typer.Option("--f0-method", help="F0 estimator for --probe (harvest, rmvpe, …).")]
+    = "harvest",
+    rmvpe: Annotated[Optional[Path], typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.",
+                                                  show_default=False)] = None,
+    precision: Annotated[str, typer.Option("--precision", help="Adapter storage: fp16 or fp32.")] = "fp16",
+    force: Annotated[bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from "
+                                        "this base.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Turn full RVC voice models into small adapters on their base (truncated SVD of voice − base per layer),
+    reporting the size saved and how closely base + adapter reproduces the original (SNR, MCD, max |diff|)."""
+    from rvclora.compress.stage import CompressOptions, compress_folder, compress_model, resize_adapter
+    from rvclora.errors import ConfigError
+
+    target_list: str | list[str] = [t.strip() for t in targets.split(",") if t.strip()] if "," in targets else targets
+    options = CompressOptions(rank=parse_rank(rank), target_snr=target_snr, targets=target_list,
+                              precision=precision, probe_seconds=probe_seconds, probe=probe, hubert=hubert,
+                              f0_method=f0_method, rmvpe=rmvpe, force=force, overwrite=overwrite)
+    if folder is not None:
+        if source is not None or base is None or output is None:
+            raise ConfigError("--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
+                              "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/")
+        _show_folder(compress_folder(folder, base, output, options), json_out)
+        return
+    if source is None:
+        raise ConfigError("give a voice model (or an adapter) to compress, or --folder")
+    from rvclora.fileio import require_file
+
+    require_file(source, "model")
+    if _is_adapter(source):
+        if options.rank is None:
+            raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
+        out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")
+        _show(resize_adapter(source, options.rank, out, base, options), json_out)
+        return
+    if base is None:
+        raise ConfigError("compressing a voice model needs its base", "pass --base f0G40k.pth (the pretrained G)")
+    _show(compress_model(source, base, output or source.with_suffix(".safetensors"), options), json_out)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "∞ (exact)" if value is None else f"{value:.{digits}f}"
+
+
+def _show(report: dict[str, Any], json_out: bool) -> None:
+    from rvclora.console import emit_json, err, human_bytes, show, table
+
+    if json_out:
+        emit_json(report)
+    else:
+        has_diff = "rel_diff" in (report["layers"][0] if report["layers"] else {})
+        columns = ["layer", "kind", "rank"] + (["‖ΔW‖/‖W‖"] if has_diff else ["old rank"]) + ["rel. error",
+                                                                                           "energy kept"]
+        rows = [[r["layer"], r["kind"], r["rank"], f"{r['rel_diff']:.3f}" if has_diff else r["old_rank"],
+                 f"{r['rel_error']:.2e}", f"{r['energy']:.1%}"] for r in report["layers"]]
+        show(table("layers", columns, rows))
+        b = report["bytes"]
+        summary = [("output", report["output"]), ("rank", report["rank"]),
+                   ("size", f"{human_bytes(b['adapter'])} (source {human_bytes(b['source'])}, "
+                            f"saved {human_bytes(b['saved'])})"),
+                   ("parameters", f"{report['params']:,} ({report['dtype']})")]
+        audio = report.get("audio")
+        if audio:
+            summary += [("probe", f"{audio['probe']} ({audio['seconds']:.1f} s)"),
+                        ("SNR", f"{_fmt(audio['snr_db'])} dB"),
+                        ("MCD", "n/a (silent probe output)" if audio["mcd_db"] is None
+                         else f"{audio['mcd_db']:.2f} dB"),
+                        ("max |diff|", f"{audio['max_abs']:.2e}")]
+        show(table("compress", ["", ""], summary))
+    for warning in report.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}")
+
+
+def _show_folder(summary: dict[str, Any], json_out: bool) -> None:
+    from rvclora.console import emit_json, human_bytes, show, table
+
+    if json_out:
+        emit_json(summary)
+        return
+    rows = []
+    for entry in summary["models"]:
+        report = entry.get("report") or {}
+        audio = report.get("audio") or {}
+        rows.append([Path(entry["source"]).name, entry["status"] + (f": {entry['reason']}" if "reason" in entry else ""),
+                     human_bytes(report["bytes"]["adapter"]) if report else "",
+                     _fmt(audio.get("snr_db")) if report else ""])
+    show(table("compress folder", ["model", "status", "adapter", "SNR dB"], rows))
+    show(f"{summary['compressed']} compressed, {summary['refused']} refused; "
+         f"total saved {human_bytes(summary['bytes_saved'])}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compress", help=compress_command.__doc__)(compress_command)
