@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,8 +17,26 @@ from tests.models_helpers import zero_noise
 BASE = "v2_40k_f0_tiny"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rvclora", *args], capture_output=True, text=True, timeout=120)
+Cli = Callable[..., SimpleNamespace]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run ``rvclora ARGS`` in-process through the real entry point (its error handling included)."""
+
+    def run(*args: str) -> SimpleNamespace:
+        from rvclora.cli import main
+
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run
 
 
 def _infer(model: torch.nn.Module, reference_dir: Path, name: str = BASE) -> torch.Tensor:
@@ -58,12 +76,12 @@ def _attached(base: Path, adapters: list[tuple[Path, float]]) -> torch.Tensor:
     return model
 
 
-def test_merge_single_adapter_to_rvc_model(assets: dict[str, Path], reference_dir: Path) -> None:
+def test_merge_single_adapter_to_rvc_model(cli: Cli, assets: dict[str, Path], reference_dir: Path) -> None:
     from rvclora.lora.adapter import load_lora
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 
     out = assets["tmp"] / "voice.pth"
-    res = _cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(out),
+    res = cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(out),
                "--precision", "fp32", "--json")
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
@@ -84,14 +102,14 @@ def test_merge_single_adapter_to_rvc_model(assets: dict[str, Path], reference_di
     assert ckpt["sr"] == "40k" and ckpt["f0"] == 1 and ckpt["version"] == "v2" and len(ckpt["config"]) == 18
 
 
-def test_merge_blend_to_model_and_to_adapter_agree(assets: dict[str, Path], reference_dir: Path) -> None:
+def test_merge_blend_to_model_and_to_adapter_agree(cli: Cli, assets: dict[str, Path], reference_dir: Path) -> None:
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 
     pth, st = assets["tmp"] / "blend.pth", assets["tmp"] / "blend.safetensors"
     common = ["--base", str(assets["base"]), "--lora", str(assets["a"]), "--lora", str(assets["b"]),
               "--weights", "0.7,0.3", "--scale", "0.5"]
-    assert _cli("merge", *common, "-o", str(pth), "--precision", "fp32").returncode == 0
-    res = _cli("merge", *common, "-o", str(st), "--json")
+    assert cli("merge", *common, "-o", str(pth), "--precision", "fp32").returncode == 0
+    res = cli("merge", *common, "-o", str(st), "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["rank"] == 5  # ranks concatenated: 2 + 3
 
@@ -106,24 +124,24 @@ def test_merge_blend_to_model_and_to_adapter_agree(assets: dict[str, Path], refe
     assert torch.allclose(_infer(via_adapter, reference_dir), want, atol=2e-3)
 
 
-def test_merge_refuses_adapter_for_another_base(assets: dict[str, Path], reference_dir: Path) -> None:
+def test_merge_refuses_adapter_for_another_base(cli: Cli, assets: dict[str, Path], reference_dir: Path) -> None:
     out = assets["tmp"] / "wrong.pth"
     other = reference_dir / "v1_48k_f0_tiny.G.pth"
-    res = _cli("merge", "--base", str(other), "--lora", str(assets["a"]), "-o", str(out))
+    res = cli("merge", "--base", str(other), "--lora", str(assets["a"]), "-o", str(out))
     assert res.returncode == 2
     assert "error:" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) <= 3
     assert not out.exists() and not list(out.parent.glob(".wrong.pth.*"))
 
 
-def test_merge_unwritable_output_and_existing_output(assets: dict[str, Path], tmp_path: Path) -> None:
+def test_merge_unwritable_output_and_existing_output(cli: Cli, assets: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    res = _cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(blocker / "x.pth"))
+    res = cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(blocker / "x.pth"))
     assert res.returncode == 2 and "error:" in res.stderr and "Traceback" not in res.stderr
     existing = tmp_path / "e.pth"
     existing.write_bytes(b"keep")
-    res = _cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(existing))
+    res = cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(existing))
     assert res.returncode == 2 and existing.read_bytes() == b"keep"
 
 
@@ -135,28 +153,28 @@ def test_merge_unwritable_output_and_existing_output(assets: dict[str, Path], tm
     ("hubert_tiny_fairseq.pt", "hubert", None, None, None),
     ("rmvpe_tiny.pt", "rmvpe", None, None, None),
 ])
-def test_inspect_reference_files(reference_dir: Path, name: str, kind: str, version: str | None, sr: int | None,
+def test_inspect_reference_files(cli: Cli, reference_dir: Path, name: str, kind: str, version: str | None, sr: int | None,
                                  f0: int | None) -> None:
-    res = _cli("inspect", str(reference_dir / name), "--json")
+    res = cli("inspect", str(reference_dir / name), "--json")
     assert res.returncode == 0, res.stderr
     desc = json.loads(res.stdout)
     assert (desc["kind"], desc.get("version"), desc.get("sr"), desc.get("f0")) == (kind, version, sr, f0)
     assert desc["size_bytes"] == (reference_dir / name).stat().st_size and desc["n_params"] > 0
 
 
-def test_inspect_adapter_and_discriminator(assets: dict[str, Path], tmp_path: Path) -> None:
+def test_inspect_adapter_and_discriminator(cli: Cli, assets: dict[str, Path], tmp_path: Path) -> None:
     from rvclora.lora.fingerprint import base_fingerprint
     from rvclora.models.checkpoint import load_synthesizer
     from rvclora.models.discriminator import MultiPeriodDiscriminator
 
-    desc = json.loads(_cli("inspect", str(assets["a"]), "--json").stdout)
+    desc = json.loads(cli("inspect", str(assets["a"]), "--json").stdout)
     assert desc["kind"] == "rvclora-adapter" and desc["rank"] == 2 and desc["version"] == "v2"
     assert desc["base_fingerprint"] == base_fingerprint(load_synthesizer(assets["base"]))
     d_path = tmp_path / "D.pth"
     torch.save({"model": MultiPeriodDiscriminator("v1").state_dict()}, d_path)
-    desc = json.loads(_cli("inspect", str(d_path), "--json").stdout)
+    desc = json.loads(cli("inspect", str(d_path), "--json").stdout)
     assert (desc["kind"], desc["version"]) == ("rvc-train-D", "v1")
-    res = _cli("inspect", str(assets["a"]))  # the table form
+    res = cli("inspect", str(assets["a"]))  # the table form
     assert res.returncode == 0 and "rank" in res.stdout
 
 
@@ -164,7 +182,7 @@ class Arbitrary:
     """A class no checkpoint loader should ever instantiate."""
 
 
-def test_inspect_bad_files(tmp_path: Path, reference_dir: Path) -> None:
+def test_inspect_bad_files(cli: Cli, tmp_path: Path, reference_dir: Path) -> None:
     evil = tmp_path / "evil.pth"
     torch.save({"x": Arbitrary()}, evil)
     truncated = tmp_path / "cut.pth"
@@ -174,7 +192,7 @@ def test_inspect_bad_files(tmp_path: Path, reference_dir: Path) -> None:
     text = tmp_path / "notes.pth"
     text.write_text("hello")
     for path in (evil, truncated, other, text, tmp_path / "missing.pth"):
-        res = _cli("inspect", str(path))
+        res = cli("inspect", str(path))
         assert res.returncode == 2, (path, res.stderr)
         assert res.stderr.startswith("error:") and "Traceback" not in res.stderr, res.stderr
-    assert "not a file rvclora knows" in _cli("inspect", str(other)).stderr
+    assert "not a file rvclora knows" in cli("inspect", str(other)).stderr
