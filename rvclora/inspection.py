@@ -56,6 +56,7 @@ def _index(p: Path) -> dict[str, Any]:
 
     info = describe_index(p)
     info.pop("path", None)
+    info["index_type"] = info.pop("kind")
     return _finish("faiss-index", **info)
 
 

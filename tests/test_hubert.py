@@ -140,6 +140,10 @@ def test_hugging_face_layouts_give_the_same_features(tmp_path: Path, tiny_pt: Pa
         save_file(hf, str(folder / "model.safetensors"))
         target = folder if layout.startswith("folder") else folder / "model.safetensors"
     enc = load_content_encoder(target)
+    from rvclora.inspection import describe  # `rvclora inspect` recognises every layout too
+
+    desc = describe(target)
+    assert (desc["kind"], desc["layout"], desc["architecture"]["num_layers"]) == ("hubert", "huggingface", 12)
     wav = expected["wav"][0]
     assert _max_diff(enc.extract(wav, "v1"), expected["v1_features"][0]) < TOL
     assert _max_diff(enc.extract(wav, "v2"), expected["layer12"][0]) < TOL

@@ -145,6 +145,15 @@ def test_merge_unwritable_output_and_existing_output(cli: Cli, assets: dict[str,
     assert res.returncode == 2 and existing.read_bytes() == b"keep"
 
 
+def test_inspect_index(cli: Cli, tmp_path: Path) -> None:
+    from rvclora.features.index import build_index
+
+    feats = np.random.default_rng(0).standard_normal((500, 256)).astype(np.float32)
+    build_index(feats, tmp_path / "v.index")
+    desc = json.loads(cli("inspect", str(tmp_path / "v.index"), "--json").stdout)
+    assert (desc["kind"], desc["ntotal"], desc["dim"], desc["version"]) == ("faiss-index", 500, 256, "v1")
+
+
 @pytest.mark.parametrize("name,kind,version,sr,f0", [
     ("v2_40k_f0_tiny.pth", "rvc-model", "v2", 40000, 1),
     ("v2_40k_f0_tiny.G.pth", "rvc-train-G", "v2", 40000, 1),

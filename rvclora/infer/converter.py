@@ -70,7 +70,9 @@ class Converter:
     ``base``: the base model (default: the path recorded in the adapter); ``index``: a retrieval index
     (default: the adapter workspace's ``index/``); ``hubert``/``rmvpe``/``f0_method``/``device``: assets
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
-    ``chunking``: where long inputs are split; other keywords are :class:`ConvertOptions` defaults.
+    ``chunking``: where long inputs are split; ``fast``: the optimised path of :mod:`rvclora.infer.fast`
+    (weight norm folded, in-place decoder, inference mode; same output) — ``False`` runs the models as
+    loaded (the reference); other keywords are :class:`ConvertOptions` defaults.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Converter:
         precision: str = "auto",
         chunking: ChunkConfig | None = None,
         force: bool = False,
+        fast: bool = True,
         **options: Any,
     ) -> None:
         import torch
@@ -125,6 +128,7 @@ class Converter:
         self._bases = BaseCache()
         self._index_path = _opt(index)
         self._settings_base = _opt(settings.get("assets.base"))
+        self.fast = fast
         self.voices: list[Voice] = []
         if model is not None:
             self._add_voice(Path(model).stem, Path(model), [], [], scale, force)
@@ -164,8 +168,12 @@ class Converter:
         weights = weights or [1.0] * len(adapters)
         if adapters:
             attach_adapters(model, adapters, weights, scale, force)
+        if self.fast:
+            from rvclora.infer.fast import prepare_fast
+
+            prepare_fast(model)  # in fp32, before any cast to half precision
         voice = Voice(name, finish(model, self.device, self.dtype), self.device, self.dtype,
-                      sources=[str(base), *map(str, adapters)])
+                      sources=[str(base), *map(str, adapters)], fast=self.fast)
         dim = int(model.config.content_dim)
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))

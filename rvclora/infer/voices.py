@@ -38,6 +38,7 @@ class Voice:
     dtype: torch.dtype
     retrievers: list[Retriever] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    fast: bool = False  # the model was prepared by rvclora.infer.fast.prepare_fast: run fast_infer
 
     @property
     def sr(self) -> int:
@@ -87,10 +88,17 @@ class Voice:
             assert coarse is not None and hz is not None
             pitch = torch.from_numpy(coarse).to(dev, torch.long).unsqueeze(0)
             pitchf = torch.from_numpy(hz).to(dev, self.dtype).unsqueeze(0)
-            out = self.model.infer(phone, lengths, pitch, pitchf, sid)
         else:
-            out = self.model.infer(phone, lengths, sid)
-        return out[0][0, 0].float().cpu().numpy()
+            pitch = pitchf = None
+        if self.fast:
+            from rvclora.infer.fast import fast_infer
+
+            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf)
+        elif pitch is not None:
+            audio = self.model.infer(phone, lengths, pitch, pitchf, sid)[0]
+        else:
+            audio = self.model.infer(phone, lengths, sid)[0]
+        return audio[0, 0].float().cpu().numpy()
 
 
 class BaseCache:
