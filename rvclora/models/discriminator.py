@@ -21,6 +21,17 @@ PERIODS = {"v1": (2, 3, 5, 7, 11, 17), "v2": (2, 3, 5, 7, 11, 17, 23, 37)}
 Scores = tuple[torch.Tensor, list[torch.Tensor]]
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> Scores:
+    """LeakyReLU after every conv, then the raw post conv; every activation is a feature map."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
+
+
 def _narrow(n: int, divisor: int) -> int:
     return max(1, n // divisor)
 
@@ -43,13 +54,7 @@ class DiscriminatorS(nn.Module):
         self.conv_post = WNConv1d(c[3], 1, 3, 1, padding=1)
 
     def forward(self, x: torch.Tensor) -> Scores:
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class DiscriminatorP(nn.Module):
@@ -73,13 +78,7 @@ class DiscriminatorP(nn.Module):
             x = F.pad(x, (0, n_pad), "reflect")
             t += n_pad
         x = x.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
