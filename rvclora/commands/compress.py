@@ -71,8 +71,10 @@ def compress_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
-    """Turn full RVC voice models into small adapters on their base (truncated SVD of voice − base per layer),
-    reporting the size saved and how closely base + adapter reproduces the original (SNR, MCD, max |diff|)."""
+    """Turn full RVC voice models into small adapters on their base, with a fidelity report.
+
+    Per layer: the truncated SVD of (voice − base). The report gives the size saved and how closely base + adapter reproduces the original (SNR, MCD, max |diff|). An adapter as SOURCE is resized to --rank.
+    """
     from rvclora.compress.stage import CompressOptions, compress_folder, compress_model, resize_adapter
     from rvclora.errors import ConfigError
 

@@ -47,9 +47,10 @@ def merge_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Bake one adapter (or a weighted blend of several) into BASE and write a standard RVC model
-    that RVC WebUI and Applio load unmodified; with -o x.safetensors write the blend as a new adapter
-    (exact: the ranks are concatenated)."""
+    """Bake one adapter (or a weighted blend of several) into a standard RVC model, or blend adapters.
+
+    -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
+    """
     from rvclora.errors import ConfigError, OutputError
     from rvclora.merging import merge_to_adapter, merge_to_model
 
