@@ -16,8 +16,10 @@ def inspect_command(
                                          ".index.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="Print the description as one JSON object.")] = False,
 ) -> None:
-    """Describe a file: kind, version, sample rate, pitch, parameters, dtype, size, config; for adapters
-    rank, alpha, targets, base fingerprint and info."""
+    """Describe a file: kind, version, sample rate, pitch, parameters, dtype, size, config.
+
+    Knows RVC voice models, pretrained/training G and D files, rvclora adapters (rank, alpha, targets, base fingerprint, info), HuBERT (fairseq or Hugging Face), RMVPE and retrieval indexes.
+    """
     from rvclora.inspection import describe
 
     desc = describe(file)
