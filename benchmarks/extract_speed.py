@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rvclora.features.hubert import ContentEncoder
+
 SR = 16000
 
 
@@ -58,16 +60,7 @@ def _devices() -> list[tuple[str, list[torch.dtype]]]:
 
 def bench_hubert(wav: np.ndarray, repeat: int) -> list[Row]:
     """rvclora's HuBERT (v2 = layer 12, the longest path) vs transformers' HubertModel, same weights."""
-    from rvclora.features.hubert import ContentEncoder
-    from rvclora.features.hubert_load import parse_conv_layers
-    from rvclora.features.hubert_model import HubertArch, HubertNet
-
-    arch = HubertArch(conv_layers=parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"),
-                      extractor_mode="default", conv_bias=False, embed_dim=768, ffn_dim=3072, num_layers=12,
-                      num_heads=12, conv_pos=128, conv_pos_groups=16, layer_norm_first=False, final_dim=256,
-                      post_extract_proj=True)
-    torch.manual_seed(0)
-    net = HubertNet(arch).eval().requires_grad_(False)
+    net, _ = _full_hubert()
     hf_model = _transformers_twin(net)
     seconds = len(wav) / SR
     rows = []
@@ -87,6 +80,19 @@ def bench_hubert(wav: np.ndarray, repeat: int) -> list[Row]:
                 t = _time(run_hf, device, repeat)
                 rows.append(Row("transformers HubertModel", device, str(dtype).removeprefix("torch."), t, seconds))
     return rows
+
+
+def _full_hubert() -> tuple[torch.nn.Module, object]:
+    """HuBERT-base-sized network with random weights (speed and memory do not depend on the values)."""
+    from rvclora.features.hubert_load import parse_conv_layers
+    from rvclora.features.hubert_model import HubertArch, HubertNet
+
+    arch = HubertArch(conv_layers=parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"),
+                      extractor_mode="default", conv_bias=False, embed_dim=768, ffn_dim=3072, num_layers=12,
+                      num_heads=12, conv_pos=128, conv_pos_groups=16, layer_norm_first=False, final_dim=256,
+                      post_extract_proj=True)
+    torch.manual_seed(0)
+    return HubertNet(arch).eval().requires_grad_(False), arch
 
 
 def _transformers_twin(net: torch.nn.Module) -> torch.nn.Module | None:
@@ -109,15 +115,44 @@ def _transformers_twin(net: torch.nn.Module) -> torch.nn.Module | None:
 BENCHES: dict[str, Callable[[np.ndarray, int], list[Row]]] = {"hubert": bench_hubert}
 
 
+def peak_memory(minutes: float, clip_seconds: float = 4.0, f0_method: str = "dio") -> None:
+    """Peak RSS while extracting ``minutes`` of audio clip by clip (HuBERT-base v2 features + F0), as the
+    extract stage does after preprocess: it must stay flat whatever the corpus length. Run once per length
+    in a fresh process (ru_maxrss is a process-lifetime peak)."""
+    import resource
+
+    from rvclora.features.f0 import load_f0_estimator
+
+    net, _ = _full_hubert()
+    enc = ContentEncoder(net, normalize=False, source=Path("random-hubert-base"))
+    est = load_f0_estimator(f0_method)
+    rng = np.random.default_rng(0)
+    clip = int(clip_seconds * SR)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    for _ in range(int(minutes * 60 / clip_seconds)):  # clips are made on the fly: the corpus is on disk
+        wav = (0.1 * rng.standard_normal(clip)).astype(np.float32)
+        enc.extract(wav, "v2")
+        est.estimate(wav)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{minutes:g} min in {clip_seconds:g} s clips (HuBERT + {f0_method}): peak RSS {peak / 1024:.0f} MiB "
+          f"(models loaded: {before / 1024:.0f} MiB), {minutes * 60 / (time.perf_counter() - start):.1f}x real time")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the test audio")
     parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these families")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case (best is shown)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--memory-minutes", type=float, default=0.0,
+                        help="instead: peak RSS of extracting this many minutes clip by clip (HuBERT + dio)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_minutes:
+        peak_memory(args.memory_minutes)
+        return
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal(int(args.seconds * SR))).astype(np.float32)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

@@ -40,7 +40,8 @@ def full_size_assets(folder: Path) -> tuple[Path, Path]:
 
 def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> None:
     parts = "  ".join(f"{k} {v:6.2f}s" for k, v in sorted(timings.items()))
-    print(f"{label:<28} RTF {elapsed / seconds:6.3f}  total {elapsed:6.2f}s  {parts}")
+    ratio = elapsed / timings["synthesis"] if timings.get("synthesis") else float("nan")
+    print(f"{label:<28} RTF {elapsed / seconds:6.3f}  total {elapsed:6.2f}s  {parts}  total/synthesis {ratio:.2f}")
 
 
 def main() -> None:
@@ -49,14 +50,16 @@ def main() -> None:
     ap.add_argument("--base", type=Path)
     ap.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0])
     ap.add_argument("--f0-method", default="dio")
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], help="e.g. fp32 only on a small CPU")
+    ap.add_argument("--voices", type=int, default=8, help="voices of the convert_many comparison (0: skip it)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rvclora-bench-"))
     hubert, base = (args.hubert, args.base) if args.hubert and args.base else full_size_assets(tmp)
     adapters = [build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
-                for i in range(8)]
+                for i in range(max(args.voices, 1))]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        for precision in ("fp32", "fp16"):
+        for precision in args.precisions:
             conv = Converter(lora=adapters[0], base=base, hubert=hubert, f0_method=args.f0_method,
                              device=device, precision=precision)
             for seconds in args.seconds:
@@ -65,6 +68,8 @@ def main() -> None:
                 start = time.perf_counter()
                 result = conv.convert_many(wav, 16000)[0]
                 row(f"{device} {precision} {seconds:.0f}s", seconds, time.perf_counter() - start, result.timings)
+        if args.voices < 2:
+            continue
         many = Converter(lora=adapters, each=True, base=base, hubert=hubert, f0_method=args.f0_method,
                          device=device)
         wav = voice_like(args.seconds[0])
@@ -74,7 +79,8 @@ def main() -> None:
         eight = time.perf_counter() - start
         one = sum(results[0].timings.values())
         extra = sum(r.timings.get("synthesis", 0.0) + r.timings.get("retrieval", 0.0) for r in results[1:])
-        print(f"{device}: 8 voices {eight:.2f}s; 1 voice {one:.2f}s + 7 synthesis passes {extra:.2f}s "
+        print(f"{device}: {args.voices} voices {eight:.2f}s; 1 voice {one:.2f}s + {args.voices - 1} synthesis "
+              f"passes {extra:.2f}s "
               f"= {one + extra:.2f}s; ratio {eight / (one + extra):.2f} (target <= 1.5)")
 
 if __name__ == "__main__":
