@@ -46,6 +46,8 @@ def infer(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (default: skip them)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for audio in subfolders too."),
     force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+    eager: bool = typer.Option(False, "--eager", help="Run the models as loaded: the slower reference path, "
+                               "for debugging (same outputs within 1e-4)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Convert audio to an adapter's voice with RVC's inference pipeline."""
@@ -57,7 +59,7 @@ def infer(
         converter_args=dict(
             lora=lora, weights=_parse_weights(weights), scale=scale, each=each, model=model, base=base,
             index=index, hubert=hubert, rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision,
-            force=force, pitch=pitch, f0_file=f0_file, index_rate=index_rate, protect=protect,
+            force=force, fast=not eager, pitch=pitch, f0_file=f0_file, index_rate=index_rate, protect=protect,
             filter_radius=filter_radius, rms_mix_rate=rms_mix_rate, resample_sr=resample_sr, speaker_id=speaker_id,
         ),
     )
