@@ -25,6 +25,7 @@ from rvclora.audio.io import is_audio_file, load_audio, resample, save_audio
 from rvclora.audio.slicer import SlicerParams, slice_silence, split_windows
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.schema import default
 
 STAGE = "preprocess"
 CONTENT_SR = 16000
@@ -35,14 +36,14 @@ MAX_SPEAKERS = 109  # rows of the speaker embedding in every RVC base
 class PreprocessParams:
     """Every number of §4 that changes the clips (the ``preprocess:`` section minus ``workers``)."""
 
-    slicer: SlicerParams = SlicerParams()
-    window_s: float = 3.7
-    overlap_s: float = 0.3
-    peak_limit: float = 2.5
-    norm_max: float = 0.9
-    norm_alpha: float = 0.75
-    highpass_hz: float = 48.0
-    min_clip_s: float = 1.0
+    slicer: SlicerParams = field(default_factory=SlicerParams)
+    window_s: float = field(default_factory=lambda: default("preprocess.window_s"))
+    overlap_s: float = field(default_factory=lambda: default("preprocess.overlap_s"))
+    peak_limit: float = field(default_factory=lambda: default("preprocess.peak_limit"))
+    norm_max: float = field(default_factory=lambda: default("preprocess.norm_max"))
+    norm_alpha: float = field(default_factory=lambda: default("preprocess.norm_alpha"))
+    highpass_hz: float = field(default_factory=lambda: default("preprocess.highpass_hz"))
+    min_clip_s: float = field(default_factory=lambda: default("preprocess.min_clip_s"))
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap_s < self.window_s:

@@ -9,22 +9,23 @@ lowest. Results are sample ranges, so callers (and tests) see exactly where the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rvclora.errors import ConfigError
+from rvclora.workspace.schema import default
 
 
 @dataclass(frozen=True)
 class SlicerParams:
-    """Slicer settings in milliseconds / dB, as in the ``preprocess:`` section."""
+    """Slicer settings in milliseconds / dB, as in the ``preprocess:`` section (defaults: the schema's)."""
 
-    threshold_db: float = -42.0
-    min_length_ms: int = 1500
-    min_interval_ms: int = 400
-    hop_ms: int = 15
-    max_sil_kept_ms: int = 500
+    threshold_db: float = field(default_factory=lambda: default("preprocess.threshold_db"))
+    min_length_ms: int = field(default_factory=lambda: default("preprocess.min_length_ms"))
+    min_interval_ms: int = field(default_factory=lambda: default("preprocess.min_interval_ms"))
+    hop_ms: int = field(default_factory=lambda: default("preprocess.hop_ms"))
+    max_sil_kept_ms: int = field(default_factory=lambda: default("preprocess.max_sil_kept_ms"))
 
     def __post_init__(self) -> None:
         if not self.min_length_ms >= self.min_interval_ms >= self.hop_ms:
@@ -60,11 +61,12 @@ def _quietest(rms: np.ndarray, lo: int, hi: int) -> int:
     return lo + int(np.argmin(rms[lo : hi + 1]))
 
 
-def slice_silence(audio: np.ndarray, sr: int, params: SlicerParams = SlicerParams()) -> list[tuple[int, int]]:
+def slice_silence(audio: np.ndarray, sr: int, params: SlicerParams | None = None) -> list[tuple[int, int]]:
     """Sample ranges ``[start, end)`` of the sounding parts of mono ``audio``; silent audio gives ``[]``.
 
     Audio shorter than ``min_length`` is returned whole.
     """
+    params = params or SlicerParams()
     hop = round(sr * params.hop_ms / 1000)
     interval_samples = round(sr * params.min_interval_ms / 1000)
     frame = min(interval_samples, 4 * hop)
