@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
-from rvclora.evaluate.f0_metrics import f0_scores, shift_f0
+from rvclora.evaluate.f0_metrics import f0_scores
+from rvclora.features.f0 import shift_f0
 from rvclora.evaluate.mcd import envelope_to_mcep, freqt_matrix, mcep_alpha, mel_cepstral_distortion
 from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.evaluate.stats import summarize

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
 from torch import nn
 
 from rvclora.compress.factor import CONV_T, Layout, Spectrum
-from rvclora.lora.adapter import FORMAT, FORMAT_VERSION, FULL_PREFIX, Metadata, Tensors, attach_adapter, rvc_identity
+from rvclora.lora.adapter import (
+    FORMAT,
+    FORMAT_VERSION,
+    FULL_PREFIX,
+    Metadata,
+    Tensors,
+    attach_adapter,
+    rvc_identity,
+    utc_now,
+)
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.merge import merge_lora
 
@@ -47,10 +55,6 @@ def storage_dtype(tensors: Tensors, precision: str) -> tuple[torch.dtype, str | 
     return torch.float16, None
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def adapter_metadata(base: nn.Module, fingerprint: str, targets: str | list[str], layouts: Mapping[str, Layout],
                      ranks: Mapping[str, int], full_keys: list[str], info: dict[str, Any]) -> Metadata:
     """Self-describing metadata: config (alpha = max rank, scale 1), kinds, orders, per-layer ranks, provenance."""
@@ -69,7 +73,7 @@ def adapter_metadata(base: nn.Module, fingerprint: str, targets: str | list[str]
         "ranks": kept,
         "rvc": rvc_identity(base),
         "base_fingerprint": fingerprint,
-        "created": _utc_now(),
+        "created": utc_now(),
         "info": info,
     }
 

@@ -17,7 +17,8 @@ from rvclora.audio.io import is_audio_file, load_audio
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.evaluate.analysis import Features, Loaded, analyse, load_mono
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
-from rvclora.evaluate.f0_metrics import f0_scores, shift_f0
+from rvclora.evaluate.f0_metrics import f0_scores
+from rvclora.features.f0 import shift_f0
 from rvclora.evaluate.mcd import mel_cepstral_distortion
 from rvclora.evaluate.settings import F0_RATE, Align, EvalSettings
 from rvclora.evaluate.spectral import spectral_convergence
@@ -94,7 +95,7 @@ class Evaluator:
         order = self.settings.mcep_order
         fr, fc = analyse(ref, rate, self._f0, order), analyse(conv, rate, self._f0, order)
         path = self._path(fr, fc)
-        f0_ref = shift_f0(fr.f0, self.settings.pitch)
+        f0_ref = shift_f0(np.asarray(fr.f0, dtype=np.float64), self.settings.pitch)
         f0 = f0_scores(f0_ref, fc.f0, path)
         mcd = None if fr.mcep is None or fc.mcep is None else mel_cepstral_distortion(fr.mcep, fc.mcep, path)
         silent = ref.silent or conv.silent

@@ -22,11 +22,6 @@ class F0Scores:
     voiced_both: int  # frames voiced in both contours: what the RMSE and correlation rest on
 
 
-def shift_f0(f0: np.ndarray, semitones: float) -> np.ndarray:
-    """Multiply voiced frames by 2^(semitones/12); unvoiced frames stay 0."""
-    return np.asarray(f0, dtype=np.float64) * 2.0 ** (semitones / 12.0)
-
-
 def f0_scores(f0_ref: np.ndarray, f0_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray]) -> F0Scores:
     """Compare ``f0_ref[path[0]]`` with ``f0_conv[path[1]]`` frame by frame."""
     ref = np.asarray(f0_ref, dtype=np.float64)[path[0]]

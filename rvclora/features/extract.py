@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rvclora.audio.preprocess import SILENCE_CLIP
+from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.fileio import atomic_write
 from rvclora.workspace.manifest import Manifest, fingerprint
@@ -388,15 +389,6 @@ def _update_index(names: list[str], layout: Layout, options: ExtractOptions, man
     return {**info, "rebuilt": True}
 
 
-def resolve_device(setting: str | None) -> str:
-    """``auto`` -> cuda when available, else cpu (explicit devices are checked by the model loaders)."""
-    if setting in (None, "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(setting)
-
-
 def resolve_precision(precision: str, device: str) -> str:
     """``auto`` -> fp16 on CUDA (RVC's ``is_half``), fp32 elsewhere."""
     if precision not in PRECISIONS:
@@ -428,7 +420,7 @@ def extract(
     if s.assets.hubert is None:
         raise ConfigError("no content encoder configured (assets.hubert)",
                           "pass --hubert path/to/hubert_base.pt or set assets.hubert in rvclora.yaml")
-    device = resolve_device(s.device)
+    device = str(resolve_device(s.device))
     options = ExtractOptions(
         hubert=s.assets.hubert, version=s.version, sr=ws.sample_rate,
         f0_method=ws.f0_method if s.f0 else None, rmvpe=s.assets.rmvpe, device=device,

@@ -48,8 +48,11 @@ def coarse_f0(f0_hz: np.ndarray) -> np.ndarray:
 
 
 def shift_f0(f0_hz: np.ndarray, semitones: float) -> np.ndarray:
-    """Transpose by ``semitones`` (unvoiced frames stay 0)."""
-    return (np.asarray(f0_hz, dtype=np.float32) * np.float32(2.0 ** (semitones / 12.0))).astype(np.float32)
+    """Transpose by ``semitones`` (unvoiced frames stay 0); float input keeps its dtype, other input → float32."""
+    f0 = np.asarray(f0_hz)
+    if not np.issubdtype(f0.dtype, np.floating):
+        f0 = f0.astype(np.float32)
+    return f0 * f0.dtype.type(2.0 ** (semitones / 12.0))
 
 
 def default_f0_method(rmvpe_path: str | os.PathLike[str] | None) -> str:

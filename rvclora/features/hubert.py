@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
+from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
 
 if TYPE_CHECKING:
@@ -137,14 +138,7 @@ def _like(original: Any, features: torch.Tensor) -> Any:
 def _resolve_device_dtype(device: Any, dtype: Any) -> tuple[torch.device, torch.dtype]:
     import torch
 
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"unknown device {device!r}", "use cpu, cuda, cuda:N or mps") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available", "use --device cpu")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {device!r} requested but MPS is not available", "use --device cpu")
+    dev = resolve_device(device)
     if dtype is None:
         return dev, torch.float32
     if isinstance(dtype, str):

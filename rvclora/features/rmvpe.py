@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.features.rmvpe_net import N_BINS, N_MELS, RmvpeArch, RmvpeNet
 from rvclora.fileio import safe_torch_load
@@ -94,16 +95,6 @@ def _check_state_dict(state: object, name: str) -> RmvpeArch:
     return arch
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {device!r}", "use cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available", "use --device cpu")
-    return dev
-
-
 class Rmvpe:
     """A loaded RMVPE model: waveform at 16 kHz → salience → F0 at 100 frames/s (``N//160 + 1`` frames).
 
@@ -120,7 +111,7 @@ class Rmvpe:
     ) -> None:
         if dtype not in _DTYPES:
             raise ConfigError(f"unknown RMVPE dtype {dtype!r}", f"use one of: {', '.join(_DTYPES)}")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.dtype = _DTYPES[dtype]
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)

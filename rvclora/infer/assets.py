@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
 
 # Keys under which training records provenance in an adapter's ``info`` metadata (first match wins).
@@ -87,25 +88,11 @@ def resolve_assets(
         from rvclora.features.f0 import default_f0_method
 
         method = default_f0_method(rmvpe)
-    return Assets(hubert=hubert, rmvpe=rmvpe, f0_method=method, device=pick_device(device or settings.get("device")))
+    return Assets(hubert=hubert, rmvpe=rmvpe, f0_method=method, device=str(resolve_device(device or settings.get("device"))))
 
 
 def _path(value: Any) -> Path | None:
     return Path(value).expanduser() if value else None
-
-
-def pick_device(device: str | None) -> str:
-    """``auto`` -> cuda when available, else cpu; an unavailable explicit device is a one-line error."""
-    import torch
-
-    device = (device or "auto").lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} requested but CUDA is not available", "use --device cpu")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device mps requested but it is not available", "use --device cpu")
-    return device
 
 
 def find_index(workspace: Path | None, version: str | None = None) -> Path | None:

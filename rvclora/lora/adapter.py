@@ -52,7 +52,8 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
+    """Creation stamp of files rvclora writes (UTC, seconds, ISO 8601 with Z)."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -80,7 +81,7 @@ def collect_adapter(model: nn.Module) -> tuple[Tensors, Metadata]:
         conv_transpose_order={p: layer.order for p, layer in layers if isinstance(layer, LoRAConvTranspose1d)},
         rvc=rvc_identity(model),
         base_fingerprint=state.get("base_fingerprint") or base_fingerprint(model),
-        created=_utc_now(),
+        created=utc_now(),
     )
     return tensors, meta
 

@@ -18,9 +18,9 @@ from rvclora.lora.adapter import (
     FULL_PREFIX,
     Metadata,
     Tensors,
-    _utc_now,
     attach_adapter,
     full_tensors,
+    utc_now,
 )
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import lora_layers, strip_wrappers
@@ -108,7 +108,7 @@ def blend_adapters(
         "conv_transpose_order": {p: o for p, o in orders.items() if o},
         "rvc": metas[0].get("rvc", {}),
         "base_fingerprint": fingerprint,
-        "created": _utc_now(),
+        "created": utc_now(),
         "info": {"blend": [{"weight": w, "info": m.get("info", {}), "created": m.get("created")}
                            for m, w in zip(metas, weights)]},
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from rvclora.errors import ConfigError
+from rvclora.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,6 @@ class World:
         t = torch.tensor([1.0 if flag else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
-
-
-def resolve_device(setting: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → this rank's CUDA GPU when there is one, else CPU."""
-    if setting in ("auto", None):
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(setting)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {setting} requested but CUDA is not available", "use --device cpu or auto")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
 
 
 def setup_world(device_setting: str) -> World:
