@@ -295,3 +295,18 @@ def test_manifest_large_inputs_use_mtime(tmp_path: Path, monkeypatch: pytest.Mon
 def test_corrupt_manifest_means_redo(tmp_path: Path) -> None:
     path = _touch(tmp_path / "m.json", b"{not json")
     assert Manifest(path, tmp_path).keys("pre") == []
+
+
+def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from rvclora.errors import ConfigError
+    from rvclora.workspace import Workspace
+
+    Workspace.open(tmp_path / "ws")
+    before = (tmp_path / "ws" / "rvclora.yaml").read_text()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        Workspace.open(tmp_path / "ws", overrides={"device": "cuda"})
+    assert (tmp_path / "ws" / "rvclora.yaml").read_text() == before
+    assert Workspace.open(tmp_path / "ws", overrides={"device": "cpu"}).settings.device == "cpu"

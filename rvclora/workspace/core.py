@@ -84,6 +84,7 @@ class Workspace:
         ws = cls(root, effective, file_values)
         ws._check_assets()
         ws._check_lora()
+        _check_device(cli.values.get("device"))
         updated = {**file_values, **{k: ws._to_file_path(k, v) for k, v in cli.values.items()}}
         if new or updated != file_values:
             ws._write_config(updated)
@@ -214,3 +215,12 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
+
+
+def _check_device(device: Any) -> None:
+    """A device given on the command line must exist on this machine before it is recorded in rvclora.yaml;
+    otherwise one failed ``--device cuda`` would break every later command in the workspace."""
+    if device not in (None, "auto"):
+        from rvclora.devices import resolve_device
+
+        resolve_device(device)
