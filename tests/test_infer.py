@@ -185,3 +185,13 @@ def test_bad_inputs_raise_user_errors(converter: Converter, assets: dict[str, Pa
         converter.convert(voice_like(0.3), 16000, speaker_id=99)
     with pytest.raises(ConfigError, match="protect"):
         converter.convert(voice_like(0.3), 16000, protect=0.9)
+
+
+def test_each_gives_colliding_adapter_names_distinct_voices() -> None:
+    """--each with alice/adapters/voice.safetensors and bob/adapters/voice.safetensors: no output overwrites another."""
+    from rvclora.infer.voices import voice_names
+
+    paths = [Path("alice/adapters/voice.safetensors"), Path("bob/adapters/voice.safetensors"), Path("x/solo.pth")]
+    assert voice_names(paths, None, each=True) == ["voice", "voice-2", "solo"]
+    assert voice_names(paths[:2], None, each=False) == ["voice+voice"]
+    assert voice_names([], Path("m/rvc.pth"), each=False) == ["rvc"]

@@ -30,6 +30,7 @@ from rvclora.infer.voices import (
     finish,
     load_retriever,
     normalise_weights,
+    voice_names,
 )
 
 PathLike = str | os.PathLike[str]
@@ -130,14 +131,14 @@ class Converter:
         self._settings_base = _opt(settings.get("assets.base"))
         self.fast = fast
         self.voices: list[Voice] = []
+        names = voice_names(adapters, _opt(model), each)
         if model is not None:
-            self._add_voice(Path(model).stem, Path(model), [], [], scale, force)
+            self._add_voice(names[0], Path(model), [], [], scale, force)
         elif each:
-            for path, meta in zip(adapters, metas):
-                self._add_voice(path.stem, self._base_for(_opt(base), [meta]), [path], [meta], scale, force)
+            for name, path, meta in zip(names, adapters, metas):
+                self._add_voice(name, self._base_for(_opt(base), [meta]), [path], [meta], scale, force)
         else:
-            name = "+".join(p.stem for p in adapters)
-            self._add_voice(name, self._base_for(_opt(base), metas), adapters, metas, scale, force,
+            self._add_voice(names[0], self._base_for(_opt(base), metas), adapters, metas, scale, force,
                             normalise_weights(list(weights) if weights else None, len(adapters)))
 
     # --- loading ----------------------------------------------------------------------------------------

@@ -8,15 +8,7 @@ from typing import Any
 
 from rvclora.errors import BadInputError, RvcloraError
 from rvclora.infer.batch import Job, collect_inputs, plan_jobs
-
-
-def voice_names(lora: list[Path], model: Path | None, each: bool) -> list[str]:
-    """The names a Converter will give its voices (known before anything loads, for output naming)."""
-    if model is not None:
-        return [Path(model).stem]
-    if each:
-        return [Path(p).stem for p in lora]
-    return ["+".join(Path(p).stem for p in lora)]
+from rvclora.infer.voices import voice_names
 
 
 def run_infer(

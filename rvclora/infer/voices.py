@@ -159,6 +159,26 @@ def load_retriever(path: Path, dim: int, weight: float = 1.0) -> Retriever:
     return Retriever(Path(path), index, index_vectors(index), weight)
 
 
+def voice_names(lora: list[Path], model: Path | None, each: bool) -> list[str]:
+    """The names a Converter gives its voices, known before anything loads (they name the output files).
+
+    With ``--each``, adapters whose file names collide (``alice/adapters/voice.safetensors`` and
+    ``bob/adapters/voice.safetensors``) get ``-2``, ``-3`` … so no output overwrites another.
+    """
+    if model is not None:
+        return [Path(model).stem]
+    if not each:
+        return ["+".join(Path(p).stem for p in lora)]
+    names: list[str] = []
+    for path in lora:
+        name, n = Path(path).stem, 1
+        while name in names:
+            n += 1
+            name = f"{Path(path).stem}-{n}"
+        names.append(name)
+    return names
+
+
 def check_encoder_fits(encoder: Any, model: nn.Module, name: str) -> None:
     """The content encoder must produce the width the synthesizer's text encoder takes."""
     version = str(model.config.version)
