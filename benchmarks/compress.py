@@ -1,9 +1,10 @@
 """``rvclora compress`` on a full-size v2-40k model: adapter bytes, audio SNR and CPU time per rank.
 
 The base is a randomly initialised full-size generator; the "voice" is that base after a simulated fine-tune
-(every weight gets a random rank-``--true-rank`` change of ``--change`` of its norm plus full-rank noise of
-``--noise`` of it: a dominant low-rank part over a diffuse one, as real fine-tunes have). Real voices differ,
-so read the numbers as the method's behaviour, not as a promise for a given voice. Prints only:
+(:mod:`rvclora.compress.simulate`: every weight gets a random rank-``--true-rank`` change of ``--change`` of
+its norm plus full-rank noise of ``--noise`` of it: a dominant low-rank part over a diffuse one, as real
+fine-tunes have). Real voices differ, so read the numbers as the method's behaviour, not as a promise for a
+given voice. Prints only:
 
     python benchmarks/compress.py [--ranks 8 16 32 64 auto] [--probe-seconds 2] [--target-snr 30]
 """
@@ -14,23 +15,6 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-
-
-def simulate_fine_tune(model, seed: int, true_rank: int, change: float, noise: float):  # noqa: ANN001, ANN201
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            m = p.reshape(p.shape[0], -1)
-            scale = float(m.norm())
-            if p.ndim >= 2:
-                low = torch.randn(m.shape[0], true_rank, generator=g) @ torch.randn(true_rank, m.shape[1], generator=g)
-                delta = low / low.norm() * scale * change + torch.randn(m.shape, generator=g) * scale * noise / m.numel() ** 0.5
-            else:
-                delta = torch.randn(m.shape, generator=g) * 0.01
-            p.add_(delta.reshape(p.shape))
-    return model
 
 
 def main() -> None:
@@ -46,6 +30,7 @@ def main() -> None:
 
     import torch
 
+    from rvclora.compress.simulate import simulate_fine_tune
     from rvclora.compress.stage import CompressOptions, compress_model
     from rvclora.models.checkpoint import save_rvc_model
     from rvclora.models.config import standard_config

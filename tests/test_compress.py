@@ -1,10 +1,10 @@
 """rvclora compress: factor layouts, SVD truncation, refusal of unrelated voices, merge round trip, resizing.
 
-The "fine-tuned" voice is simulated: ``rvclora train --full`` needs a prepared workspace and minutes of CPU,
-so every weight of the fixture base gets a random rank-2 change (10 % of its norm) plus a small full-rank
-noise (1 % of it). That is the structure a real fine-tune has — a dominant low-rank change over a small
-diffuse one — and it makes the expected behaviour checkable: the error falls with the rank and vanishes at
-full rank.
+The "fine-tuned" voice is simulated (:mod:`rvclora.compress.simulate`): ``rvclora train --full`` needs a
+prepared workspace and minutes of CPU, so every weight of the fixture base gets a random rank-2 change (10 %
+of its norm) plus a small full-rank noise (1 % of it). That is the structure a real fine-tune has — a dominant
+low-rank change over a small diffuse one — and it makes the expected behaviour checkable: the error falls with
+the rank and vanishes at full rank.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import nn
 
 from rvclora.compress import probe as probes
 from rvclora.compress.factor import Layout, Spectrum
+from rvclora.compress.simulate import simulate_fine_tune
 from rvclora.compress.stage import CompressOptions, compress_folder, compress_model, resize_adapter
 from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.lora.adapter import load_lora, read_adapter
@@ -47,28 +48,13 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
-def _fine_tune(model: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            m = p.reshape(p.shape[0], -1)
-            scale = float(m.norm())
-            if p.ndim >= 2:
-                low = torch.randn(m.shape[0], 2, generator=g) @ torch.randn(2, m.shape[1], generator=g)
-                change = low / low.norm() * scale * 0.1 + torch.randn(m.shape, generator=g) * scale * 0.01 / m.numel() ** 0.5
-            else:
-                change = torch.randn(m.shape, generator=g) * 0.01
-            p.add_(change.reshape(p.shape))
-    return model
-
-
 @pytest.fixture(scope="module")
 def assets(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("compress")
     base = reference_dir / BASE
     voice = load_synthesizer(base)
     voice.remove_posterior_encoder()
-    save_rvc_model(_fine_tune(voice, 1), folder / "voice.pth", precision="fp32")
+    save_rvc_model(simulate_fine_tune(voice, 1, true_rank=2, change=0.1, noise=0.01), folder / "voice.pth", precision="fp32")
     torch.manual_seed(5)
     stranger = build_synthesizer(voice.config)  # same architecture, its own random weights
     stranger.remove_posterior_encoder()

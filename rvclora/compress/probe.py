@@ -9,9 +9,7 @@ zeros), so the comparison measures the weights alone and is repeatable to the bi
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from rvclora.models.noise import without_noise
 
 FRAME_RATE = 100  # latent frames per second in every RVC configuration
 FEATURE_STD = 0.4  # rough per-dimension spread of HuBERT/ContentVec features
@@ -89,27 +89,6 @@ def audio_probe(path: Path, content_dim: int, version: str, f0: bool, hubert: Pa
     return Probe(str(path), phone, pitch)
 
 
-@contextlib.contextmanager
-def zero_noise() -> Iterator[None]:
-    """torch.rand/randn(_like) return zeros inside the block: RVC's forward draws noise through them."""
-    def zeros(*size: Any, **kwargs: Any) -> torch.Tensor:
-        if len(size) == 1 and isinstance(size[0], (list, tuple, torch.Size)):
-            size = tuple(size[0])
-        return torch.zeros(*size, **{k: v for k, v in kwargs.items() if k in ("dtype", "device")})
-
-    def zeros_like(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return torch.zeros_like(x)
-
-    saved = {name: getattr(torch, name) for name in ("rand", "randn", "rand_like", "randn_like")}
-    torch.rand, torch.randn = zeros, zeros  # type: ignore[assignment]
-    torch.rand_like, torch.randn_like = zeros_like, zeros_like  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(torch, name, fn)
-
-
 @torch.no_grad()
 def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
     """The model's waveform for the probe (speaker ``sid``), float64."""
@@ -121,7 +100,7 @@ def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
     if probe.f0 is not None:
         kwargs = {"pitch": torch.from_numpy(np.asarray(coarse_f0(probe.f0), dtype=np.int64))[None],
                   "nsff0": torch.from_numpy(probe.f0)[None]}
-    with zero_noise():
+    with without_noise():
         audio = model.run_infer(phone, lengths, torch.tensor([sid]), **kwargs)[0]
     return audio[0, 0].to(torch.float64).numpy()
 

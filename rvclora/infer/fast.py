@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from rvclora.models.generator import Generator
 from rvclora.models.modules import LRELU_SLOPE, ResBlock1
-from rvclora.models.synthesizer import PRIOR_NOISE_SCALE, Synthesizer
+from rvclora.models.synthesizer import Synthesizer, prior_sample
 from rvclora.models.weightnorm import fold_weight_norm
 
 
@@ -49,7 +49,7 @@ def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, s
         raise ValueError("this model is pitch-conditioned (f0): give pitch and nsff0")
     g = model.emb_g(sid).unsqueeze(-1)
     m_p, logs_p, x_mask = model.enc_p(phone, pitch if use_f0 else None, lengths)
-    z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * PRIOR_NOISE_SCALE) * x_mask
+    z_p = prior_sample(m_p, logs_p, x_mask)
     z = model.flow(z_p, x_mask, g=g, reverse=True)
     return decode(model.dec, z * x_mask, nsff0 if use_f0 else None, g)
 

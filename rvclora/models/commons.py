@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from rvclora.models import noise
+
 
 def sequence_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
     """Boolean ``[B, T]`` mask, True for the first ``lengths[b]`` positions."""
@@ -21,10 +23,10 @@ def slice_segments(x: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Te
 def rand_slice_segments(x: torch.Tensor, lengths: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A random ``size``-frame window per item within its valid length (RVC's training slice).
 
-    The start is ``floor(torch.rand · (length − size + 1))``: zero in the tests' zero-noise mode.
+    The start is ``floor(rand · (length − size + 1))``: zero under :func:`~rvclora.models.noise.without_noise`.
     """
     max_start = lengths - size + 1
-    starts = (torch.rand([x.size(0)], device=x.device) * max_start).to(dtype=torch.long)
+    starts = (noise.rand(x.size(0), device=x.device) * max_start).to(dtype=torch.long)
     return slice_segments(x, starts, size), starts
 
 

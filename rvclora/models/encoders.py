@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rvclora.models import noise
 from rvclora.models.attentions import Encoder
 from rvclora.models.commons import sequence_mask
 from rvclora.models.modules import WN
@@ -60,5 +61,5 @@ class PosteriorEncoder(nn.Module):
         x = self.enc(self.pre(x) * x_mask, x_mask, g=g)
         stats = self.proj(x) * x_mask
         m, logs = torch.split(stats, self.out_channels, dim=1)
-        z = (m + torch.randn_like(m) * torch.exp(logs)) * x_mask
+        z = (m + noise.randn_like(m) * torch.exp(logs)) * x_mask
         return z, m, logs, x_mask

@@ -3,7 +3,7 @@
 This is the formulation of upstream ``main`` (and tag 2.2.231006), which the reference fixtures use:
 per-frame phase increments are accumulated, linearly interpolated to the sample rate and wrapped, and
 the wrap points become −1 corrections so the per-sample phase stays continuous. All randomness goes
-through ``torch.rand``/``torch.randn_like`` so tests can switch it off.
+through :mod:`rvclora.models.noise`, so :func:`~rvclora.models.noise.without_noise` switches it off.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from rvclora.models import noise
 
 
 class SineGen(nn.Module):
@@ -34,7 +36,7 @@ class SineGen(nn.Module):
         f0 = f0.unsqueeze(-1).float()  # [B, T, 1]
         harmonics = torch.arange(1, self.dim + 1, device=f0.device, dtype=f0.dtype)
         rad = (f0 * harmonics / self.sampling_rate) % 1  # [B, T, dim]: phase increment per sample
-        initial = torch.rand(f0.shape[0], self.dim, device=f0.device)
+        initial = noise.rand(f0.shape[0], self.dim, device=f0.device)
         initial[:, 0] = 0  # the fundamental starts at phase 0; overtones at random phases
         rad[:, 0, :] = rad[:, 0, :] + initial
         frame_phase = torch.cumsum(rad, 1) * upp
@@ -49,8 +51,8 @@ class SineGen(nn.Module):
         uv = (f0 > self.voiced_threshold).to(f0.dtype)
         uv = F.interpolate(uv.transpose(2, 1), scale_factor=float(upp), mode="nearest").transpose(2, 1)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
-        noise = noise_amp * torch.randn_like(sines)
-        return sines * uv + noise, uv, noise
+        noise_part = noise_amp * noise.randn_like(sines)
+        return sines * uv + noise_part, uv, noise_part
 
 
 class SourceModuleHnNSF(nn.Module):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rvclora.models import commons
+from rvclora.models import commons, noise
 from rvclora.models.config import POSITIONAL_FIELDS, SynthConfig
 from rvclora.models.encoders import PosteriorEncoder, TextEncoder
 from rvclora.models.generator import Generator, GeneratorNSF
@@ -24,6 +24,11 @@ from rvclora.models.modules import ResidualCouplingBlock
 PRIOR_NOISE_SCALE = 0.66666
 #: frames of left context the realtime path keeps before ``skip_head`` for the flow
 FLOW_CONTEXT = 24
+
+
+def prior_sample(m_p: torch.Tensor, logs_p: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
+    """z_p at inference: the prior mean plus its noise scaled by :data:`PRIOR_NOISE_SCALE`, masked."""
+    return (m_p + torch.exp(logs_p) * noise.randn_like(m_p) * PRIOR_NOISE_SCALE) * x_mask
 
 
 class Synthesizer(nn.Module):
@@ -120,7 +125,7 @@ class Synthesizer(nn.Module):
             flow_head = max(head - FLOW_CONTEXT, 0)
             dec_head = head - flow_head
             m_p, logs_p, x_mask = self.enc_p(phone, pitch_in, phone_lengths, flow_head)
-            z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * PRIOR_NOISE_SCALE) * x_mask
+            z_p = prior_sample(m_p, logs_p, x_mask)
             z = self.flow(z_p, x_mask, g=g, reverse=True)
             z = z[:, :, dec_head:dec_head + length]
             x_mask = x_mask[:, :, dec_head:dec_head + length]
@@ -129,7 +134,7 @@ class Synthesizer(nn.Module):
                 nsff0 = nsff0[:, head:head + length]
         else:
             m_p, logs_p, x_mask = self.enc_p(phone, pitch_in, phone_lengths)
-            z_p = (m_p + torch.exp(logs_p) * torch.randn_like(m_p) * PRIOR_NOISE_SCALE) * x_mask
+            z_p = prior_sample(m_p, logs_p, x_mask)
             z = self.flow(z_p, x_mask, g=g, reverse=True)
         o = self.dec(z * x_mask, nsff0 if use_f0 else None, g=g, n_res=return_length2)
         return o, x_mask, (z, z_p, m_p, logs_p)
