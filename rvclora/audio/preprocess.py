@@ -241,36 +241,37 @@ def preprocess(
     deleted. ``on_start(n_to_do)`` and ``on_result(result)`` drive a progress display.
     """
     summary = PreprocessSummary(files=len(sources), clips_dir=str(clips_dir), clips_16k_dir=str(clips_16k_dir))
-    current = {s.key for s in sources}
-    for key in manifest.keys(STAGE):
-        if key not in current:
-            manifest.forget(STAGE, key, delete_outputs=True)
-            summary.removed += 1
-    todo = []
-    for src in sources:
-        settings = stage_settings(sr, params, src)
-        if not force and manifest.is_fresh(STAGE, src.key, [src.path], settings):
-            summary.up_to_date += 1
-            continue
-        if manifest.entry(STAGE, src.key) is not None:
-            manifest.forget(STAGE, src.key, delete_outputs=True)
-        todo.append(_Job(src, sr, clips_dir, clips_16k_dir, params))
-    if on_start is not None:
-        on_start(len(todo))
-    for d in (clips_dir, clips_16k_dir):
-        d.mkdir(parents=True, exist_ok=True)
+    with manifest.batched():  # one manifest write per batch of sources, each source hashed once
+        current = {s.key for s in sources}
+        for key in manifest.keys(STAGE):
+            if key not in current:
+                manifest.forget(STAGE, key, delete_outputs=True)
+                summary.removed += 1
+        todo = []
+        for src in sources:
+            settings = stage_settings(sr, params, src)
+            if not force and manifest.is_fresh(STAGE, src.key, [src.path], settings):
+                summary.up_to_date += 1
+                continue
+            if manifest.entry(STAGE, src.key) is not None:
+                manifest.forget(STAGE, src.key, delete_outputs=True)
+            todo.append(_Job(src, sr, clips_dir, clips_16k_dir, params))
+        if on_start is not None:
+            on_start(len(todo))
+        for d in (clips_dir, clips_16k_dir):
+            d.mkdir(parents=True, exist_ok=True)
 
-    def done(job: _Job, result: SourceResult) -> None:
-        info = {k: v for k, v in asdict(result).items() if k not in ("outputs", "key")}
-        info["speaker"] = job.source.speaker
-        manifest.record(STAGE, job.source.key, [job.source.path], stage_settings(sr, params, job.source),
-                        result.outputs, info)
-        summary.processed += 1
-        if on_result is not None:
-            on_result(result)
+        def done(job: _Job, result: SourceResult) -> None:
+            info = {k: v for k, v in asdict(result).items() if k not in ("outputs", "key")}
+            info["speaker"] = job.source.speaker
+            manifest.record(STAGE, job.source.key, [job.source.path], stage_settings(sr, params, job.source),
+                            result.outputs, info)
+            summary.processed += 1
+            if on_result is not None:
+                on_result(result)
 
-    _run_jobs(todo, workers, done)
-    _sweep_orphans(manifest, (clips_dir, clips_16k_dir))
+        _run_jobs(todo, workers, done)
+        _sweep_orphans(manifest, (clips_dir, clips_16k_dir))
     for src in sources:
         info = (manifest.entry(STAGE, src.key) or {}).get("info", {})
         summary.input_s += info.get("duration_s", 0.0)

@@ -242,40 +242,41 @@ def run_extract(
                              mute=MUTE)
     hubert_id, rmvpe_id = file_identity(options.hubert), file_identity(options.rmvpe)
     feat_set, pitch_set = feature_settings(options, hubert_id), f0_settings(options, rmvpe_id)
-    todo: list[_Todo] = []
-    for clip in clips:
-        feats = force or not manifest.is_fresh(FEATURES, clip.name, [clip.clip_16k], feat_set)
-        pitch = options.f0_method is not None and (
-            force or not manifest.is_fresh(F0, clip.name, [clip.clip_16k], pitch_set))
-        if feats or pitch:
-            todo.append(_Todo(clip, feats, pitch))
-        else:
-            summary.up_to_date += 1
-    mute_set = {"sr": options.sr, **feat_set, "f0": options.f0_method is not None}
-    mute_todo = force or not manifest.is_fresh(MUTE_STAGE, MUTE, [], mute_set)
+    with manifest.batched():  # one manifest write per batch of clips, each clip hashed once
+        todo: list[_Todo] = []
+        for clip in clips:
+            feats = force or not manifest.is_fresh(FEATURES, clip.name, [clip.clip_16k], feat_set)
+            pitch = options.f0_method is not None and (
+                force or not manifest.is_fresh(F0, clip.name, [clip.clip_16k], pitch_set))
+            if feats or pitch:
+                todo.append(_Todo(clip, feats, pitch))
+            else:
+                summary.up_to_date += 1
+        mute_set = {"sr": options.sr, **feat_set, "f0": options.f0_method is not None}
+        mute_todo = force or not manifest.is_fresh(MUTE_STAGE, MUTE, [], mute_set)
 
-    models = _load_models(options, need_encoder=mute_todo or any(t.features for t in todo),
-                          need_f0=any(t.f0 for t in todo))
-    names = {c.name for c in clips}
-    summary.removed = len(_forget_removed(manifest, FEATURES, names) | _forget_removed(manifest, F0, names))
-    _sweep_temporaries(layout)
-    if on_start is not None:
-        on_start(len(todo))
-    for d in (layout.features_dir, layout.f0_dir) if options.f0_method else (layout.features_dir,):
-        d.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(todo), options.batch_size):
-        batch = todo[start:start + options.batch_size]
-        _extract_batch(batch, layout, options, manifest, models, feat_set, pitch_set, summary)
-        if on_advance is not None:
-            on_advance(len(batch), batch[-1].clip.name)
-    if mute_todo:
-        _write_mute(layout, options, manifest, models.encoder, mute_set)
+        models = _load_models(options, need_encoder=mute_todo or any(t.features for t in todo),
+                              need_f0=any(t.f0 for t in todo))
+        names = {c.name for c in clips}
+        summary.removed = len(_forget_removed(manifest, FEATURES, names) | _forget_removed(manifest, F0, names))
+        _sweep_temporaries(layout)
+        if on_start is not None:
+            on_start(len(todo))
+        for d in (layout.features_dir, layout.f0_dir) if options.f0_method else (layout.features_dir,):
+            d.mkdir(parents=True, exist_ok=True)
+        for start in range(0, len(todo), options.batch_size):
+            batch = todo[start:start + options.batch_size]
+            _extract_batch(batch, layout, options, manifest, models, feat_set, pitch_set, summary)
+            if on_advance is not None:
+                on_advance(len(batch), batch[-1].clip.name)
+        if mute_todo:
+            _write_mute(layout, options, manifest, models.encoder, mute_set)
 
-    skipped = {s["clip"] for s in summary.skipped}
-    _collect_stats(summary, [c.name for c in clips if c.name not in skipped], manifest, options)
-    if options.build_index:
-        usable = sorted(c.name for c in clips if c.name not in skipped and manifest.entry(FEATURES, c.name))
-        summary.index = _update_index(usable, layout, options, manifest, feat_set, force)
+        skipped = {s["clip"] for s in summary.skipped}
+        _collect_stats(summary, [c.name for c in clips if c.name not in skipped], manifest, options)
+        if options.build_index:
+            usable = sorted(c.name for c in clips if c.name not in skipped and manifest.entry(FEATURES, c.name))
+            summary.index = _update_index(usable, layout, options, manifest, feat_set, force)
     return summary
 
 
