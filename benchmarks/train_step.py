@@ -1,20 +1,52 @@
-"""Step time and peak memory of LoRA vs --full training on the full-size v2-40k model (prints, no asserts).
+"""Training step: the eager reference beside rvclora's full fine-tuning and LoRA steps (prints, no asserts).
 
-    python benchmarks/train_step.py                 # CUDA if available, batches 8 and 32
-    python benchmarks/train_step.py --tiny          # CPU smoke: tiny fixture G + small D, batch 2
+    python benchmarks/train_step.py                  # CUDA if available: full-size v2-40k, batches 8 and 32
+    python benchmarks/train_step.py --size tiny      # CPU smoke: tiny fixture G + narrow D, batch 2
+    python benchmarks/train_step.py --size full --batch 1 --steps 2   # full size on a CPU (slow)
 
-Reports per configuration: seconds per step, items/s, the share of the step spent in the discriminator
-(forward+backward of D's own update plus its forward in the G update), and peak memory (CUDA only).
-Weights are random (a full-size G/D of the right shapes): speed and memory do not depend on the values.
+Variants, each on fresh random weights of the same shapes (speed and memory do not depend on the values):
+- ``reference``: :func:`rvclora.train.step.reference_step`, the step written straightforwardly as upstream
+  does (two D passes per update, D weight gradients computed and discarded in the G update, a host read
+  per loss), with torch's default AdamW on CUDA (foreach), full fine-tuning;
+- ``full``: rvclora's step (``rvclora train --full``), with fused AdamW;
+- ``lora``: rvclora's step with a rank-8 adapter, default preset (``rvclora train``).
+
+Per variant: median seconds per step and items/s; peak CUDA memory (GPU only); the peak bytes autograd keeps
+for backward (any device: the activation side of memory); kernels per step, i.e. computing aten operations,
+views not counted (any device: on a GPU each is one launch, which is what a launch-bound step scales with);
+trainable parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+TINY_G = Path(__file__).resolve().parents[2] / "shared/fixtures/reference/v2_40k_f0_tiny.G.pth"
+FRAMES = 200  # latent frames per item (2 s); the decoder sees one segment of them
+
+
+class KernelCounter(TorchDispatchMode):
+    """Counts the aten operations inside the block that compute (forward, backward and optimizer): what a GPU
+    would launch a kernel for. Views (``view``, ``slice``, ``detach`` …) and reads of host scalars are not
+    counted, since they launch nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        returns = func._schema.returns
+        is_view = any(r.alias_info is not None and not r.alias_info.is_write for r in returns)
+        if not is_view and func.overloadpacket is not torch.ops.aten._local_scalar_dense:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 def _sync(device: torch.device) -> None:
@@ -22,101 +54,126 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(mode: str, batch_size: int, device: torch.device, tiny: bool, steps: int) -> dict[str, float]:
+def build(variant: str, size: str, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Models, optimizers and one batch for a variant."""
     from rvclora.lora.config import LoRAConfig
     from rvclora.lora.inject import add_lora
-    from rvclora.models.config import front_end, standard_config
+    from rvclora.models.config import standard_config
     from rvclora.models.discriminator import MultiPeriodDiscriminator
     from rvclora.models.synthesizer import build_synthesizer
     from rvclora.train.data import Batch
     from rvclora.train.forward import TrainingGenerator
-    from rvclora.train.loop import _FrontEnd, _step
-    from rvclora.train.options import TrainOptions
+    from rvclora.train.frontend import FrontEnd
     from rvclora.train.precision import choose_precision
-    from rvclora.workspace.schema import defaults
+    from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser
 
-    if tiny:
+    torch.manual_seed(0)
+    if size == "tiny":
         from rvclora.models.checkpoint import load_synthesizer
 
-        ref = Path(__file__).resolve().parents[2] / "shared/fixtures/reference/v2_40k_f0_tiny.G.pth"
-        net = load_synthesizer(ref)
-        disc: torch.nn.Module = MultiPeriodDiscriminator("v2", width_divisor=64, periods=(2, 3))
+        net = load_synthesizer(TINY_G)
+        disc = MultiPeriodDiscriminator("v2", width_divisor=64, periods=(2, 3))
     else:
         net = build_synthesizer(standard_config("v2", 40000))
         disc = MultiPeriodDiscriminator("v2")
-    settings = {k.split(".", 1)[1]: v for k, v in defaults().items() if k.startswith("train.")}
-    opts = TrainOptions.from_settings(settings, str(device))
-    if mode == "lora":
+    if variant == "lora":
         add_lora(net, LoRAConfig(rank=8))
         for p in net.enc_q.parameters():
             p.requires_grad_(False)
     net.train().to(device)
     disc.train().to(device)
-    fe = _FrontEnd(40000, "v2")
-    seg, hop = fe.fe.segment_frames, fe.fe.hop_length
-    frames = 200
+    fe = FrontEnd(40000, "v2")
     b = batch_size
-    batch = Batch(torch.randn(b, frames, 768), torch.full((b,), frames), torch.randint(1, 255, (b, frames)),
-                  torch.full((b, frames), 150.0), torch.rand(b, fe.fe.spec_channels, frames),
-                  0.1 * torch.randn(b, 1, frames * hop), torch.zeros(b, dtype=torch.long)).to(device)
-    gen = TrainingGenerator(net, seg, hop)
+    batch = Batch(torch.randn(b, FRAMES, net.config.content_dim), torch.full((b,), FRAMES),
+                  torch.randint(1, 255, (b, FRAMES)), torch.full((b, FRAMES), 150.0),
+                  torch.rand(b, fe.fe.spec_channels, FRAMES), 0.1 * torch.randn(b, 1, FRAMES * fe.hop),
+                  torch.zeros(b, dtype=torch.long)).to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+    hyper = argparse.Namespace(lr=1e-4, betas=(0.8, 0.99), eps=1e-9, weight_decay=0.01)
+    if variant == "reference":
+        # torch's default AdamW on CUDA (foreach), asked for explicitly so a CPU run counts the same launches
+        opt_g = torch.optim.AdamW(params, lr=1e-4, betas=(0.8, 0.99), eps=1e-9, foreach=True)
+        opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-4, betas=(0.8, 0.99), eps=1e-9, foreach=True)
+    else:
+        opt_g, opt_d = make_optimiser(params, hyper), make_optimiser(disc.parameters(), hyper)
     precision = choose_precision("auto", device)
-    opt_g = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-4)
-    scaler = precision.scaler()
-    d_time = [0.0]
-    real_forward = disc.forward
+    modules = StepModules(TrainingGenerator(net, fe.segment, fe.hop), Critic(disc), net, disc)
+    return {"modules": modules, "batch": batch, "fe": fe, "precision": precision,
+            "opt": Optimisers(opt_g, opt_d, precision.scaler()), "trainable": sum(p.numel() for p in params),
+            "starts": torch.zeros(b, dtype=torch.long)}
 
-    def timed_forward(*a, **k):
-        _sync(device)
-        t = time.perf_counter()
-        out = real_forward(*a, **k)
-        _sync(device)
-        d_time[0] += time.perf_counter() - t
-        return out
 
-    disc.forward = timed_forward  # D forward time; D backward is estimated as 2x forward below
-    starts = torch.zeros(b, dtype=torch.long)
-    for _ in range(2):  # warm-up
-        _step(gen, disc, batch, starts, fe, opts, precision, scaler, opt_g, opt_d, disc, net)
+def run_step(variant: str, parts: dict[str, Any]) -> None:
+    from rvclora.train.step import read_scalars, reference_step, train_step
+
+    args = (parts["modules"], parts["batch"], parts["starts"], parts["fe"], 45.0, 1.0, parts["precision"],
+            parts["opt"])
+    if variant == "reference":
+        reference_step(*args)
+    else:
+        read_scalars(train_step(*args))  # the training loop's one read per step
+
+
+def bench(variant: str, size: str, batch_size: int, device: torch.device, steps: int) -> dict[str, float]:
+    from rvclora.train.meter import SavedTensorMeter
+
+    parts = build(variant, size, batch_size, device)
+    for _ in range(2):  # warm-up (allocator, kernels, optimizer state)
+        run_step(variant, parts)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    d_time[0] = 0.0
-    _sync(device)
-    t0 = time.perf_counter()
+    times = []
     for _ in range(steps):
-        _step(gen, disc, batch, starts, fe, opts, precision, scaler, opt_g, opt_d, disc, net)
-    _sync(device)
-    total = (time.perf_counter() - t0) / steps
-    d_share = min(1.0, 3 * d_time[0] / steps / total)
+        _sync(device)
+        t0 = time.perf_counter()
+        run_step(variant, parts)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    return {"s_per_step": total, "items_per_s": b / total, "d_share": d_share, "peak_gib": peak,
-            "trainable_M": trainable / 1e6, "precision": precision.name}
+    with SavedTensorMeter() as meter:
+        run_step(variant, parts)
+    with KernelCounter() as ops:
+        run_step(variant, parts)
+    median = statistics.median(times)
+    return {"s_per_step": median, "items_per_s": batch_size / median, "peak_gib": peak,
+            "saved_gib": meter.peak / 2**30, "ops": ops.count, "trainable_M": parts["trainable"] / 1e6,
+            "precision": parts["precision"].name}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tiny", action="store_true", help="tiny fixture G + small D on CPU (smoke run)")
+    ap.add_argument("--size", choices=("tiny", "full"), default=None, help="default: full on CUDA, tiny on CPU")
     ap.add_argument("--batch", type=int, nargs="*", default=None, help="batch sizes (default 8 32; tiny: 2)")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     args = ap.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
-    batches = args.batch or ([2] if args.tiny else [8, 32])
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
-          f"{'tiny fixture' if args.tiny else 'full-size v2-40k'}")
-    print(f"{'mode':6} {'batch':>5} {'s/step':>8} {'items/s':>8} {'D share':>8} {'peak GiB':>9} {'trainable M':>12}")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    size = args.size or ("full" if device.type == "cuda" else "tiny")
+    batches = args.batch or ([8, 32] if size == "full" else [2])
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {name}; {'full-size v2-40k' if size == 'full' else 'tiny fixture G'}, "
+          f"{FRAMES}-frame items, median of {args.steps} steps")
+    print(f"{'variant':10} {'batch':>5} {'s/step':>8} {'items/s':>8} {'peak GiB':>9} {'saved GiB':>10} "
+          f"{'kernels':>9} {'trainable M':>12}")
     for b in batches:
-        for mode in ("lora", "full"):
+        results = {}
+        for variant in ("reference", "full", "lora"):
             try:
-                r = bench(mode, b, device, args.tiny, args.steps)
+                r = results[variant] = bench(variant, size, b, device, args.steps)
             except torch.OutOfMemoryError:
-                print(f"{mode:6} {b:>5} out of memory")
+                print(f"{variant:10} {b:>5} out of memory")
                 continue
-            print(f"{mode:6} {b:>5} {r['s_per_step']:8.3f} {r['items_per_s']:8.1f} {r['d_share']:8.0%} "
-                  f"{r['peak_gib']:9.2f} {r['trainable_M']:12.2f}  {r['precision']}")
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            print(f"{variant:10} {b:>5} {r['s_per_step']:8.3f} {r['items_per_s']:8.1f} {r['peak_gib']:9.2f} "
+                  f"{r['saved_gib']:10.3f} {r['ops']:9d} {r['trainable_M']:12.2f}  {r['precision']}")
+        if {"reference", "full", "lora"} <= results.keys():
+            ref, full, lora = results["reference"], results["full"], results["lora"]
+            mem = "peak_gib" if device.type == "cuda" else "saved_gib"
+            print(f"  batch {b}: full = {ref['s_per_step'] / full['s_per_step']:.2f}x the reference's speed, "
+                  f"{full['ops'] / ref['ops']:.2f}x its ops; lora = {lora['s_per_step'] / full['s_per_step']:.2f}x "
+                  f"full's time, {lora[mem] / full[mem]:.2f}x its {mem.split('_')[0]} memory")
 
 
 if __name__ == "__main__":

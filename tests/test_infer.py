@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +15,9 @@ from rvclora.infer.converter import Converter
 from rvclora.infer.options import ConvertOptions
 from rvclora.infer.pipeline import synthesize, stitch
 from rvclora.infer.voices import Voice, finish
+from rvclora.models.noise import without_noise as zero_noise
 
 SMALL = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=10.0, x_max=12.0)  # short context, never chunks
-
-
-@contextlib.contextmanager
-def zero_noise() -> Iterator[None]:
-    """The reference fixtures' zero-noise mode: every random draw returns zeros."""
-    names = ("rand", "randn", "rand_like", "randn_like")
-    saved = {n: getattr(torch, n) for n in names}
-
-    def zeros(*size, generator=None, **kw):  # noqa: ANN001, ANN002, ANN003
-        return torch.zeros(*size, **kw)
-
-    def zeros_like(x, **kw):  # noqa: ANN001, ANN003
-        return torch.zeros_like(x, **kw)
-
-    torch.rand = torch.randn = zeros
-    torch.rand_like = torch.randn_like = zeros_like
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(torch, n, f)
 
 
 @pytest.fixture(scope="module")

@@ -22,18 +22,12 @@ LAYER_TYPES = (nn.Linear, nn.Embedding, nn.Conv1d, nn.ConvTranspose1d)
 
 
 @pytest.fixture
-def zero_noise(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The fixtures' zero-noise mode: every random draw returns zeros."""
-    def zeros(*args: object, **kwargs: object) -> torch.Tensor:
-        kwargs.pop("generator", None)
-        return torch.zeros(*args, **kwargs)  # type: ignore[arg-type]
+def zero_noise() -> Iterator[None]:
+    """The fixtures' zero-noise mode (the synthesizer's random draws are zeros in this thread)."""
+    from rvclora.models.noise import without_noise
 
-    def zeros_like(x: torch.Tensor, **kwargs: object) -> torch.Tensor:
-        return torch.zeros_like(x, **kwargs)  # type: ignore[arg-type]
-
-    for name, fn in (("rand", zeros), ("randn", zeros), ("rand_like", zeros_like), ("randn_like", zeros_like)):
-        monkeypatch.setattr(torch, name, fn)
-    yield
+    with without_noise():
+        yield
 
 
 def infer(model: nn.Module, inputs: dict[str, np.ndarray]) -> torch.Tensor:

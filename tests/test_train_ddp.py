@@ -1,8 +1,10 @@
 """DDP: 2 CPU processes (gloo) with batch 1 each train the same adapter as 1 process with batch 2.
 
-Both runs use zero-noise mode (torch.rand/randn and *_like return zeros, as for the reference fixtures)
-so the only difference left is how the batch is split; the clips have equal length, so every per-rank
-mean averages to the global mean and the adapters agree to float rounding.
+Both runs switch the synthesizer's noise off (as for the reference fixtures), so the only difference left is
+how the batch is split; the clips have equal length, so every per-rank mean averages to the global mean.
+The all-reduced gradient norms logged at the first step must then agree to float rounding. Later steps and
+the adapters are compared more loosely: Adam moves a parameter by about ±lr whatever its gradient's size, so
+an element whose gradient is rounding noise may step either way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_train import make_dataset, make_job
+from test_train import make_dataset, make_job, steps_of
 
 SCRIPT = """
 import os, sys
@@ -24,21 +26,16 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-def zero_noise():
-    for name in ("rand", "randn"):
-        setattr(torch, name, lambda *s, **k: torch.zeros(*s, **{{a: b for a, b in k.items() if a in ("dtype", "device")}}))
-    for name in ("rand_like", "randn_like"):
-        setattr(torch, name, lambda x, **k: torch.zeros_like(x))
-
 def worker(rank, world, port, root, ref, batch):
-    zero_noise()
+    from rvclora.models.noise import without_noise
     from test_train import make_job
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                           LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     import rvclora.train.loop as loop
-    loop.run_training(make_job(Path(root), Path(ref), epochs=2, batch_size=batch, seed=3))
+    with without_noise():
+        loop.run_training(make_job(Path(root), Path(ref), epochs=2, batch_size=batch, seed=3))
     if world > 1:
         torch.distributed.destroy_process_group()
 
@@ -57,15 +54,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _zeros(*size, **kw):
-    return torch.zeros(*size, **{k: v for k, v in kw.items() if k in ("dtype", "device")})
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
-    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, reference_dir: Path
 ) -> None:
     from rvclora.lora.adapter import read_adapter
+    from rvclora.models.noise import without_noise
     from rvclora.train.loop import run_training
 
     script = tmp_path / "ddp.py"
@@ -75,11 +69,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
         make_dataset(root, n_clips=4)
     run = subprocess.Popen([sys.executable, str(script), "2", str(_free_port()), str(roots[2]), str(reference_dir),
                             "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    with monkeypatch.context() as m:  # the 1-process run, here while the 2 ranks run
-        for name in ("rand", "randn"):
-            m.setattr(torch, name, _zeros)
-        for name in ("rand_like", "randn_like"):
-            m.setattr(torch, name, lambda x, **k: torch.zeros_like(x))
+    with without_noise():  # the 1-process run, here while the 2 ranks run
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -88,11 +78,24 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
             torch.set_num_threads(threads)
     _, stderr = run.communicate(timeout=240)
     assert run.returncode == 0, stderr[-3000:]
+    norms = {w: [(r["step"], r["grad_norm_g"], r["grad_norm_d"]) for r in steps_of(roots[w])] for w in (1, 2)}
+    assert len(norms[1]) == 4 and [n[0] for n in norms[2]] == [n[0] for n in norms[1]]
+    # Step 1 starts from identical weights: DDP's averaged gradients equal the single process's to rounding.
+    assert norms[2][0][1:] == pytest.approx(norms[1][0][1:], rel=2e-5)
+    # Later steps start from weights that Adam's sign sensitivity has nudged apart; a missing or wrong
+    # all-reduce would still be off by far more than this (one item's gradient is not the batch mean's).
+    for single, split in zip(norms[1][1:], norms[2][1:]):
+        assert split[1:] == pytest.approx(single[1:], rel=1e-2)
     one, _ = read_adapter(roots[1] / "adapters" / "voice.safetensors")
     two, _ = read_adapter(roots[2] / "adapters" / "voice.safetensors")
     assert one.keys() == two.keys()
-    moved = 0
+    lr = make_job(roots[1], reference_dir).options.lr
+    moved = off = total = 0
     for k in one:
-        torch.testing.assert_close(two[k], one[k], rtol=1e-3, atol=1e-4)  # adapters are stored in fp16
+        diff = (two[k].float() - one[k].float()).abs()
+        assert float(diff.max()) <= 2 * lr, k  # never more than a couple of Adam steps apart
+        off += int((diff > 1e-4).sum())
+        total += diff.numel()
         moved += int(k.endswith("lora_B") and one[k].abs().max() > 0)
+    assert off <= 0.01 * total  # and almost every element agrees to fp16 storage precision
     assert moved > 0  # training did change the adapter, so the comparison is not of two untouched inits

@@ -21,14 +21,14 @@ from pathlib import Path
 import rvclora.train.loop as loop
 from test_train import make_job
 
-real_step = loop._step
+real_step = loop.train_step
 count = {{"n": 0}}
 def slow_step(*a, **k):  # throttle after the first checkpointed epochs so the kill lands mid-run
     count["n"] += 1
     if count["n"] > 6:
         time.sleep(0.25)
     return real_step(*a, **k)
-loop._step = slow_step
+loop.train_step = slow_step
 loop.run_training(make_job(Path({root!r}), Path({ref!r}), epochs=4, seed=7))
 """
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError, MissingExtraError
 
 SAMPLE_RATE = 16000
@@ -278,17 +279,21 @@ class FcpeEstimator(F0Estimator):
 
 class RmvpeEstimator(F0Estimator):
     """RMVPE (upstream's ``rmvpe.pt``): RVC's default and most accurate method. ``dtype`` float16/bfloat16 and
-    ``channels_last`` are speed options for GPUs; ``batch_size`` bounds clips per forward in ``estimate_many``."""
+    ``channels_last`` are speed options for GPUs (``channels_last`` None = on for CUDA, where cuDNN's 2-D
+    convolutions prefer that layout; off on a CPU); ``batch_size`` bounds clips per forward in
+    ``estimate_many``."""
 
     name = "rmvpe"
 
     def __init__(self, rmvpe: str | os.PathLike[str], device: str = "cpu", threshold: float = 0.03,
-                 dtype: str = "float32", channels_last: bool = False, batch_size: int = 8) -> None:
+                 dtype: str = "float32", channels_last: bool | None = None, batch_size: int = 8) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ConfigError(f"RMVPE threshold must be in [0, 1), got {threshold}", "the default is 0.03")
         from rvclora.features.rmvpe import Rmvpe
 
         self.threshold, self.batch_size = threshold, batch_size
+        if channels_last is None:
+            channels_last = resolve_device(device).type == "cuda"
         self.model = Rmvpe.load(rmvpe, device=device, dtype=dtype, channels_last=channels_last)
 
     def _estimate(self, wav: np.ndarray) -> np.ndarray:

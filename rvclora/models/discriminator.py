@@ -96,6 +96,18 @@ class MultiPeriodDiscriminator(nn.Module):
             [DiscriminatorS(width_divisor),
              *(DiscriminatorP(p, width_divisor=width_divisor) for p in (periods or PERIODS[version]))])
 
+    def judge(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        """Scores and feature maps of one batch ``[B, 1, samples]``, per sub-discriminator.
+
+        No layer mixes batch items, so real and generated audio can be judged in one concatenated batch.
+        """
+        scores, maps = [], []
+        for d in self.discriminators:
+            s, f = d(audio)
+            scores.append(s)
+            maps.append(f)
+        return scores, maps
+
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor],
                                                                      list[list[torch.Tensor]],
                                                                      list[list[torch.Tensor]]]:

@@ -51,6 +51,11 @@ class Item:
     def frames(self) -> int:
         return int(self.spec.shape[-1])
 
+    def to(self, device: torch.device) -> Item:
+        move = (lambda t: None if t is None else t.to(device))
+        return Item(self.name, move(self.phone), move(self.pitch), move(self.pitchf), move(self.spec),
+                    move(self.wav), self.speaker)
+
 
 def find_clips(wav_dir: Path, features_dir: Path, f0_dir: Path | None, speakers: dict[str, int] | None = None) -> list[Clip]:
     """Clips that have every stream (target wav, features and — for pitch models — f0), sorted by name."""
@@ -177,17 +182,22 @@ class Batch:
         return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
 
 
-def collate(items: Sequence[Item], hop: int) -> Batch:
-    """Pad every stream to the longest item of the batch (order kept: the slice starts follow it)."""
+def collate(items: Sequence[Item], hop: int, pin_memory: bool = False) -> Batch:
+    """Pad every stream to the longest item of the batch (order kept: the slice starts follow it).
+
+    The batch is built on the items' device; ``pin_memory`` (CPU items bound for a GPU) allocates it in
+    page-locked memory so the copy to the GPU does not block the host.
+    """
     t_max = max(it.frames for it in items)
     b = len(items)
     first = items[0]
-    phone = torch.zeros(b, t_max, first.phone.shape[1])
-    spec = torch.zeros(b, first.spec.shape[0], t_max)
-    wav = torch.zeros(b, 1, t_max * hop)
+    on = {"device": first.phone.device, "pin_memory": pin_memory}
+    phone = torch.zeros(b, t_max, first.phone.shape[1], **on)
+    spec = torch.zeros(b, first.spec.shape[0], t_max, **on)
+    wav = torch.zeros(b, 1, t_max * hop, **on)
     has_f0 = first.pitch is not None
-    pitch = torch.zeros(b, t_max, dtype=torch.long) if has_f0 else None
-    pitchf = torch.zeros(b, t_max) if has_f0 else None
+    pitch = torch.zeros(b, t_max, dtype=torch.long, **on) if has_f0 else None
+    pitchf = torch.zeros(b, t_max, **on) if has_f0 else None
     for i, it in enumerate(items):
         n = it.frames
         phone[i, :n] = it.phone
@@ -196,8 +206,8 @@ def collate(items: Sequence[Item], hop: int) -> Batch:
         if has_f0:
             pitch[i, :n] = it.pitch
             pitchf[i, :n] = it.pitchf
-    lengths = torch.tensor([it.frames for it in items], dtype=torch.long)
-    sid = torch.tensor([it.speaker for it in items], dtype=torch.long)
+    lengths = torch.tensor([it.frames for it in items], dtype=torch.long).to(first.phone.device)
+    sid = torch.tensor([it.speaker for it in items], dtype=torch.long).to(first.phone.device)
     return Batch(phone, lengths, pitch, pitchf, spec, wav, sid)
 
 

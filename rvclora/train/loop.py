@@ -7,6 +7,7 @@ generator tensors are trainable, and that everything needed to resume step for s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,14 +18,16 @@ import torch
 from torch import nn
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
-from rvclora.train.data import Batch, Item, clip_frames, collate, epoch_batches, load_item, split_validation
+from rvclora.train.data import Item, clip_frames, epoch_batches, split_validation
 from rvclora.train.distributed import World, setup_world
 from rvclora.train.forward import TrainingGenerator
+from rvclora.train.frontend import FrontEnd
+from rvclora.train.loader import BatchLoader, ItemStore
 from rvclora.train.logs import Board, JsonlLog
-from rvclora.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
 from rvclora.train.options import TrainJob
 from rvclora.train.precision import choose_precision
 from rvclora.train.slicing import random_starts
+from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
 from rvclora.train.state import capture_rng, list_states, load_state, restore_rng, save_state, state_path
 
 EXPLODED = 1e6  # a total generator loss above this is divergence, not a bad batch
@@ -53,53 +56,6 @@ class TrainResult:
         }
 
 
-class _FrontEnd:
-    """Spectrogram and mel of one rate, bound to its sizes."""
-
-    def __init__(self, sr: int, version: str) -> None:
-        from rvclora.models.config import front_end
-
-        self.fe = front_end(sr, version)
-
-    def spectrogram(self, wav: torch.Tensor) -> torch.Tensor:
-        from rvclora.models.mel import spectrogram
-
-        fe = self.fe
-        return spectrogram(wav, fe.filter_length, fe.hop_length, fe.win_length)
-
-    def spec_to_mel(self, spec: torch.Tensor) -> torch.Tensor:
-        from rvclora.models.mel import spec_to_mel
-
-        fe = self.fe
-        return spec_to_mel(spec.float(), fe.filter_length, fe.n_mel_channels, fe.sr, fe.mel_fmin, fe.mel_fmax)
-
-    def mel(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.spec_to_mel(self.spectrogram(wav.float()))
-
-
-class _Items:
-    """Items by index: loaded from disk per batch, or all kept in memory on the device with ``cache``."""
-
-    def __init__(self, clips: list, job: TrainJob, fe: _FrontEnd, content_dim: int, device: torch.device) -> None:
-        from rvclora.features.f0 import coarse_f0
-
-        self.clips, self.job, self.fe, self.dim = clips, job, fe, content_dim
-        self.coarse = coarse_f0 if job.f0 else None
-        self.cache: dict[int, Item] | None = {} if job.options.cache else None
-        self.device = device
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def __getitem__(self, i: int) -> Item:
-        if self.cache is not None and i in self.cache:
-            return self.cache[i]
-        item = load_item(self.clips[i], self.job.sr, self.fe.fe.hop_length, self.dim, self.fe.spectrogram, self.coarse)
-        if self.cache is not None:
-            self.cache[i] = item
-        return item
-
-
 def run_training(job: TrainJob) -> TrainResult:
     """Train (or resume) one adapter; see docs/training.md. Under torchrun every rank calls this."""
     from rvclora.console import err
@@ -117,34 +73,35 @@ def run_training(job: TrainJob) -> TrainResult:
     np.random.seed(opts.seed % 2**32)
 
     net, fingerprint = _load_generator(job, device)
-    fe = _FrontEnd(job.sr, job.version)
-    segment, hop = fe.fe.segment_frames, fe.fe.hop_length
+    fe = FrontEnd(job.sr, job.version)
+    segment, hop = fe.segment, fe.hop
     disc, fresh_d = _load_discriminator(job, device)
 
     train_clips, val_clips = _split(job, segment, hop, world, err)
     lengths = [clip_frames(c, hop) for c in train_clips]
-    items = _Items(train_clips, job, fe, net.config.content_dim, device)
-    val_items = [load_item(c, job.sr, hop, net.config.content_dim, fe.spectrogram, items.coarse) for c in val_clips]
-    held_out = val_items[0] if val_items else items[0]
+    items = ItemStore(train_clips, job.sr, fe, net.config.content_dim, job.f0, device if opts.cache else None)
+    loader = BatchLoader(items, device)
+    val_items = [items.load(c) for c in val_clips]
+    held_out = val_items[0] if val_items else items.load(train_clips[0])
     _check_speakers(train_clips + val_clips, net)
 
     trainer = TrainingGenerator(net, segment, hop).to(device)
     g_module: nn.Module = trainer
-    d_module: nn.Module = disc
+    d_module: nn.Module = Critic(disc)
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if device.type == "cuda" else None
         g_module = DDP(trainer, device_ids=ids)
-        d_module = DDP(disc, device_ids=ids)
+        d_module = DDP(d_module, device_ids=ids)
+    modules = StepModules(g_module, d_module, net, disc)
 
-    opt_g = torch.optim.AdamW(_param_groups(net, opts), lr=opts.lr, betas=opts.betas, eps=opts.eps,
-                              weight_decay=opts.weight_decay)
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=opts.lr, betas=opts.betas, eps=opts.eps,
-                              weight_decay=opts.weight_decay)
+    opt_g = make_optimiser(_param_groups(net, opts), opts)
+    opt_d = make_optimiser(disc.parameters(), opts)
     sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=opts.lr_decay)
     sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=opts.lr_decay)
     scaler = precision.scaler()
+    optim = Optimisers(opt_g, opt_d, scaler)
     slice_gen = torch.Generator().manual_seed(opts.seed)
 
     mode = "full" if opts.full else "lora"
@@ -215,40 +172,43 @@ def run_training(job: TrainJob) -> TrainResult:
             sums: dict[str, float] = {}
             n_steps = 0
             t_epoch = time.perf_counter()
-            for b in range(progress_state["batch"], len(batches)):
-                if progress_state["step"] >= total_steps:
-                    stopped = "max_steps"
-                    break
-                t0 = time.perf_counter()
-                share = batches[b][world.rank * opts.batch_size:(world.rank + 1) * opts.batch_size]
-                starts_all = random_starts(torch.tensor([lengths[i] for i in batches[b]]), segment, slice_gen)
-                starts = starts_all[world.rank * opts.batch_size:(world.rank + 1) * opts.batch_size]
-                batch = collate([items[i] for i in share], hop).to(device)
-                losses, norms = _step(g_module, d_module, batch, starts, fe, opts, precision, scaler, opt_g, opt_d,
-                                      disc, net)
-                bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
-                if world.any(bad):
-                    where = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written"
-                    raise ConfigError(
-                        f"training diverged at epoch {epoch}, step {progress_state['step'] + 1} "
-                        f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
-                        "lower --lr (e.g. halve it) and run again; it resumes from the last checkpoint",
-                    )
-                progress_state["step"] += 1
-                progress_state["batch"] = b + 1
-                n_steps += 1
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                dt = time.perf_counter() - t0
-                if world.main:
-                    rec = {"step": progress_state["step"], "epoch": epoch, **losses, **norms,
-                           "lr": opt_g.param_groups[0]["lr"], "items_per_s": global_batch / dt}
-                    log.write(rec)
-                    if progress_state["step"] % opts.log_every == 0:
-                        board.scalars({f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
-                                      progress_state["step"])
-                    bar.update(task, advance=1, status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
-                               f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
+            first = progress_state["batch"]
+            mine = slice(world.rank * opts.batch_size, (world.rank + 1) * opts.batch_size)
+            last = min(len(batches), first + max(total_steps - progress_state["step"], 0))
+            t0 = time.perf_counter()
+            shares = [batches[b][mine] for b in range(first, last)]
+            with contextlib.closing(loader.batches(shares)) as stream:
+                for b, batch in enumerate(stream, start=first):
+                    starts_all = random_starts(torch.tensor([lengths[i] for i in batches[b]]), segment, slice_gen)
+                    values = train_step(modules, batch, starts_all[mine], fe, opts.c_mel, opts.c_kl, precision,
+                                        optim)
+                    losses = read_scalars(values)
+                    norms = {k: losses.pop(k) for k in ("grad_norm_g", "grad_norm_d")}
+                    bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
+                    if world.any(bad):
+                        where = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written"
+                        raise ConfigError(
+                            f"training diverged at epoch {epoch}, step {progress_state['step'] + 1} "
+                            f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
+                            "lower --lr (e.g. halve it) and run again; it resumes from the last checkpoint",
+                        )
+                    progress_state["step"] += 1
+                    progress_state["batch"] = b + 1
+                    n_steps += 1
+                    for k, v in losses.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    dt, t0 = time.perf_counter() - t0, time.perf_counter()
+                    if world.main:
+                        rec = {"step": progress_state["step"], "epoch": epoch, **losses, **norms,
+                               "lr": opt_g.param_groups[0]["lr"], "items_per_s": global_batch / dt}
+                        log.write(rec)
+                        if progress_state["step"] % opts.log_every == 0:
+                            board.scalars({f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
+                                          progress_state["step"])
+                        bar.update(task, advance=1, status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
+                                   f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
+            if first + n_steps < len(batches):
+                stopped = "max_steps"
             if stopped == "max_steps" and n_steps == 0:
                 break
             epoch_done = progress_state["batch"] >= len(batches)
@@ -304,48 +264,6 @@ def run_training(job: TrainJob) -> TrainResult:
     world.barrier()
     return TrainResult(output, progress_state["epoch"] - 1, progress_state["step"], stopped, resumed_from, fresh_d,
                        list(progress_state["history"]), net)
-
-
-def _step(g_module: nn.Module, d_module: nn.Module, batch: Batch, starts: torch.Tensor, fe: _FrontEnd,
-          opts: Any, precision: Any, scaler: Any, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-          disc: nn.Module, net: nn.Module) -> tuple[dict[str, float], dict[str, float]]:
-    """One D update then one G update (upstream order); returns losses and gradient norms."""
-    with precision.autocast():
-        out = g_module(batch, starts)
-    y_hat = out.audio
-    y_mel = fe.spec_to_mel(out.target_spec)
-    y_hat_mel = fe.mel(y_hat.float().squeeze(1))
-
-    with precision.autocast():
-        real, fake, _, _ = d_module(out.target_wav, y_hat.detach())
-    loss_d = discriminator_loss(real, fake)
-    opt_d.zero_grad(set_to_none=True)
-    scaler.scale(loss_d).backward()
-    scaler.unscale_(opt_d)
-    norm_d = _grad_norm(disc)
-    scaler.step(opt_d)
-
-    with precision.autocast():
-        _, fake, fmap_real, fmap_fake = d_module(out.target_wav, y_hat)
-    loss_mel = torch.nn.functional.l1_loss(y_mel, y_hat_mel) * opts.c_mel
-    loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * opts.c_kl
-    loss_fm = feature_matching_loss(fmap_real, fmap_fake)
-    loss_gen = generator_loss(fake)
-    loss_g = loss_gen + loss_fm + loss_mel + loss_kl
-    opt_g.zero_grad(set_to_none=True)
-    scaler.scale(loss_g).backward()
-    scaler.unscale_(opt_g)
-    norm_g = _grad_norm(net)
-    scaler.step(opt_g)
-    scaler.update()
-    losses = {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
-              "loss_gen": loss_gen}
-    return {k: float(v.detach()) for k, v in losses.items()}, {"grad_norm_g": norm_g, "grad_norm_d": norm_d}
-
-
-def _grad_norm(module: nn.Module) -> float:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 def _load_generator(job: TrainJob, device: torch.device) -> tuple[nn.Module, str]:
@@ -481,7 +399,7 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
     return audio[0, 0].float()
 
 
-def _validate(net: nn.Module, items: list[Item], fe: _FrontEnd, seed: int, device: torch.device) -> float:
+def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device: torch.device) -> float:
     """Mean mel L1 (× 1, not × c_mel) between converted and real held-out clips."""
     total = 0.0
     for it in items:
@@ -492,7 +410,7 @@ def _validate(net: nn.Module, items: list[Item], fe: _FrontEnd, seed: int, devic
     return total / len(items)
 
 
-def _log_held_out(board: Board, net: nn.Module, item: Item, fe: _FrontEnd, seed: int, device: torch.device,
+def _log_held_out(board: Board, net: nn.Module, item: Item, fe: FrontEnd, seed: int, device: torch.device,
                   step: int, sr: int) -> None:
     audio = _infer(net, item, seed, device).cpu()
     board.mel("held_out/mel_generated", fe.mel(audio).numpy(), step)

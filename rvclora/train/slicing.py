@@ -28,15 +28,18 @@ def slice_aligned(starts: torch.Tensor, segment: int, streams: Sequence[tuple[to
 
     Each stream is ``(tensor, samples_per_frame)``: a ``[B, C, T·spf]`` or ``[B, T·spf]`` tensor (e.g. the
     latent with spf 1, the waveform with spf = hop). Streams shorter than the window are zero-padded, which
-    only happens for clips shorter than one segment.
+    only happens for clips shorter than one segment. ``starts`` is best a CPU tensor: the padding decision
+    is then made on the host, without waiting for the GPU.
     """
+    host = starts.detach().long().cpu()
+    last = int(host.max()) + segment if host.numel() else 0
     out = []
     for x, spf in streams:
         flat = x.dim() == 2
         x3 = x.unsqueeze(1) if flat else x
         width = segment * spf
-        idx = starts.long().to(x.device)[:, None] * spf + torch.arange(width, device=x.device)[None, :]
-        need = int(idx.max()) + 1 if idx.numel() else 0
+        idx = host.to(x.device, non_blocking=True)[:, None] * spf + torch.arange(width, device=x.device)[None, :]
+        need = last * spf
         if need > x3.shape[-1]:
             x3 = torch.nn.functional.pad(x3, (0, need - x3.shape[-1]))
         cut = x3.gather(2, idx[:, None, :].expand(x3.shape[0], x3.shape[1], width))

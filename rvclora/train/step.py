@@ -1,0 +1,160 @@
+"""One training step: a discriminator update, then a generator update (upstream's order and objective, §6).
+
+The arithmetic is RVC's; the schedule is arranged for a GPU, where a step at small batch sizes is bound by
+kernel launches and host round trips rather than by arithmetic:
+
+- **One discriminator pass per update where the maths allows it.** The D update scores real and generated
+  audio in one batch of 2B (the discriminator has no batch statistics, so each item's scores are what a
+  separate pass gives) — half the launches of upstream's two passes.
+- **No discriminator weight gradients in the G update.** D's parameters are frozen while the generator
+  loss is back-propagated (upstream computes, and then discards, D's weight gradients there), and the real
+  audio's pass records no graph at all. Less arithmetic and less saved memory; the G gradients are the same.
+- **No host synchronisation inside the step.** Losses and gradient norms stay on the device; the caller reads
+  all of them with one transfer (:func:`read_scalars`).
+
+:func:`reference_step` is the straightforward version of the same step (two D passes per update, D weight
+gradients computed and discarded, a host read per loss). It is kept as the eager reference that tests compare
+against and that ``benchmarks/train_step.py`` times beside this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from rvclora.train.data import Batch
+from rvclora.train.frontend import FrontEnd
+from rvclora.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
+
+Scores = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
+
+
+class Critic(nn.Module):
+    """The discriminator as a one-input module: scores and feature maps of one batch of audio.
+
+    Real and generated audio then share one pass, and DDP (which hooks ``forward``) can wrap it.
+    """
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, audio: torch.Tensor) -> Scores:
+        return self.discriminator.judge(audio)
+
+
+@dataclass
+class StepModules:
+    """What one step runs: the (possibly DDP-wrapped) generator and critic, and the bare models behind them."""
+
+    generator: nn.Module  # TrainingGenerator, or DDP around it
+    critic: nn.Module  # Critic, or DDP around it
+    net: nn.Module  # the synthesizer whose trainable parameters opt_g updates
+    disc: nn.Module  # the MultiPeriodDiscriminator opt_d updates
+
+
+@dataclass
+class Optimisers:
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+
+
+def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
+               precision: Any, opt: Optimisers) -> dict[str, torch.Tensor]:
+    """One D update then one G update; returns the losses and gradient norms as 0-d device tensors."""
+    with precision.autocast():
+        out = m.generator(batch, starts)
+    y_hat = out.audio
+    y_mel = fe.spec_to_mel(out.target_spec)
+    y_hat_mel = fe.mel(y_hat.float().squeeze(1))
+
+    with precision.autocast():
+        scores, _ = m.critic(torch.cat([out.target_wav, y_hat.detach().to(out.target_wav.dtype)]))
+    n = out.target_wav.shape[0]
+    loss_d = discriminator_loss([s[:n] for s in scores], [s[n:] for s in scores])
+    norm_d = _update(loss_d, opt.opt_d, opt.scaler, m.disc)
+
+    with frozen(m.disc), precision.autocast():
+        _, fmap_real = m.disc.judge(out.target_wav)  # records no graph: frozen D, real audio
+        fake, fmap_fake = m.disc.judge(y_hat)
+    loss_mel = torch.nn.functional.l1_loss(y_mel, y_hat_mel) * c_mel
+    loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl
+    loss_fm = feature_matching_loss(fmap_real, fmap_fake)
+    loss_gen = generator_loss(fake)
+    loss_g = loss_gen + loss_fm + loss_mel + loss_kl
+    norm_g = _update(loss_g, opt.opt_g, opt.scaler, m.net)
+    opt.scaler.update()
+    return {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
+            "loss_gen": loss_gen, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+
+
+def reference_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
+                   precision: Any, opt: Optimisers) -> dict[str, float]:
+    """The same step written straightforwardly, as upstream does (see the module docstring)."""
+    with precision.autocast():
+        out = m.generator(batch, starts)
+    y_hat = out.audio
+    y_mel = fe.spec_to_mel(out.target_spec)
+    y_hat_mel = fe.mel(y_hat.float().squeeze(1))
+
+    with precision.autocast():
+        real, fake, _, _ = m.disc(out.target_wav, y_hat.detach())
+    loss_d = discriminator_loss(real, fake)
+    norm_d = _update(loss_d, opt.opt_d, opt.scaler, m.disc)
+
+    with precision.autocast():
+        _, fake, fmap_real, fmap_fake = m.disc(out.target_wav, y_hat)
+    loss_mel = torch.nn.functional.l1_loss(y_mel, y_hat_mel) * c_mel
+    loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl
+    loss_fm = feature_matching_loss(fmap_real, fmap_fake)
+    loss_gen = generator_loss(fake)
+    loss_g = loss_gen + loss_fm + loss_mel + loss_kl
+    norm_g = _update(loss_g, opt.opt_g, opt.scaler, m.net)
+    opt.scaler.update()
+    values = {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
+              "loss_gen": loss_gen, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+    return {k: float(v.detach()) for k, v in values.items()}
+
+
+def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """All of a step's 0-d tensors as floats, in one device-to-host transfer."""
+    keys = list(values)
+    return dict(zip(keys, torch.stack([values[k].detach().float() for k in keys]).tolist()))
+
+
+def make_optimiser(params: Any, opts: Any) -> torch.optim.Optimizer:
+    """AdamW with the run's hyper-parameters, fused: one kernel updates every tensor (CPU and CUDA), where
+    torch's default issues several per tensor or per group of tensors."""
+    return torch.optim.AdamW(params, lr=opts.lr, betas=opts.betas, eps=opts.eps, weight_decay=opts.weight_decay,
+                             fused=True)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of ``module`` stop requiring gradients inside the block (and are restored after it)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+            module: nn.Module) -> torch.Tensor:
+    """Back-propagate ``loss`` (scaled for fp16), unscale, take the optimizer step; return the gradient norm."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+    scaler.step(opt)
+    return norm
