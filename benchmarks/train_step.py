@@ -9,7 +9,8 @@ Variants, each on fresh random weights of the same shapes (speed and memory do n
   does (two D passes per update, D weight gradients computed and discarded in the G update, a host read
   per loss), with torch's default AdamW on CUDA (foreach), full fine-tuning;
 - ``full``: rvclora's step (``rvclora train --full``), with fused AdamW;
-- ``lora``: rvclora's step with a rank-8 adapter, default preset (``rvclora train``).
+- ``lora``: rvclora's step with a rank-8 adapter, default preset, frozen convolutions keeping only their
+  weight for backward (``rvclora train``).
 
 Per variant: median seconds per step and items/s; peak CUDA memory (GPU only); the peak bytes autograd keeps
 for backward (any device: the activation side of memory); kernels per step, i.e. computing aten operations,
@@ -20,6 +21,7 @@ trainable parameters.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -32,10 +34,15 @@ TINY_G = Path(__file__).resolve().parents[2] / "shared/fixtures/reference/v2_40k
 FRAMES = 200  # latent frames per item (2 s); the decoder sees one segment of them
 
 
+# Operations that allocate or read a host scalar without launching a kernel.
+_NO_KERNEL = {torch.ops.aten._local_scalar_dense, torch.ops.aten.empty, torch.ops.aten.new_empty,
+              torch.ops.aten.empty_like, torch.ops.aten.empty_strided, torch.ops.aten.new_empty_strided}
+
+
 class KernelCounter(TorchDispatchMode):
     """Counts the aten operations inside the block that compute (forward, backward and optimizer): what a GPU
-    would launch a kernel for. Views (``view``, ``slice``, ``detach`` …) and reads of host scalars are not
-    counted, since they launch nothing."""
+    would launch a kernel for. Views (``view``, ``slice``, ``detach`` …), allocations and reads of host scalars
+    are not counted, since they launch nothing."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,7 +51,7 @@ class KernelCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         returns = func._schema.returns
         is_view = any(r.alias_info is not None and not r.alias_info.is_write for r in returns)
-        if not is_view and func.overloadpacket is not torch.ops.aten._local_scalar_dense:
+        if not is_view and func.overloadpacket not in _NO_KERNEL:
             self.count += 1
         return func(*args, **(kwargs or {}))
 
@@ -115,9 +122,18 @@ def run_step(variant: str, parts: dict[str, Any]) -> None:
 
 
 def bench(variant: str, size: str, batch_size: int, device: torch.device, steps: int) -> dict[str, float]:
-    from rvclora.train.meter import SavedTensorMeter
+    from rvclora.train.frozen import lean_frozen_convs
 
     parts = build(variant, size, batch_size, device)
+    net = parts["modules"].net
+    with lean_frozen_convs(net) if variant == "lora" else contextlib.nullcontext():  # as rvclora train does
+        return _measure(variant, parts, batch_size, device, steps)
+
+
+def _measure(variant: str, parts: dict[str, Any], batch_size: int, device: torch.device,
+             steps: int) -> dict[str, float]:
+    from rvclora.train.meter import SavedTensorMeter
+
     for _ in range(2):  # warm-up (allocator, kernels, optimizer state)
         run_step(variant, parts)
     if device.type == "cuda":

@@ -22,6 +22,7 @@ from rvclora.train.data import Item, clip_frames, epoch_batches, split_validatio
 from rvclora.train.distributed import World, setup_world
 from rvclora.train.forward import TrainingGenerator
 from rvclora.train.frontend import FrontEnd
+from rvclora.train.frozen import lean_frozen_convs
 from rvclora.train.loader import BatchLoader, ItemStore
 from rvclora.train.logs import Board, JsonlLog
 from rvclora.train.options import TrainJob
@@ -163,6 +164,9 @@ def run_training(job: TrainJob) -> TrainResult:
                         status="") if bar else None
     if bar:
         bar.start()
+    lean = contextlib.ExitStack()
+    if not opts.full:
+        lean.enter_context(lean_frozen_convs(net))
     try:
         if progress_state["step"] >= total_steps or progress_state["epoch"] > opts.epochs:
             stopped = "already_finished"
@@ -255,6 +259,7 @@ def run_training(job: TrainJob) -> TrainResult:
             save_checkpoint()
         raise
     finally:
+        lean.close()
         if bar:
             bar.stop()
         if log:

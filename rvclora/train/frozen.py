@@ -1,0 +1,99 @@
+"""Frozen convolutions that keep only their weight for backward (LoRA training's memory saving).
+
+Autograd's convolution keeps its input for the weight gradient even when the weight is frozen. In LoRA
+training most of the base is frozen, and the input of a frozen convolution is usually a tensor nothing else
+keeps (the output of the activation before it), so that memory is pure waste. :func:`lean_frozen_convs`
+routes every frozen, zero-padded ``Conv1d``/``ConvTranspose1d`` through :class:`_InputGradOnly`, which keeps
+the weight alone and computes the input gradient with the same aten kernel autograd uses, so gradients are
+bit-identical. The layers' parameters and state_dict are untouched; the context restores their forwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rvclora.lora.weights import effective_weight
+
+Geometry = tuple[bool, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+
+
+class _InputGradOnly(torch.autograd.Function):
+    """Convolution with a constant weight: saves the weight (not the input) and returns only d(input)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                geometry: Geometry) -> torch.Tensor:
+        device, input_dtype = x.device.type, x.dtype
+        if torch.is_autocast_enabled(device):  # run the conv as autocast would, and keep the weight as used
+            dtype = torch.get_autocast_dtype(device)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        transposed, stride, padding, dilation, output_padding, groups = geometry
+        with torch.autocast(device, enabled=False):
+            if transposed:
+                out = F.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)
+            else:
+                out = F.conv1d(x, weight, bias, stride, padding, dilation, groups)
+        ctx.save_for_backward(weight)
+        ctx.geometry, ctx.input_shape, ctx.input_dtype = geometry, x.shape, input_dtype
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+        (weight,) = ctx.saved_tensors
+        transposed, stride, padding, dilation, output_padding, groups = ctx.geometry
+        shape_only = weight.new_empty(1).expand(ctx.input_shape)  # the kernel reads the input's shape alone
+        grad_input, _, _ = torch.ops.aten.convolution_backward(
+            grad.to(weight.dtype), shape_only, weight, None, stride, padding, dilation, transposed, output_padding,
+            groups, [True, False, False])
+        return grad_input.to(ctx.input_dtype), None, None, None
+
+
+def _geometry(conv: nn.Module) -> Geometry:
+    transposed = isinstance(conv, nn.ConvTranspose1d)
+    return (transposed, tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation),
+            tuple(conv.output_padding) if transposed else (0,), conv.groups)
+
+
+def _lean_forward(conv: nn.Module) -> Any:
+    geometry = _geometry(conv)
+
+    def forward(x: torch.Tensor, *args: Any) -> torch.Tensor:
+        if not torch.is_grad_enabled() or not x.requires_grad or args:
+            return type(conv).forward(conv, x, *args)
+        with torch.no_grad():
+            weight = effective_weight(conv)
+        return _InputGradOnly.apply(x, weight, conv.bias, geometry)
+
+    return forward
+
+
+def _eligible(module: nn.Module) -> bool:
+    """A zero-padded 1-D (transposed) convolution whose every parameter is frozen."""
+    if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+        return False
+    params = list(module.parameters(recurse=False))
+    return (bool(params) and not any(p.requires_grad for p in params) and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str))
+
+
+@contextlib.contextmanager
+def lean_frozen_convs(net: nn.Module) -> Iterator[int]:
+    """Inside the block, frozen convolutions of ``net`` keep only their weight for backward; yields how many.
+
+    Which layers are frozen is read on entry: freeze first, then enter.
+    """
+    convs = [m for m in net.modules() if _eligible(m)]
+    for conv in convs:
+        conv.forward = _lean_forward(conv)  # type: ignore[method-assign]
+    try:
+        yield len(convs)
+    finally:
+        for conv in convs:
+            del conv.forward
