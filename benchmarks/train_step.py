@@ -162,13 +162,23 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="*", default=None, help="batch sizes (default 8 32; tiny: 2)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    ap.add_argument("--shared-d-max", type=int, default=None,
+                    help="override SHARED_D_PASS_MAX (batch size up to which D judges real and generated audio "
+                         "in one pass), e.g. 0 to see the large-batch schedule at a small batch")
     args = ap.parse_args()
+    if args.shared_d_max is not None:
+        import rvclora.train.step
+
+        rvclora.train.step.SHARED_D_PASS_MAX = args.shared_d_max
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = args.size or ("full" if device.type == "cuda" else "tiny")
     batches = args.batch or ([8, 32] if size == "full" else [2])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    from rvclora.train.step import SHARED_D_PASS_MAX
+
     print(f"torch {torch.__version__}, {name}; {'full-size v2-40k' if size == 'full' else 'tiny fixture G'}, "
-          f"{FRAMES}-frame items, median of {args.steps} steps")
+          f"{FRAMES}-frame items, median of {args.steps} steps; one D pass per D update up to batch "
+          f"{SHARED_D_PASS_MAX}")
     print(f"{'variant':10} {'batch':>5} {'s/step':>8} {'items/s':>8} {'peak GiB':>9} {'saved GiB':>10} "
           f"{'kernels':>9} {'trainable M':>12}")
     for b in batches:

@@ -34,6 +34,8 @@ def worker(rank, world, port, root, ref, batch):
                           LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     import rvclora.train.loop as loop
+    import rvclora.train.step as step
+    step.SHARED_D_PASS_MAX = {shared_max}
     with without_noise():
         loop.run_training(make_job(Path(root), Path(ref), epochs=2, batch_size=batch, seed=3))
     if world > 1:
@@ -55,15 +57,20 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shared_d_pass", [True, False], ids=["one-d-pass", "d-pass-per-half"])
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
-    tmp_path: Path, reference_dir: Path
+    tmp_path: Path, reference_dir: Path, shared_d_pass: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also with the D update split in two backward passes, where DDP must reduce only once (no_sync)."""
+    import rvclora.train.step as step
     from rvclora.lora.adapter import read_adapter
     from rvclora.models.noise import without_noise
     from rvclora.train.loop import run_training
 
+    shared_max = 8 if shared_d_pass else 0
+    monkeypatch.setattr(step, "SHARED_D_PASS_MAX", shared_max)
     script = tmp_path / "ddp.py"
-    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), shared_max=shared_max))
     roots = {w: tmp_path / f"w{w}" for w in (1, 2)}
     for root in roots.values():
         make_dataset(root, n_clips=4)

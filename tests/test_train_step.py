@@ -60,12 +60,15 @@ def _runner(net, disc, fe):
     return modules, opt
 
 
-@pytest.mark.parametrize("mode", ["lora", "full"])
-def test_optimised_step_matches_reference_step(reference_dir: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "shared_d_pass"), [("lora", True), ("full", True), ("full", False)])
+def test_optimised_step_matches_reference_step(reference_dir: Path, mode: str, shared_d_pass: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from rvclora.train import step as step_module
     from rvclora.train.frontend import FrontEnd
     from rvclora.train.precision import choose_precision
     from rvclora.train.step import read_scalars, reference_step, train_step
 
+    monkeypatch.setattr(step_module, "SHARED_D_PASS_MAX", B if shared_d_pass else B - 1)
     fe = FrontEnd(40000, "v2")
     net, disc = _parts(reference_dir, mode)
     twin_net, twin_disc = copy.deepcopy(net), copy.deepcopy(disc)

@@ -12,20 +12,32 @@ import torch
 FM_WEIGHT = 2.0
 
 
+def _towards(scores: Sequence[torch.Tensor], target: float) -> torch.Tensor:
+    """Σ over sub-discriminators of mean((target − score)²), in fp32 (LSGAN)."""
+    total = scores[0].new_zeros((), dtype=torch.float32)
+    for s in scores:
+        total = total + torch.mean((target - s.float()) ** 2)
+    return total
+
+
 def discriminator_loss(real: Sequence[torch.Tensor], fake: Sequence[torch.Tensor]) -> torch.Tensor:
     """LSGAN: push scores of real audio to 1 and of generated audio to 0, summed over sub-discriminators."""
-    total = real[0].new_zeros((), dtype=torch.float32)
-    for r, f in zip(real, fake):
-        total = total + torch.mean((1 - r.float()) ** 2) + torch.mean(f.float() ** 2)
-    return total
+    return real_scores_loss(real) + fake_scores_loss(fake)
+
+
+def real_scores_loss(real: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The real-audio half of :func:`discriminator_loss`."""
+    return _towards(real, 1.0)
+
+
+def fake_scores_loss(fake: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The generated-audio half of :func:`discriminator_loss`."""
+    return _towards(fake, 0.0)
 
 
 def generator_loss(fake: Sequence[torch.Tensor]) -> torch.Tensor:
     """LSGAN generator side: generated scores towards 1."""
-    total = fake[0].new_zeros((), dtype=torch.float32)
-    for f in fake:
-        total = total + torch.mean((1 - f.float()) ** 2)
-    return total
+    return _towards(fake, 1.0)
 
 
 def feature_matching_loss(fmap_real: Sequence[Sequence[torch.Tensor]], fmap_fake: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:

@@ -3,9 +3,10 @@
 The arithmetic is RVC's; the schedule is arranged for a GPU, where a step at small batch sizes is bound by
 kernel launches and host round trips rather than by arithmetic:
 
-- **One discriminator pass per update where the maths allows it.** The D update scores real and generated
-  audio in one batch of 2B (the discriminator has no batch statistics, so each item's scores are what a
-  separate pass gives) — half the launches of upstream's two passes.
+- **One discriminator pass per D update for small batches.** Up to :data:`SHARED_D_PASS_MAX` items, the D
+  update scores real and generated audio in one batch of 2B (the discriminator has no batch statistics, so
+  each item's scores are what a separate pass gives): half the launches of upstream's two passes. Larger
+  batches are back-propagated half by half instead, so D keeps one batch of activations at a time.
 - **No discriminator weight gradients in the G update.** D's parameters are frozen while the generator
   loss is back-propagated (upstream computes, and then discards, D's weight gradients there), and the real
   audio's pass records no graph at all. Less arithmetic and less saved memory; the G gradients are the same.
@@ -29,9 +30,19 @@ from torch import nn
 
 from rvclora.train.data import Batch
 from rvclora.train.frontend import FrontEnd
-from rvclora.train.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
+from rvclora.train.losses import (
+    discriminator_loss,
+    fake_scores_loss,
+    feature_matching_loss,
+    generator_loss,
+    kl_loss,
+    real_scores_loss,
+)
 
 Scores = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
+# Per-rank batch size up to which the D update judges real and generated audio in one pass (see
+# _update_discriminator): small batches are launch-bound on a GPU, large ones are memory-bound.
+SHARED_D_PASS_MAX = 8
 
 
 class Critic(nn.Module):
@@ -74,11 +85,7 @@ def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd,
     y_mel = fe.spec_to_mel(out.target_spec)
     y_hat_mel = fe.mel(y_hat.float().squeeze(1))
 
-    with precision.autocast():
-        scores, _ = m.critic(torch.cat([out.target_wav, y_hat.detach().to(out.target_wav.dtype)]))
-    n = out.target_wav.shape[0]
-    loss_d = discriminator_loss([s[:n] for s in scores], [s[n:] for s in scores])
-    norm_d = _update(loss_d, opt.opt_d, opt.scaler, m.disc)
+    loss_d, norm_d = _update_discriminator(m, out.target_wav, y_hat.detach(), precision, opt)
 
     with frozen(m.disc), precision.autocast():
         _, fmap_real = m.disc.judge(out.target_wav)  # records no graph: frozen D, real audio
@@ -92,6 +99,38 @@ def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd,
     opt.scaler.update()
     return {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
             "loss_gen": loss_gen, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+
+
+def _update_discriminator(m: StepModules, real: torch.Tensor, fake: torch.Tensor, precision: Any,
+                          opt: Optimisers) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's update on real and (detached) generated audio; returns its loss and gradient norm.
+
+    Up to :data:`SHARED_D_PASS_MAX` items, both go through D in one batch (half the launches). Above it the
+    step is compute-bound, and memory matters more: real audio is judged and back-propagated first, then the
+    generated audio, so D keeps one batch of activations at a time. The gradient is the same sum either way.
+    """
+    n = real.shape[0]
+    opt.opt_d.zero_grad(set_to_none=True)
+    if n <= SHARED_D_PASS_MAX:
+        with precision.autocast():
+            scores, _ = m.critic(torch.cat([real, fake.to(real.dtype)]))
+        loss = discriminator_loss([s[:n] for s in scores], [s[n:] for s in scores])
+        opt.scaler.scale(loss).backward()
+    else:
+        with _no_sync(m.critic):  # DDP: reduce once, after both halves
+            with precision.autocast():
+                real_loss = real_scores_loss(m.critic(real)[0])
+            opt.scaler.scale(real_loss).backward()
+        with precision.autocast():
+            fake_loss = fake_scores_loss(m.critic(fake)[0])
+        opt.scaler.scale(fake_loss).backward()
+        loss = real_loss.detach() + fake_loss.detach()
+    return loss, _finish_update(opt.opt_d, opt.scaler, m.disc)
+
+
+def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
+    """DDP's ``no_sync`` (gradients accumulate locally until the next backward outside it), else nothing."""
+    return module.no_sync() if hasattr(module, "no_sync") else contextlib.nullcontext()
 
 
 def reference_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
@@ -153,6 +192,11 @@ def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.Gr
     """Back-propagate ``loss`` (scaled for fp16), unscale, take the optimizer step; return the gradient norm."""
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    return _finish_update(opt, scaler, module)
+
+
+def _finish_update(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: nn.Module) -> torch.Tensor:
+    """Unscale the accumulated gradients, take the optimizer step; return the gradient norm."""
     scaler.unscale_(opt)
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
