@@ -97,21 +97,30 @@ def test_optimised_step_matches_reference_step(reference_dir: Path, mode: str, s
     assert any(n.endswith("lora_B") for n, p in net.named_parameters() if p.requires_grad) == (mode == "lora")
 
 
-def test_generator_update_computes_no_discriminator_gradients(reference_dir: Path) -> None:
-    """After the step, D's gradients are those of its own update (their norm is the one reported), and every
-    D parameter requires gradients again; the reference step leaves D's G-update gradients added on top."""
+def _one_step_each(reference_dir: Path, mode: str):
+    """For the optimised and then the reference step, fresh models and ``(name, disc, fe, run)``, where
+    ``run()`` takes one step."""
     from rvclora.train.frontend import FrontEnd
     from rvclora.train.precision import choose_precision
-    from rvclora.train.step import read_scalars, reference_step, train_step
+    from rvclora.train.step import reference_step, train_step
 
     fe = FrontEnd(40000, "v2")
     precision = choose_precision("auto", torch.device("cpu"))
-    starts = torch.tensor([0, 5, 9])
-    norms = {}
     for name, step in (("fast", train_step), ("ref", reference_step)):
-        net, disc = _parts(reference_dir, "lora")
+        net, disc = _parts(reference_dir, mode)
         modules, opt = _runner(net, disc, fe)
-        out = step(modules, _batch(fe, net.config.content_dim), starts, fe, 45.0, 1.0, precision, opt)
+        batch = _batch(fe, net.config.content_dim)
+        yield name, disc, fe, lambda: step(modules, batch, torch.tensor([0, 5, 9]), fe, 45.0, 1.0, precision, opt)
+
+
+def test_generator_update_computes_no_discriminator_gradients(reference_dir: Path) -> None:
+    """After the step, D's gradients are those of its own update (their norm is the one reported), and every
+    D parameter requires gradients again; the reference step leaves D's G-update gradients added on top."""
+    from rvclora.train.step import read_scalars
+
+    norms = {}
+    for name, disc, _, run in _one_step_each(reference_dir, "lora"):
+        out = run()
         reported = out["grad_norm_d"] if name == "ref" else read_scalars(out)["grad_norm_d"]
         left = float(torch.nn.utils.get_total_norm([p.grad for p in disc.parameters()]))
         norms[name] = (reported, left)
@@ -131,19 +140,9 @@ def _saved_total(fn) -> int:
 def test_generator_update_saves_nothing_for_the_real_audio_pass(reference_dir: Path) -> None:
     """The reference keeps the discriminator's activations on real audio for a backward that needs none; the
     optimised step saves at least that much less over the step."""
-    from rvclora.train.frontend import FrontEnd
-    from rvclora.train.precision import choose_precision
-    from rvclora.train.step import reference_step, train_step
-
-    fe = FrontEnd(40000, "v2")
-    precision = choose_precision("auto", torch.device("cpu"))
-    starts = torch.tensor([0, 5, 9])
     saved = {}
-    for name, step in (("fast", train_step), ("ref", reference_step)):
-        net, disc = _parts(reference_dir, "full")
-        modules, opt = _runner(net, disc, fe)
-        batch = _batch(fe, net.config.content_dim)
-        saved[name] = _saved_total(lambda: step(modules, batch, starts, fe, 45.0, 1.0, precision, opt))
+    for name, disc, fe, run in _one_step_each(reference_dir, "full"):
+        saved[name] = _saved_total(run)
     real = torch.randn(B, 1, fe.segment * fe.hop)
     real_pass = _saved_total(lambda: disc.judge(real))
     assert real_pass > 0

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from rvclora.train.data import Batch
+from rvclora.train.forward import GeneratorOutput
 from rvclora.train.frontend import FrontEnd
 from rvclora.train.losses import (
     discriminator_loss,
@@ -79,26 +80,33 @@ class Optimisers:
 def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
                precision: Any, opt: Optimisers) -> dict[str, torch.Tensor]:
     """One D update then one G update; returns the losses and gradient norms as 0-d device tensors."""
-    with precision.autocast():
-        out = m.generator(batch, starts)
-    y_hat = out.audio
-    y_mel = fe.spec_to_mel(out.target_spec)
-    y_hat_mel = fe.mel(y_hat.float().squeeze(1))
-
-    loss_d, norm_d = _update_discriminator(m, out.target_wav, y_hat.detach(), precision, opt)
+    out = _generate(m, batch, starts, precision)
+    loss_d, norm_d = _update_discriminator(m, out.target_wav, out.audio.detach(), precision, opt)
 
     with frozen(m.disc), precision.autocast():
         _, fmap_real = m.disc.judge(out.target_wav)  # records no graph: frozen D, real audio
-        fake, fmap_fake = m.disc.judge(y_hat)
-    loss_mel = torch.nn.functional.l1_loss(y_mel, y_hat_mel) * c_mel
-    loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl
-    loss_fm = feature_matching_loss(fmap_real, fmap_fake)
-    loss_gen = generator_loss(fake)
-    loss_g = loss_gen + loss_fm + loss_mel + loss_kl
-    norm_g = _update(loss_g, opt.opt_g, opt.scaler, m.net)
+        fake, fmap_fake = m.disc.judge(out.audio)
+    losses = _generator_losses(out, fe, fake, fmap_real, fmap_fake, c_mel, c_kl)
+    norm_g = _update(losses["loss_g"], opt.opt_g, opt.scaler, m.net)
     opt.scaler.update()
-    return {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
-            "loss_gen": loss_gen, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+    return {"loss_d": loss_d, **losses, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+
+
+def _generate(m: StepModules, batch: Batch, starts: torch.Tensor, precision: Any) -> GeneratorOutput:
+    with precision.autocast():
+        return m.generator(batch, starts)
+
+
+def _generator_losses(out: GeneratorOutput, fe: FrontEnd, fake: list[torch.Tensor],
+                      fmap_real: list[list[torch.Tensor]], fmap_fake: list[list[torch.Tensor]], c_mel: float,
+                      c_kl: float) -> dict[str, torch.Tensor]:
+    """The generator objective's terms (upstream's weights) and their sum ``loss_g``."""
+    mel_error = torch.nn.functional.l1_loss(fe.spec_to_mel(out.target_spec), fe.mel(out.audio.float().squeeze(1)))
+    terms = {"loss_mel": mel_error * c_mel,
+             "loss_kl": kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl,
+             "loss_fm": feature_matching_loss(fmap_real, fmap_fake),
+             "loss_gen": generator_loss(fake)}
+    return {"loss_g": terms["loss_gen"] + terms["loss_fm"] + terms["loss_mel"] + terms["loss_kl"], **terms}
 
 
 def _update_discriminator(m: StepModules, real: torch.Tensor, fake: torch.Tensor, precision: Any,
@@ -136,28 +144,18 @@ def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
 def reference_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
                    precision: Any, opt: Optimisers) -> dict[str, float]:
     """The same step written straightforwardly, as upstream does (see the module docstring)."""
+    out = _generate(m, batch, starts, precision)
     with precision.autocast():
-        out = m.generator(batch, starts)
-    y_hat = out.audio
-    y_mel = fe.spec_to_mel(out.target_spec)
-    y_hat_mel = fe.mel(y_hat.float().squeeze(1))
-
-    with precision.autocast():
-        real, fake, _, _ = m.disc(out.target_wav, y_hat.detach())
+        real, fake, _, _ = m.disc(out.target_wav, out.audio.detach())
     loss_d = discriminator_loss(real, fake)
     norm_d = _update(loss_d, opt.opt_d, opt.scaler, m.disc)
 
     with precision.autocast():
-        _, fake, fmap_real, fmap_fake = m.disc(out.target_wav, y_hat)
-    loss_mel = torch.nn.functional.l1_loss(y_mel, y_hat_mel) * c_mel
-    loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl
-    loss_fm = feature_matching_loss(fmap_real, fmap_fake)
-    loss_gen = generator_loss(fake)
-    loss_g = loss_gen + loss_fm + loss_mel + loss_kl
-    norm_g = _update(loss_g, opt.opt_g, opt.scaler, m.net)
+        _, fake, fmap_real, fmap_fake = m.disc(out.target_wav, out.audio)
+    losses = _generator_losses(out, fe, fake, fmap_real, fmap_fake, c_mel, c_kl)
+    norm_g = _update(losses["loss_g"], opt.opt_g, opt.scaler, m.net)
     opt.scaler.update()
-    values = {"loss_d": loss_d, "loss_g": loss_g, "loss_mel": loss_mel, "loss_kl": loss_kl, "loss_fm": loss_fm,
-              "loss_gen": loss_gen, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
+    values = {"loss_d": loss_d, **losses, "grad_norm_g": norm_g, "grad_norm_d": norm_d}
     return {k: float(v.detach()) for k, v in values.items()}
 
 
