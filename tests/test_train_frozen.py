@@ -66,16 +66,18 @@ def test_same_gradients_and_less_saved_memory(reference_dir: Path) -> None:
     assert not any("forward" in m.__dict__ for m in net.modules())  # forwards restored
 
 
-@pytest.mark.parametrize("transposed", [False, True])
-def test_input_gradient_matches_autograd_also_under_autocast(transposed: bool) -> None:
-    from rvclora.models.weightnorm import WNConv1d, WNConvTranspose1d
+@pytest.mark.parametrize("kind", ["conv1d", "transposed", "grouped", "conv2d"])
+def test_input_gradient_matches_autograd_also_under_autocast(kind: str) -> None:
+    from rvclora.models.weightnorm import WNConv1d, WNConv2d, WNConvTranspose1d
     from rvclora.train.frozen import lean_frozen_convs
 
     torch.manual_seed(0)
-    conv = (WNConvTranspose1d(6, 4, 8, stride=4, padding=2) if transposed
-            else WNConv1d(6, 4, 5, stride=2, padding=4, dilation=2))
+    conv = {"conv1d": lambda: WNConv1d(6, 4, 5, stride=2, padding=4, dilation=2),  # generator layers
+            "transposed": lambda: WNConvTranspose1d(6, 4, 8, stride=4, padding=2),
+            "grouped": lambda: WNConv1d(6, 4, 41, stride=4, groups=2, padding=20),  # scale discriminator
+            "conv2d": lambda: WNConv2d(6, 4, (5, 1), (3, 1), padding=(2, 0))}[kind]()  # period discriminators
     conv.requires_grad_(False)
-    x = torch.randn(2, 6, 40)
+    x = torch.randn(2, 6, 40, 3) if kind == "conv2d" else torch.randn(2, 6, 40)
     for autocast in (False, True):
         results = []
         for lean in (False, True):
@@ -83,7 +85,7 @@ def test_input_gradient_matches_autograd_also_under_autocast(transposed: bool) -
             with lean_frozen_convs(conv) if lean else _nothing(), torch.autocast("cpu", torch.bfloat16,
                                                                                  enabled=autocast):
                 y = conv(xi)
-            (y.float() * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+            (y.float() * torch.linspace(-1, 1, y.shape[2]).reshape(-1, *[1] * (y.dim() - 3))).sum().backward()
             results.append((y.detach().float(), xi.grad))
         (y0, g0), (y1, g1) = results
         assert g1.dtype == x.dtype

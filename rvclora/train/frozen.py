@@ -2,10 +2,11 @@
 
 Autograd's convolution keeps its input for the weight gradient even when the weight is frozen. In LoRA
 training most of the base is frozen, and the input of a frozen convolution is usually a tensor nothing else
-keeps (the output of the activation before it), so that memory is pure waste. :func:`lean_frozen_convs`
-routes every frozen, zero-padded ``Conv1d``/``ConvTranspose1d`` through :class:`_InputGradOnly`, which keeps
-the weight alone and computes the input gradient with the same aten kernel autograd uses, so gradients are
-bit-identical. The layers' parameters and state_dict are untouched; the context restores their forwards.
+keeps (the output of the activation before it), so that memory is pure waste. The same holds for the
+discriminator while the generator's loss is back-propagated through it. :func:`lean_frozen_convs` routes
+every frozen, zero-padded ``Conv1d``/``Conv2d``/``ConvTranspose1d`` through :class:`_InputGradOnly`, which
+keeps the weight alone and computes the input gradient with the same aten kernel autograd uses, so gradients
+are bit-identical. The layers' parameters and state_dict are untouched; the context restores their forwards.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from rvclora.lora.weights import effective_weight
 
-Geometry = tuple[bool, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int]
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d)
 
 
 class _InputGradOnly(torch.autograd.Function):
@@ -34,12 +35,8 @@ class _InputGradOnly(torch.autograd.Function):
             dtype = torch.get_autocast_dtype(device)
             x, weight = x.to(dtype), weight.to(dtype)
             bias = None if bias is None else bias.to(dtype)
-        transposed, stride, padding, dilation, output_padding, groups = geometry
         with torch.autocast(device, enabled=False):
-            if transposed:
-                out = F.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)
-            else:
-                out = F.conv1d(x, weight, bias, stride, padding, dilation, groups)
+            out = torch.convolution(x, weight, bias, *geometry)
         ctx.save_for_backward(weight)
         ctx.geometry, ctx.input_shape, ctx.input_dtype = geometry, x.shape, input_dtype
         return out
@@ -47,18 +44,19 @@ class _InputGradOnly(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (weight,) = ctx.saved_tensors
-        transposed, stride, padding, dilation, output_padding, groups = ctx.geometry
         shape_only = weight.new_empty(1).expand(ctx.input_shape)  # the kernel reads the input's shape alone
         grad_input, _, _ = torch.ops.aten.convolution_backward(
-            grad.to(weight.dtype), shape_only, weight, None, stride, padding, dilation, transposed, output_padding,
-            groups, [True, False, False])
+            grad.to(weight.dtype), shape_only, weight, None, *ctx.geometry, [True, False, False])
         return grad_input.to(ctx.input_dtype), None, None, None
 
 
 def _geometry(conv: nn.Module) -> Geometry:
+    """``torch.convolution``'s arguments after weight and bias: stride, padding, dilation, transposed,
+    output_padding, groups."""
     transposed = isinstance(conv, nn.ConvTranspose1d)
-    return (transposed, tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation),
-            tuple(conv.output_padding) if transposed else (0,), conv.groups)
+    output_padding = tuple(conv.output_padding) if transposed else (0,) * len(conv.stride)
+    return (tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation), transposed, output_padding,
+            conv.groups)
 
 
 def _lean_forward(conv: nn.Module) -> Any:
@@ -75,8 +73,8 @@ def _lean_forward(conv: nn.Module) -> Any:
 
 
 def _eligible(module: nn.Module) -> bool:
-    """A zero-padded 1-D (transposed) convolution whose every parameter is frozen."""
-    if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+    """A zero-padded Conv1d, Conv2d or ConvTranspose1d whose every parameter is frozen."""
+    if not isinstance(module, _CONVS):
         return False
     params = list(module.parameters(recurse=False))
     return (bool(params) and not any(p.requires_grad for p in params) and module.padding_mode == "zeros"

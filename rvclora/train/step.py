@@ -8,8 +8,9 @@ kernel launches and host round trips rather than by arithmetic:
   each item's scores are what a separate pass gives): half the launches of upstream's two passes. Larger
   batches are back-propagated half by half instead, so D keeps one batch of activations at a time.
 - **No discriminator weight gradients in the G update.** D's parameters are frozen while the generator
-  loss is back-propagated (upstream computes, and then discards, D's weight gradients there), and the real
-  audio's pass records no graph at all. Less arithmetic and less saved memory; the G gradients are the same.
+  loss is back-propagated (upstream computes, and then discards, D's weight gradients there), D's
+  convolutions keep only their weights for backward (:mod:`rvclora.train.frozen`), and the real audio's pass
+  records no graph at all. Less arithmetic and less saved memory; the G gradients are the same.
 - **No host synchronisation inside the step.** Losses and gradient norms stay on the device; the caller reads
   all of them with one transfer (:func:`read_scalars`).
 
@@ -31,6 +32,7 @@ from torch import nn
 from rvclora.train.data import Batch
 from rvclora.train.forward import GeneratorOutput
 from rvclora.train.frontend import FrontEnd
+from rvclora.train.frozen import lean_frozen_convs
 from rvclora.train.losses import (
     discriminator_loss,
     fake_scores_loss,
@@ -83,9 +85,9 @@ def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd,
     out = _generate(m, batch, starts, precision)
     loss_d, norm_d = _update_discriminator(m, out.target_wav, out.audio.detach(), precision, opt)
 
-    with frozen(m.disc), precision.autocast():
+    with frozen(m.disc), lean_frozen_convs(m.disc), precision.autocast():
         _, fmap_real = m.disc.judge(out.target_wav)  # records no graph: frozen D, real audio
-        fake, fmap_fake = m.disc.judge(out.audio)
+        fake, fmap_fake = m.disc.judge(out.audio)  # D's convolutions keep their weights, not their inputs
     losses = _generator_losses(out, fe, fake, fmap_real, fmap_fake, c_mel, c_kl)
     norm_g = _update(losses["loss_g"], opt.opt_g, opt.scaler, m.net)
     opt.scaler.update()
