@@ -118,7 +118,8 @@ TRAIN = Section("train", "adapter training (RVC's values unless the comment says
         choices=("auto", "fp32", "fp16", "bf16")),
     Key("lora_plus_ratio", "float", 1.0, "LoRA+: learning rate of B = ratio x lr of A; 1 = plain LoRA",
         minimum=1.0),
-    Key("cache", "bool", False, "keep all batches in (GPU) memory, like RVC's cache option"),
+    Key("cache", "bool", False, "keep clips on the training device (GPU) after their first load, like RVC's "
+        "cache option"),
     Key("full", "bool", False, "train the whole generator like RVC instead of an adapter"),
     Key("log_every", "int", 200, "log losses to TensorBoard every N steps", minimum=1),
 ))
