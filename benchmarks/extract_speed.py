@@ -1,6 +1,7 @@
 """Feature-extraction speed, in × real time (seconds of audio per second of compute).
 
     python benchmarks/extract_speed.py [--seconds 60] [--only hubert] [--repeat 2]
+    python benchmarks/extract_speed.py --stage-clips 200 --seconds 60     # the whole stage, HuBERT + RMVPE
 
 Each family of extractors registers a function in ``BENCHES`` that returns result rows; F0 methods are
 added the same way. HuBERT runs at full HuBERT-base size with random weights (speed does not depend on
@@ -139,12 +140,56 @@ def peak_memory(minutes: float, clip_seconds: float = 4.0, f0_method: str = "dio
           f"(models loaded: {before / 1024:.0f} MiB), {minutes * 60 / (time.perf_counter() - start):.1f}x real time")
 
 
+def stage_speed(n_clips: int, long_seconds: float) -> None:
+    """The extract stage end to end (reading, HuBERT-base features, RMVPE pitch, writing, bookkeeping, the
+    silence item; no index) on ``n_clips`` clips of 3.7 s (what preprocess makes) and on one clip of
+    ``long_seconds``, on the best device (CUDA with its fp16 default, else the CPU in fp32), timed from the
+    moment the models are loaded."""
+    import shutil
+    import tempfile
+
+    import soundfile as sf
+    from random_assets import full_hubert, full_rmvpe
+
+    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, resolve_precision, run_extract
+    from rvclora.workspace.manifest import Manifest
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    root = Path(tempfile.mkdtemp(prefix="rvclora-extract-"))
+    options = ExtractOptions(hubert=full_hubert(root), version="v2", sr=40000, f0_method="rmvpe",
+                             rmvpe=full_rmvpe(root), device=device, precision=resolve_precision("auto", device),
+                             build_index=False)
+    rng = np.random.default_rng(0)
+    for label, lengths in ((f"{n_clips} x 3.7 s clips", [3.7] * n_clips), (f"1 x {long_seconds:g} s", [long_seconds])):
+        work = root / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        clips_dir = work / "clips16"
+        clips_dir.mkdir(parents=True)
+        clips = []
+        for i, seconds in enumerate(lengths):
+            path = clips_dir / f"0_{i:05d}.wav"
+            sf.write(path, (0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR, subtype="FLOAT")
+            clips.append(ClipPaths(path.stem, work / "clips" / path.name, path))
+        layout = Layout(work / "clips", clips_dir, work / "features", work / "f0", work / "index")
+        run_extract(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
+        started: list[float] = []  # when the models are loaded and the clips start
+        run_extract(clips, layout, options, Manifest(work / "manifest.json", work), force=True,
+                    on_start=lambda _: started.append(time.perf_counter()))
+        elapsed = time.perf_counter() - started[0]
+        print(f"extract stage, {label:<20} {device:<6} {options.precision:<5} {elapsed:8.2f} s "
+              f"{sum(lengths) / elapsed:9.1f}x real time (after loading the models)")
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the test audio")
     parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these families")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case (best is shown)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--stage-clips", type=int, default=0,
+                        help="instead: the extract stage end to end (HuBERT + RMVPE) on this many 3.7 s clips "
+                             "and on one clip of --seconds")
     parser.add_argument("--memory-minutes", type=float, default=0.0,
                         help="instead: peak RSS of extracting this many minutes clip by clip (HuBERT + dio)")
     args = parser.parse_args()
@@ -152,6 +197,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.memory_minutes:
         peak_memory(args.memory_minutes)
+        return
+    if args.stage_clips:
+        stage_speed(args.stage_clips, args.seconds)
         return
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal(int(args.seconds * SR))).astype(np.float32)

@@ -6,6 +6,7 @@ with 1 voice + 7 extra synthesis passes. Without ``--hubert``/``--base`` it buil
 HuBERT-base models with random weights (same cost as the real ones, no downloads).
 
     python benchmarks/infer_speed.py [--hubert hubert_base.pt --base f0G40k.pth] [--seconds 10 60]
+    python benchmarks/infer_speed.py --f0-method rmvpe --index     # the issue's end-to-end case
 """
 
 from __future__ import annotations
@@ -20,22 +21,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers_assets import build_adapter, build_tiny_hubert, voice_like  # noqa: E402
+from helpers_assets import build_adapter, voice_like  # noqa: E402
+from random_assets import full_base, full_hubert, full_rmvpe, voice_index  # noqa: E402
 
 from rvclora.infer.converter import Converter  # noqa: E402
-
-
-def full_size_assets(folder: Path) -> tuple[Path, Path]:
-    """HuBERT-base-sized encoder and a standard v2 40k generator, random weights."""
-    from rvclora.models.checkpoint import save_rvc_model
-    from rvclora.models.config import standard_config
-    from rvclora.models.synthesizer import build_synthesizer
-
-    hubert = build_tiny_hubert(folder / "hubert.pt", "v2", ffn=3072, conv_dim=512, pos_kernel=128,
-                               pos_groups=16)
-    model = build_synthesizer(standard_config("v2", 40000, True))
-    base = save_rvc_model(model, folder / "base.pth", precision="fp32")
-    return hubert, base
 
 
 def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> None:
@@ -49,19 +38,24 @@ def main() -> None:
     ap.add_argument("--hubert", type=Path)
     ap.add_argument("--base", type=Path)
     ap.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0])
-    ap.add_argument("--f0-method", default="dio")
+    ap.add_argument("--f0-method", default="dio", help="rmvpe: with --rmvpe, or a random full-size RMVPE")
+    ap.add_argument("--rmvpe", type=Path)
+    ap.add_argument("--index", action="store_true", help="retrieval on (index_rate 0.75) over a random index")
     ap.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], help="e.g. fp32 only on a small CPU")
     ap.add_argument("--voices", type=int, default=8, help="voices of the convert_many comparison (0: skip it)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rvclora-bench-"))
-    hubert, base = (args.hubert, args.base) if args.hubert and args.base else full_size_assets(tmp)
+    hubert, base = (args.hubert, args.base) if args.hubert and args.base else (full_hubert(tmp), full_base(tmp))
+    rmvpe = args.rmvpe or (full_rmvpe(tmp) if args.f0_method == "rmvpe" else None)
+    index = voice_index(tmp) if args.index else None
+    retrieval = {"index": index, "index_rate": 0.75} if index else {}
     adapters = [build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
                 for i in range(max(args.voices, 1))]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for precision in args.precisions:
-            conv = Converter(lora=adapters[0], base=base, hubert=hubert, f0_method=args.f0_method,
-                             device=device, precision=precision)
+            conv = Converter(lora=adapters[0], base=base, hubert=hubert, rmvpe=rmvpe, f0_method=args.f0_method,
+                             device=device, precision=precision, **retrieval)
             for seconds in args.seconds:
                 wav = voice_like(seconds)
                 conv.convert_many(wav[:16000], 16000)  # warm-up
@@ -70,8 +64,8 @@ def main() -> None:
                 row(f"{device} {precision} {seconds:.0f}s", seconds, time.perf_counter() - start, result.timings)
         if args.voices < 2:
             continue
-        many = Converter(lora=adapters, each=True, base=base, hubert=hubert, f0_method=args.f0_method,
-                         device=device)
+        many = Converter(lora=adapters, each=True, base=base, hubert=hubert, rmvpe=rmvpe, f0_method=args.f0_method,
+                         device=device, **retrieval)
         wav = voice_like(args.seconds[0])
         many.convert_many(wav[:16000], 16000)
         start = time.perf_counter()
