@@ -100,7 +100,7 @@ class LoRALayer(nn.Module):
         out = self.base(x)
         if self.merged or self.scale == 0:
             return out
-        return out + self.lora_forward(self.dropout(x)).to(out.dtype) * self.scale
+        return torch.add(out, self.lora_forward(self.dropout(x)).to(out.dtype), alpha=self.scale)  # one kernel
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -149,7 +149,7 @@ class LoRAEmbedding(LoRALayer):
         out = self.base(x)
         if self.merged or self.scale == 0:
             return out
-        return out + self.lora_forward(x).to(out.dtype) * self.scale
+        return torch.add(out, self.lora_forward(x).to(out.dtype), alpha=self.scale)
 
     def lora_forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(F.embedding(x, self.lora_A.t()), self.lora_B)

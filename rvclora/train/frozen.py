@@ -60,13 +60,15 @@ def _geometry(conv: nn.Module) -> Geometry:
 
 
 def _lean_forward(conv: nn.Module) -> Any:
+    """The patched forward; the effective weight (weight norm applied) is computed once, here, since it is
+    frozen: one weight-norm kernel less per layer and forward."""
     geometry = _geometry(conv)
+    with torch.no_grad():
+        weight = effective_weight(conv).detach()
 
     def forward(x: torch.Tensor, *args: Any) -> torch.Tensor:
         if not torch.is_grad_enabled() or not x.requires_grad or args:
             return type(conv).forward(conv, x, *args)
-        with torch.no_grad():
-            weight = effective_weight(conv)
         return _InputGradOnly.apply(x, weight, conv.bias, geometry)
 
     return forward
@@ -85,7 +87,8 @@ def _eligible(module: nn.Module) -> bool:
 def lean_frozen_convs(net: nn.Module) -> Iterator[int]:
     """Inside the block, frozen convolutions of ``net`` keep only their weight for backward; yields how many.
 
-    Which layers are frozen is read on entry: freeze first, then enter.
+    Which layers are frozen, and their weights, are read on entry: freeze first, then enter, and do not
+    change those weights inside the block.
     """
     convs = [m for m in net.modules() if _eligible(m)]
     for conv in convs:
