@@ -61,3 +61,10 @@ def test_train_from_raw_audio_to_adapter(reference_dir: Path, tmp_path: Path) ->
     mel = np.array([r["loss_mel"] for r in steps])
     assert len(mel) >= 16
     assert mel[-4:].mean() < 0.9 * mel[:4].mean(), mel
+
+
+def test_train_without_a_base_is_one_line_and_leaves_no_folder(tmp_path: Path) -> None:
+    res = _cli("train", str(tmp_path / "vocie"))
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "no base model configured" in res.stderr
+    assert not (tmp_path / "vocie").exists()

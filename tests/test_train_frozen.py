@@ -94,6 +94,22 @@ def test_input_gradient_matches_autograd_also_under_autocast(kind: str) -> None:
         torch.testing.assert_close(g1, g0, **tol)
 
 
+def test_without_autograd_the_cached_weight_gives_the_same_output(reference_dir: Path) -> None:
+    """Validation renders run through the patched layers under no_grad: same audio as unpatched."""
+    from rvclora.models.noise import without_noise
+    from rvclora.train.frozen import lean_frozen_convs
+
+    net = _lora_net(reference_dir).eval()
+    phone, lengths = torch.randn(1, 40, net.config.content_dim), torch.tensor([40])
+    f0 = torch.full((1, 40), 160.0)
+    pitch = torch.full((1, 40), 60, dtype=torch.long)
+    outputs = []
+    for lean in (False, True):
+        with lean_frozen_convs(net) if lean else _nothing(), without_noise(), torch.no_grad():
+            outputs.append(net.run_infer(phone, lengths, torch.tensor([0]), pitch=pitch, nsff0=f0)[0])
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-6, atol=1e-7)
+
+
 def test_trainable_and_non_zero_padded_convs_are_left_alone() -> None:
     from rvclora.train.frozen import lean_frozen_convs
 

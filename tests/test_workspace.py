@@ -310,3 +310,15 @@ def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monke
         Workspace.open(tmp_path / "ws", overrides={"device": "cuda"})
     assert (tmp_path / "ws" / "rvclora.yaml").read_text() == before
     assert Workspace.open(tmp_path / "ws", overrides={"device": "cpu"}).settings.device == "cpu"
+
+
+def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: Path) -> None:
+    required = {"assets.base": ("no base model configured", "give --base")}
+    typo = tmp_path / "vocie"
+    with pytest.raises(ConfigError, match="no base model configured"):
+        Workspace.open(typo, required=required)
+    assert not typo.exists()
+    base = tmp_path / "f0G40k.pth"
+    base.write_bytes(b"stand-in")
+    ws = Workspace.open(tmp_path / "voice", overrides={"assets.base": str(base)}, required=required)
+    assert ws.settings.assets.base == base and (tmp_path / "voice" / "rvclora.yaml").is_file()

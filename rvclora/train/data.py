@@ -10,10 +10,12 @@ uninterrupted run would see, and every DDP rank knows the whole global batch (it
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,12 +54,11 @@ class Item:
         return int(self.spec.shape[-1])
 
     def to(self, device: torch.device) -> Item:
-        move = (lambda t: None if t is None else t.to(device))
-        return Item(self.name, move(self.phone), move(self.pitch), move(self.pitchf), move(self.spec),
-                    move(self.wav), self.speaker)
+        return _moved(self, device, non_blocking=False)
 
 
-def find_clips(wav_dir: Path, features_dir: Path, f0_dir: Path | None, speakers: dict[str, int] | None = None) -> list[Clip]:
+def find_clips(wav_dir: Path, features_dir: Path, f0_dir: Path | None,
+               speakers: dict[str, int] | None = None) -> list[Clip]:
     """Clips that have every stream (target wav, features and — for pitch models — f0), sorted by name."""
     speakers = speakers or {}
     names = {p.stem for p in features_dir.glob("*.npy")} & {p.stem for p in wav_dir.glob("*.wav")}
@@ -178,8 +179,14 @@ class Batch:
     sid: torch.Tensor  # [B]
 
     def to(self, device: torch.device) -> Batch:
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+        return _moved(self, device, non_blocking=True)
+
+
+def _moved(record: Any, device: torch.device, non_blocking: bool) -> Any:
+    """A copy of a dataclass of tensors with every tensor field on ``device`` (other fields as they are)."""
+    return dataclasses.replace(record, **{
+        f.name: value.to(device, non_blocking=non_blocking)
+        for f in dataclasses.fields(record) if isinstance(value := getattr(record, f.name), torch.Tensor)})
 
 
 def collate(items: Sequence[Item], hop: int, pin_memory: bool = False) -> Batch:

@@ -24,21 +24,27 @@ Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d)
 
 
+def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+              geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convolution as autocast would run it (inputs cast to its dtype); returns it and the weight used."""
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        x, weight = x.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+    with torch.autocast(device, enabled=False):
+        return torch.convolution(x, weight, bias, *geometry), weight
+
+
 class _InputGradOnly(torch.autograd.Function):
     """Convolution with a constant weight: saves the weight (not the input) and returns only d(input)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 geometry: Geometry) -> torch.Tensor:
-        device, input_dtype = x.device.type, x.dtype
-        if torch.is_autocast_enabled(device):  # run the conv as autocast would, and keep the weight as used
-            dtype = torch.get_autocast_dtype(device)
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-        with torch.autocast(device, enabled=False):
-            out = torch.convolution(x, weight, bias, *geometry)
-        ctx.save_for_backward(weight)
-        ctx.geometry, ctx.input_shape, ctx.input_dtype = geometry, x.shape, input_dtype
+        out, used = _convolve(x, weight, bias, geometry)
+        ctx.save_for_backward(used)
+        ctx.geometry, ctx.input_shape, ctx.input_dtype = geometry, x.shape, x.dtype
         return out
 
     @staticmethod
@@ -61,15 +67,17 @@ def _geometry(conv: nn.Module) -> Geometry:
 
 def _lean_forward(conv: nn.Module) -> Any:
     """The patched forward; the effective weight (weight norm applied) is computed once, here, since it is
-    frozen: one weight-norm kernel less per layer and forward."""
+    frozen: one weight-norm kernel less per layer and forward, with or without autograd."""
     geometry = _geometry(conv)
     with torch.no_grad():
         weight = effective_weight(conv).detach()
 
     def forward(x: torch.Tensor, *args: Any) -> torch.Tensor:
-        if not torch.is_grad_enabled() or not x.requires_grad or args:
+        if args:  # e.g. ConvTranspose1d's output_size
             return type(conv).forward(conv, x, *args)
-        return _InputGradOnly.apply(x, weight, conv.bias, geometry)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _InputGradOnly.apply(x, weight, conv.bias, geometry)
+        return _convolve(x, weight, conv.bias, geometry)[0]  # nothing to record: the cached weight as it is
 
     return forward
 

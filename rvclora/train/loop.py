@@ -190,7 +190,8 @@ def run_training(job: TrainJob) -> TrainResult:
                     norms = {k: losses.pop(k) for k in ("grad_norm_g", "grad_norm_d")}
                     bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
                     if world.any(bad):
-                        where = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written"
+                        where = (f"the last good checkpoint {last_good} is kept" if last_good
+                                 else "no checkpoint was written")
                         raise ConfigError(
                             f"training diverged at epoch {epoch}, step {progress_state['step'] + 1} "
                             f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
@@ -209,8 +210,9 @@ def run_training(job: TrainJob) -> TrainResult:
                         if progress_state["step"] % opts.log_every == 0:
                             board.scalars({f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
                                           progress_state["step"])
-                        bar.update(task, advance=1, status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
-                                   f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
+                        bar.update(task, advance=1,
+                                   status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
+                                          f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
             if first + n_steps < len(batches):
                 stopped = "max_steps"
             if stopped == "max_steps" and n_steps == 0:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rvclora.errors import BadInputError, ConfigError
+from rvclora.errors import BadInputError
 from rvclora.train.data import find_clips
 from rvclora.train.loop import TrainResult, run_training
 from rvclora.train.options import TrainJob, TrainOptions
@@ -23,10 +23,10 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
 
     main = int(os.environ.get("RANK", "0")) == 0
     ws = Workspace.open(root, overrides=overrides if main else {k: v for k, v in overrides.items()
-                                                                 if not k.startswith(("input", "assets"))})
+                                                                 if not k.startswith(("input", "assets"))},
+                        required={"assets.base": ("no base model configured",
+                                                  "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")})
     s = ws.settings
-    if s.assets.base is None:
-        raise ConfigError("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
     if main:
         _bring_up_to_date(ws)
     job = TrainJob(

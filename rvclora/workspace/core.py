@@ -54,11 +54,14 @@ class Workspace:
         self._manifest: Manifest | None = None
 
     @classmethod
-    def open(cls, path: str | Path, create: bool = True, overrides: Mapping[str, Any] | None = None) -> Workspace:
+    def open(cls, path: str | Path, create: bool = True, overrides: Mapping[str, Any] | None = None,
+             required: Mapping[str, tuple[str, str]] | None = None) -> Workspace:
         """Open the workspace at ``path`` (creating folder and rvclora.yaml when ``create``).
 
         Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
         ``"sr"`` or ``"preprocess.workers"``; None values are ignored). Overrides are written back to the file.
+        ``required`` maps dotted keys the caller cannot do without to the (message, hint) of the error raised
+        when one is unset — before anything is created or written, so a typo'd path leaves nothing behind.
         """
         root = Path(path).expanduser()
         if root.name == CONFIG_NAME and root.is_file():
@@ -81,6 +84,9 @@ class Workspace:
             raise BadInputError(f"not an rvclora workspace (no {CONFIG_NAME}): {root}",
                                 "run 'rvclora preprocess' on it first, or check the path")
         effective = merge(file_layer, user=user, env=env, cli=cli)
+        missing = [what for key, what in (required or {}).items() if effective.values.get(key) is None]
+        if missing:
+            raise ConfigError(*missing[0])
         ws = cls(root, effective, file_values)
         ws._check_assets()
         ws._check_lora()
