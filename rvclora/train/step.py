@@ -42,7 +42,7 @@ from rvclora.train.losses import (
     real_scores_loss,
 )
 
-Scores = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
+Judged = tuple[list[torch.Tensor], list[list[torch.Tensor]]]  # per sub-discriminator: scores, feature maps
 # Per-rank batch size up to which the D update judges real and generated audio in one pass (see
 # _update_discriminator): small batches are launch-bound on a GPU, large ones are memory-bound.
 SHARED_D_PASS_MAX = 8
@@ -58,7 +58,7 @@ class Critic(nn.Module):
         super().__init__()
         self.discriminator = discriminator
 
-    def forward(self, audio: torch.Tensor) -> Scores:
+    def forward(self, audio: torch.Tensor) -> Judged:
         return self.discriminator.judge(audio)
 
 
