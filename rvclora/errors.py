@@ -42,6 +42,10 @@ class OutputError(RvcloraError):
     """An output cannot be written (unwritable path, exists without --overwrite, disk full)."""
 
 
+class DiskFullError(OutputError):
+    """The destination's file system ran out of space; nothing half-written is kept."""
+
+
 class MissingExtraError(RvcloraError):
     """An optional dependency is needed; the hint names the pip extra to install."""
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rvclora.errors import BadInputError, OutputError, UnsafeFileError
+from rvclora.errors import BadInputError, DiskFullError, OutputError, UnsafeFileError
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
@@ -29,6 +29,24 @@ def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if not os.access(p, os.R_OK):
         raise BadInputError(f"{what} is not readable: {p}", "check its permissions")
     return p
+
+
+def mount_point(path: str | os.PathLike[str]) -> Path:
+    """The mount point holding ``path`` (its nearest existing ancestor), to name the full device."""
+    p = Path(path).expanduser().absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def disk_full_error(dest: str | os.PathLike[str], needed_bytes: int | None = None) -> DiskFullError:
+    """The one-line error for ENOSPC while writing ``dest``: which device, which file, how much was needed."""
+    need = f" ({max(1, round(needed_bytes / 1e6))} MB needed)" if needed_bytes else ""
+    return DiskFullError(
+        f"no space left on {mount_point(dest)} while writing {dest}{need}", "free some space and run again"
+    )
 
 
 @contextlib.contextmanager
@@ -52,7 +70,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
-            raise OutputError(f"disk full while writing {dest}", "free some space and run again") from exc
+            raise disk_full_error(dest) from exc
         raise OutputError(f"cannot write {dest}: {exc.strerror or exc}", "choose a writable output path") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
