@@ -13,11 +13,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from rvclora.workspace.schema import F0_METHODS, SAMPLE_RATES, default
+from rvclora.workspace.schema import F0_METHODS, SAMPLE_RATES, UNVOICED_F0, default
 
 SampleRate = enum.Enum("SampleRate", {name: name for name in SAMPLE_RATES}, type=str)  # type: ignore[misc]
 ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)  # type: ignore[misc]
 F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str)  # type: ignore[misc]
+UnvoicedF0 = enum.Enum("UnvoicedF0", {name: name for name in UNVOICED_F0}, type=str)  # type: ignore[misc]
 
 
 def _help(text: str, key: str) -> str:
@@ -44,6 +45,10 @@ RmvpeOpt = Annotated[Optional[Path], typer.Option(
 F0MethodOpt = Annotated[Optional[F0Method], typer.Option(
     "--f0-method", help=_help("Pitch extractor (auto = rmvpe if configured, else harvest).", "f0_method"),
     show_default=False)]
+UnvoicedF0Opt = Annotated[Optional[UnvoicedF0], typer.Option(
+    "--unvoiced-f0", help=_help("Pitch on unvoiced frames: zero (older RVC, its pretrained bases) or fill "
+                                "(interpolated, RVC's current main).", "unvoiced_f0"),
+    show_default=False, case_sensitive=False)]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help=_help("auto, cpu, mps, cuda or cuda:N.", "device"), show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]

@@ -13,6 +13,7 @@ from rvclora.commands._workspace_options import (
     HubertOpt,
     JsonOpt,
     RmvpeOpt,
+    UnvoicedF0Opt,
     VersionOpt,
     WorkspaceArg,
     workspace_overrides,
@@ -36,6 +37,7 @@ def extract_command(
     version: VersionOpt = None,
     f0_method: F0MethodOpt = None,
     rmvpe: RmvpeOpt = None,
+    unvoiced_f0: UnvoicedF0Opt = None,
     device: DeviceOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, show_default=False,
@@ -52,13 +54,15 @@ def extract_command(
     """Extract content features (HuBERT/ContentVec) and pitch of every clip, then build the retrieval index.
 
     Reads clips/16k/ (run `rvclora preprocess` first); writes features/, f0/, index/ and the silence item
-    `mute`. Up-to-date clips are skipped; changing the F0 method redoes only pitch. See docs/workspace.md.
+    `mute`. Up-to-date clips are skipped; changing the F0 method or --unvoiced-f0 redoes only pitch.
+    See docs/workspace.md.
     """
     from rvclora.console import progress
     from rvclora.features.extract import extract
     from rvclora.workspace import Workspace
 
     overrides = workspace_overrides(hubert=hubert, version=version, f0_method=f0_method, rmvpe=rmvpe, device=device,
+                                    unvoiced_f0=unvoiced_f0,
                                     **{"extract.batch_size": batch_size, "extract.build_index": build_index})
     ws = Workspace.open(workspace, create=False, overrides=overrides)
     with progress(transient=True) as bar:
@@ -93,6 +97,8 @@ def _show_summary(s: ExtractSummary) -> None:
         rows.append(("pitch", "off (no-f0 workspace)"))
     else:
         rows.append(("pitch method", s.f0_method))
+        rows.append(("unvoiced frames", "0 Hz (unvoiced_f0: zero)" if s.unvoiced_f0 == "zero"
+                     else "filled from voiced neighbours (unvoiced_f0: fill)"))
         voiced = "-" if s.voiced_fraction is None else f"{100 * s.voiced_fraction:.0f}%"
         rows.append(("voiced frames", f"{voiced} of {s.f0_frames}"))
         if s.f0_min_hz is not None:

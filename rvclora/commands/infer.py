@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rvclora.commands._workspace_options import UnvoicedF0
 from rvclora.infer.options import DEFAULTS, PRECISIONS
 from rvclora.workspace.schema import F0_METHODS
 
@@ -34,6 +35,10 @@ def infer(
     precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
     f0_file: Optional[Path] = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
+    unvoiced_f0: Optional[UnvoicedF0] = typer.Option(
+        None, "--unvoiced-f0", case_sensitive=False, show_default=False,
+        help="Pitch on unvoiced frames: zero (older RVC) or fill (interpolated, RVC's current main; protect then "
+             "has no effect). Default: the adapter's training convention, else the unvoiced_f0 setting (zero)."),
     index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
     protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
     filter_radius: int = typer.Option(D.filter_radius, "--filter-radius", help=">2: median-filter harvest pitch."),
@@ -61,6 +66,7 @@ def infer(
             index=index, hubert=hubert, rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision,
             force=force, fast=not eager, pitch=pitch, f0_file=f0_file, index_rate=index_rate, protect=protect,
             filter_radius=filter_radius, rms_mix_rate=rms_mix_rate, resample_sr=resample_sr, speaker_id=speaker_id,
+            unvoiced_f0=unvoiced_f0.value if unvoiced_f0 else None,
         ),
     )
 

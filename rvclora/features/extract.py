@@ -4,7 +4,10 @@ Outputs for every clip ``<name>`` that preprocess recorded (``clips/16k/<name>.w
 
 - ``features/<name>.npy``: float32 ``[T, 256|768]`` from the configured HuBERT/ContentVec (v1 = final_proj of
   layer 9, v2 = layer 12), ``T = floor((N − 400)/320) + 1`` at 50 Hz.
-- ``f0/<name>.npy``: float32 Hz per 10 ms, ``N//160 + 1`` frames, 0 = unvoiced (pitch workspaces only).
+- ``f0/<name>.npy``: float32 Hz per 10 ms, ``N//160 + 1`` frames (pitch workspaces only); unvoiced frames are
+  0 Hz, or with ``unvoiced_f0: fill`` interpolated from their voiced neighbours like RVC's current main
+  (:func:`~rvclora.features.f0.fill_unvoiced`). The manifest entry records which (``info.unvoiced_f0``), so
+  training can store it in the adapter.
 - ``index/added_IVF{n}_Flat_nprobe_1_{workspace name}_{version}.index``: RVC's faiss index over every clip's
   features in sorted clip order (when ``extract.build_index`` is on).
 
@@ -16,9 +19,11 @@ the statistics. Preprocess clip names always start with a speaker number, so ``m
 
 **Incremental and interruptible.** Each output is written atomically and recorded in the manifest only once
 it exists, under its own stage (:data:`FEATURES`, :data:`F0`, :data:`INDEX`, :data:`MUTE_STAGE`) with only the
-settings it depends on: features on (version, encoder file identity), pitch on (method, RMVPE file identity),
+settings it depends on: features on (version, encoder file identity), pitch on (method, RMVPE file identity,
+unvoiced convention),
 the index on every clip's features. So a changed F0 method redoes only pitch, a changed version or encoder
-redoes features and index, and a re-run after Ctrl-C continues where it stopped.
+redoes features and index, a changed ``unvoiced_f0`` redoes only pitch, and a re-run after Ctrl-C continues
+where it stopped.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.fileio import atomic_write
 from rvclora.workspace.manifest import Manifest, fingerprint
+from rvclora.workspace.schema import UNVOICED_F0, default
 
 FEATURES = "extract.features"
 F0 = "extract.f0"
@@ -82,6 +88,7 @@ class ExtractOptions:
     batch_size: int = 8
     build_index: bool = True
     index_name: str = "rvclora"
+    unvoiced_f0: str = default("unvoiced_f0")  # "zero" or "fill" (rvc-interop.md §11)
 
 
 @dataclass
@@ -102,6 +109,7 @@ class ExtractSummary:
     f0_max_hz: float | None = None
     version: str = ""
     f0_method: str | None = None
+    unvoiced_f0: str | None = None  # the convention of the pitch files (None: no-pitch workspace)
     device: str = ""
     precision: str = ""
     hubert: str = ""
@@ -128,8 +136,22 @@ def feature_settings(options: ExtractOptions, hubert_id: Any) -> dict[str, Any]:
 
 
 def f0_settings(options: ExtractOptions, rmvpe_id: Any) -> dict[str, Any]:
-    """What pitch depends on: the method, and the RMVPE file only when the method uses it."""
-    return {"method": options.f0_method, "rmvpe": rmvpe_id if options.f0_method == "rmvpe" else None}
+    """What pitch depends on: the method, the RMVPE file only when the method uses it, and the unvoiced
+    convention. ``zero`` adds no key, so pitch extracted before the setting existed (always zeros) stays fresh."""
+    settings = {"method": options.f0_method, "rmvpe": rmvpe_id if options.f0_method == "rmvpe" else None}
+    if options.unvoiced_f0 != "zero":
+        settings["unvoiced_f0"] = options.unvoiced_f0
+    return settings
+
+
+def pitch_convention(manifest: Manifest) -> str | None:
+    """The ``unvoiced_f0`` convention of the workspace's pitch files, as extract recorded it (entries from
+    before the setting existed are ``zero``); None when there are none. Training stores it in the adapter."""
+    found = {(manifest.entry(F0, key) or {}).get("info", {}).get("unvoiced_f0", "zero") for key in manifest.keys(F0)}
+    if len(found) > 1:
+        raise BadInputError("the pitch files in f0/ mix the unvoiced_f0 conventions zero and fill "
+                            "(an interrupted extract?)", "run rvclora extract on the workspace to finish it")
+    return found.pop() if found else None
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -237,7 +259,10 @@ def run_extract(
         raise BadInputError(f"no clips in {layout.clips_16k_dir}", "run rvclora preprocess first")
     if options.precision not in _RMVPE_DTYPES:
         raise ConfigError(f"unknown precision {options.precision!r}", "use fp32, fp16 or bf16")
+    if options.unvoiced_f0 not in UNVOICED_F0:
+        raise ConfigError(f"unknown unvoiced_f0 convention {options.unvoiced_f0!r}", "use zero or fill")
     summary = ExtractSummary(clips=len(clips), version=options.version, f0_method=options.f0_method,
+                             unvoiced_f0=options.unvoiced_f0 if options.f0_method else None,
                              device=options.device, precision=options.precision, hubert=str(options.hubert),
                              mute=MUTE)
     hubert_id, rmvpe_id = file_identity(options.hubert), file_identity(options.rmvpe)
@@ -307,13 +332,18 @@ def _extract_batch(batch: list[_Todo], layout: Layout, options: ExtractOptions, 
             summary.features_done += 1
     need = [t for t in batch if t.f0 and t.clip.name in wavs]
     if need:
+        from rvclora.features.f0 import fill_unvoiced
+
         for t, f0 in zip(need, models.estimator.estimate_many([wavs[t.clip.name] for t in need])):
             if not np.isfinite(f0).all():
                 _skip(t.clip.name, "F0 contains NaN", layout, manifest, summary)
                 continue
+            info = {**_pitch_info(f0), "unvoiced_f0": options.unvoiced_f0}  # voicing counted before any fill
+            if options.unvoiced_f0 == "fill":
+                f0 = fill_unvoiced(f0)
             out = layout.f0_dir / f"{t.clip.name}.npy"
             save_npy(out, np.asarray(f0, dtype=np.float32))
-            manifest.record(F0, t.clip.name, [t.clip.clip_16k], pitch_set, [out], _pitch_info(f0))
+            manifest.record(F0, t.clip.name, [t.clip.clip_16k], pitch_set, [out], info)
             summary.f0_done += 1
 
 
@@ -328,7 +358,8 @@ def _skip(name: str, reason: str, layout: Layout, manifest: Manifest, summary: E
 
 def _write_mute(layout: Layout, options: ExtractOptions, manifest: Manifest, encoder: Any,
                 settings: dict[str, Any]) -> None:
-    """The silence item (see the module docstring): 3 s of zeros at both rates, its features and zero F0."""
+    """The silence item (see the module docstring): 3 s of zeros at both rates, its features and zero F0
+    (zero under either unvoiced convention: with no voiced frame, there is nothing to fill from)."""
     from rvclora.audio.io import save_audio
     from rvclora.features.f0 import n_frames
 
@@ -409,9 +440,9 @@ def extract(
 ) -> ExtractSummary:
     """Run the stage on a :class:`~rvclora.workspace.Workspace` (or a workspace path), holding its lock.
 
-    Settings come from the workspace (``version``, ``f0``, ``f0_method``, ``device``, ``assets.hubert``,
-    ``assets.rmvpe``, ``extract.*``); open it with overrides to change them. The F0 method ``auto`` is rmvpe
-    when an RMVPE file is configured, else harvest; the summary says which was used.
+    Settings come from the workspace (``version``, ``f0``, ``f0_method``, ``unvoiced_f0``, ``device``,
+    ``assets.hubert``, ``assets.rmvpe``, ``extract.*``); open it with overrides to change them. The F0 method
+    ``auto`` is rmvpe when an RMVPE file is configured, else harvest; the summary says which was used.
     """
     from rvclora.audio.preprocess import list_clips
     from rvclora.workspace import Workspace
@@ -426,7 +457,7 @@ def extract(
         hubert=s.assets.hubert, version=s.version, sr=ws.sample_rate,
         f0_method=ws.f0_method if s.f0 else None, rmvpe=s.assets.rmvpe, device=device,
         precision=resolve_precision(precision, device), batch_size=s.extract.batch_size,
-        build_index=s.extract.build_index, index_name=ws.root.name,
+        build_index=s.extract.build_index, index_name=ws.root.name, unvoiced_f0=s.unvoiced_f0,
     )
     layout = Layout(ws.clips_dir(), ws.clips_16k_dir, ws.features_dir, ws.f0_dir, ws.index_dir)
     with ws.lock("extract"):

@@ -6,6 +6,9 @@ frame ``i`` centred on sample ``160·i``: that is what harvest, dio, crepe and R
 (parselmouth) is zero-padded symmetrically to it as RVC does. RVC crops to ``len//160`` where it needs to; one
 fixed length here means callers never special-case a method.
 
+Unvoiced frames are 0 Hz as estimated; :func:`fill_unvoiced` applies RVC main's alternative convention (the
+workspace / conversion setting ``unvoiced_f0``).
+
 Heavy packages (torch, pyworld, parselmouth, torchcrepe, torchfcpe) are imported only when a method is built.
 """
 
@@ -54,6 +57,24 @@ def shift_f0(f0_hz: np.ndarray, semitones: float) -> np.ndarray:
     if not np.issubdtype(f0.dtype, np.floating):
         f0 = f0.astype(np.float32)
     return f0 * f0.dtype.type(2.0 ** (semitones / 12.0))
+
+
+def fill_unvoiced(f0_hz: np.ndarray) -> np.ndarray:
+    """RVC main's unvoiced convention (rvc-interop.md §11): every 0 Hz frame gets the F0 linearly
+    interpolated between the nearest voiced frames; frames before the first / after the last voiced one take
+    that frame's value. A track with no voiced frame stays all zeros (upstream's interpolation fails there and
+    it keeps the zeros). Returns a copy; float input keeps its dtype.
+
+    Why it matters: a model trained on filled pitch never saw 0 Hz on consonants and breaths, and the NSF
+    source then gets a sine on them too; ``protect`` (which acts where pitch < 1 Hz) no longer acts.
+    """
+    f0 = np.array(f0_hz, dtype=np.result_type(np.asarray(f0_hz).dtype, np.float32), copy=True).reshape(-1)
+    unvoiced = f0 == 0
+    if unvoiced.all() or not unvoiced.any():
+        return f0
+    frames = np.arange(f0.size)
+    f0[unvoiced] = np.interp(frames[unvoiced], frames[~unvoiced], f0[~unvoiced])
+    return f0
 
 
 def default_f0_method(rmvpe_path: str | os.PathLike[str] | None) -> str:

@@ -45,6 +45,12 @@ def machine_settings() -> dict[str, Any]:
     return merge(Layer(), user=user_layer(), env=env_layer(), cli=Layer()).values
 
 
+def default_unvoiced_f0() -> str:
+    """The unvoiced-F0 convention for voices that record none (plain RVC models, older adapters): the user
+    config's ``unvoiced_f0``, else the schema default ``zero`` (why: docs/inference.md)."""
+    return str(machine_settings()["unvoiced_f0"])
+
+
 def workspace_settings(folder: Path | None) -> dict[str, Any]:
     """Effective settings of a workspace (never created or rewritten here), or the machine's without one."""
     if folder is None or not (folder / "rvclora.yaml").is_file():

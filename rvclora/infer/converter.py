@@ -21,7 +21,7 @@ from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
 from rvclora.infer.chunking import ChunkConfig, default_chunking
 from rvclora.infer.options import ConvertOptions
-from rvclora.infer.pipeline import Analysis, analyze, synthesize
+from rvclora.infer.pipeline import Analysis, analyze, synthesize, unvoiced_convention
 from rvclora.infer.voices import (
     BaseCache,
     Voice,
@@ -49,6 +49,7 @@ class Result:
     f0_method: str | None
     index: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    unvoiced_f0: str | None = None  # the unvoiced-F0 convention used (None: a no-pitch voice)
 
     @property
     def rtf(self) -> float:
@@ -73,7 +74,9 @@ class Converter:
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
     ``chunking``: where long inputs are split; ``fast``: the optimised path of :mod:`rvclora.infer.fast`
     (weight norm folded, in-place decoder, inference mode; same output) — ``False`` runs the models as
-    loaded (the reference); other keywords are :class:`ConvertOptions` defaults.
+    loaded (the reference); other keywords are :class:`ConvertOptions` defaults, e.g. ``unvoiced_f0="fill"``
+    (default: each voice's own convention, :attr:`Voice.unvoiced_f0`: the adapter's recorded training
+    convention, else the configured ``unvoiced_f0``).
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class Converter:
         self._bases = BaseCache()
         self._index_path = _opt(index)
         self._settings_base = _opt(settings.get("assets.base"))
+        self._unvoiced_default = asset_lookup.default_unvoiced_f0()
         self.fast = fast
         self.voices: list[Voice] = []
         names = voice_names(adapters, _opt(model), each)
@@ -173,8 +177,11 @@ class Converter:
             from rvclora.infer.fast import prepare_fast
 
             prepare_fast(model)  # in fp32, before any cast to half precision
+        from rvclora.lora.adapter import blend_unvoiced_f0
+
         voice = Voice(name, finish(model, self.device, self.dtype), self.device, self.dtype,
-                      sources=[str(base), *map(str, adapters)], fast=self.fast)
+                      sources=[str(base), *map(str, adapters)], fast=self.fast,
+                      unvoiced_f0=blend_unvoiced_f0(metas, weights) or self._unvoiced_default)
         dim = int(model.config.content_dim)
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))
@@ -219,7 +226,8 @@ class Converter:
             elapsed = time.perf_counter() - t0 + shared / len(self.voices)
             results.append(Result(voice.name, out, out_sr, analysis.duration, elapsed,
                                   self.f0_method if voice.f0 else None, voice.index_name,
-                                  {**analysis.timings, **timings}))
+                                  {**analysis.timings, **timings},
+                                  unvoiced_convention(voice, options) if voice.f0 else None))
         return results
 
     def convert(self, audio: np.ndarray, sr: int, **overrides: Any) -> tuple[np.ndarray, int]:

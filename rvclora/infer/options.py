@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rvclora.errors import ConfigError
+from rvclora.workspace.schema import UNVOICED_F0
 
 F0_METHODS = ("rmvpe", "harvest", "pm", "crepe", "fcpe")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -28,6 +29,9 @@ class ConvertOptions:
     rms_mix_rate: float = 0.25  # 1 = keep the model's loudness, 0 = follow the input's envelope
     resample_sr: int = 0  # >= 16000 and != model rate: resample the output
     speaker_id: int = 0
+    # F0 on unvoiced frames: "zero" or "fill" (interpolated, RVC main); None = each voice's own: the adapter's
+    # training convention, else the configured default (setting unvoiced_f0). See docs/inference.md.
+    unvoiced_f0: str | None = None
 
     def __post_init__(self) -> None:
         checks = (
@@ -38,6 +42,7 @@ class ConvertOptions:
             (self.resample_sr == 0 or 16000 <= self.resample_sr <= 192000, "--resample-sr must be 0 or 16000..192000"),
             (self.speaker_id >= 0, "--speaker-id must not be negative"),
             (-48 <= self.pitch <= 48, "--pitch must be within ±48 semitones"),
+            (self.unvoiced_f0 in (None, *UNVOICED_F0), f"--unvoiced-f0 must be {' or '.join(UNVOICED_F0)}"),
         )
         for ok, message in checks:
             if not ok:

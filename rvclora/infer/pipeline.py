@@ -37,9 +37,12 @@ class Analysis:
     source: np.ndarray  # high-passed 16 kHz input, unpadded (the RMS-mix reference)
     cfg: ChunkConfig
     pieces: list[Piece]
-    f0: np.ndarray | None  # Hz per 10 ms frame of the padded input, before any pitch shift
+    f0: np.ndarray | None  # Hz per 10 ms frame of the padded input, before any pitch shift; 0 = unvoiced
     features: dict[str, list[np.ndarray]]  # version -> per piece [T50, dim] float32
     timings: dict[str, float] = field(default_factory=dict)
+    # ``f0`` with unvoiced frames filled (unvoiced_f0 "fill"); filled before the crop to the padded input's
+    # frames, as upstream fills the estimator's whole output before cutting it to p_len.
+    f0_filled: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -72,30 +75,42 @@ def analyze(
     audio = dsp.highpass_48hz(dsp.peak_guard(audio_16k))
     pieces = plan_pieces(audio.shape[0], find_cuts(audio, cfg), cfg)
     padded = reflect_pad(audio, cfg)
-    f0 = None
+    f0 = f0_filled = None
     if f0_estimator is not None:
+        from rvclora.features.f0 import fill_unvoiced
+
         with timed(timings, "f0", device):
             total = padded.shape[0] // WINDOW
-            f0 = np.asarray(f0_estimator.estimate(padded), dtype=np.float32)[:total]
+            f0 = np.asarray(f0_estimator.estimate(padded), dtype=np.float32)
             if smooth_f0:  # upstream: harvest only, filter_radius > 2
                 from scipy.signal import medfilt
 
                 f0 = medfilt(f0, 3).astype(np.float32)
+            f0, f0_filled = f0[:total], fill_unvoiced(f0)[:total]
     features: dict[str, list[np.ndarray]] = {}
     with timed(timings, "hubert", device):
         for version in sorted(versions):
             features[version] = [
                 np.asarray(encoder.extract(padded[p.start : p.stop], version), dtype=np.float32) for p in pieces
             ]
-    return Analysis(audio, cfg, pieces, f0, features, timings)
+    return Analysis(audio, cfg, pieces, f0, features, timings, f0_filled)
 
 
-def voice_pitch(analysis: Analysis, options: ConvertOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Step 7 per voice: shift, optional CSV override, coarse pitch. Returns (coarse int64, Hz float32)."""
+def unvoiced_convention(voice: "Voice", options: ConvertOptions) -> str:
+    """The unvoiced-F0 convention for this voice and call: the option when given, else the voice's own."""
+    return options.unvoiced_f0 or voice.unvoiced_f0
+
+
+def voice_pitch(
+    analysis: Analysis, options: ConvertOptions, unvoiced_f0: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 7 per voice: unvoiced convention, shift, optional CSV override (used as written), coarse pitch.
+    Returns (coarse int64, Hz float32). Upstream main fills before the shift, so "fill" does too."""
     from rvclora.features.f0 import apply_f0_file, coarse_f0, shift_f0
 
-    assert analysis.f0 is not None
-    f0 = np.asarray(shift_f0(analysis.f0.copy(), options.pitch), dtype=np.float32)
+    track = analysis.f0_filled if unvoiced_f0 == "fill" else analysis.f0
+    assert track is not None
+    f0 = np.asarray(shift_f0(track.copy(), options.pitch), dtype=np.float32)
     if options.f0_file is not None:
         f0 = np.asarray(apply_f0_file(f0, options.f0_file, analysis.cfg.pad_frames), dtype=np.float32)
     return np.asarray(coarse_f0(f0), dtype=np.int64), f0
@@ -132,7 +147,7 @@ def synthesize(
 ) -> tuple[np.ndarray, int, dict[str, float]]:
     """Steps 8–12 for one voice: per-piece generation, trimming, seam crossfades, loudness, resampling."""
     timings: dict[str, float] = {}
-    pitch = voice_pitch(analysis, options) if voice.f0 else None
+    pitch = voice_pitch(analysis, options, unvoiced_convention(voice, options)) if voice.f0 else None
     hop = voice.sr // 100
     pad = analysis.cfg.pad_frames * hop
     fade = int(round(analysis.cfg.crossfade * voice.sr))

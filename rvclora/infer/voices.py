@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
+from rvclora.workspace.schema import default
 
 
 @dataclass
@@ -39,6 +40,9 @@ class Voice:
     retrievers: list[Retriever] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     fast: bool = False  # the model was prepared by rvclora.infer.fast.prepare_fast: run fast_infer
+    # Pitch on unvoiced frames this voice expects ("zero"/"fill"): its adapter's training convention, else the
+    # configured default. ConvertOptions.unvoiced_f0 overrides it per call.
+    unvoiced_f0: str = field(default_factory=lambda: str(default("unvoiced_f0")))
 
     @property
     def sr(self) -> int:

@@ -4,14 +4,16 @@ Format (docs/adapter-format.md): ``.safetensors`` (default) or ``.pth`` by exten
 ``<module path>.lora_A`` / ``<module path>.lora_B`` and ``full.<state_dict key>`` for whole modules (the
 speaker embedding). Metadata is one JSON object — in the safetensors header under ``"rvclora"``, in a
 ``.pth`` next to the tensors — so the file explains itself: config, scale, per-layer kinds and transposed-conv
-factor orders, RVC version/rate/pitch, base fingerprint, parameter count, creation time and free ``info``.
+factor orders, RVC version/rate/pitch, base fingerprint, parameter count, creation time and free ``info``,
+and, for adapters trained with pitch, the unvoiced-F0 convention of the training pitch (``unvoiced_f0``), which
+inference follows by default.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
 from rvclora.lora.inject import lora_layers, lora_state, replace_module
 from rvclora.lora.layers import LoRAConvTranspose1d, LoRALayer, cheaper_order, rank_dims, wrapper_class
+from rvclora.workspace.schema import UNVOICED_F0
 
 FORMAT = "rvclora.lora"
 FORMAT_VERSION = 1
@@ -43,6 +46,20 @@ def rvc_identity(model: nn.Module) -> dict[str, Any]:
     sr = getattr(cfg, "sr", None) or getattr(cfg, "sampling_rate", None)
     f0 = getattr(cfg, "f0", None)
     return {"version": getattr(cfg, "version", None), "sr": sr, "f0": None if f0 is None else bool(f0)}
+
+
+def recorded_unvoiced_f0(meta: Mapping[str, Any]) -> str | None:
+    """The unvoiced-F0 convention (``zero``/``fill``) the adapter was trained with; None when it is not
+    recorded (adapters from before rvclora recorded it, no-pitch ones, ones compressed from a model)."""
+    value = meta.get("unvoiced_f0")
+    return value if value in UNVOICED_F0 else None
+
+
+def blend_unvoiced_f0(metas: Sequence[Mapping[str, Any]], weights: Sequence[float]) -> str | None:
+    """A blend's convention: that of the part with the largest weight among those that recorded one (the
+    first of equals), since one pitch track feeds the whole blend."""
+    recorded = [(w, -i, c) for i, (m, w) in enumerate(zip(metas, weights)) if (c := recorded_unvoiced_f0(m))]
+    return max(recorded)[2] if recorded else None
 
 
 def _check_suffix(path: Path) -> str:
@@ -108,11 +125,20 @@ def write_adapter(
 
 
 def save_lora(
-    model: nn.Module, path: str | os.PathLike[str], dtype: torch.dtype = DEFAULT_DTYPE, **info: Any
+    model: nn.Module, path: str | os.PathLike[str], dtype: torch.dtype = DEFAULT_DTYPE,
+    unvoiced_f0: str | None = None, **info: Any
 ) -> Path:
-    """Save ``model``'s adapter to ``path`` (.safetensors or .pth); ``info`` lands in the metadata."""
+    """Save ``model``'s adapter to ``path`` (.safetensors or .pth); ``info`` lands in the metadata.
+
+    ``unvoiced_f0``: the convention of the pitch it was trained on (``zero``/``fill``), recorded so inference
+    uses the same by default.
+    """
     tensors, meta = collect_adapter(model)
     meta["info"] = {**meta.get("info", {}), **info}
+    if unvoiced_f0 is not None:
+        if unvoiced_f0 not in UNVOICED_F0:
+            raise BadInputError(f"unknown unvoiced_f0 convention {unvoiced_f0!r}", "use zero or fill")
+        meta["unvoiced_f0"] = unvoiced_f0
     return write_adapter(path, tensors, meta, dtype)
 
 

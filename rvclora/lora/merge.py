@@ -19,6 +19,7 @@ from rvclora.lora.adapter import (
     Metadata,
     Tensors,
     attach_adapter,
+    blend_unvoiced_f0,
     full_tensors,
     utc_now,
 )
@@ -107,6 +108,7 @@ def blend_adapters(
         "layers": {p: k for p, k in kinds.items() if k},
         "conv_transpose_order": {p: o for p, o in orders.items() if o},
         "rvc": metas[0].get("rvc", {}),
+        **({"unvoiced_f0": c} if (c := blend_unvoiced_f0(metas, weights)) else {}),
         "base_fingerprint": fingerprint,
         "created": utc_now(),
         "info": {"blend": [{"weight": w, "info": m.get("info", {}), "created": m.get("created")}

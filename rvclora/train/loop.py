@@ -446,8 +446,8 @@ def _save_output(net: nn.Module, job: TrainJob, mode: str, epoch: int | None, st
     else:
         from rvclora.lora.adapter import save_lora
 
-        save_lora(net, path, **job.info, training={"epochs": done_epochs, "steps": step,
-                                                   "base_fingerprint": fingerprint})
+        save_lora(net, path, unvoiced_f0=job.unvoiced_f0, **job.info,
+                  training={"epochs": done_epochs, "steps": step, "base_fingerprint": fingerprint})
     if epoch is not None:
         _prune(job.adapters_dir, job.name, suffix, job.options.keep)
     return path

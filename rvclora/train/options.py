@@ -61,5 +61,6 @@ class TrainJob:
     f0: bool
     restart: bool = False
     info: dict[str, Any] = field(default_factory=dict)  # provenance stored in the adapter metadata
+    unvoiced_f0: str | None = None  # convention of the clips' pitch files, recorded in the adapter
     # Tests/benchmarks only: a narrow fresh D, e.g. {"periods": [2, 3], "channels": 16}.
     discriminator: dict[str, Any] | None = None

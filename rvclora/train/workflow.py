@@ -18,6 +18,7 @@ from rvclora.train.options import TrainJob, TrainOptions
 
 def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False) -> TrainResult | None:
     """Train the workspace at ``root``; returns None on non-zero DDP ranks."""
+    from rvclora.features.extract import pitch_convention
     from rvclora.lora.config import LoRAConfig
     from rvclora.workspace import Workspace
 
@@ -43,6 +44,7 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
         sr=ws.sample_rate,
         f0=bool(s.f0),
         restart=restart,
+        unvoiced_f0=pitch_convention(ws.manifest) if s.f0 else None,
         info={"base": str(s.assets.base), "workspace": str(ws.root),
               "index_dir": str(ws.index_dir), "f0_method": ws.f0_method},
     )

@@ -20,6 +20,7 @@ KINDS = ("int", "float", "bool", "str", "path", "floats", "strs", "str_or_strs")
 
 SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
 F0_METHODS = ("auto", "rmvpe", "harvest", "dio", "pm", "crepe", "fcpe")
+UNVOICED_F0 = ("zero", "fill")  # F0 on unvoiced frames: 0 Hz (older RVC) or interpolated (RVC main, 2026)
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 
@@ -60,6 +61,8 @@ TOP: tuple[Key, ...] = (
     Key("device", "str", "auto", "auto, cpu, mps, cuda or cuda:N; auto = best available", pattern=DEVICE_PATTERN),
     Key("f0_method", "str", "auto", "pitch extractor; auto = rmvpe when assets.rmvpe is set, else harvest",
         choices=F0_METHODS),
+    Key("unvoiced_f0", "str", "zero", "pitch on unvoiced frames: 0 Hz as older RVC, or filled in as RVC main does "
+        "(docs/inference.md)", choices=UNVOICED_F0),
 )
 
 ASSETS = Section("assets", "model files; null = not set here (the user config or $RVCLORA_* may set it)", (
