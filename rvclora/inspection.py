@@ -133,7 +133,7 @@ def _rmvpe(p: Path, state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _adapter(p: Path) -> dict[str, Any]:
-    from rvclora.lora.adapter import read_adapter
+    from rvclora.lora.adapter import read_adapter, recorded_unvoiced_f0
 
     tensors, meta = read_adapter(p)
     config = meta.get("config", {})
@@ -142,7 +142,7 @@ def _adapter(p: Path) -> dict[str, Any]:
         "rvclora-adapter", format_version=meta.get("format_version"), rank=config.get("rank"),
         alpha=config.get("alpha"), rslora=config.get("rslora"), scale=meta.get("scale"),
         targets=config.get("targets"), full_modules=config.get("full_modules"), layers=len(meta.get("layers", {})),
-        version=rvc.get("version"), sr=rvc.get("sr"), f0=rvc.get("f0"),
+        version=rvc.get("version"), sr=rvc.get("sr"), f0=rvc.get("f0"), unvoiced_f0=recorded_unvoiced_f0(meta),
         base_fingerprint=meta.get("base_fingerprint"), n_params=sum(int(t.numel()) for t in tensors.values()),
         dtype=_dtype(tensors), created=meta.get("created"), info=meta.get("info"))
 
