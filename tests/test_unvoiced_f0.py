@@ -79,6 +79,8 @@ def test_fill_matches_the_reference_formula() -> None:
     voiced = rng.uniform(80, 400, 9)
     np.testing.assert_array_equal(fill_unvoiced(voiced), voiced)  # nothing unvoiced: unchanged
     np.testing.assert_array_equal(fill_unvoiced(np.array([0.0, 0.0, 120.0])), [120.0, 120.0, 120.0])
+    assert fill_unvoiced(np.array([0, 100], np.int64)).dtype == np.float32
+    assert fill_unvoiced(np.array([0, 100], np.float64)).dtype == np.float64
 
 
 class _Track:
@@ -323,6 +325,8 @@ def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: p
     code, out, err = _cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
     assert code == 0, err
     assert json.loads(out)["unvoiced_f0"] == "fill"
+    code, out, err = _cli(capsys, "extract", str(voice))
+    assert code == 0 and "filled from voiced neighbours (unvoiced_f0: fill)" in out, err
     assert "\nunvoiced_f0: fill" in (voice / "rvclora.yaml").read_text()
     assert Workspace.open(voice, create=False).settings.unvoiced_f0 == "fill"
 

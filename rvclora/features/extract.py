@@ -20,10 +20,9 @@ the statistics. Preprocess clip names always start with a speaker number, so ``m
 **Incremental and interruptible.** Each output is written atomically and recorded in the manifest only once
 it exists, under its own stage (:data:`FEATURES`, :data:`F0`, :data:`INDEX`, :data:`MUTE_STAGE`) with only the
 settings it depends on: features on (version, encoder file identity), pitch on (method, RMVPE file identity,
-unvoiced convention),
-the index on every clip's features. So a changed F0 method redoes only pitch, a changed version or encoder
-redoes features and index, a changed ``unvoiced_f0`` redoes only pitch, and a re-run after Ctrl-C continues
-where it stopped.
+unvoiced convention), the index on every clip's features. So a changed F0 method or ``unvoiced_f0`` redoes only
+pitch, a changed version or encoder redoes features and index, and a re-run after Ctrl-C continues where it
+stopped.
 """
 
 from __future__ import annotations

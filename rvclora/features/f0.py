@@ -63,12 +63,14 @@ def fill_unvoiced(f0_hz: np.ndarray) -> np.ndarray:
     """RVC main's unvoiced convention (rvc-interop.md §11): every 0 Hz frame gets the F0 linearly
     interpolated between the nearest voiced frames; frames before the first / after the last voiced one take
     that frame's value. A track with no voiced frame stays all zeros (upstream's interpolation fails there and
-    it keeps the zeros). Returns a copy; float input keeps its dtype.
+    it keeps the zeros). Takes a 1-D track; returns a copy (float input keeps its dtype, other input → float32).
 
     Why it matters: a model trained on filled pitch never saw 0 Hz on consonants and breaths, and the NSF
     source then gets a sine on them too; ``protect`` (which acts where pitch < 1 Hz) no longer acts.
     """
-    f0 = np.array(f0_hz, dtype=np.result_type(np.asarray(f0_hz).dtype, np.float32), copy=True).reshape(-1)
+    f0 = np.array(f0_hz, copy=True)
+    if not np.issubdtype(f0.dtype, np.floating):
+        f0 = f0.astype(np.float32)
     unvoiced = f0 == 0
     if unvoiced.all() or not unvoiced.any():
         return f0

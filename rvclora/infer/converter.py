@@ -32,6 +32,7 @@ from rvclora.infer.voices import (
     normalise_weights,
     voice_names,
 )
+from rvclora.lora.adapter import blend_unvoiced_f0
 
 PathLike = str | os.PathLike[str]
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -177,8 +178,6 @@ class Converter:
             from rvclora.infer.fast import prepare_fast
 
             prepare_fast(model)  # in fp32, before any cast to half precision
-        from rvclora.lora.adapter import blend_unvoiced_f0
-
         voice = Voice(name, finish(model, self.device, self.dtype), self.device, self.dtype,
                       sources=[str(base), *map(str, adapters)], fast=self.fast,
                       unvoiced_f0=blend_unvoiced_f0(metas, weights) or self._unvoiced_default)

@@ -101,9 +101,7 @@ def unvoiced_convention(voice: "Voice", options: ConvertOptions) -> str:
     return options.unvoiced_f0 or voice.unvoiced_f0
 
 
-def voice_pitch(
-    analysis: Analysis, options: ConvertOptions, unvoiced_f0: str
-) -> tuple[np.ndarray, np.ndarray]:
+def voice_pitch(analysis: Analysis, options: ConvertOptions, unvoiced_f0: str) -> tuple[np.ndarray, np.ndarray]:
     """Step 7 per voice: unvoiced convention, shift, optional CSV override (used as written), coarse pitch.
     Returns (coarse int64, Hz float32). Upstream main fills before the shift, so "fill" does too."""
     from rvclora.features.f0 import apply_f0_file, coarse_f0, shift_f0
