@@ -22,7 +22,8 @@ F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str) 
 
 def _help(text: str, key: str) -> str:
     value = default(key)
-    return f"{text} \\[workspace default: {'none' if value is None else value}]"
+    shown = {None: "none", True: "on", False: "off"}.get(value, value) if isinstance(value, (bool, type(None))) else value
+    return f"{text} \\[workspace default: {shown}]"
 
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Voice workspace folder (created with rvclora.yaml if missing).",
@@ -31,8 +32,8 @@ InputOpt = Annotated[Optional[Path], typer.Option(
     "--input", help=_help("Folder of source recordings (subfolders = speakers).", "input"), show_default=False)]
 SrOpt = Annotated[Optional[SampleRate], typer.Option(
     "--sr", help=_help("Model sample rate.", "sr"), show_default=False, case_sensitive=False)]
-VersionOpt = Annotated[Optional[ModelVersion], typer.Option(
-    "--version", help=_help("RVC model version.", "version"), show_default=False)]
+VersionOpt = Annotated[Optional[ModelVersion], typer.Option(  # also --version, a hidden alias (_command_class)
+    "--model-version", help=_help("RVC model version.", "version"), show_default=False)]
 BaseOpt = Annotated[Optional[Path], typer.Option(
     "--base", help=_help("Pretrained generator (e.g. f0G40k.pth).", "assets.base"), show_default=False)]
 BaseDOpt = Annotated[Optional[Path], typer.Option(
