@@ -105,7 +105,8 @@ def _show(result: Any, summary: dict[str, Any]) -> None:
             for h in result.history[-30:]]
     if rows:
         show(table("epochs (last 30)", cols, rows))
-    show(table("train", ("", ""), [(k, str(v)) for k, v in summary.items() if k != "history"]))
+    # table() writes the values plainly (no None, no 17-digit floats)
+    show(table("train", ("", ""), [(k, v) for k, v in summary.items() if k != "history" and v is not None]))
 
 
 def _f(v: float | None) -> str:
