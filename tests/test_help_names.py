@@ -38,6 +38,7 @@ def test_help_shows_conventional_names(capsys: pytest.CaptureFixture[str], monke
     code, out, _ = _run(capsys, command, "--help")
     assert code == 0 and usage in out
     assert "<bool>" not in out and "<path>" not in out and "<int" not in out and "{" not in out.split("\n", 3)[1]
+    assert "False" not in out and "True" not in out  # workspace defaults read on/off
 
 
 def test_top_level_help_has_no_type_on_flags(capsys: pytest.CaptureFixture[str]) -> None:

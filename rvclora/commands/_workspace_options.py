@@ -20,10 +20,15 @@ ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)  # 
 F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str)  # type: ignore[misc]
 
 
-def _help(text: str, key: str) -> str:
+def default_note(key: str) -> str:
+    """``[workspace default: X]`` for help texts, X written plainly: on/off for flags, none when unset."""
     value = default(key)
-    shown = {None: "none", True: "on", False: "off"}.get(value, value) if isinstance(value, (bool, type(None))) else value
-    return f"{text} \\[workspace default: {shown}]"
+    shown = ("on" if value else "off") if isinstance(value, bool) else "none" if value is None else value
+    return f"\\[workspace default: {shown}]"
+
+
+def _help(text: str, key: str) -> str:
+    return f"{text} {default_note(key)}"
 
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Voice workspace folder (created with rvclora.yaml if missing).",

@@ -123,7 +123,8 @@ def _show(report: dict[str, Any], json_out: bool, layers: bool = False) -> None:
     else:
         if layers:
             resized = "old_rank" in (report["layers"][0] if report["layers"] else {})
-            columns = ["layer", "rank", "old rank" if resized else "‖ΔW‖/‖W‖", "energy kept"]  # fits 80 columns
+            # four columns: the longest RVC layer names still fit 80 columns unbroken
+            columns = ["layer", "rank", "old rank" if resized else "‖ΔW‖/‖W‖", "energy kept"]
             rows = [[r["layer"], r["rank"],
                      r["old_rank"] if resized else ("base is 0" if r["rel_diff"] is None else f"{r['rel_diff']:.3f}"),
                      f"{r['energy']:.1%}"] for r in report["layers"]]

@@ -19,15 +19,13 @@ from rvclora.commands._workspace_options import (
     SrOpt,
     VersionOpt,
     WorkspaceArg,
+    default_note,
     workspace_overrides,
 )
-from rvclora.workspace.schema import default
 
 
 def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
-    shown = default(key)
-    return typer.Option(flag, help=f"{text} \\[workspace default: {'none' if shown is None else shown}]",
-                        show_default=False, **kw)
+    return typer.Option(flag, help=f"{text} {default_note(key)}", show_default=False, **kw)
 
 
 def train_command(

@@ -1,7 +1,8 @@
 """One file → the features every metric reads, all on the shared 10 ms frame grid.
 
 F0 comes from the configured estimator at 16 kHz (as in RVC); the spectral envelope, mel-cepstra and STFT
-magnitudes are taken at the one analysis rate of every pair (settings.ANALYSIS_RATE). A silent file gets an all-unvoiced F0 and no cepstra: its metrics are undefined.
+magnitudes are taken at the one analysis rate of every pair (settings.ANALYSIS_RATE). A silent file gets an
+all-unvoiced F0 and no cepstra: its metrics are undefined.
 """
 
 from __future__ import annotations

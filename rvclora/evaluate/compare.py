@@ -15,8 +15,8 @@ import numpy as np
 
 from rvclora.audio.io import is_audio_file, load_audio
 from rvclora.errors import BadInputError, ConfigError
-from rvclora.evaluate.bands import BANDS, rating
 from rvclora.evaluate.analysis import Features, Loaded, analyse, load_mono
+from rvclora.evaluate.bands import BANDS, rating
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
 from rvclora.evaluate.f0_metrics import f0_scores
 from rvclora.features.f0 import shift_f0
@@ -141,7 +141,7 @@ class Evaluator:
     def _mcd(self, fr: Features, fc: Features, path: tuple[np.ndarray, np.ndarray]) -> float | None:
         """MCD along ``path`` in the configured style; None when either file is silent."""
         if fr.envelope is None or fc.envelope is None or fr.mcep is None or fc.mcep is None:
-            return None
+            return None  # a silent file
         if self.settings.mcd_style is McdStyle.pymcd:
             return mel_cepstral_distortion(pymcd_mcep(fr.envelope), pymcd_mcep(fc.envelope), path, first=0)
         return mel_cepstral_distortion(fr.mcep, fc.mcep, path)
