@@ -15,12 +15,14 @@ from typing import Optional
 import typer
 
 from rvclora import __version__
+from rvclora.commands._command_class import RvcloraGroup, use_everywhere
 
 # Pipeline order: this is also the order of ``rvclora --help``.
 COMMANDS = ("demo", "preprocess", "extract", "train", "infer", "merge", "compress", "inspect", "eval")
 
 app = typer.Typer(
     name="rvclora",
+    cls=RvcloraGroup,
     help="LoRA voice adapters for RVC: train small adapters, convert, blend, bake into RVC models, measure.",
     no_args_is_help=True,
     add_completion=False,
@@ -53,6 +55,7 @@ def _register_commands() -> None:
         module_name = f"rvclora.commands.{name}"
         if importlib.util.find_spec(module_name) is not None:
             importlib.import_module(module_name).register(app)
+    use_everywhere(app)
 
 
 _register_commands()

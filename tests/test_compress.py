@@ -239,3 +239,49 @@ def test_folder_mode_summary_skip_and_refusal(assets: dict[str, Path], tmp_path:
     assert summary["bytes_saved"] == assets["voice"].stat().st_size - (tmp_path / "out/voice.safetensors").stat().st_size
     again = compress_folder(models, assets["base"], tmp_path / "out", _options(rank=2, overwrite=False))
     assert again["models"][1]["status"] == "skipped (exists)" and again["compressed"] == 0
+
+
+# -- the report: a summary per module group, warnings that agree with the measured audio ---------------------
+@pytest.fixture(scope="module")
+def diffuse_voice(assets: dict[str, Path]) -> Path:
+    """A gentler fine-tune: at rank 1 most layers keep under half their change, yet the audio stays close."""
+    voice = load_synthesizer(assets["base"])
+    voice.remove_posterior_encoder()
+    path = assets["dir"] / "diffuse.pth"
+    save_rvc_model(simulate_fine_tune(voice, 1, true_rank=2, change=0.02, noise=0.01), path, precision="fp32")
+    return path
+
+
+def test_default_report_is_a_group_summary_without_a_false_warning(assets: dict[str, Path], diffuse_voice: Path,
+                                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    out = tmp_path / "d.safetensors"
+    args = ["compress", str(diffuse_voice), "--base", str(assets["base"]), "--rank", "1", "-o", str(out),
+            "--probe-seconds", str(PROBE_SECONDS)]
+    code, stdout, stderr = _cli(capsys, *args, "--json")
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    low = [row for row in report["layers"] if row["energy"] < 0.5]
+    assert len(low) > len(report["layers"]) / 2 and report["audio"]["snr_db"] > 30.0  # the case of the issue
+    assert report["warnings"] == []  # the audio met the target: no "raise --rank"
+    groups = {g["group"]: g for g in report["groups"]}
+    assert sum(g["layers"] for g in groups.values()) == len(report["layers"])
+    assert groups["dec.resblocks"]["layers"] == sum(r["layer"].startswith("dec.resblocks.") for r in report["layers"])
+    assert sum(g["params"] for g in groups.values()) == report["params"] - report["full"]["params"]
+    code, stdout, stderr = _cli(capsys, *args, "--overwrite")
+    assert code == 0, stderr
+    assert "dec.resblocks" in stdout and "dec.resblocks.0" not in stdout  # one line per group, not per layer
+    assert len(stdout.splitlines()) < 40 and "…" not in stdout and "inf" not in stdout and "warning" not in stderr
+
+
+def test_fixed_rank_below_the_target_warns_with_the_measured_snr_and_layers_are_on_request(
+        assets: dict[str, Path], diffuse_voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, stdout, stderr = _cli(capsys, "compress", str(diffuse_voice), "--base", str(assets["base"]), "--rank", "1",
+                                "-o", str(tmp_path / "d.safetensors"), "--probe-seconds", str(PROBE_SECONDS),
+                                "--target-snr", "90", "--layers")
+    assert code == 0, stderr
+    assert "under the 90 dB target" in stderr and "raise --rank" in stderr
+    assert "dec.resblocks.0.convs1.0" in stdout and "…" not in stdout  # the full table, names whole

@@ -199,3 +199,50 @@ def test_speaker_similarity_against_reference_and_target_voice(wavs: Path, monke
     conv = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0))
     assert to_target == pytest.approx(float(conv @ centroid / (np.linalg.norm(conv) * np.linalg.norm(centroid))),
                                       rel=1e-4)
+
+
+def _band_limited_pair(tmp_path: Path) -> dict[int, tuple[Path, Path]]:
+    """A full-band 44.1 kHz reference and a conversion with nothing above 11 kHz; the same pair at 16 kHz."""
+    from rvclora.audio.io import resample
+
+    ref = voice(200.0, sr=44100)
+    conv = resample(resample(voice(210.0, sr=44100, seed=3), 44100, 22050), 22050, 44100)
+    files = {}
+    for rate in (44100, 16000):
+        pair = (tmp_path / f"ref{rate}.wav", tmp_path / f"conv{rate}.wav")
+        sf.write(pair[0], resample(ref, 44100, rate), rate)
+        sf.write(pair[1], resample(conv, 44100, rate), rate)
+        files[rate] = pair
+    return files
+
+
+def test_mcd_is_comparable_across_sample_rates(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Empty bands above 11 kHz must not inflate the 44.1 kHz score: every pair is analysed at 16 kHz."""
+    files = _band_limited_pair(tmp_path)
+    scores = {rate: run_json(capsys, "eval", *pair, "--f0-method", "dio")
+              for rate, pair in files.items()}
+    assert scores[44100]["mcd_db"] == pytest.approx(scores[16000]["mcd_db"], rel=0.1)
+    assert scores[44100]["spectral_convergence"] == pytest.approx(scores[16000]["spectral_convergence"], rel=0.1)
+    assert scores[44100]["sample_rate"] == scores[16000]["sample_rate"] == 16000
+
+
+def test_pymcd_style_is_lower_than_classic_and_unrated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ref, conv = _band_limited_pair(tmp_path)[16000]
+    classic = run_json(capsys, "eval", ref, conv, "--f0-method", "dio")
+    pymcd = run_json(capsys, "eval", ref, conv, "--f0-method", "dio", "--mcd-style", "pymcd")
+    assert classic["mcd_style"] == "classic" and pymcd["mcd_style"] == "pymcd"
+    assert 0.0 < pymcd["mcd_db"] < classic["mcd_db"]
+    assert classic["ratings"]["mcd_db"] is not None and pymcd["ratings"]["mcd_db"] is None
+    assert any("pymcd" in note for note in pymcd["notes"])
+
+
+def test_ratings_are_printed_beside_the_metrics(capsys: pytest.CaptureFixture[str], wavs: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--f0-method", "dio", "--no-speaker")
+    assert code == 0, err
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 3}
+    assert "excellent" in lines["MCD dB"] and "excellent" in lines["spec. conv."] and "excellent" in lines["F0 corr"]
+    assert "…" not in out and "rating" in out
+    data = run_json(capsys, "eval", wavs / "ref.wav", wavs / "flat.wav", "--f0-method", "dio")
+    assert set(data["ratings"]) == {"mcd_db", "f0_corr", "spectral_convergence"}

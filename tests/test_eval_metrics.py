@@ -124,3 +124,42 @@ def test_summary_ci_matches_scipy() -> None:
     assert s["mean"] == pytest.approx(defined.mean()) and s["median"] == pytest.approx(np.median(defined))
     assert s["ci95"] == pytest.approx([low, high])
     assert summarize([None])["mean"] is None and summarize([1.0])["ci95"] is None
+
+
+def test_mcd_counts_c0_when_asked_as_pymcd_does() -> None:
+    c_ref = np.array([[9.0, 1.0], [7.0, 0.0]])
+    c_conv = np.array([[6.0, 1.0], [7.0, 2.0]])
+    path = (np.arange(2), np.arange(2))
+    k = 10.0 / math.log(10.0)
+    assert mel_cepstral_distortion(c_ref, c_conv, path, first=0) == pytest.approx((k * math.sqrt(2 * 9) +
+                                                                                   k * math.sqrt(2 * 4)) / 2)
+
+
+def test_rating_bands_follow_docs_metrics() -> None:
+    from rvclora.evaluate.bands import rating
+
+    assert [rating("mcd_db", v) for v in (3.9, 4.0, 6.0, 7.9, 8.5)] == ["excellent", "good", "good", "acceptable",
+                                                                        "poor"]
+    assert [rating("f0_corr", v) for v in (0.95, 0.8, 0.7, 0.5)] == ["excellent", "good", "good", "poor"]
+    assert [rating("spectral_convergence", v) for v in (0.1, 0.3, 0.9)] == ["excellent", "good", "poor"]
+    assert rating("mcd_db", None) is None and rating("vuv_error", 0.1) is None
+    assert rating("mcd_db", 3.0, mcd_style="pymcd") is None  # the bands are for classic MCD only
+
+
+def test_cheaptrick_is_told_the_f0_floor_so_low_voices_are_analysed_at_their_pitch() -> None:
+    """At 44.1 kHz CheapTrick's default floor (71 Hz) leaves frames voiced below 64.7 Hz analysed at 500 Hz."""
+    from rvclora.evaluate.mcd import world_mcep
+    from rvclora.features.f0 import F0_MIN
+    from rvclora.features.pyworld_compat import import_pyworld
+
+    pw = import_pyworld()
+    sr = 44100
+    t = np.arange(sr // 2) / sr
+    x = sum(np.sin(2 * np.pi * 55.0 * k * t) / k for k in range(1, 30)) * 0.2
+    f0 = np.full(51, 55.0)
+    times = np.arange(51) * 0.01
+    at_pitch = envelope_to_mcep(pw.cheaptrick(x, f0, times, sr, f0_floor=F0_MIN), 24, mcep_alpha(sr))
+    default_floor = envelope_to_mcep(pw.cheaptrick(x, f0, times, sr), 24, mcep_alpha(sr))
+    got = world_mcep(x, sr, f0, 0.01, 24)
+    assert np.allclose(got, at_pitch)
+    assert mel_cepstral_distortion(got, default_floor, (np.arange(51), np.arange(51))) > 0.5

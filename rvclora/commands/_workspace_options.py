@@ -21,9 +21,15 @@ F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str) 
 UnvoicedF0 = enum.Enum("UnvoicedF0", {name: name for name in UNVOICED_F0}, type=str)  # type: ignore[misc]
 
 
-def _help(text: str, key: str) -> str:
+def default_note(key: str) -> str:
+    """``[workspace default: X]`` for help texts, X written plainly: on/off for flags, none when unset."""
     value = default(key)
-    return f"{text} \\[workspace default: {'none' if value is None else value}]"
+    shown = ("on" if value else "off") if isinstance(value, bool) else "none" if value is None else value
+    return f"\\[workspace default: {shown}]"
+
+
+def _help(text: str, key: str) -> str:
+    return f"{text} {default_note(key)}"
 
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Voice workspace folder (created with rvclora.yaml if missing).",
@@ -32,8 +38,8 @@ InputOpt = Annotated[Optional[Path], typer.Option(
     "--input", help=_help("Folder of source recordings (subfolders = speakers).", "input"), show_default=False)]
 SrOpt = Annotated[Optional[SampleRate], typer.Option(
     "--sr", help=_help("Model sample rate.", "sr"), show_default=False, case_sensitive=False)]
-VersionOpt = Annotated[Optional[ModelVersion], typer.Option(
-    "--version", help=_help("RVC model version.", "version"), show_default=False)]
+VersionOpt = Annotated[Optional[ModelVersion], typer.Option(  # also --version, a hidden alias (_command_class)
+    "--model-version", help=_help("RVC model version.", "version"), show_default=False)]
 BaseOpt = Annotated[Optional[Path], typer.Option(
     "--base", help=_help("Pretrained generator (e.g. f0G40k.pth).", "assets.base"), show_default=False)]
 BaseDOpt = Annotated[Optional[Path], typer.Option(

@@ -69,11 +69,14 @@ def compress_command(
     force: Annotated[bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from "
                                         "this base.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    layers: Annotated[bool, typer.Option("--layers", help="Also print the table of every layer (the default "
+                                         "is a summary per module group).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout (always per layer "
+                                           "and per group).")] = False,
 ) -> None:
     """Turn full RVC voice models into small adapters on their base, with a fidelity report.
 
-    Per layer: the truncated SVD of (voice − base). The report gives the size saved and how closely base + adapter reproduces the original (SNR, MCD, max |diff|). An adapter as SOURCE is resized to --rank.
+    Per layer: the truncated SVD of (voice − base). The report gives the size saved, ranks per module group (every layer with --layers) and how closely base + adapter reproduces the original (SNR, MCD, max |diff|). An adapter as SOURCE is resized to --rank.
     """
     from rvclora.compress.stage import CompressOptions, compress_folder, compress_model, resize_adapter
     from rvclora.errors import ConfigError
@@ -97,34 +100,50 @@ def compress_command(
         if options.rank is None:
             raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
         out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")
-        _show(resize_adapter(source, options.rank, out, base, options), json_out)
+        _show(resize_adapter(source, options.rank, out, base, options), json_out, layers)
         return
     if base is None:
         raise ConfigError("compressing a voice model needs its base", "pass --base f0G40k.pth (the pretrained G)")
-    _show(compress_model(source, base, output or source.with_suffix(".safetensors"), options), json_out)
+    _show(compress_model(source, base, output or source.with_suffix(".safetensors"), options), json_out, layers)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
     return "∞ (exact)" if value is None else f"{value:.{digits}f}"
 
 
-def _show(report: dict[str, Any], json_out: bool) -> None:
+def _ranks(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _show(report: dict[str, Any], json_out: bool, layers: bool = False) -> None:
     from rvclora.console import emit_json, err, human_bytes, show, table
 
     if json_out:
         emit_json(report)
     else:
-        has_diff = "rel_diff" in (report["layers"][0] if report["layers"] else {})
-        columns = ["layer", "kind", "rank"] + (["‖ΔW‖/‖W‖"] if has_diff else ["old rank"]) + ["rel. error",
-                                                                                           "energy kept"]
-        rows = [[r["layer"], r["kind"], r["rank"], f"{r['rel_diff']:.3f}" if has_diff else r["old_rank"],
-                 f"{r['rel_error']:.2e}", f"{r['energy']:.1%}"] for r in report["layers"]]
-        show(table("layers", columns, rows))
+        if layers:
+            resized = "old_rank" in (report["layers"][0] if report["layers"] else {})
+            # four columns: the longest RVC layer names still fit 80 columns unbroken
+            columns = ["layer", "rank", "old rank" if resized else "‖ΔW‖/‖W‖", "energy kept"]
+            rows = [[r["layer"], r["rank"],
+                     r["old_rank"] if resized else ("base is 0" if r["rel_diff"] is None else f"{r['rel_diff']:.3f}"),
+                     f"{r['energy']:.1%}"] for r in report["layers"]]
+            show(table("layers", columns, rows))
+        groups = [[g["group"], g["layers"], _ranks(g["rank_min"], g["rank_max"]), f"{g['params']:,}",
+                   f"{g['energy_min']:.1%}"] for g in report["groups"]]
+        show(table("ranks per module group" + ("" if layers else " (every layer: --layers)"),
+                   ["group", "layers", "rank", "parameters", "worst energy kept"], groups))
         b = report["bytes"]
-        summary = [("output", report["output"]), ("rank", report["rank"]),
+        rank = report["rank"]
+        if rank == "auto":
+            rank = f"auto (target {report['target_snr_db']:g} dB SNR)"
+        summary = [("output", report["output"]), ("rank", rank),
                    ("size", f"{human_bytes(b['adapter'])} (source {human_bytes(b['source'])}, "
                             f"saved {human_bytes(b['saved'])})"),
                    ("parameters", f"{report['params']:,} ({report['dtype']})")]
+        if report.get("full"):
+            summary.append(("stored whole", f"{len(report['full']['keys'])} tensors, "
+                                            f"{report['full']['params']:,} parameters"))
         audio = report.get("audio")
         if audio:
             summary += [("probe", f"{audio['probe']} ({audio['seconds']:.1f} s)"),

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from rvclora.evaluate.settings import Align, EvalSettings
+from rvclora.evaluate.settings import Align, EvalSettings, McdStyle
 
 DEFAULTS = EvalSettings()
 
@@ -37,6 +37,11 @@ def eval_command(
     align: Align = typer.Option(
         DEFAULTS.align, "--align", help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
         "(for conversions of the reference itself)."
+    ),
+    mcd_style: McdStyle = typer.Option(
+        DEFAULTS.mcd_style, "--mcd-style", help="classic: SPTK/WORLD MCD (order 24, c0 left out; the rating bands "
+        "apply); pymcd: the parameters of pymcd, as RVCBench reports (order 13, alpha 0.65, c0 counted): far lower "
+        "numbers, no band. See docs/metrics.md."
     ),
     speaker: Optional[bool] = typer.Option(
         DEFAULTS.speaker, "--speaker/--no-speaker", show_default="when the 'speaker' extra is installed",
@@ -67,7 +72,7 @@ def eval_command(
             raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
         require_matplotlib()
     settings = EvalSettings(f0_method=f0_method, rmvpe=rmvpe, pitch=pitch, align=align, speaker=speaker,
-                            target_voice=target_voice)
+                            target_voice=target_voice, mcd_style=mcd_style)
     pairing = pair_folders(ref, converted) if folder_mode else None
     evaluator = Evaluator(settings)
 
@@ -78,7 +83,7 @@ def eval_command(
         if json_out:
             emit_json(report.single_json(result, evaluator.notes))
             return
-        show(table(None, ["pair", *(report.COLUMNS[k][0] for k in report.METRIC_KEYS)], report.pair_rows([result])))
+        show(table(result.name, ["metric", "value", "rating"], report.metric_rows(result)))
         for note in [*evaluator.notes, *result.notes]:
             err.print(f"[dim]note: {escape(note)}[/dim]")
         return
@@ -96,7 +101,7 @@ def eval_command(
         emit_json(report.folder_json(results, pairing, evaluator.notes))
         return
     show(table("pairs", ["pair", *(report.COLUMNS[k][0] for k in report.METRIC_KEYS)], report.pair_rows(results)))
-    show(table(f"aggregate ({report.CI_METHOD})", ["metric", "n", "mean", "median", "95% CI"],
+    show(table(f"aggregate ({report.CI_METHOD})", ["metric", "n", "mean", "median", "95% CI", "rating of mean"],
                report.aggregate_rows(results)))
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
         if names:

@@ -16,9 +16,9 @@ from rvclora.commands._workspace_options import (
     UnvoicedF0Opt,
     VersionOpt,
     WorkspaceArg,
+    default_note,
     workspace_overrides,
 )
-from rvclora.workspace.schema import default
 
 if TYPE_CHECKING:
     from rvclora.features.extract import ExtractSummary
@@ -41,10 +41,10 @@ def extract_command(
     device: DeviceOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, show_default=False,
-        help=f"Clips per content-encoder batch. \\[workspace default: {default('extract.batch_size')}]")] = None,
+        help=f"Clips per content-encoder batch. {default_note('extract.batch_size')}")] = None,
     build_index: Annotated[Optional[bool], typer.Option(
         "--index/--no-index", show_default=False,
-        help=f"Build the retrieval index. \\[workspace default: {default('extract.build_index')}]")] = None,
+        help=f"Build the retrieval index. {default_note('extract.build_index')}")] = None,
     precision: Annotated[Precision, typer.Option(
         "--precision", case_sensitive=False,
         help="Model precision: auto = fp16 on CUDA (as RVC), fp32 elsewhere.")] = Precision.auto,

@@ -28,23 +28,21 @@ def inspect_command(
 
         emit_json(desc)
         return
-    from rvclora.console import human_bytes, show, table
+    from rvclora.console import show, table
 
     keys = [k for k in ORDER if desc.get(k) is not None] + [k for k in desc if k not in ORDER and k != "path"]
-    rows = [(k, _fmt(k, desc[k], human_bytes)) for k in keys if desc.get(k) is not None]
+    rows = [(k, _fmt(k, desc[k])) for k in keys if desc.get(k) is not None]
     show(table(str(desc["path"]), ["field", "value"], rows))
 
 
-def _fmt(key: str, value: Any, human_bytes: Any) -> str:
+def _fmt(key: str, value: Any) -> str:
+    from rvclora.console import human_bytes, plain
+
     if key == "size_bytes":
         return f"{human_bytes(value)} ({value:,} bytes)"
     if key == "n_params":
         return f"{value:,}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+    return plain(value)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from rvclora.commands._workspace_options import InputOpt, JsonOpt, SrOpt, WorkspaceArg, workspace_overrides
-from rvclora.workspace.schema import default
+from rvclora.commands._workspace_options import (InputOpt, JsonOpt, SrOpt, WorkspaceArg, default_note,
+                                                 workspace_overrides)
 
 if TYPE_CHECKING:
     from rvclora.audio.preprocess import PreprocessSummary
@@ -20,7 +20,7 @@ def preprocess_command(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", min=0, show_default=False,
         help=f"Parallel processes; 0 = one per core, 1 = in-process. "
-             f"\\[workspace default: {default('preprocess.workers')}]")] = None,
+             f"{default_note('preprocess.workers')}")] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every file even if its clips are up to date.")] = False,
     json_out: JsonOpt = False,
 ) -> None:

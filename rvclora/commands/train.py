@@ -19,15 +19,13 @@ from rvclora.commands._workspace_options import (
     SrOpt,
     VersionOpt,
     WorkspaceArg,
+    default_note,
     workspace_overrides,
 )
-from rvclora.workspace.schema import default
 
 
 def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
-    shown = default(key)
-    return typer.Option(flag, help=f"{text} \\[workspace default: {'none' if shown is None else shown}]",
-                        show_default=False, **kw)
+    return typer.Option(flag, help=f"{text} {default_note(key)}", show_default=False, **kw)
 
 
 def train_command(
@@ -105,7 +103,8 @@ def _show(result: Any, summary: dict[str, Any]) -> None:
             for h in result.history[-30:]]
     if rows:
         show(table("epochs (last 30)", cols, rows))
-    show(table("train", ("", ""), [(k, str(v)) for k, v in summary.items() if k != "history"]))
+    # table() writes the values plainly (no None, no 17-digit floats)
+    show(table("train", ("", ""), [(k, v) for k, v in summary.items() if k != "history" and v is not None]))
 
 
 def _f(v: float | None) -> str:

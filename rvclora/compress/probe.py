@@ -106,9 +106,14 @@ def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
 
 
 def agreement(reference: np.ndarray, test: np.ndarray, sr: int, f0: np.ndarray | None) -> dict[str, float | None]:
-    """SNR (dB, the reference as signal), MCD (dB, WORLD mel-cepstra c1..c24, frame by frame) and max |diff|."""
+    """SNR (dB, the reference as signal), MCD (dB, WORLD mel-cepstra c1..c24, frame by frame) and max |diff|.
+
+    MCD is analysed at eval's fixed rate (16 kHz), so the figure compares with ``rvclora eval``'s at any model rate.
+    """
+    from rvclora.audio.io import resample
     from rvclora.evaluate.dtw import time_path
     from rvclora.evaluate.mcd import mel_cepstral_distortion, world_mcep
+    from rvclora.evaluate.settings import ANALYSIS_RATE
 
     diff = reference - test
     noise = float(np.sum(diff * diff))
@@ -117,7 +122,7 @@ def agreement(reference: np.ndarray, test: np.ndarray, sr: int, f0: np.ndarray |
     pitch = np.zeros(frames) if f0 is None else np.asarray(f0[:frames], dtype=np.float64)
     mcd = None
     if frames > 0 and float(np.max(np.abs(reference))) > 1e-4:
-        c_ref = world_mcep(reference, sr, pitch, 1.0 / FRAME_RATE, 24)
-        c_test = world_mcep(test, sr, pitch, 1.0 / FRAME_RATE, 24)
+        c_ref = world_mcep(resample(reference, sr, ANALYSIS_RATE), ANALYSIS_RATE, pitch, 1.0 / FRAME_RATE, 24)
+        c_test = world_mcep(resample(test, sr, ANALYSIS_RATE), ANALYSIS_RATE, pitch, 1.0 / FRAME_RATE, 24)
         mcd = mel_cepstral_distortion(c_ref, c_test, time_path(len(c_ref), len(c_test)))
     return {"snr_db": snr, "mcd_db": mcd, "max_abs": float(np.max(np.abs(diff))) if len(diff) else 0.0}

@@ -14,6 +14,7 @@ from torch import nn
 from rvclora.compress import assemble, probe as probes
 from rvclora.compress.difference import Difference, split_difference
 from rvclora.compress.factor import Layout, Spectrum
+from rvclora.compress.groups import summarize_groups
 from rvclora.compress.ranks import Ranks, fixed_ranks, search_ranks
 from rvclora.compress.settings import (
     DEFAULT_PRECISION,
@@ -85,8 +86,25 @@ def _layer_rows(diff: Difference, ranks: Ranks) -> list[dict[str, Any]]:
         r = ranks.get(c.path, 0)
         err = c.spectrum.residual(r)
         rows.append({"layer": c.path, "kind": c.layout.kind, "rank": r, "max_rank": c.spectrum.max_rank,
-                     "rel_diff": c.rel_diff, "rel_error": err, "energy": 1.0 - err * err})
+                     "rel_diff": c.rel_diff if math.isfinite(c.rel_diff) else None,  # None: the base weight is 0
+                     "rel_error": err, "energy": 1.0 - err * err})
     return rows
+
+
+def _low_rank_warning(rows: list[dict[str, Any]], snr_db: float | None, options: CompressOptions) -> str | None:
+    """Warn that the change is not low rank only when the audio agrees: a fixed rank that misses the SNR target.
+
+    With --rank auto the search already chose the ranks for the target: it either reached it (then many
+    partially kept layers are fine) or a separate warning says it did not.
+    """
+    low = [r for r in rows if r["energy"] < LOW_ENERGY]
+    if options.rank is None or not rows or len(low) <= len(rows) / 2:
+        return None
+    if snr_db is None or snr_db >= options.target_snr:  # None: exact
+        return None
+    return (f"at rank {options.rank} base + adapter reaches {snr_db:.1f} dB SNR, under the {options.target_snr:g} dB "
+            f"target, and {len(low)} of {len(rows)} layers keep under {LOW_ENERGY:.0%} of their change: the "
+            "difference is not low rank at this rank (raise --rank, or use --rank auto)")
 
 
 def compress_model(voice_path: Path, base_path: Path, output: Path, options: CompressOptions) -> dict[str, Any]:
@@ -152,11 +170,10 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     if note:
         warnings.append(note)
     rows = _layer_rows(diff, ranks)
-    low = [r for r in rows if r["energy"] < LOW_ENERGY]
-    if diff.layers and len(low) > len(rows) / 2:
-        warnings.append(f"{len(low)} of {len(rows)} layers keep under {LOW_ENERGY:.0%} of their change at this rank: "
-                        "the difference is not low rank (raise --rank, or use --rank auto)")
     audio = _audio(reference, assemble.with_adapter(base, tensors, meta), probe)
+    low_rank = _low_rank_warning(rows, audio["snr_db"], options)
+    if low_rank:
+        warnings.append(low_rank)
     meta["info"]["compress"] = {**mode, "snr_db": audio["snr_db"], "probe": audio["probe"]}
     from rvclora.lora.adapter import write_adapter
 
@@ -168,7 +185,7 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
                   "ratio": source_bytes / out_bytes if out_bytes else None},
         "params": sum(t.numel() for t in tensors.values()),
         "dtype": str(dtype).removeprefix("torch."),
-        "layers": rows, "unchanged_layers": diff.unchanged_layers,
+        "layers": rows, "groups": summarize_groups(rows, tensors), "unchanged_layers": diff.unchanged_layers,
         "full": {"keys": sorted(diff.full), "params": sum(t.numel() for t in diff.full.values())},
         "median_rel_diff": median, "audio": audio, "warnings": warnings,
     }
@@ -256,6 +273,7 @@ def resize_adapter(adapter_path: Path, rank: int, output: Path, base_path: Path 
         audio = _audio(reference, assemble.with_adapter(base, assemble.as_stored(new, dtype), out_meta), probe)
     write_adapter(output, new, out_meta, dtype)
     return {"source": str(adapter_path), "output": str(output), "rank": rank, "layers": rows,
+            "groups": summarize_groups(rows, new),
             "bytes": {"source": adapter_path.stat().st_size, "adapter": output.stat().st_size,
                       "saved": adapter_path.stat().st_size - output.stat().st_size},
             "params": sum(t.numel() for t in new.values()), "dtype": str(dtype).removeprefix("torch."),

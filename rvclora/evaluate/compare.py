@@ -16,11 +16,12 @@ import numpy as np
 from rvclora.audio.io import is_audio_file, load_audio
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.evaluate.analysis import Features, Loaded, analyse, load_mono
+from rvclora.evaluate.bands import BANDS, rating
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
 from rvclora.evaluate.f0_metrics import f0_scores
 from rvclora.features.f0 import shift_f0
-from rvclora.evaluate.mcd import mel_cepstral_distortion
-from rvclora.evaluate.settings import F0_RATE, Align, EvalSettings
+from rvclora.evaluate.mcd import mel_cepstral_distortion, pymcd_mcep
+from rvclora.evaluate.settings import ANALYSIS_RATE, F0_RATE, Align, EvalSettings, McdStyle
 from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.evaluate.speaker import EXTRA, cosine_similarity, load_speaker_encoder, mean_embedding
 
@@ -38,6 +39,7 @@ class PairResult:
     frames: int
     voiced_frames: int
     metrics: dict[str, float | None]
+    mcd_style: str = "classic"
     notes: list[str] = field(default_factory=list)
     f0_ref: np.ndarray | None = None  # reference F0 after the --pitch shift
     f0_conv: np.ndarray | None = None
@@ -51,6 +53,8 @@ class PairResult:
             "ref": str(self.ref),
             "converted": str(self.converted),
             **self.metrics,
+            "ratings": {k: rating(k, v, self.mcd_style) for k, v in self.metrics.items() if k in BANDS},
+            "mcd_style": self.mcd_style,
             "sample_rate": self.sample_rate,
             "aligned_frames": self.frames,
             "voiced_frames": self.voiced_frames,
@@ -73,6 +77,9 @@ class Evaluator:
         self._speaker = load_speaker_encoder(wanted, settings.device)
         if self._speaker is None and wanted is None:
             self.notes.append(f"speaker similarity skipped: install it with pip install 'rvclora[{EXTRA}]'")
+        if settings.mcd_style is McdStyle.pymcd:
+            self.notes.append("MCD in pymcd style (order 13, alpha 0.65, c0 counted): far lower than classic MCD, "
+                              "so it gets no rating band; compare it only with pymcd numbers")
         self._target = self._target_embedding(settings.target_voice) if settings.target_voice else None
 
     def _target_embedding(self, folder: Path) -> np.ndarray:
@@ -91,13 +98,13 @@ class Evaluator:
         """All metrics of one pair."""
         ref, conv = load_mono(ref_path), load_mono(conv_path)
         notes = _input_notes(ref, conv)
-        rate = min(ref.sr, conv.sr)
+        rate = ANALYSIS_RATE
         order = self.settings.mcep_order
         fr, fc = analyse(ref, rate, self._f0, order), analyse(conv, rate, self._f0, order)
         path = self._path(fr, fc)
         f0_ref = shift_f0(np.asarray(fr.f0, dtype=np.float64), self.settings.pitch)
         f0 = f0_scores(f0_ref, fc.f0, path)
-        mcd = None if fr.mcep is None or fc.mcep is None else mel_cepstral_distortion(fr.mcep, fc.mcep, path)
+        mcd = self._mcd(fr, fc, path)
         silent = ref.silent or conv.silent
         metrics = {
             "mcd_db": mcd,
@@ -117,6 +124,7 @@ class Evaluator:
             frames=len(path[0]),
             voiced_frames=f0.voiced_both,
             metrics=metrics,
+            mcd_style=self.settings.mcd_style.value,
             notes=notes,
             f0_ref=f0_ref[path[0]],
             f0_conv=fc.f0[path[1]],
@@ -129,6 +137,14 @@ class Evaluator:
         if self.settings.align is Align.dtw and fr.mcep is not None and fc.mcep is not None:
             return dtw_path(euclidean_cost(fr.mcep[:, 1:], fc.mcep[:, 1:]))
         return time_path(len(fr.f0), len(fc.f0))
+
+    def _mcd(self, fr: Features, fc: Features, path: tuple[np.ndarray, np.ndarray]) -> float | None:
+        """MCD along ``path`` in the configured style; None when either file is silent."""
+        if fr.envelope is None or fc.envelope is None or fr.mcep is None or fc.mcep is None:
+            return None  # a silent file
+        if self.settings.mcd_style is McdStyle.pymcd:
+            return mel_cepstral_distortion(pymcd_mcep(fr.envelope), pymcd_mcep(fc.envelope), path, first=0)
+        return mel_cepstral_distortion(fr.mcep, fc.mcep, path)
 
     def _speaker_similarity(self, fr: Features, fc: Features) -> float | None:
         if self._speaker is None:
@@ -147,8 +163,6 @@ def _input_notes(ref: Loaded, conv: Loaded) -> list[str]:
             notes.append(f"{label} is silent (peak below -80 dBFS): MCD, spectral convergence, F0 RMSE/"
                          "correlation and speaker similarity are undefined")
     if ref.sr != conv.sr:
-        high = ref if ref.sr > conv.sr else conv
-        label = "reference" if high is ref else "converted"
-        notes.append(f"sample rates differ ({ref.sr} vs {conv.sr} Hz): {label} resampled to "
-                     f"{min(ref.sr, conv.sr)} Hz for MCD and spectral convergence")
+        notes.append(f"sample rates differ ({ref.sr} vs {conv.sr} Hz): both are analysed resampled to "
+                     f"{ANALYSIS_RATE} Hz for MCD and spectral convergence, as every pair is")
     return notes

@@ -1,8 +1,9 @@
 """Shapes of the output: the JSON documents and the rich tables of ``rvclora eval``.
 
-Single pair: one JSON object with the metric keys. Folder mode:
-``{"pairs": [...], "aggregate": {metric: summary}, "unpaired": {"ref_only": [...], "converted_only": [...]},
-"ci_method": ..., "notes": [...]}``. Undefined metrics are ``null`` in JSON and ``n/a`` in tables.
+Single pair: one JSON object with the metric keys and their ``ratings`` (bands.py). Folder mode:
+``{"pairs": [...], "aggregate": {metric: summary (+ "rating" of the mean)}, "unpaired": {"ref_only": [...],
+"converted_only": [...]}, "ci_method": ..., "mcd_style": ..., "notes": [...]}``. Undefined metrics are
+``null`` in JSON and ``n/a`` in tables; a metric without bands has an empty rating cell.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rvclora.evaluate.bands import BANDS, rating
 from rvclora.evaluate.compare import METRIC_KEYS, PairResult
 from rvclora.evaluate.pairing import Pairing
 from rvclora.evaluate.stats import CI_METHOD, summarize
@@ -28,8 +30,16 @@ def fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _style(results: Sequence[PairResult]) -> str:
+    return results[0].mcd_style if results else "classic"
+
+
 def aggregate(results: Sequence[PairResult]) -> dict[str, dict[str, object]]:
-    return {key: summarize([r.metrics[key] for r in results]) for key in METRIC_KEYS}
+    """Summary per metric; metrics with bands also get the ``rating`` of their mean."""
+    summaries = {key: summarize([r.metrics[key] for r in results]) for key in METRIC_KEYS}
+    for key in BANDS:
+        summaries[key]["rating"] = rating(key, summaries[key]["mean"], _style(results))  # type: ignore[arg-type]
+    return summaries
 
 
 def single_json(result: PairResult, notes: Sequence[str]) -> dict[str, Any]:
@@ -43,9 +53,16 @@ def folder_json(results: Sequence[PairResult], pairing: Pairing, notes: Sequence
         "pairs": [r.to_dict() for r in results],
         "aggregate": aggregate(results),
         "ci_method": CI_METHOD,
+        "mcd_style": _style(results),
         "unpaired": {"ref_only": pairing.ref_only, "converted_only": pairing.converted_only},
         "notes": list(notes),
     }
+
+
+def metric_rows(result: PairResult) -> list[list[str]]:
+    """One pair as metric / value / rating lines (fits 80 columns, unlike one wide row)."""
+    return [[COLUMNS[k][0], fmt(result.metrics[k], COLUMNS[k][1]), rating(k, result.metrics[k], result.mcd_style) or ""]
+            for k in METRIC_KEYS]
 
 
 def pair_rows(results: Sequence[PairResult]) -> list[list[str]]:
@@ -59,5 +76,5 @@ def aggregate_rows(results: Sequence[PairResult]) -> list[list[str]]:
         ci = summary["ci95"]
         ci_text = "n/a" if ci is None else f"{fmt(ci[0], digits)} … {fmt(ci[1], digits)}"  # type: ignore[index]
         rows.append([label, str(summary["n"]), fmt(summary["mean"], digits),  # type: ignore[arg-type]
-                     fmt(summary["median"], digits), ci_text])  # type: ignore[arg-type]
+                     fmt(summary["median"], digits), ci_text, summary.get("rating") or ""])  # type: ignore[arg-type]
     return rows

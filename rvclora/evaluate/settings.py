@@ -17,8 +17,18 @@ class Align(str, Enum):
     time = "time"  # frame i with frame i, cut to the shorter file: for conversions of the reference itself
 
 
+class McdStyle(str, Enum):
+    """Which MCD convention ``mcd_db`` follows (docs/metrics.md)."""
+
+    classic = "classic"  # SPTK/WORLD: order 24, alpha fitted to the rate, c0 excluded
+    pymcd = "pymcd"  # pymcd's parameters (as RVCBench): order 13, alpha 0.65, c0 included, 1e-8 floor
+
+
 FRAME_PERIOD_S = 0.01  # every frame-wise metric uses the 10 ms grid of RVC's F0 (hop 160 at 16 kHz)
 F0_RATE = 16000  # F0 estimators take 16 kHz audio, as in RVC
+# MCD and spectral convergence analyse every file at this one rate, so that scores of files at 16, 40 or 48 kHz
+# compare (at a file's own rate, empty bands above 8 kHz would dominate the score)
+ANALYSIS_RATE = 16000
 SILENCE_PEAK = 1e-4  # a file whose peak is below -80 dBFS counts as silent: its metrics are undefined
 
 
@@ -31,6 +41,7 @@ class EvalSettings:
     pitch: float = 0.0  # semitones: the reference F0 is multiplied by 2**(pitch/12) before comparing
     align: Align = Align.dtw
     mcep_order: int = 24  # mel-cepstrum c0..c24; MCD uses c1..c24
+    mcd_style: McdStyle = McdStyle.classic
     speaker: bool | None = None  # None: when the 'speaker' extra is installed; True: required; False: skip
     target_voice: Path | None = None  # folder whose mean speaker embedding replaces the reference's
     device: str = "cpu"
