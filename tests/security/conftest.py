@@ -1,0 +1,76 @@
+"""Shared pieces of the adversarial tests: a clean environment, a tiny preprocessed workspace, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rvclora.workspace.schema import ENV_VARS
+from tests.helpers_assets import voice_like
+
+SR = 32000
+
+
+def clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
+    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    mp.setenv("COLUMNS", "500")  # rich wraps at 80 columns off a terminal; each message is one line
+    for var in ENV_VARS:
+        mp.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Iterator[Path]:
+    """One preprocessed 32k workspace (two sources) with the tiny reference HuBERT configured."""
+    from rvclora.audio.preprocess import preprocess_workspace
+    from rvclora.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("sec_template") / "voice"
+    (root / "raw").mkdir(parents=True)
+    gap = np.zeros(SR // 2, dtype=np.float32)
+    sf.write(root / "raw" / "a.wav", np.concatenate([gap, voice_like(2.5, SR, 150.0), gap]), SR)
+    sf.write(root / "raw" / "b.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(mp, root.parent)
+        ws = Workspace.open(root, overrides={
+            "sr": "32k", "f0_method": "dio", "preprocess.workers": 1, "extract.build_index": False,
+            "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
+        assert preprocess_workspace(ws).clips >= 2
+    yield root
+
+
+@pytest.fixture
+def workspace(_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the preprocessed workspace for one test."""
+    dest = tmp_path / "voice"
+    shutil.copytree(_template, dest, symlinks=True)
+    return dest
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
+    from rvclora.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line(text: str) -> str:
+    """The single non-empty line of ``text`` (fails when there are several, or a traceback)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]
