@@ -74,3 +74,20 @@ def one_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in text, text
     return lines[0]
+
+
+BASE = "v2_40k_f0_tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_base(reference_dir: Path) -> Path:
+    """A tiny RVC generator (upstream layout) from the reference fixtures."""
+    return reference_dir / f"{BASE}.G.pth"
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rank-2 adapter for :func:`tiny_base` with both factors non-zero."""
+    from tests.helpers_assets import build_adapter
+
+    return build_adapter(tmp_path_factory.mktemp("sec_adapter") / "a.safetensors", tiny_base, seed=1, rank=2)
