@@ -101,7 +101,7 @@ def write_adapter(
     stored = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
     meta = dict(meta, dtype=str(dtype).removeprefix("torch."), params=sum(v.numel() for v in stored.values()))
     meta = json.loads(json.dumps(meta, default=str))  # plain JSON values only, in both formats
-    with atomic_write(dest) as tmp:
+    with atomic_write(dest, size_hint=sum(v.numel() * v.element_size() for v in stored.values())) as tmp:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
 
