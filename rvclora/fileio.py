@@ -32,6 +32,15 @@ def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     return p
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same inode when both exist (links and hard links included),
+    else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def mount_point(path: str | os.PathLike[str]) -> Path:
     """The mount point holding ``path`` (its nearest existing ancestor), to name the full device."""
     p = Path(path).expanduser().absolute()
