@@ -169,10 +169,17 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, fh)
 
 
-def _starts_like_pickle(path: Path) -> bool:
-    """Legacy (non-zip) torch files begin with a pickle protocol marker."""
+def _pickle_kind(path: Path) -> str | None:
+    """``"torch"`` for PyTorch's legacy (pre-1.6, non-zip) format, ``"pickle"`` for any other pickle stream,
+    None for neither. The legacy format opens with a protocol-2 pickle of torch's magic number."""
+    import torch
+
     with open(path, "rb") as fh:
-        return fh.read(1) == b"\x80"
+        head = fh.read(14)
+    if not head.startswith(b"\x80"):
+        return None
+    magic = int.from_bytes(head[4:14], "little") == torch.serialization.MAGIC_NUMBER
+    return "torch" if head[:4] == b"\x80\x02\x8a\x0a" and magic else "pickle"
 
 
 def safe_torch_load(
@@ -191,7 +198,11 @@ def safe_torch_load(
     import torch
 
     p = require_file(path, what)
-    if not zipfile.is_zipfile(p) and not _starts_like_pickle(p):
+    kind = None if zipfile.is_zipfile(p) else _pickle_kind(p)
+    if kind == "pickle":  # torch would try it and warn about the protocol; it is no checkpoint anyway
+        raise UnsafeFileError(f"{what} {p.name} is a legacy pickle file, refused for safety",
+                              "rvclora loads PyTorch checkpoints of plain tensors; re-save it with torch.save")
+    if not zipfile.is_zipfile(p) and kind is None:
         raise BadInputError(f"{what} {p.name} is truncated or not a PyTorch file", "give a complete .pth/.pt checkpoint")
     try:
         wanted = torch.serialization.get_unsafe_globals_in_checkpoint(str(p))
