@@ -1,4 +1,4 @@
-"""Shared pieces of the adversarial tests: a clean environment, a tiny preprocessed workspace, the CLI."""
+"""Fixtures of the adversarial tests: a clean environment, a tiny preprocessed workspace, a tiny base and adapter."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rvclora.workspace.schema import ENV_VARS
 from tests.helpers_assets import voice_like
+from tests.security.helpers import clean_env
 
 SR = 32000
-
-
-def clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    mp.setenv("COLUMNS", "500")  # rich wraps at 80 columns off a terminal; each message is one line
-    for var in ENV_VARS:
-        mp.delenv(var, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -54,26 +47,6 @@ def workspace(_template: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "voice"
     shutil.copytree(_template, dest, symlinks=True)
     return dest
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
-    from rvclora.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line(text: str) -> str:
-    """The single non-empty line of ``text`` (fails when there are several, or a traceback)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in text, text
-    return lines[0]
 
 
 BASE = "v2_40k_f0_tiny"

@@ -11,6 +11,20 @@ from rvclora.train.state import newest_intact_state
 from tests.test_train import make_dataset, make_job, steps_of
 
 
+def test_the_newest_intact_state_is_chosen_and_the_bad_one_set_aside(tmp_path: Path) -> None:
+    import torch
+
+    older, newest = tmp_path / "state_e00001_s00000002.pt", tmp_path / "state_e00002_s00000004.pt"
+    for p in (older, newest):
+        torch.save({"format": 1, "base_fingerprint": "fp", "mode": "lora", "progress": {"step": p.name}}, p)
+    newest.write_bytes(newest.read_bytes()[:300])
+    with pytest.warns(RvcloraWarning, match=rf"skipped training checkpoint {newest.name}: .*truncated"):
+        path, state = newest_intact_state(tmp_path, "fp", "lora")
+    assert path == older and state is not None and state["progress"]["step"] == older.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [older.name, f"{newest.name}.corrupt"]
+
+
+@pytest.mark.slow
 def test_resume_skips_a_truncated_newest_checkpoint(tmp_path: Path, reference_dir: Path) -> None:
     from rvclora.train.loop import run_training
 

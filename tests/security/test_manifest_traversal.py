@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import one_line, run_cli
+from tests.security.helpers import one_line, run_cli
 
 MANIFEST = Path(".rvclora") / "manifest.json"
 

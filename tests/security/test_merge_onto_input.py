@@ -11,7 +11,7 @@ import pytest
 
 from rvclora.errors import OutputError
 from rvclora.merging import merge_to_model
-from tests.security.conftest import one_line, run_cli
+from tests.security.helpers import one_line, run_cli
 
 
 def _digest(p: Path) -> str:

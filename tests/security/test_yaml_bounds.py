@@ -9,7 +9,7 @@ import pytest
 
 from rvclora.errors import ConfigError
 from rvclora.workspace.yamlfile import MAX_BYTES, parse_yaml
-from tests.security.conftest import one_line, run_cli
+from tests.security.helpers import one_line, run_cli
 
 
 def alias_bomb(levels: int = 12, width: int = 9) -> str:
