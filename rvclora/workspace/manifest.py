@@ -54,6 +54,15 @@ def fingerprint(path: Path) -> dict[str, Any]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+_NUMBER = (int, float)
+# Types of the info values stages read back (a mistyped one would be a TypeError deep inside a stage).
+INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "speaker_id": (int,), "clips": (int,), "frames": (int,), "dim": (int,), "voiced": (int,),
+    "duration_s": _NUMBER, "kept_s": _NUMBER, "f0_min": (*_NUMBER, type(None)), "f0_max": (*_NUMBER, type(None)),
+    "skipped": (str, type(None)),
+}
+
+
 def _plain_relative(stored: str) -> bool:
     """A relative posix path with no ``..`` (or empty) component."""
     return not os.path.isabs(stored) and "\\" not in stored and all(
@@ -78,8 +87,12 @@ def schema_problem(doc: Any) -> str | None:
             outputs = e.get("outputs")
             if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
                 return f"{where}.outputs is not a list of paths"
-            if not isinstance(e.get("info", {}), dict):
+            info = e.get("info", {})
+            if not isinstance(info, dict):
                 return f"{where}.info is not an object"
+            for name, value in info.items():
+                if name in INFO_TYPES and (isinstance(value, bool) or not isinstance(value, INFO_TYPES[name])):
+                    return f"{where}.info.{name} has the wrong type"
     return None
 
 
@@ -132,8 +145,8 @@ class Manifest:
         except OSError:
             kept = "left in place"
         redo = f"the {', '.join(stages)} work" if stages else "every stage's work"
-        warnings.warn(RvcloraWarning(f"{self.path} is damaged ({problem}); {kept}. {redo.capitalize()} will be "
-                                     "redone on the next run"), stacklevel=3)
+        warnings.warn(RvcloraWarning(f"{self.path} is damaged ({problem}); {kept}. "
+                                     f"{redo[0].upper()}{redo[1:]} will be redone"), stacklevel=3)
 
     def _check_outputs(self, stages: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
         """Refuse the manifest if any output lies outside the stages' folders (``../``, absolute, via a link).

@@ -16,6 +16,8 @@ BAD = {
     "wrong entry type": '{"format":1,"stages":{"preprocess":{"a.wav":"x"}}}',
     "outputs not a list": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":{},"settings_hash":"h",'
                           '"outputs":"clips/x.wav","info":{}}}}}',
+    "mistyped info": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":{},"settings_hash":"h",'
+                     '"outputs":[],"info":{"speaker_id":"abc"}}}}}',
     "no format": '{"stages":{}}',
     "a list": "[1, 2, 3]",
     "truncated": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":',
