@@ -65,8 +65,8 @@ INFO_TYPES: dict[str, tuple[type, ...]] = {
 
 def _plain_relative(stored: str) -> bool:
     """A relative posix path with no ``..`` (or empty) component."""
-    return not os.path.isabs(stored) and "\\" not in stored and all(
-        part not in ("", "..") for part in stored.split("/"))
+    wrapped = f"/{stored}/"
+    return not os.path.isabs(stored) and "\\" not in stored and "/../" not in wrapped and "//" not in wrapped
 
 
 def schema_problem(doc: Any) -> str | None:
@@ -153,20 +153,22 @@ class Manifest:
 
         Each distinct folder is resolved once; a file is resolved only when it is itself a link."""
         allowed = [self._real_root / f for f in self._output_folders]
+        root = str(self.root)
         folder_ok: dict[str, bool] = {}
 
-        def inside(real: Path) -> bool:
-            return any(real == a or a in real.parents for a in allowed)
+        def inside(real: str) -> bool:
+            return any(real == str(a) or real.startswith(f"{a}{os.sep}") for a in allowed)
 
         for stage, entries in stages.items():
             for key, entry in entries.items():
                 for stored in entry["outputs"]:
                     parent = stored.rpartition("/")[0]
                     if parent not in folder_ok:
-                        folder_ok[parent] = inside(Path(os.path.realpath(self.root / parent)))
-                    ok = _plain_relative(stored) and folder_ok[parent]
-                    if ok and os.path.islink(self.root / stored):
-                        ok = inside(Path(os.path.realpath(self.root / stored)).parent)
+                        folder_ok[parent] = inside(os.path.realpath(os.path.join(root, parent)))
+                    ok = folder_ok[parent] and _plain_relative(stored)
+                    full = os.path.join(root, stored)
+                    if ok and os.path.islink(full):
+                        ok = inside(os.path.dirname(os.path.realpath(full)))
                     if not ok:
                         raise BadInputError(
                             f"{self.path}: stages.{stage}[{key!r}].outputs lists {stored!r}, outside the "
