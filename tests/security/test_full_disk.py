@@ -78,7 +78,8 @@ def test_a_writer_error_on_a_nearly_full_disk_is_disk_full(tmp_path: Path, monke
     """libsndfile and torch's own writer lose the errno; then free space decides."""
     import shutil
 
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 0))  # type: ignore[attr-defined]
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=0))
     with pytest.raises(DiskFullError), atomic_write(tmp_path / "x.wav") as tmp:
         tmp.write_bytes(b"partial")
         raise RuntimeError("System error.")
