@@ -65,6 +65,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; user errors become one line on stderr and exit code 2."""
     from rvclora.errors import RvcloraError
 
+    _render_warnings()
     try:
         app(args=argv, prog_name="rvclora")
     except RvcloraError as exc:
@@ -78,6 +79,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; nothing half-written was kept. Run the same command again to resume.\n")
         sys.exit(130)
+
+
+def _render_warnings() -> None:
+    """Show library warnings meant for users (RvcloraWarning) as one ``warning:`` line, without a source line."""
+    import warnings
+
+    from rvclora.errors import RvcloraWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "rvclora", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if not issubclass(category, RvcloraWarning):
+            return shown(message, category, filename, lineno, file, line)
+        from rvclora.console import err
+
+        err.print(f"[yellow]warning:[/yellow] {_escape(str(message))}")
+
+    show.rvclora = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _escape(text: str) -> str:

@@ -58,3 +58,9 @@ class MissingExtraError(RvcloraError):
 
 class WorkspaceBusyError(RvcloraError):
     """Another rvclora command holds the workspace lock."""
+
+
+class RvcloraWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a damaged manifest set aside).
+
+    Library code emits these with :func:`warnings.warn`; the CLI prints each as one ``warning:`` line."""

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rvclora.errors import IncompatibleError
+from rvclora.errors import IncompatibleError, OutputError
+
+
+def refuse_output_among_inputs(output: Path, base: Path, adapters: Sequence[Path]) -> None:
+    """An output that is one of the inputs (same file, also through a link) would destroy it: refuse it,
+    whatever ``--overwrite`` says."""
+    from rvclora.fileio import same_file
+
+    for what, path in [("base model", base), *(("adapter", p) for p in adapters)]:
+        if same_file(output, path):
+            raise OutputError(f"output {output} is the {what} {path} it is made from", "choose another output path")
 
 
 def _read_all(adapters: Sequence[Path]) -> list[tuple[dict, dict]]:
@@ -39,6 +49,7 @@ def merge_to_model(base: Path, adapters: Sequence[Path], weights: Sequence[float
     from rvclora.lora.merge import merge_weighted
     from rvclora.models.checkpoint import load_synthesizer, save_rvc_model
 
+    refuse_output_among_inputs(output, base, adapters)
     model = load_synthesizer(base)
     loaded = _read_all(adapters)
     _check_base(model, adapters, loaded, force)
@@ -56,6 +67,7 @@ def merge_to_adapter(base: Path, adapters: Sequence[Path], weights: Sequence[flo
     from rvclora.lora.merge import blend_adapters
     from rvclora.models.checkpoint import load_synthesizer
 
+    refuse_output_among_inputs(output, base, adapters)
     model = load_synthesizer(base)
     loaded = _read_all(adapters)
     fingerprint = _check_base(model, adapters, loaded, force)

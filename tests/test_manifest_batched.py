@@ -37,7 +37,7 @@ def _files(folder: Path, n: int) -> list[Path]:
 
 
 def _manifest(root: Path) -> Manifest:
-    return Manifest(root / ".rvclora" / "manifest.json", root)
+    return Manifest(root / ".rvclora" / "manifest.json", root, output_folders=("in", "clips"))
 
 
 def _record_all(m: Manifest, files: list[Path]) -> None:

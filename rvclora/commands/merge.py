@@ -52,11 +52,12 @@ def merge_command(
     -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
     """
     from rvclora.errors import ConfigError, OutputError
-    from rvclora.merging import merge_to_adapter, merge_to_model
+    from rvclora.merging import merge_to_adapter, merge_to_model, refuse_output_among_inputs
 
     suffix = output.suffix.lower()
     if suffix not in (".pth", ".safetensors"):
         raise ConfigError(f"output {output.name} must end in .pth (RVC model) or .safetensors (adapter)")
+    refuse_output_among_inputs(output, base, lora)
     if output.exists() and not overwrite:
         raise OutputError(f"{output} already exists", "pass --overwrite to replace it")
     blend = [w * scale for w in parse_weights(weights, len(lora))]

@@ -96,7 +96,8 @@ def load_index(path: str | os.PathLike[str], expected_dim: int | None = None) ->
     try:
         index = faiss.read_index(str(p))
     except RuntimeError as exc:
-        raise BadInputError(f"{p.name} is not a faiss index or is damaged", "rebuild it with `rvclora index`"
+        raise BadInputError(f"{p.name} is not a faiss index or is damaged",
+                            "delete it and run `rvclora extract` on its workspace: only the index is rebuilt"
                             ) from exc
     if expected_dim is not None and index.d != expected_dim:
         have = VERSION_OF_DIM.get(index.d, f"{index.d}-d")

@@ -35,6 +35,10 @@ FULL_PREFIX = "full."
 META_KEY = "rvclora"  # safetensors header key, and the .pth top-level key holding the metadata
 DEFAULT_DTYPE = torch.float16  # halves the file; fp16 keeps ~3 significant digits of ΔW, far below audible
 SUFFIXES = (".safetensors", ".pth", ".pt")
+# Bounds on an adapter's metadata, which may come from anyone: a real one is a few KB (one entry per layer)
+# and four levels deep. Deeper or larger metadata is refused before anything walks it.
+MAX_META_BYTES = 1 << 20
+MAX_META_DEPTH = 32
 
 Tensors = dict[str, torch.Tensor]
 Metadata = dict[str, Any]
@@ -114,7 +118,7 @@ def write_adapter(
     stored = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
     meta = dict(meta, dtype=str(dtype).removeprefix("torch."), params=sum(v.numel() for v in stored.values()))
     meta = json.loads(json.dumps(meta, default=str))  # plain JSON values only, in both formats
-    with atomic_write(dest) as tmp:
+    with atomic_write(dest, size_hint=sum(v.numel() * v.element_size() for v in stored.values())) as tmp:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
 
@@ -155,16 +159,24 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError) as exc:
             raise BadInputError(f"adapter {p.name} is truncated or not a safetensors file", "re-export it") from exc
+        text = header.get(META_KEY)
+        _check_meta_size(p, len(text or ""))
         try:
-            meta = json.loads(header[META_KEY])
-        except (KeyError, json.JSONDecodeError):
+            meta = json.loads(text) if text is not None else None
+        except json.JSONDecodeError:
             meta = None
+        except RecursionError:
+            raise _too_deep(p) from None
     else:
         obj = safe_torch_load(p, "adapter")
         meta = obj.get(META_KEY) if isinstance(obj, dict) else None
         tensors = obj.get("tensors") if isinstance(obj, dict) else None
         if not isinstance(tensors, dict) or not all(torch.is_tensor(t) for t in tensors.values()):
             meta = None
+    if _depth(meta) > MAX_META_DEPTH:
+        raise _too_deep(p)
+    if suffix != ".safetensors" and isinstance(meta, dict):
+        _check_meta_size(p, len(json.dumps(meta, default=str)))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"{p.name} is not an rvclora adapter (no rvclora metadata)", "give an adapter file")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
@@ -173,6 +185,30 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
             "upgrade rvclora",
         )
     return tensors, meta
+
+
+def _depth(obj: Any) -> int:
+    """Nesting depth of dicts/lists (iterative, so a hostile depth cannot exhaust the stack)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            deepest = max(deepest, level)
+            if deepest > MAX_META_DEPTH:
+                return deepest
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _check_meta_size(path: Path, size: int) -> None:
+    if size > MAX_META_BYTES:
+        raise BadInputError(f"adapter {path.name} has {size // 1024} KB of metadata, more than an adapter needs "
+                            f"({MAX_META_BYTES // 1024} KB at most)", "refused; re-export it with rvclora")
+
+
+def _too_deep(path: Path) -> BadInputError:
+    return BadInputError(f"adapter {path.name} has metadata nested more than {MAX_META_DEPTH} levels deep",
+                        "refused; re-export it with rvclora")
 
 
 def _plan_layers(

@@ -29,7 +29,14 @@ from rvclora.train.options import TrainJob
 from rvclora.train.precision import choose_precision
 from rvclora.train.slicing import random_starts
 from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
-from rvclora.train.state import capture_rng, list_states, load_state, restore_rng, save_state, state_path
+from rvclora.train.state import (
+    capture_rng,
+    list_states,
+    newest_intact_state,
+    restore_rng,
+    save_state,
+    state_path,
+)
 
 EXPLODED = 1e6  # a total generator loss above this is divergence, not a bad batch
 JSONL_NAME = "train.jsonl"
@@ -110,12 +117,11 @@ def run_training(job: TrainJob) -> TrainResult:
         for old in list_states(job.checkpoints_dir):
             old.unlink(missing_ok=True)
     world.barrier()
-    states = [] if job.restart else list_states(job.checkpoints_dir)
-    resumed_from = states[-1] if states else None
+    resumed_from, st = (None, None) if job.restart else newest_intact_state(job.checkpoints_dir, fingerprint, mode,
+                                                                           set_aside=world.main)
     progress_state: dict[str, Any] = {"epoch": 1, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0,
                                       "history": []}
-    if resumed_from is not None:
-        st = load_state(resumed_from, fingerprint, mode)
+    if resumed_from is not None and st is not None:
         _check_same_lora(st, job, resumed_from)
         _load_trainable(net, st["trainable"], resumed_from)
         disc.load_state_dict(st["discriminator"])

@@ -8,15 +8,17 @@ identical to an uninterrupted run. Only plain containers and tensors are stored 
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rvclora.errors import IncompatibleError
+from rvclora.errors import BadInputError, IncompatibleError, RvcloraWarning
 from rvclora.fileio import atomic_torch_save, safe_torch_load
 
 STATE_FORMAT = 1
@@ -79,3 +81,29 @@ def load_state(path: Path, fingerprint: str, mode: str) -> dict[str, Any]:
             "use the same --full setting, or start over with --restart",
         )
     return state
+
+
+def newest_intact_state(folder: Path, fingerprint: str, mode: str,
+                        set_aside: bool = True) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest state that loads, and its contents; (None, None) when there is none.
+
+    A newer state that is truncated or corrupt (a crash or a full disk while it was copied, not while rvclora
+    wrote it: that is atomic) does not block the resume: a warning names it and why, and with ``set_aside``
+    it is renamed ``<name>.corrupt`` so pruning can never leave it as the only state. A state for another base
+    or mode still stops the run (IncompatibleError): the older ones would be wrong too.
+    """
+    for path in reversed(list_states(folder)):
+        try:
+            return path, load_state(path, fingerprint, mode)
+        except IncompatibleError:
+            raise
+        except BadInputError as exc:
+            note = f"skipped training checkpoint {path.name}: {exc.message}"
+            if set_aside:
+                try:
+                    os.replace(path, path.with_name(path.name + ".corrupt"))
+                    note += f"; set aside as {path.name}.corrupt"
+                except OSError:
+                    pass
+            warnings.warn(RvcloraWarning(note + "; resuming from the one before"), stacklevel=2)
+    return None, None

@@ -19,6 +19,7 @@ from typing import Any
 
 from rvclora.errors import BadInputError, ConfigError, OutputError
 from rvclora.fileio import atomic_write
+from rvclora.workspace.confine import require_confined
 from rvclora.workspace.lock import hold_lock
 from rvclora.workspace.manifest import Manifest
 from rvclora.workspace.schema import ENV_VARS, KEYS, SAMPLE_RATES, defaults
@@ -215,7 +216,12 @@ class Workspace:
 
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        """Hold the workspace lock while ``command`` runs (WorkspaceBusyError if another command holds it)."""
+        """Hold the workspace lock while ``command`` runs (WorkspaceBusyError if another command holds it).
+
+        First the folders commands write to must resolve inside the workspace (see rvclora.workspace.confine)."""
+        require_confined(self.root, (self.root / "clips", self.clips_dir(), self.clips_16k_dir, self.features_dir,
+                                     self.f0_dir, self.index_dir, self.checkpoints_dir, self.adapters_dir,
+                                     self.logs_dir, self.state_dir))
         with hold_lock(self.state_dir / "lock", command):
             yield
 

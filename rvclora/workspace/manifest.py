@@ -6,6 +6,12 @@ same and all its outputs are still on disk. Anything else means "redo it".
 
 Stages that record one entry per clip wrap their loop in :meth:`Manifest.batched`, so the file (which grows
 with the workspace) is rewritten once per batch of changes instead of once per clip.
+
+A workspace may come from someone else (a zip, a clone), so the file is untrusted input: its schema is checked
+on load (a damaged one is set aside as ``manifest.json.bad-<time>`` with a warning, and the work redone), and
+every output path it lists must lie, symlinks resolved, inside one of the folders the stages write
+(``clips/``, ``features/``, ``f0/``, ``index/``); anything else is refused before a single file is touched,
+because stages delete the outputs of stale entries.
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rvclora.errors import BadInputError, RvcloraWarning
 from rvclora.fileio import atomic_write
 
 FORMAT = 1
 # Inputs up to this size are fingerprinted by content (robust to copies that change mtime); larger ones by
 # size + modification time (cheap for long recordings).
 SMALL_FILE = 1 << 20
+# The workspace folders whose files stages record as outputs (and so may delete); see rvclora.workspace.core.
+OUTPUT_FOLDERS = ("clips", "features", "f0", "index")
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -44,15 +54,59 @@ def fingerprint(path: Path) -> dict[str, Any]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+_NUMBER = (int, float)
+# Types of the info values stages read back (a mistyped one would be a TypeError deep inside a stage).
+INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "speaker_id": (int,), "clips": (int,), "frames": (int,), "dim": (int,), "voiced": (int,),
+    "duration_s": _NUMBER, "kept_s": _NUMBER, "f0_min": (*_NUMBER, type(None)), "f0_max": (*_NUMBER, type(None)),
+    "skipped": (str, type(None)),
+}
+
+
+def _plain_relative(stored: str) -> bool:
+    """A relative posix path with no ``..`` (or empty) component."""
+    wrapped = f"/{stored}/"
+    return not os.path.isabs(stored) and "\\" not in stored and "/../" not in wrapped and "//" not in wrapped
+
+
+def schema_problem(doc: Any) -> str | None:
+    """What is wrong with a parsed manifest (None when it is sound): types checked down to each entry."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("stages"), dict):
+        return f"expected {{\"format\": {FORMAT}, \"stages\": {{...}}}}"
+    for stage, entries in doc["stages"].items():
+        if not isinstance(entries, dict):
+            return f"stages.{stage} is not an object"
+        for key, e in entries.items():
+            where = f"stages.{stage}[{key!r}]"
+            if not isinstance(e, dict):
+                return f"{where} is not an object"
+            if not isinstance(e.get("settings_hash"), str):
+                return f"{where}.settings_hash is not a string"
+            if not isinstance(e.get("inputs"), dict) or not all(isinstance(v, dict) for v in e["inputs"].values()):
+                return f"{where}.inputs is not an object of fingerprints"
+            outputs = e.get("outputs")
+            if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+                return f"{where}.outputs is not a list of paths"
+            info = e.get("info", {})
+            if not isinstance(info, dict):
+                return f"{where}.info is not an object"
+            for name, value in info.items():
+                if name in INFO_TYPES and (isinstance(value, bool) or not isinstance(value, INFO_TYPES[name])):
+                    return f"{where}.info.{name} has the wrong type"
+    return None
+
+
 class Manifest:
     """Per-stage entries keyed by a stage-chosen key (e.g. a source file's relative path).
 
     Paths are stored relative to the workspace root when inside it, so a workspace can be moved.
     """
 
-    def __init__(self, path: Path, root: Path) -> None:
+    def __init__(self, path: Path, root: Path, output_folders: Sequence[str] = OUTPUT_FOLDERS) -> None:
         self.path = path
         self.root = root
+        self._real_root = root.resolve()
+        self._output_folders = tuple(output_folders)
         self._data: dict[str, dict[str, dict[str, Any]]] = self._load()
         self._limits: list[tuple[int, float]] = []  # (max_pending, max_seconds) of each open batched block
         self._pending = 0  # changes not yet on disk
@@ -62,14 +116,65 @@ class Manifest:
 
     def _load(self) -> dict[str, dict[str, dict[str, Any]]]:
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError):
-            # Written atomically, so this is damage from outside; an empty manifest only costs a redo.
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"cannot read {self.path}: {getattr(exc, 'strerror', None) or exc}",
+                                "check its permissions") from exc
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc, problem = None, "it is not valid JSON (truncated?)"
+        else:
+            problem = schema_problem(doc)
+        if problem:
+            self._set_aside(problem, doc)
             return {}
-        stages = doc.get("stages") if isinstance(doc, dict) else None
-        return stages if isinstance(stages, dict) else {}
+        stages: dict[str, dict[str, dict[str, Any]]] = doc["stages"]
+        self._check_outputs(stages)
+        return stages
+
+    def _set_aside(self, problem: str, doc: Any) -> None:
+        """Keep a damaged manifest for inspection (``manifest.json.bad-<time>``) and warn what will be redone."""
+        stages = sorted(doc["stages"]) if isinstance(doc, dict) and isinstance(doc.get("stages"), dict) else []
+        aside = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.path, aside)
+            kept = f"set aside as {aside.name}"
+        except OSError:
+            kept = "left in place"
+        redo = f"the {', '.join(stages)} work" if stages else "every stage's work"
+        warnings.warn(RvcloraWarning(f"{self.path} is damaged ({problem}); {kept}. "
+                                     f"{redo[0].upper()}{redo[1:]} will be redone"), stacklevel=3)
+
+    def _check_outputs(self, stages: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        """Refuse the manifest if any output lies outside the stages' folders (``../``, absolute, via a link).
+
+        Each distinct folder is resolved once; a file is resolved only when it is itself a link."""
+        allowed = [self._real_root / f for f in self._output_folders]
+        root = str(self.root)
+        folder_ok: dict[str, bool] = {}
+
+        def inside(real: str) -> bool:
+            return any(real == str(a) or real.startswith(f"{a}{os.sep}") for a in allowed)
+
+        for stage, entries in stages.items():
+            for key, entry in entries.items():
+                for stored in entry["outputs"]:
+                    parent = stored.rpartition("/")[0]
+                    if parent not in folder_ok:
+                        folder_ok[parent] = inside(os.path.realpath(os.path.join(root, parent)))
+                    ok = folder_ok[parent] and _plain_relative(stored)
+                    full = os.path.join(root, stored)
+                    if ok and os.path.islink(full):
+                        ok = inside(os.path.dirname(os.path.realpath(full)))
+                    if not ok:
+                        raise BadInputError(
+                            f"{self.path}: stages.{stage}[{key!r}].outputs lists {stored!r}, outside the "
+                            f"workspace folders stages write ({', '.join(self._output_folders)}); refused",
+                            "rvclora never writes that: delete the manifest to redo the work, or restore it",
+                        )
 
     def rel(self, path: str | os.PathLike[str]) -> str:
         """How a path is stored: relative to the root (posix style) when inside it, else absolute."""

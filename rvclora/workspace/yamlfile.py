@@ -16,6 +16,13 @@ from rvclora.errors import ConfigError
 from rvclora.workspace.schema import SECTIONS, TOP, Key
 
 COMMENT_COLUMN = 34
+# Bounds checked before a document is built (a workspace's rvclora.yaml may come from anyone): the generated
+# file is ~6 KB and two levels deep, and rvclora's files never use anchors/aliases (*x), whose nesting can make
+# a few hundred bytes expand into gigabytes (the "billion laughs").
+MAX_BYTES = 32 * 1024
+MAX_DEPTH = 16
+# libyaml's event parser when PyYAML has it (100x faster on pathological input); the pure one otherwise.
+_EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: Path, label: str) -> tuple[dict[str, Any], dict[str, int]]:
@@ -27,11 +34,36 @@ def read_yaml(path: Path, label: str) -> tuple[dict[str, Any], dict[str, int]]:
     return parse_yaml(text, label)
 
 
+def _check_bounds(text: str, label: str) -> None:
+    """Refuse a document that is too large, too deep or uses aliases, streaming its events (nothing is built)."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{label} is {len(text) // 1024} KB, more than a settings file needs "
+                          f"({MAX_BYTES // 1024} KB at most)", "check the file; rvclora writes ~6 KB")
+    depth = 0
+    for event in yaml.parse(text, Loader=_EVENTS_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{label} line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                              "allowed in settings files", "write the value out instead")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{label} line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels "
+                                  "deep", "settings are at most a section, a key and a list")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, int]]:
-    """Parse settings text; malformed YAML, duplicate keys or a non-mapping top level raise ConfigError."""
+    """Parse settings text; malformed YAML, duplicate keys, aliases, excessive size or depth, or a non-mapping
+    top level raise ConfigError."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        _check_bounds(text, label)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
