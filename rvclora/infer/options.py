@@ -28,6 +28,7 @@ class ConvertOptions:
     rms_mix_rate: float = 0.25  # 1 = keep the model's loudness, 0 = follow the input's envelope
     resample_sr: int = 0  # >= 16000 and != model rate: resample the output
     speaker_id: int = 0
+    seed: int | None = 0  # noise of the flow and the NSF excitation; None = fresh noise every run (upstream)
 
     def __post_init__(self) -> None:
         checks = (
@@ -38,6 +39,7 @@ class ConvertOptions:
             (self.resample_sr == 0 or 16000 <= self.resample_sr <= 192000, "--resample-sr must be 0 or 16000..192000"),
             (self.speaker_id >= 0, "--speaker-id must not be negative"),
             (-48 <= self.pitch <= 48, "--pitch must be within ±48 semitones"),
+            (self.seed is None or 0 <= self.seed < 2**63, "--seed must be between 0 and 2^63-1 (or -1 for random)"),
         )
         for ok, message in checks:
             if not ok:
