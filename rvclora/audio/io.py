@@ -112,8 +112,8 @@ def output_format(ext: str) -> str:
         from rvclora.errors import ConfigError
 
         supported = ", ".join(f".{e}" for e in writable_extensions())
-        raise ConfigError(f"cannot write .{ext} audio files" if ext else "the output has no audio extension",
-                          f"use one of: {supported} (or --format)")
+        raise ConfigError(f"unsupported output format .{ext}: this soundfile cannot write it",
+                          f"use one of {supported}, or --format")
     return OUTPUT_EXTENSIONS[ext]
 
 
