@@ -71,6 +71,7 @@ def infer(
             ),
         )
     _summarise(rows, as_json, to_stderr=output == "-")
+    _warn(rows)
     failed = [r for r in rows if r["status"].startswith("failed")]
     if failed:
         raise BadInputError(f"{len(failed)} of {len(rows)} conversions failed (see the table above)",
@@ -124,6 +125,16 @@ def _summarise(rows: list[dict[str, Any]], as_json: bool, to_stderr: bool) -> No
     body = [[r["input"], r["output"], _fmt(r.get("duration_s"), "s"), _fmt(r.get("rtf"), ""),
              r.get("f0_method") or "-", r.get("index") or "-", r["status"]] for r in rows]
     (err if to_stderr else out).print(table(None, cols, body))
+
+
+def _warn(rows: list[dict[str, Any]]) -> None:
+    """Each distinct warning once, on stderr (a lost index must not pass silently)."""
+    from rich.markup import escape
+
+    from rvclora.console import err
+
+    for text in dict.fromkeys(w for r in rows for w in r.get("warnings", [])):
+        err.print(f"[yellow]warning:[/] {escape(text)}")
 
 
 def _fmt(value: float | None, unit: str) -> str:

@@ -54,6 +54,8 @@ class Result:
     f0_method: str | None
     index: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    index_path: str | None = None  # the index file(s) used, in full
+    warnings: list[str] = field(default_factory=list)  # what the caller should be told (e.g. a lost index)
 
     @property
     def rtf(self) -> float:
@@ -116,7 +118,10 @@ class Converter:
         if not 0 <= scale <= 4:
             raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
         metas = [self._read_meta(p) for p in adapters]
-        workspace = next((w for w in map(asset_lookup.recorded_workspace, metas) if w is not None), None)
+        found_ws = [asset_lookup.adapter_workspace(p, m) for p, m in zip(adapters, metas)]
+        self.warnings: list[str] = [w for _, w in found_ws if w]
+        self._workspaces = {p: ws for p, (ws, _) in zip(adapters, found_ws)}
+        workspace = next((ws for ws, _ in found_ws if ws is not None), None)
         settings = asset_lookup.workspace_settings(workspace)
         found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
         self.device = found.device
@@ -184,10 +189,14 @@ class Converter:
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))
         else:
-            for meta, weight in zip(metas, weights):
-                path = asset_lookup.find_index(asset_lookup.recorded_workspace(meta), voice.version)
+            for adapter, weight in zip(adapters, weights):
+                workspace = self._workspaces.get(adapter)
+                path = asset_lookup.find_index(workspace, voice.version)
                 if path is not None and weight > 0:
                     voice.retrievers.append(load_retriever(path, dim, weight))
+                elif workspace is not None and weight > 0:
+                    self.warnings.append(f"{adapter.name}: no {voice.version} retrieval index in {workspace / 'index'}"
+                                         ", so none is used (run rvclora extract there, or pass --index)")
         self.voices.append(voice)
         return voice
 
@@ -224,7 +233,7 @@ class Converter:
             elapsed = time.perf_counter() - t0 + shared / len(self.voices)
             results.append(Result(voice.name, out, out_sr, analysis.duration, elapsed,
                                   self.f0_method if voice.f0 else None, voice.index_name,
-                                  {**analysis.timings, **timings}))
+                                  {**analysis.timings, **timings}, voice.index_path, list(self.warnings)))
         return results
 
     def convert_prepared(self, prepared: PreparedInput, targets: Mapping[str, OutputTarget], workdir: PathLike,
@@ -247,7 +256,7 @@ class Converter:
                 sink.close()
         elapsed = (time.perf_counter() - start) / len(self.voices)
         return [Result(v.name, None, sinks[v.name].sr, prepared.duration, elapsed, self.f0_method if v.f0 else None,
-                       v.index_name, dict(timings)) for v in self.voices]
+                       v.index_name, dict(timings), v.index_path, list(self.warnings)) for v in self.voices]
 
     def convert_file(self, source: PathLike, output: PathLike | None, format: str | None = None,
                      subtype: str | None = None, on_progress: Progress | None = None, **overrides: Any) -> Result:

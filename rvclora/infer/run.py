@@ -112,6 +112,7 @@ def _row(job: Job, voice: str, dest: Path | None, status: str, result: Any = Non
                            "status": status}
     if result is not None:
         row.update(duration_s=round(result.duration_s, 3), rtf=round(result.rtf, 3), sr=result.sr,
-                   f0_method=result.f0_method, index=result.index,
+                   f0_method=result.f0_method, index=result.index, index_path=result.index_path,
+                   warnings=list(result.warnings),
                    timings={k: round(v, 3) for k, v in result.timings.items()})
     return row
