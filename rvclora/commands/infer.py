@@ -79,8 +79,9 @@ def infer(
 
 
 class _ProgressBar:
-    """A rich bar over the seconds of the input being converted (and the file count in folder mode), shown
-    once a conversion is under way; nothing appears for inputs that fail their checks."""
+    """A rich bar over the seconds of a long input (and over the files in folder mode). It appears only once a
+    conversion needs more than one piece or there are several files, and disappears when the run ends, so a
+    short conversion or a failed check prints nothing but its result."""
 
     def __init__(self) -> None:
         self._bar: Any = None
@@ -98,14 +99,16 @@ class _ProgressBar:
         from rvclora.console import progress
 
         if self._bar is None:
-            self._bar = progress()
+            if count == 1 and done >= total:
+                return
+            self._bar = progress(transient=True)
             self._bar.start()
             self._task = self._bar.add_task("converting", total=total, status="")
-        where = f"{label} ({number + 1}/{count})" if count > 1 else label
         if label != self._label:
             self._label = label
             self._bar.reset(self._task, total=total)
-        self._bar.update(self._task, completed=done, total=total, status=where)
+        where = f"{label} ({number + 1}/{count})" if count > 1 else label
+        self._bar.update(self._task, completed=done, total=total, status=f"s of {where}")
 
 
 def _summarise(rows: list[dict[str, Any]], as_json: bool, to_stderr: bool) -> None:
