@@ -189,3 +189,20 @@ def test_stitcher_streams_what_stitch_joins() -> None:
     streamed = np.concatenate([joiner.push(p, i == 2) for i, p in enumerate(parts)])
     np.testing.assert_array_equal(streamed, stitch(parts, 8))
     assert streamed.shape == (50 + 40 + 30 - 16,)
+
+
+@pytest.mark.parametrize("method", ["dio", "harvest"])
+def test_per_piece_f0_with_context_equals_whole_input_f0(method: str) -> None:
+    """RVC estimates F0 over the whole input; a piece plus F0_CONTEXT on each side gives the same frames."""
+    from rvclora.features.f0 import load_f0_estimator
+    from rvclora.infer.longform import F0_CONTEXT
+
+    estimator = load_f0_estimator(method)
+    wav = voice_like(6.0, seed=6, pause=True)
+    whole = estimator.estimate(wav)
+    ctx = int(F0_CONTEXT * 16000)
+    lo, hi = 2 * 16000, 4 * 16000
+    local = estimator.estimate(wav[lo - ctx : hi + ctx])
+    n = (hi - lo) // 160
+    np.testing.assert_array_equal(local[ctx // 160 : ctx // 160 + n], whole[lo // 160 : lo // 160 + n])
+    assert (whole[lo // 160 : hi // 160] > 0).mean() > 0.5  # a voiced stretch, not trivially equal zeros
