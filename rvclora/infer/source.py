@@ -50,6 +50,9 @@ def prepare_input(source: Path | BinaryIO | None, workdir: Path, label: str | No
         sr = _decode(source, raw, name, block)
         if raw.n == 0:
             raise BadInputError(f"audio file {name} is empty (0 samples)", "give a file with sound in it")
+        if raw.n <= 3 * 6:  # shorter than the high-pass filter's edge extension (about 1 ms)
+            raise BadInputError(f"audio file {name} is too short ({raw.n} samples at 16 kHz)",
+                                "give at least 10 ms of audio")
         if raw.peak < dsp.SILENCE_PEAK:
             raise BadInputError(f"{name} is silent (peak {raw.peak:.1e})", "check the recording or the input file")
         factor = raw.peak / 0.95
