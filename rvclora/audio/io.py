@@ -302,13 +302,3 @@ def _copy_to_stdout(path: Path, needed: int | None) -> None:
             raise OutputError("stdout was closed before all audio was written (broken pipe)",
                               "check the command reading rvclora's output") from exc
         raise _os_error(exc, _stdout_name(), needed) from exc
-
-
-def encode_audio(audio: np.ndarray, sr: int, format: str = "WAV", subtype: str | None = None) -> bytes:
-    """Encode to bytes (for writing to stdout)."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    data = np.asarray(audio, dtype=np.float32)
-    sf.write(buf, data.T if data.ndim == 2 else data, sr, subtype=subtype, format=format)
-    return buf.getvalue()

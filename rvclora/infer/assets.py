@@ -32,12 +32,6 @@ def recorded_base(meta: Mapping[str, Any]) -> Path | None:
     return _info_path(meta, _BASE_KEYS)
 
 
-def recorded_workspace(meta: Mapping[str, Any]) -> Path | None:
-    """The workspace folder recorded in an older adapter's metadata, if still there."""
-    p = _info_path(meta, _WORKSPACE_KEYS)
-    return p if p is not None and p.is_dir() else None
-
-
 def adapter_workspace(adapter: Path, meta: Mapping[str, Any]) -> tuple[Path | None, str | None]:
     """The adapter's workspace and a warning, if any.
 
