@@ -46,7 +46,26 @@ def build_adapter(path: str | Path, base: str | Path, seed: int = 0, targets: st
             layer.lora_A.copy_(torch.randn(layer.lora_A.shape, generator=g) * 0.3)
             layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=g) * 0.05)
         model.emb_g.weight.add_(torch.randn(model.emb_g.weight.shape, generator=g) * 0.1)
-    return save_lora(model, path, base=str(base), **info)
+    saved = save_lora(model, path)
+    return with_legacy_info(saved, base=str(base), **info)
+
+
+def with_legacy_info(path: Path, **info: str) -> Path:
+    """Rewrite an adapter's ``info`` as adapters before portable metadata did: absolute local paths of the base
+    and workspace (new adapters never store those; old ones must keep working)."""
+    import json
+
+    from rvclora.lora.adapter import META_KEY, read_adapter
+
+    tensors, meta = read_adapter(path)
+    meta["info"] = {**meta.get("info", {}), **info}
+    if Path(path).suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+    else:
+        torch.save({META_KEY: meta, "tensors": tensors}, path)
+    return Path(path)
 
 
 def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows: int = 400, seed: int = 0) -> Path:

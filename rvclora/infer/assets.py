@@ -1,7 +1,7 @@
 """Finding what a conversion needs: base model, HuBERT, RMVPE, F0 method, device, index.
 
-Order of precedence: explicit argument (CLI flag) > the adapter's workspace ``rvclora.yaml`` (its path is
-recorded in the adapter's metadata) > the user config / ``$RVCLORA_*`` > the schema default. So an adapter
+Order of precedence: explicit argument (CLI flag) > the adapter's workspace ``rvclora.yaml`` (the folder the
+adapter sits in, ``<workspace>/adapters/``; older adapters recorded its absolute path) > the user config / ``$RVCLORA_*`` > the schema default. So an adapter
 trained on this machine converts with no flags at all, and a shared one needs only the machine's assets.
 """
 
@@ -32,10 +32,21 @@ def recorded_base(meta: Mapping[str, Any]) -> Path | None:
     return _info_path(meta, _BASE_KEYS)
 
 
-def recorded_workspace(meta: Mapping[str, Any]) -> Path | None:
-    """The adapter's workspace folder, if recorded and still there."""
-    p = _info_path(meta, _WORKSPACE_KEYS)
-    return p if p is not None and p.is_dir() else None
+def adapter_workspace(adapter: Path, meta: Mapping[str, Any]) -> tuple[Path | None, str | None]:
+    """The adapter's workspace and a warning, if any.
+
+    First the folder the adapter sits in (``<workspace>/adapters/<name>.safetensors``), so a moved, copied or
+    cloned workspace keeps its settings and index; then the absolute folder that adapters written before
+    rvclora stored paths relative to it recorded. A recorded folder that is gone is said, not skipped silently.
+    """
+    around = Path(adapter).expanduser().absolute().parent.parent
+    if (around / "rvclora.yaml").is_file():
+        return around, None
+    recorded = _info_path(meta, _WORKSPACE_KEYS)
+    if recorded is None or recorded.is_dir():
+        return recorded, None
+    return None, (f"{Path(adapter).name}: its workspace {recorded} no longer exists, so no retrieval index or "
+                  "workspace settings are used (pass --index, or keep the adapter in <workspace>/adapters/)")
 
 
 def machine_settings() -> dict[str, Any]:

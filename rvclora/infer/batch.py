@@ -9,11 +9,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rvclora.audio.io import is_audio_file
-from rvclora.errors import BadInputError, ConfigError, OutputError
+from rvclora.audio.io import is_audio_file, output_format, writable_extensions
+from rvclora.errors import BadInputError, OutputError
 from rvclora.fileio import require_file
 
-OUTPUT_FORMATS = ("wav", "flac", "ogg")
 STDIO = "-"
 
 
@@ -27,7 +26,8 @@ class Job:
     format: str = "wav"
 
     def existing(self) -> list[Path]:
-        return [p for p in self.outputs.values() if p is not None and p.exists()]
+        """Outputs already there (regular files only: ``/dev/null`` or a named pipe is a place to write to)."""
+        return [p for p in self.outputs.values() if p is not None and p.is_file()]
 
 
 def collect_inputs(inputs: list[str], recursive: bool = False) -> list[tuple[Path | None, Path]]:
@@ -54,7 +54,7 @@ def collect_inputs(inputs: list[str], recursive: bool = False) -> list[tuple[Pat
 
 def _format_of(path: Path) -> str | None:
     ext = path.suffix.lower().lstrip(".")
-    return ext if ext in OUTPUT_FORMATS else None
+    return ext if ext in writable_extensions() else None
 
 
 def plan_jobs(
@@ -66,9 +66,9 @@ def plan_jobs(
 ) -> list[Job]:
     """Decide every output path. One voice per output unless several voices were asked for (then the voice
     name is appended to each output name)."""
-    if fmt is not None and fmt.lower() not in OUTPUT_FORMATS:
-        raise ConfigError(f"unsupported output format {fmt!r}", f"use one of: {', '.join(OUTPUT_FORMATS)}")
-    fmt = fmt.lower() if fmt else None
+    if fmt is not None:
+        output_format(fmt)  # refuses what this soundfile cannot write, listing what it can
+        fmt = fmt.lower().lstrip(".")
     tag = (lambda v: f"_{v}") if len(voices) > 1 else (lambda v: "")
     if output == STDIO:
         if len(inputs) > 1 or len(voices) > 1:
@@ -77,13 +77,16 @@ def plan_jobs(
             raise OutputError("refusing to write audio to a terminal", "redirect stdout (> out.wav) or pipe it on")
         return [Job(inputs[0][0], str(inputs[0][1]), {voices[0]: None}, fmt or "wav")]
     out = Path(output).expanduser()
-    single_file = len(inputs) == 1 and out.suffix != "" and not out.is_dir() and not output.endswith(("/", "\\"))
+    # An existing path that is not a folder (a file, /dev/full, a named pipe) is the output file itself.
+    is_file_target = out.exists() and not out.is_dir()
+    if is_file_target and len(inputs) > 1:
+        raise OutputError(f"output {out} is a file, but {len(inputs)} inputs need a folder", "give a folder as -o")
+    single_file = len(inputs) == 1 and (out.suffix != "" or is_file_target) and not out.is_dir() \
+        and not output.endswith(("/", "\\"))
     jobs: list[Job] = []
     if single_file:
-        ext = fmt or _format_of(out)
-        if ext is None:
-            raise ConfigError(f"unsupported output format {out.suffix!r} for {out}",
-                              f"use .{', .'.join(OUTPUT_FORMATS)} or --format")
+        ext = fmt or out.suffix.lstrip(".").lower() or "wav"
+        output_format(ext)
         src, rel = inputs[0]
         dests = {v: out.with_name(f"{out.stem}{tag(v)}{out.suffix}") for v in voices}
         jobs.append(Job(src, str(rel), dests, ext))

@@ -7,6 +7,7 @@ the quietest 10 ms near every ``x_center`` seconds, each piece is converted with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,26 @@ def find_cuts(audio: np.ndarray, cfg: ChunkConfig) -> list[int]:
         lo = max(t - t_query, 0)
         window = moving[lo : t + t_query]
         cuts.append(lo + int(np.argmin(window)))
+    return cuts
+
+
+def find_cuts_in(read: Callable[[int, int], np.ndarray], n: int, cfg: ChunkConfig) -> list[int]:
+    """:func:`find_cuts` for a signal of ``n`` samples read by range (``read(lo, hi)`` mirrors indices outside
+    ``[0, n)``), so a long input never has to be in memory: each cut is found in its own window.
+
+    The moving sums are the same numbers summed from the window's start instead of the signal's, so a cut
+    can only move where two 10 ms spots tie to within float rounding.
+    """
+    t_query, t_center, t_max = (int(16000 * x) for x in (cfg.x_query, cfg.x_center, cfg.x_max))
+    half = WINDOW // 2
+    if n + 2 * half <= t_max:
+        return []
+    cuts = []
+    for t in range(t_center, n, t_center):
+        lo, hi = max(t - t_query, 0), min(t + t_query, n)
+        csum = np.concatenate([[0.0], np.cumsum(np.abs(read(lo - half, hi + half)), dtype=np.float64)])
+        moving = csum[WINDOW : WINDOW + hi - lo] - csum[: hi - lo]
+        cuts.append(lo + int(np.argmin(moving)))
     return cuts
 
 

@@ -9,8 +9,9 @@ voice-independent analysis (HuBERT, F0) once and only the synthesis per voice.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ import numpy as np
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
 from rvclora.infer.chunking import ChunkConfig, default_chunking
+from rvclora.infer.longform import Progress, convert_pieces
 from rvclora.infer.options import ConvertOptions
-from rvclora.infer.pipeline import Analysis, analyze, synthesize, unvoiced_convention
+from rvclora.infer.outputs import OutputTarget
+from rvclora.infer.pipeline import Analysis, analyze, synthesize, timed, unvoiced_convention
+from rvclora.infer.source import PreparedInput, prepare_input
 from rvclora.infer.voices import (
     BaseCache,
     Voice,
@@ -40,10 +44,11 @@ _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 @dataclass
 class Result:
-    """One converted output and how it was made (for summaries and ``--json``)."""
+    """One converted output and how it was made (for summaries and ``--json``); ``audio`` is None when the
+    output was written to a file as it was made (:meth:`Converter.convert_prepared`)."""
 
     voice: str
-    audio: np.ndarray
+    audio: np.ndarray | None
     sr: int
     duration_s: float
     seconds: float
@@ -51,6 +56,8 @@ class Result:
     index: str | None
     timings: dict[str, float] = field(default_factory=dict)
     unvoiced_f0: str | None = None  # the unvoiced-F0 convention used (None: a no-pitch voice)
+    index_path: str | None = None  # the index file(s) used, in full
+    warnings: list[str] = field(default_factory=list)  # what the caller should be told (e.g. a lost index)
 
     @property
     def rtf(self) -> float:
@@ -115,7 +122,10 @@ class Converter:
         if not 0 <= scale <= 4:
             raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
         metas = [self._read_meta(p) for p in adapters]
-        workspace = next((w for w in map(asset_lookup.recorded_workspace, metas) if w is not None), None)
+        found_ws = [asset_lookup.adapter_workspace(p, m) for p, m in zip(adapters, metas)]
+        self.warnings: list[str] = [w for _, w in found_ws if w]
+        self._workspaces = {p: ws for p, (ws, _) in zip(adapters, found_ws)}
+        workspace = next((ws for ws, _ in found_ws if ws is not None), None)
         settings = asset_lookup.workspace_settings(workspace)
         found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
         self.device = found.device
@@ -185,10 +195,14 @@ class Converter:
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))
         else:
-            for meta, weight in zip(metas, weights):
-                path = asset_lookup.find_index(asset_lookup.recorded_workspace(meta), voice.version)
+            for adapter, weight in zip(adapters, weights):
+                workspace = self._workspaces.get(adapter)
+                path = asset_lookup.find_index(workspace, voice.version)
                 if path is not None and weight > 0:
                     voice.retrievers.append(load_retriever(path, dim, weight))
+                elif workspace is not None and weight > 0:
+                    self.warnings.append(f"{adapter.name}: no {voice.version} retrieval index in {workspace / 'index'}"
+                                         ", so none is used (run rvclora extract there, or pass --index)")
         self.voices.append(voice)
         return voice
 
@@ -226,14 +240,55 @@ class Converter:
             results.append(Result(voice.name, out, out_sr, analysis.duration, elapsed,
                                   self.f0_method if voice.f0 else None, voice.index_name,
                                   {**analysis.timings, **timings},
-                                  unvoiced_convention(voice, options) if voice.f0 else None))
+                                  unvoiced_convention(voice, options) if voice.f0 else None,
+                                  voice.index_path, list(self.warnings)))
         return results
+
+    def convert_prepared(self, prepared: PreparedInput, targets: Mapping[str, OutputTarget], workdir: PathLike,
+                         on_progress: Progress | None = None, **overrides: Any) -> list[Result]:
+        """Convert an input prepared on disk (:func:`rvclora.infer.source.prepare_input`) piece by piece and
+        write each voice's output to ``targets[voice name]``. Memory stays bounded whatever the input's length;
+        ``workdir`` holds the temporary signals; ``on_progress(seconds_done, seconds_total)`` after each piece."""
+        options = self.options.with_(**overrides)
+        start = time.perf_counter()
+        need_f0 = any(v.f0 for v in self.voices)
+        estimator = self._f0_estimator(options.filter_radius > 2) if need_f0 else None
+        sinks, timings = convert_pieces(prepared, self.voices, self.encoder, estimator, self.chunking, options,
+                                        targets, Path(workdir), self.device, on_progress)
+        try:
+            with timed(timings, "write"):
+                for sink in sinks.values():
+                    sink.write()
+        finally:
+            for sink in sinks.values():
+                sink.close()
+        elapsed = (time.perf_counter() - start) / len(self.voices)
+        return [Result(v.name, None, sinks[v.name].sr, prepared.duration, elapsed, self.f0_method if v.f0 else None,
+                       v.index_name, dict(timings), unvoiced_convention(v, options) if v.f0 else None,
+                       v.index_path, list(self.warnings)) for v in self.voices]
+
+    def convert_file(self, source: PathLike, output: PathLike | None, format: str | None = None,
+                     subtype: str | None = None, on_progress: Progress | None = None, **overrides: Any) -> Result:
+        """Convert an audio file of any length to ``output`` (None = stdout) in bounded memory (one voice)."""
+        if len(self.voices) != 1:
+            raise ConfigError(f"this converter has {len(self.voices)} voices", "use convert_prepared")
+        dest = None if output is None else Path(output).expanduser()
+        fmt = format or (dest.suffix.lstrip(".") if dest is not None and dest.suffix else "wav")
+        with tempfile.TemporaryDirectory(prefix="rvclora-infer-") as work:
+            prepared = prepare_input(Path(source).expanduser(), Path(work))
+            try:
+                target = OutputTarget(dest, fmt.lower(), subtype)
+                return self.convert_prepared(prepared, {self.voices[0].name: target}, work, on_progress,
+                                             **overrides)[0]
+            finally:
+                prepared.close()
 
     def convert(self, audio: np.ndarray, sr: int, **overrides: Any) -> tuple[np.ndarray, int]:
         """Convert ``audio`` (mono ``[samples]`` or ``[channels, samples]``) at rate ``sr`` to this voice."""
         if len(self.voices) != 1:
             raise ConfigError(f"this converter has {len(self.voices)} voices", "use convert_many")
         result = self.convert_many(audio, sr, **overrides)[0]
+        assert result.audio is not None
         return result.audio, result.sr
 
 

@@ -32,6 +32,7 @@ class ConvertOptions:
     # F0 on unvoiced frames: "zero" or "fill" (interpolated, RVC main); None = each voice's own: the adapter's
     # training convention, else the configured default (setting unvoiced_f0). See docs/inference.md.
     unvoiced_f0: str | None = None
+    seed: int | None = 0  # noise of the flow and the NSF excitation; None = fresh noise every run (upstream)
 
     def __post_init__(self) -> None:
         checks = (
@@ -43,6 +44,7 @@ class ConvertOptions:
             (self.speaker_id >= 0, "--speaker-id must not be negative"),
             (-48 <= self.pitch <= 48, "--pitch must be within ±48 semitones"),
             (self.unvoiced_f0 in (None, *UNVOICED_F0), f"--unvoiced-f0 must be {' or '.join(UNVOICED_F0)}"),
+            (self.seed is None or 0 <= self.seed < 2**63, "--seed must be between 0 and 2^63-1 (or -1 for random)"),
         )
         for ok, message in checks:
             if not ok:

@@ -43,6 +43,7 @@ class Analysis:
     # ``f0`` with unvoiced frames filled (unvoiced_f0 "fill"); filled before the crop to the padded input's
     # frames, as upstream fills the estimator's whole output before cutting it to p_len.
     f0_filled: np.ndarray | None = None
+    frame_offset: int = 0  # frame of the whole padded input where this analysis starts (a window of a long one)
 
     @property
     def duration(self) -> float:
@@ -110,7 +111,8 @@ def voice_pitch(analysis: Analysis, options: ConvertOptions, unvoiced_f0: str) -
     assert track is not None
     f0 = np.asarray(shift_f0(track.copy(), options.pitch), dtype=np.float32)
     if options.f0_file is not None:
-        f0 = np.asarray(apply_f0_file(f0, options.f0_file, analysis.cfg.pad_frames), dtype=np.float32)
+        start = analysis.cfg.pad_frames - analysis.frame_offset
+        f0 = np.asarray(apply_f0_file(f0, options.f0_file, start), dtype=np.float32)
     return np.asarray(coarse_f0(f0), dtype=np.int64), f0
 
 
@@ -145,22 +147,73 @@ def synthesize(
 ) -> tuple[np.ndarray, int, dict[str, float]]:
     """Steps 8–12 for one voice: per-piece generation, trimming, seam crossfades, loudness, resampling."""
     timings: dict[str, float] = {}
-    pitch = voice_pitch(analysis, options, unvoiced_convention(voice, options)) if voice.f0 else None
-    hop = voice.sr // 100
-    pad = analysis.cfg.pad_frames * hop
-    fade = int(round(analysis.cfg.crossfade * voice.sr))
-    outputs = []
-    for piece, feats in zip(analysis.pieces, analysis.features[voice.version]):
-        with timed(timings, "retrieval"):
-            inputs = piece_inputs(feats, piece, voice, options, pitch)
-        with timed(timings, "synthesis", device):
-            wav = voice.generate(*inputs, speaker_id=options.speaker_id)
-        keep = wav[pad : wav.shape[0] - pad] if piece.last else wav[pad : wav.shape[0] - pad + fade]
-        outputs.append(keep)
-    audio = stitch(outputs, fade)
+    outputs = list(piece_outputs(analysis, voice, options, device, timings))
+    audio = stitch(outputs, crossfade_samples(analysis.cfg, voice.sr))
     audio = dsp.mix_rms(analysis.source, audio, voice.sr, options.rms_mix_rate)
     audio, sr = dsp.resample_output(audio, voice.sr, options.resample_sr)
     return dsp.limit_peak(audio), sr, timings
+
+
+def piece_outputs(
+    analysis: Analysis, voice: "Voice", options: ConvertOptions, device: str = "cpu",
+    timings: dict[str, float] | None = None, first_piece: int = 0,
+) -> Iterator[np.ndarray]:
+    """Steps 8–9 per piece: the model's audio with the context trimmed, keeping the crossfade overlap on every
+    piece but the last. ``first_piece`` numbers the pieces of a window of a long input (it picks their noise)."""
+    timings = {} if timings is None else timings
+    pitch = voice_pitch(analysis, options, unvoiced_convention(voice, options)) if voice.f0 else None
+    hop = voice.sr // 100
+    pad = analysis.cfg.pad_frames * hop
+    fade = crossfade_samples(analysis.cfg, voice.sr)
+    for k, (piece, feats) in enumerate(zip(analysis.pieces, analysis.features[voice.version])):
+        with timed(timings, "retrieval"):
+            inputs = piece_inputs(feats, piece, voice, options, pitch)
+        with timed(timings, "synthesis", device), seeded(options.seed, first_piece + k, device):
+            wav = voice.generate(*inputs, speaker_id=options.speaker_id)
+        yield wav[pad : wav.shape[0] - pad] if piece.last else wav[pad : wav.shape[0] - pad + fade]
+
+
+def crossfade_samples(cfg: ChunkConfig, sr: int) -> int:
+    return int(round(cfg.crossfade * sr))
+
+
+@contextmanager
+def seeded(seed: int | None, piece: int, device: str = "cpu") -> Iterator[None]:
+    """Draw the synthesizer's noise (prior sample, NSF excitation) for piece ``piece`` from ``seed``.
+
+    Each piece gets its own seed, so the result does not depend on the order voices and pieces run in, and
+    the caller's random state is restored afterwards. ``None`` keeps torch's running random state (fresh noise
+    on every run, as upstream RVC).
+    """
+    if seed is None:
+        yield
+        return
+    import torch
+
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(np.random.SeedSequence([seed, piece]).generate_state(1)[0]))
+        yield
+
+
+class Stitcher:
+    """Joins piece outputs as they arrive (see :func:`stitch`), holding back only the overlap still to fade."""
+
+    def __init__(self, fade: int) -> None:
+        self.fade = fade
+        self._tail: np.ndarray | None = None
+
+    def push(self, piece: np.ndarray, last: bool) -> np.ndarray:
+        """The samples that are final once ``piece`` is known (``last``: it has no overlap with a next one)."""
+        if self._tail is not None:
+            n = min(self.fade, piece.shape[0])  # a final sliver shorter than the fade ends inside the overlap
+            ramp = (np.arange(n, dtype=np.float32) + 0.5) / max(n, 1)
+            piece = np.concatenate([self._tail[:n] * (1 - ramp) + piece[:n] * ramp, piece[n:]])
+            self._tail = None
+        if not last:
+            cut = piece.shape[0] - self.fade
+            piece, self._tail = piece[:cut], piece[cut:]
+        return piece.astype(np.float32, copy=False)
 
 
 def stitch(pieces: list[np.ndarray], fade: int) -> np.ndarray:
@@ -168,13 +221,8 @@ def stitch(pieces: list[np.ndarray], fade: int) -> np.ndarray:
 
     The overlap is cross-faded linearly, so a seam has no step even where the two pieces' contexts differ.
     """
-    out = pieces[0]
-    for nxt in pieces[1:]:
-        body, tail = out[: out.shape[0] - fade], out[out.shape[0] - fade :]
-        n = min(fade, nxt.shape[0])  # a final sliver shorter than the fade ends the input inside the overlap
-        ramp = (np.arange(n, dtype=np.float32) + 0.5) / max(n, 1)
-        out = np.concatenate([body, tail[:n] * (1 - ramp) + nxt[:n] * ramp, nxt[n:]])
-    return out.astype(np.float32, copy=False)
+    joiner = Stitcher(fade)
+    return np.concatenate([joiner.push(p, i == len(pieces) - 1) for i, p in enumerate(pieces)])
 
 
 def describe(analysis: Analysis) -> dict[str, Any]:

@@ -1,14 +1,24 @@
-"""The ``rvclora infer`` run: plan outputs, load once, convert every input, write atomically, summarise."""
+"""The ``rvclora infer`` run: check everything that needs no model, load once, convert every input piece by
+piece (bounded memory, outputs written as they are made), and return one summary row per output.
+
+Rendering (progress bar, table, ``--json``) is the command's job: this module reports progress through a
+callback and prints nothing.
+"""
 
 from __future__ import annotations
 
-import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rvclora.errors import BadInputError, RvcloraError
+from rvclora.errors import BadInputError
 from rvclora.infer.batch import Job, collect_inputs, plan_jobs
+from rvclora.infer.options import ConvertOptions
 from rvclora.infer.voices import voice_names
+
+#: progress callback: (input label, seconds of it converted, its length in seconds, inputs done, inputs in all)
+JobProgress = Callable[[str, float, float, int, int], None]
 
 
 def run_infer(
@@ -20,11 +30,15 @@ def run_infer(
     subtype: str | None = None,
     overwrite: bool = False,
     recursive: bool = False,
-    as_json: bool = False,
+    on_progress: JobProgress | None = None,
 ) -> list[dict[str, Any]]:
-    """Convert ``inputs`` to ``output``; returns (and prints) one summary row per output."""
-    from rvclora.infer.converter import Converter
+    """Convert ``inputs`` to ``output``; one row per output (status ``converted``, ``skipped (exists)`` or
+    ``failed: …`` for a bad file among several). A single input's problem is raised as the command's error.
 
+    Inputs are checked before any model loads: options, the ``--f0-file``, paths and output names, and the
+    first input's audio (empty, silent, undecodable), so a mistake fails in well under a second.
+    """
+    check_options(converter_args)
     sources = collect_inputs(inputs, recursive)
     names = voice_names(list(converter_args.get("lora") or []), converter_args.get("model"),
                         bool(converter_args.get("each")))
@@ -37,52 +51,60 @@ def run_infer(
         else:
             todo.append(job)
     if todo:
-        converter = Converter(**converter_args)
-        rows += _convert_all(converter, todo, subtype, single=len(jobs) == 1)
-    _summarise(rows, as_json, to_stderr=output == "-")
-    failed = [r for r in rows if r["status"].startswith("failed")]
-    if failed:
-        raise BadInputError(f"{len(failed)} of {len(rows)} conversions failed (see the table above)",
-                            "fix or remove those inputs and run again; finished outputs are kept")
+        rows += _convert_all(converter_args, todo, subtype, single=len(jobs) == 1, on_progress=on_progress)
     return rows
 
 
-def _convert_all(converter: Any, jobs: list[Job], subtype: str | None, single: bool) -> list[dict[str, Any]]:
-    from rvclora.console import progress
+def check_options(converter_args: dict[str, Any]) -> ConvertOptions:
+    """The conversion options and the F0 file, validated without loading anything."""
+    options = ConvertOptions(**{k: v for k, v in converter_args.items() if k in ConvertOptions.__dataclass_fields__})
+    if options.f0_file is not None:
+        from rvclora.features.f0 import read_f0_file
 
+        read_f0_file(options.f0_file)
+    return options
+
+
+def _convert_all(converter_args: dict[str, Any], jobs: list[Job], subtype: str | None, single: bool,
+                 on_progress: JobProgress | None) -> list[dict[str, Any]]:
+    """Prepare each input, then convert it; the models load once, on the first input that decodes."""
+    from rvclora.infer.source import prepare_input
+
+    converter = None
     rows: list[dict[str, Any]] = []
-    if single:  # one input: errors are the command's error, no progress bar
-        return _convert_one(converter, jobs[0], subtype)
-    with progress() as bar:
-        task = bar.add_task("converting", total=len(jobs), status="")
-        for job in jobs:
-            bar.update(task, status=job.label)
+    for number, job in enumerate(jobs):
+        with tempfile.TemporaryDirectory(prefix="rvclora-infer-") as work:
             try:
-                rows += _convert_one(converter, job, subtype)
-            except BadInputError as exc:  # one bad file in a folder: report it, convert the rest
+                prepared = prepare_input(job.source, Path(work), job.label)
+                try:
+                    if converter is None:
+                        from rvclora.infer.converter import Converter
+
+                        converter = Converter(**converter_args)
+                    report = None if on_progress is None else _reporter(on_progress, job.label, number, len(jobs))
+                    rows += _convert_one(converter, job, prepared, subtype, Path(work), report)
+                finally:
+                    prepared.close()
+            except BadInputError as exc:
+                if single:  # one input: its problem is the command's error
+                    raise
                 rows += [_row(job, v, d, f"failed: {exc.message}") for v, d in job.outputs.items()]
-            bar.advance(task)
+        if on_progress is not None:
+            on_progress(job.label, 1.0, 1.0, number + 1, len(jobs))
     return rows
 
 
-def _convert_one(converter: Any, job: Job, subtype: str | None) -> list[dict[str, Any]]:
-    from rvclora.audio.io import encode_audio, load_audio, save_audio
+def _reporter(on_progress: JobProgress, label: str, number: int, count: int) -> Callable[[float, float], None]:
+    return lambda done, total: on_progress(label, done, total, number, count)
 
-    audio, sr = load_audio(job.source if job.source is not None else sys.stdin.buffer)
-    rows = []
-    for result in converter.convert_many(audio, sr):
-        dest = job.outputs[result.voice]
-        if dest is None:
-            data = encode_audio(result.audio, result.sr, format=job.format.upper(), subtype=subtype)
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            try:
-                save_audio(dest, result.audio, result.sr, subtype=subtype, format=job.format.upper())
-            except (ValueError, TypeError, RuntimeError) as exc:  # soundfile: bad subtype for the format
-                raise RvcloraError(f"cannot write {dest}: {exc}", "check --format/--subtype") from exc
-        rows.append(_row(job, result.voice, dest, "converted", result))
-    return rows
+
+def _convert_one(converter: Any, job: Job, prepared: Any, subtype: str | None, work: Path,
+                 report: Callable[[float, float], None] | None) -> list[dict[str, Any]]:
+    from rvclora.infer.outputs import OutputTarget
+
+    targets = {voice: OutputTarget(dest, job.format, subtype) for voice, dest in job.outputs.items()}
+    results = converter.convert_prepared(prepared, targets, work, report)
+    return [_row(job, r.voice, job.outputs[r.voice], "converted", r) for r in results]
 
 
 def _row(job: Job, voice: str, dest: Path | None, status: str, result: Any = None) -> dict[str, Any]:
@@ -90,27 +112,8 @@ def _row(job: Job, voice: str, dest: Path | None, status: str, result: Any = Non
                            "status": status}
     if result is not None:
         row.update(duration_s=round(result.duration_s, 3), rtf=round(result.rtf, 3), sr=result.sr,
-                   f0_method=result.f0_method, index=result.index,
+                   f0_method=result.f0_method, unvoiced_f0=result.unvoiced_f0, index=result.index,
+                   index_path=result.index_path,
+                   warnings=list(result.warnings),
                    timings={k: round(v, 3) for k, v in result.timings.items()})
     return row
-
-
-def _summarise(rows: list[dict[str, Any]], as_json: bool, to_stderr: bool) -> None:
-    from rvclora.console import emit_json, err, out, table
-
-    if as_json:
-        if to_stderr:
-            import json
-
-            sys.stderr.write(json.dumps(rows, indent=2) + "\n")
-        else:
-            emit_json(rows)
-        return
-    cols = ["input", "output", "duration", "RTF", "F0", "index", "status"]
-    body = [[r["input"], r["output"], _fmt(r.get("duration_s"), "s"), _fmt(r.get("rtf"), ""),
-             r.get("f0_method") or "-", r.get("index") or "-", r["status"]] for r in rows]
-    (err if to_stderr else out).print(table(None, cols, body))
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.2f}{unit}"

@@ -64,6 +64,10 @@ class Voice:
     def index_name(self) -> str | None:
         return ", ".join(r.path.name for r in self.retrievers) or None
 
+    @property
+    def index_path(self) -> str | None:
+        return ", ".join(str(r.path) for r in self.retrievers) or None
+
     def retrieve(self, feats: np.ndarray) -> np.ndarray:
         """Training features nearest to ``feats`` (RVC's 1/d² weighting), blended across indexes by weight."""
         from rvclora.features.index import retrieve

@@ -118,6 +118,8 @@ def write_adapter(
     stored = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
     meta = dict(meta, dtype=str(dtype).removeprefix("torch."), params=sum(v.numel() for v in stored.values()))
     meta = json.loads(json.dumps(meta, default=str))  # plain JSON values only, in both formats
+    if isinstance(meta.get("info"), dict):
+        meta["info"] = portable_info(meta["info"])
     with atomic_write(dest, size_hint=sum(v.numel() * v.element_size() for v in stored.values())) as tmp:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
@@ -126,6 +128,18 @@ def write_adapter(
         else:
             torch.save({META_KEY: meta, "tensors": stored}, tmp)
     return dest
+
+
+def portable_info(info: dict[str, Any]) -> dict[str, Any]:
+    """Adapters get shared, so absolute local paths stay out of them (the workspace keeps those): a path value
+    is reduced to its file name under ``<key>_name``. Inference finds the workspace next to the adapter."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+            out[f"{key}_name"] = Path(value).name
+        else:
+            out[key] = value
+    return out
 
 
 def save_lora(
