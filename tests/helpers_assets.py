@@ -31,7 +31,7 @@ def voice_like(seconds: float, sr: int = 16000, f0: float = 150.0, seed: int = 0
 
 
 def build_adapter(path: str | Path, base: str | Path, seed: int = 0, targets: str = "all", rank: int = 2,
-                  **info: str) -> Path:
+                  unvoiced_f0: str | None = None, **info: str) -> Path:
     """Save an adapter for ``base`` with both LoRA factors non-zero (so a broken merge cannot pass)."""
     from rvclora.lora.adapter import save_lora
     from rvclora.lora.config import LoRAConfig
@@ -46,7 +46,7 @@ def build_adapter(path: str | Path, base: str | Path, seed: int = 0, targets: st
             layer.lora_A.copy_(torch.randn(layer.lora_A.shape, generator=g) * 0.3)
             layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=g) * 0.05)
         model.emb_g.weight.add_(torch.randn(model.emb_g.weight.shape, generator=g) * 0.1)
-    saved = save_lora(model, path)
+    saved = save_lora(model, path, unvoiced_f0=unvoiced_f0)
     return with_legacy_info(saved, base=str(base), **info)
 
 

@@ -130,7 +130,7 @@ class _Recorder:
 
 
 class _FakeVoice:
-    name, version, f0, sr, retrievers = "v", "v2", True, 40000, []
+    name, version, f0, sr, retrievers, unvoiced_f0 = "v", "v2", True, 40000, [], "zero"
 
     def generate(self, feats: np.ndarray, coarse: np.ndarray, hz: np.ndarray, speaker_id: int = 0) -> np.ndarray:
         t = np.arange(feats.shape[0] * 400) / 40000

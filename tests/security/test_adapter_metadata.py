@@ -68,7 +68,7 @@ def test_commands_exit_2_in_one_line(tmp_path: Path, tiny_base: Path, command: s
         import numpy as np
         import soundfile as sf
 
-        sf.write(tmp_path / "in.wav", np.zeros(16000, dtype=np.float32), 16000)
+        sf.write(tmp_path / "in.wav", 0.3 * np.sin(np.arange(16000, dtype=np.float32) * 0.08), 16000)  # not silent
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "nested more than" in one_line(err)
     assert not (tmp_path / "out.pth").exists() and not (tmp_path / "out.wav").exists()
