@@ -52,6 +52,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
             "sr": "32k", "f0_method": "dio", "preprocess.workers": 1,
             "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
         assert preprocess_workspace(ws).clips == 3
+        ws.save_settings()
     yield root
 
 
@@ -231,11 +232,12 @@ def test_bad_assets_stop_before_any_work(voice: Path, reference_dir: Path) -> No
 
 
 def test_missing_setup_says_what_to_do(tmp_path: Path, reference_dir: Path) -> None:
-    Workspace.open(tmp_path / "empty", overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
+    Workspace.open(tmp_path / "empty",
+                   overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}).save_settings()
     with pytest.raises(BadInputError, match="no clips") as info:
         extract(tmp_path / "empty")
     assert "rvclora preprocess" in str(info.value)
-    Workspace.open(tmp_path / "nohubert")
+    Workspace.open(tmp_path / "nohubert").save_settings()
     with pytest.raises(ConfigError, match="assets.hubert"):
         extract(tmp_path / "nohubert")
 

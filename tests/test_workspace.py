@@ -48,6 +48,8 @@ def _touch(path: Path, data: bytes = b"x") -> Path:
 
 def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "voice")
+    assert not (tmp_path / "voice").exists()  # nothing is written until save_settings()
+    assert ws.save_settings() and not ws.save_settings()  # written once; nothing left to write
     text = ws.config_path.read_text()
     data = yaml.safe_load(text)
     flat = {f"{k}.{sk}": sv for k, v in data.items() if isinstance(v, dict) for sk, sv in v.items()}
@@ -64,11 +66,14 @@ def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Pat
 
 def test_edits_survive_a_rewrite_and_comments_come_back(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "v")
+    ws.save_settings()
     text = ws.config_path.read_text().replace("window_s: 3.7", "window_s: 3.0")
     text = "\n".join(line.split("#")[0].rstrip() if "window_s" in line else line for line in text.splitlines())
     ws.config_path.write_text(text)
     ws2 = Workspace.open(tmp_path / "v", overrides={"sr": "48k"})
     assert ws2.settings.preprocess.window_s == 3.0 and ws2.sample_rate == 48000
+    assert "sr: 48k" not in ws2.config_path.read_text()  # not yet: only once the command succeeded
+    ws2.save_settings()
     new_text = ws2.config_path.read_text()
     assert "window_s: 3.0" in new_text and "sr: 48k" in new_text
     window_line = next(line for line in new_text.splitlines() if "window_s:" in line)
@@ -147,13 +152,15 @@ def test_missing_asset_names_key_and_line(tmp_path: Path) -> None:
 
 # --- precedence and paths ------------------------------------------------------------------------------
 
-def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                             reference_dir: Path) -> None:
     a = _touch(clean_env / "rvclora" / "models" / "a.pt")
-    b, c, d = (_touch(tmp_path / name) for name in ("b.pt", "c.pt", "d.pt"))
+    b, c = (_touch(tmp_path / name) for name in ("b.pt", "c.pt"))
+    d = _touch(tmp_path / "d.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())  # a flag's file is read
     (clean_env / "rvclora" / "config.yaml").write_text(
         "assets:\n  hubert: models/a.pt\ntrain:\n  batch_size: 8\n")  # relative to the config's folder
     ws = Workspace.open(tmp_path / "v1")
+    ws.save_settings()
     assert ws.settings.assets.hubert == a and ws.settings.train.batch_size == 8
     written = yaml.safe_load(ws.config_path.read_text())
     assert written["assets"]["hubert"] is None  # machine-level paths stay live, not copied
@@ -170,7 +177,7 @@ def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path,
     assert Workspace.open(tmp_path / "v1").settings.assets.hubert == c  # the file beats env
 
     ws = Workspace.open(tmp_path / "v1", overrides={"assets.hubert": str(d)})
-    assert ws.settings.assets.hubert == d  # the command line beats all, and is recorded
+    assert ws.settings.assets.hubert == d and ws.save_settings()  # the command line beats all, and is recorded
     assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == str(d)
 
 
@@ -180,7 +187,7 @@ def test_bad_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         Workspace.open(tmp_path / "v")
 
 
-def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_dir: Path) -> None:
     root = tmp_path / "v"
     rmvpe = _touch(root / "models" / "rmvpe.pt")
     _write_config(root, "input: recordings\nassets:\n  rmvpe: models/rmvpe.pt\n")
@@ -191,9 +198,9 @@ def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     # a relative path on the command line is relative to the current folder; stored relative to the
     # workspace when inside it
     monkeypatch.chdir(root / "models")
-    hub = _touch(root / "models" / "hubert.pt")
+    hub = _touch(root / "models" / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())
     ws = Workspace.open(root, overrides={"assets.hubert": "hubert.pt"})
-    assert ws.settings.assets.hubert == hub.resolve()
+    assert ws.settings.assets.hubert == hub.resolve() and ws.save_settings()
     assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == "models/hubert.pt"
     assert ws.clips_dir() == root.resolve() / "clips" / "40k" and ws.clips_16k_dir.name == "16k"
 
@@ -303,7 +310,7 @@ def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monke
     from rvclora.errors import ConfigError
     from rvclora.workspace import Workspace
 
-    Workspace.open(tmp_path / "ws")
+    Workspace.open(tmp_path / "ws").save_settings()
     before = (tmp_path / "ws" / "rvclora.yaml").read_text()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
@@ -312,13 +319,13 @@ def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monke
     assert Workspace.open(tmp_path / "ws", overrides={"device": "cpu"}).settings.device == "cpu"
 
 
-def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: Path) -> None:
+def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: Path, reference_dir: Path) -> None:
     required = {"assets.base": ("no base model configured", "give --base")}
     typo = tmp_path / "vocie"
     with pytest.raises(ConfigError, match="no base model configured"):
         Workspace.open(typo, required=required)
     assert not typo.exists()
-    base = tmp_path / "f0G40k.pth"
-    base.write_bytes(b"stand-in")
+    base = (reference_dir / "v2_40k_f0_tiny.G.pth").resolve()
     ws = Workspace.open(tmp_path / "voice", overrides={"assets.base": str(base)}, required=required)
-    assert ws.settings.assets.base == base and (tmp_path / "voice" / "rvclora.yaml").is_file()
+    assert ws.settings.assets.base == base and ws.save_settings()
+    assert (tmp_path / "voice" / "rvclora.yaml").is_file()

@@ -164,13 +164,15 @@ class _Demo:
         from rvclora.workspace import Workspace
 
         w = self._world()
-        return Workspace.open(w.workspace, overrides={
+        ws = Workspace.open(w.workspace, overrides={
             "sr": "40k", "version": "v2", "f0": True, "f0_method": self.plan.f0_method,
             "assets.base": str(w.base), "assets.base_d": str(w.base_d), "assets.hubert": str(w.hubert),
             "preprocess.workers": 1,
             "train.epochs": 1000, "train.max_steps": self.plan.steps, "train.batch_size": self.plan.batch_size,
             "train.save_every": 1000, "train.log_every": 1, "train.seed": self.plan.seed,
         })
+        ws.save_settings()  # the demo's own settings; train reads them from the file
+        return ws
 
     def preprocess(self) -> dict[str, Any]:
         from rvclora.audio.preprocess import preprocess_workspace
