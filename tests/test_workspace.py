@@ -329,3 +329,84 @@ def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: P
     ws = Workspace.open(tmp_path / "voice", overrides={"assets.base": str(base)}, required=required)
     assert ws.settings.assets.base == base and ws.save_settings()
     assert (tmp_path / "voice" / "rvclora.yaml").is_file()
+
+
+# --- settings from flags: checked completely, written only on success, clearable ---------------------------
+
+def test_unset_puts_the_default_back_and_lets_lower_layers_decide(tmp_path: Path, clean_env: Path,
+                                                                  reference_dir: Path) -> None:
+    hubert = (reference_dir / "hubert_tiny_fairseq.pt").resolve()
+    Workspace.open(tmp_path / "v", overrides={"train.max_steps": 50, "assets.hubert": str(hubert)}).save_settings()
+    user_hubert = _touch(clean_env / "rvclora" / "hubert.pt")
+    (clean_env / "rvclora" / "config.yaml").write_text("assets:\n  hubert: hubert.pt\n")
+    ws = Workspace.open(tmp_path / "v")
+    assert ws.settings.train.max_steps == 50 and ws.settings.assets.hubert == hubert  # the file beats the user's
+    ws = Workspace.open(tmp_path / "v", unset=["train.max_steps", "assets.hubert"])
+    assert ws.settings.train.max_steps is None and ws.settings.assets.hubert == user_hubert
+    assert ws.save_settings()
+    stored = yaml.safe_load(ws.config_path.read_text())
+    assert stored["train"]["max_steps"] is None and stored["assets"]["hubert"] is None
+    with pytest.raises(ConfigError, match="unknown setting 'train.max_step'.*did you mean 'train.max_steps'"):
+        Workspace.open(tmp_path / "v", unset=["train.max_step"])
+
+
+@pytest.mark.parametrize(("key", "give", "needle"), [
+    ("assets.hubert", "song.wav", r"--hubert: song.wav is not a HuBERT/ContentVec content encoder \(.*not a PyTorch"),
+    ("assets.hubert", "G", r"--hubert: G.pth is not a HuBERT/ContentVec content encoder \(it is: RVC generator"),
+    ("assets.base", "hubert", r"--base: hubert.pt is not an RVC generator \(it is: HuBERT"),
+    ("assets.base_d", "G", r"--base-d: G.pth is not an RVC discriminator \(it is: RVC generator"),
+    ("assets.rmvpe", "hubert", r"--rmvpe: hubert.pt is not an RMVPE pitch model \(it is: HuBERT"),
+])
+def test_a_model_file_from_a_flag_must_be_the_right_kind(tmp_path: Path, reference_dir: Path, key: str, give: str,
+                                                          needle: str) -> None:
+    files = {"song.wav": _touch(tmp_path / "song.wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+             "G": _touch(tmp_path / "G.pth", (reference_dir / "v2_40k_f0_tiny.G.pth").read_bytes()),
+             "hubert": _touch(tmp_path / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())}
+    Workspace.open(tmp_path / "v").save_settings()
+    before = (tmp_path / "v" / "rvclora.yaml").read_text()
+    with pytest.raises(ConfigError, match=needle):
+        Workspace.open(tmp_path / "v", overrides={key: str(files[give])})
+    assert (tmp_path / "v" / "rvclora.yaml").read_text() == before
+
+
+def test_the_right_kinds_are_accepted(tmp_path: Path, reference_dir: Path) -> None:
+    ws = Workspace.open(tmp_path / "v", overrides={
+        "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth"), "assets.hubert": str(reference_dir /
+                                                                                      "hubert_tiny_fairseq.pt"),
+        "assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"), "f0_method": "rmvpe"})
+    assert ws.f0_method == "rmvpe" and ws.save_settings()
+
+
+def test_the_rmvpe_method_needs_an_rmvpe_file_and_a_stored_one_can_be_cleared(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--f0-method: f0_method rmvpe needs the RMVPE model.*--rmvpe"):
+        Workspace.open(tmp_path / "v", overrides={"f0_method": "rmvpe"})
+    assert not (tmp_path / "v").exists()
+    _write_config(tmp_path / "w", "f0_method: rmvpe\n")  # stored by hand (or by an older rvclora)
+    ws = Workspace.open(tmp_path / "w", unset=["f0_method"])
+    assert ws.f0_method == "harvest" and ws.save_settings()
+    assert yaml.safe_load(ws.config_path.read_text())["f0_method"] == "auto"
+
+
+@pytest.mark.parametrize(("key", "text", "value"), [
+    ("train.lr", "1e-4", 1e-4), ("train.epochs", "200", 200), ("train.cache", "true", True),
+    ("train.max_steps", "null", None), ("train.betas", "[0.9, 0.95]", [0.9, 0.95]), ("input", "2024", "2024"),
+    ("lora.targets", "[dec.ups, flow]", ["dec.ups", "flow"]), ("sr", "48k", "48k"),
+])
+def test_values_typed_as_text_read_as_in_the_file(key: str, text: str, value: object) -> None:
+    from rvclora.workspace.settings import check_value, parse_text
+
+    assert check_value(key, parse_text(key, text), "--set") == value
+
+
+def test_a_command_failing_under_the_lock_leaves_no_new_folder(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "new")
+    with pytest.raises(RuntimeError):
+        with ws.lock("preprocess"):
+            raise RuntimeError("the command failed")
+    assert not (tmp_path / "new").exists()
+    with ws.lock("preprocess"):
+        (tmp_path / "new" / "clips").mkdir()
+    with pytest.raises(RuntimeError):
+        with ws.lock("preprocess"):
+            raise RuntimeError("the command failed")
+    assert (tmp_path / "new" / "clips").is_dir()  # a folder with work in it is kept

@@ -41,12 +41,13 @@ Paths are relative to this folder. null or auto = not set here: your user config
 (~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
 rvclora rewrites this file when a command that succeeds was given an option that changes a setting, and on
 'rvclora config' (comments are regenerated)."""
-# The kinds (rvclora.inspection) a model file set on the command line must be, and an example for the hint.
-ASSET_KINDS = {"assets.base": ("rvc-train-G", "rvc-model"), "assets.base_d": ("rvc-train-D",),
-               "assets.hubert": ("hubert",), "assets.rmvpe": ("rmvpe",)}
-ASSET_EXAMPLES = {"assets.base": "a pretrained generator such as pretrained_v2/f0G40k.pth",
-                  "assets.base_d": "a pretrained discriminator such as pretrained_v2/f0D40k.pth",
-                  "assets.hubert": "the content encoder hubert_base.pt", "assets.rmvpe": "the pitch model rmvpe.pt"}
+# What a model file set on the command line must be: its kinds (rvclora.inspection), in words, and an example.
+ASSET_KINDS = {
+    "assets.base": (("rvc-train-G", "rvc-model"), "an RVC generator", "pretrained_v2/f0G40k.pth"),
+    "assets.base_d": (("rvc-train-D",), "an RVC discriminator", "pretrained_v2/f0D40k.pth"),
+    "assets.hubert": (("hubert",), "a HuBERT/ContentVec content encoder", "hubert_base.pt"),
+    "assets.rmvpe": (("rmvpe",), "an RMVPE pitch model", "rmvpe.pt"),
+}
 # Keys looked up live from the user config / environment instead of being copied into a new workspace.
 MACHINE_KEYS = frozenset(ENV_VARS.values())
 
@@ -152,18 +153,17 @@ class Workspace:
         from rvclora.inspection import KIND_LABELS, describe
 
         for name in names:
-            kinds = ASSET_KINDS.get(name)
             p: Path | None = self.settings.get(name)
-            if kinds is None or p is None:
+            if name not in ASSET_KINDS or p is None:
                 continue
-            wanted = " or ".join(KIND_LABELS[k] for k in kinds)
-            hint = f"give {ASSET_EXAMPLES[name]}"
+            kinds, wanted, example = ASSET_KINDS[name]
+            hint = f"give {wanted} such as {example}"
             try:
                 kind = describe(p)["kind"]
             except BadInputError as exc:
-                raise ConfigError(f"{self.origin(name)}: {p.name} is not a {wanted} ({exc.message})", hint) from None
+                raise ConfigError(f"{self.origin(name)}: {p.name} is not {wanted} ({exc.message})", hint) from None
             if kind not in kinds:
-                raise ConfigError(f"{self.origin(name)}: {p.name} is a {KIND_LABELS[kind]}, not a {wanted}", hint)
+                raise ConfigError(f"{self.origin(name)}: {p.name} is not {wanted} (it is: {KIND_LABELS[kind]})", hint)
 
     def _check_f0_method(self) -> None:
         """An F0 method that needs a model file needs it configured (else every extract would fail)."""
