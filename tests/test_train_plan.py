@@ -105,3 +105,18 @@ def test_max_steps_0_clears_a_stored_limit(tmp_path: Path, reference_dir: Path, 
     err = " ".join(captured.err.split())
     assert "training 2 steps (2 in all; 2 per epoch, 1 epochs at most) on 2 s of audio" in err
     assert "warning: the workspace holds 2 s of usable audio" in err
+
+
+def test_a_step_budget_ending_on_an_epoch_boundary_is_checkpointed(tmp_path: Path, reference_dir: Path) -> None:
+    """max_steps = whole epochs (the full demo's case): the run must leave a checkpoint, or the next call would
+    train every step again and rewrite the adapter."""
+    from rvclora.train.loop import run_training
+
+    make_dataset(tmp_path, n_clips=5)  # 3 steps per epoch
+    first = run_training(make_job(tmp_path, reference_dir, epochs=4, max_steps=3, save_every=10))
+    assert (first.steps, first.stopped) == (3, "max_steps")
+    assert [p.name for p in (tmp_path / "checkpoints").glob("state_*.pt")] == ["state_e00001_s00000003.pt"]
+    written = first.output.stat().st_mtime_ns
+    again = run_training(make_job(tmp_path, reference_dir, epochs=4, max_steps=3, save_every=10))
+    assert (again.steps, again.stopped) == (3, "already_finished") and again.output == first.output
+    assert first.output.stat().st_mtime_ns == written

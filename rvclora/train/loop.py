@@ -278,6 +278,8 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
                 progress_state.update(epoch=epoch + 1, batch=0, **_fresh_epoch())
             if world.any(stop_early):
                 stopped = "early_stopping"
+            elif progress_state["step"] >= total_steps and progress_state["epoch"] <= opts.epochs:
+                stopped = "max_steps"  # the budget ends on this epoch's boundary: stop (and save the checkpoint) here
             finishing = stopped != "finished" or progress_state["epoch"] > opts.epochs
             if world.main and (finishing or (epoch_done and epoch % opts.save_every == 0)):
                 last_good = save_checkpoint()
