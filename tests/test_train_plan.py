@@ -103,7 +103,7 @@ def test_max_steps_0_clears_a_stored_limit(tmp_path: Path, reference_dir: Path, 
     assert json.loads(captured.out)["steps"] == 2  # one whole epoch: the stored limit of 1 is gone
     assert yaml.safe_load((ws / "rvclora.yaml").read_text())["train"]["max_steps"] is None
     err = " ".join(captured.err.split())
-    assert "training 2 steps (2 in all; 2 per epoch, 1 epochs at most) on 2 s of audio" in err
+    assert "training 2 steps (2 in all; 2 per epoch, 1 epoch at most) on 2 s of audio" in err
     assert "warning: the workspace holds 2 s of usable audio" in err
 
 

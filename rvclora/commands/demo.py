@@ -22,8 +22,7 @@ def demo_command(
 ) -> None:
     """Build a small demo world (two synthetic voices, a tiny random RVC base and content encoder) and run preprocess → extract → train → infer → merge → inspect → eval on it, offline, in a few minutes on a CPU.
 
-    Running it again in the same DIR resumes: finished steps are reused, and a step whose input changed is redone
-    (--overwrite starts over).
+    Running it again in the same DIR resumes: finished steps are reused, and a step whose input changed is redone (--overwrite starts over).
 
     The models are random, so the converted audio is not meaningful speech; the closing note shows how to use real RVC assets.
     """  # noqa: E501

@@ -119,8 +119,9 @@ def _show_plan(plan: TrainPlan) -> None:
 
     resumed = f", {plan.steps_done} done before" if plan.steps_done else ""
     if plan.steps_left:
+        epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"
         err.print(f"training {plan.steps_left} steps ({plan.steps_total} in all{resumed}; {plan.steps_per_epoch} "
-                  f"per epoch, {plan.epochs} epochs at most) on {format_duration(plan.audio_s)} of audio")
+                  f"per epoch, {epochs} at most) on {format_duration(plan.audio_s)} of audio")
     for warning in plan.warnings:
         err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 

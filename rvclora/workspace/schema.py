@@ -99,8 +99,8 @@ EXTRACT = Section("extract", "content features, pitch and the retrieval index", 
 TRAIN = Section("train", "adapter training (RVC's values unless the comment says otherwise)", (
     Key("epochs", "int", 100, "passes over the clips (an adapter needs more than RVC's 20 full fine-tune epochs)",
         minimum=1),
-    Key("max_steps", "int", None, "stop after this many optimizer steps; null = no limit (--max-steps 0 clears it)", nullable=True,
-        minimum=1),
+    Key("max_steps", "int", None, "stop after this many optimizer steps; null = no limit (--max-steps 0 clears it)",
+        nullable=True, minimum=1),
     Key("batch_size", "int", 4, "clips per step", minimum=1),
     Key("lr", "float", None, f"learning rate; null = {LORA_LR:g} for an adapter (LoRA factors start near zero and "
         f"train few parameters, so they need a larger step), {FULL_LR:g} with full (RVC's fine-tune)", nullable=True,
