@@ -410,3 +410,16 @@ def test_a_command_failing_under_the_lock_leaves_no_new_folder(tmp_path: Path) -
         with ws.lock("preprocess"):
             raise RuntimeError("the command failed")
     assert (tmp_path / "new" / "clips").is_dir()  # a folder with work in it is kept
+
+
+def test_a_model_file_is_identified_once_when_first_stored(tmp_path: Path, reference_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import rvclora.inspection as inspection
+
+    calls: list[str] = []
+    real = inspection.describe
+    monkeypatch.setattr(inspection, "describe", lambda p: (calls.append(Path(p).name), real(p))[1])
+    hubert = {"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}
+    Workspace.open(tmp_path / "v", overrides=hubert).save_settings()
+    Workspace.open(tmp_path / "v", overrides=hubert)  # the same flag again: already checked when stored
+    assert calls == ["hubert_tiny_fairseq.pt"]

@@ -110,10 +110,11 @@ class Workspace:
         ws._check_assets()
         ws._check_lora()
         _check_device(cli.values.get("device"))
-        ws._check_asset_kinds(list(cli.values))
+        given = {k: ws._to_file_path(k, v) for k, v in cli.values.items()}
+        ws._check_asset_kinds([k for k, v in given.items() if v != stored.get(k)])  # a stored file was checked
         if {"f0_method", "assets.rmvpe"} & (set(cli.values) | set(cleared)):
             ws._check_f0_method()
-        updated = {**file_values, **{k: ws._to_file_path(k, v) for k, v in cli.values.items()}}
+        updated = {**file_values, **given}
         ws._pending = updated if new or updated != stored else None
         return ws
 
