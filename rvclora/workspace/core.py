@@ -39,8 +39,8 @@ STATE_DIR = ".rvclora"
 HEADER = """rvclora workspace settings. Every key is listed with its default; edit values freely.
 Paths are relative to this folder. null or auto = not set here: your user config
 (~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
-rvclora rewrites this file when a command that succeeds was given an option that changes a setting, and on
-'rvclora config' (comments are regenerated)."""
+rvclora rewrites this file (comments regenerated) after a successful command whose options changed a
+setting, and on 'rvclora config --set/--unset'."""
 # What a model file set on the command line must be: its kinds (rvclora.inspection), in words, and an example.
 ASSET_KINDS = {
     "assets.base": (("rvc-train-G", "rvc-model"), "an RVC generator", "pretrained_v2/f0G40k.pth"),
@@ -55,10 +55,9 @@ MACHINE_KEYS = frozenset(ENV_VARS.values())
 class Workspace:
     """A voice workspace. Create or open it with :meth:`Workspace.open`."""
 
-    def __init__(self, root: Path, settings: Layer, file_values: dict[str, Any]) -> None:
+    def __init__(self, root: Path, settings: Layer) -> None:
         self.root = root
         self._layer = settings
-        self._file_values = file_values
         self.settings = SettingsView(self._resolved(settings.values))
         self._manifest: Manifest | None = None
         self._pending: dict[str, Any] | None = None  # rvclora.yaml's new values, until save_settings()
@@ -106,7 +105,7 @@ class Workspace:
         missing = [what for key, what in (required or {}).items() if effective.values.get(key) is None]
         if missing:
             raise ConfigError(*missing[0])
-        ws = cls(root, effective, file_values)
+        ws = cls(root, effective)
         ws._check_assets()
         ws._check_lora()
         _check_device(cli.values.get("device"))
@@ -204,7 +203,6 @@ class Workspace:
             raise OutputError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable folder")
         with atomic_write(self.config_path) as tmp:
             tmp.write_text(render_yaml(values, HEADER), encoding="utf-8")
-        self._file_values = values
 
     @property
     def sample_rate(self) -> int:
