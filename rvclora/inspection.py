@@ -30,7 +30,7 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not p.exists():
         raise BadInputError(f"file not found: {p}", "check the path")
     if p.is_dir():
-        desc = _hubert(p)
+        desc = _hubert(p, "huggingface")
     elif p.suffix.lower() == ".index":
         desc = _index(p)
     elif p.suffix.lower() == ".safetensors":
@@ -60,13 +60,13 @@ def _index(p: Path) -> dict[str, Any]:
     return _finish("faiss-index", **info)
 
 
-def _hubert(p: Path) -> dict[str, Any]:
+def _hubert(p: Path, layout: str) -> dict[str, Any]:
+    """``layout``: fairseq (``{"cfg", "model": state}``) or huggingface (a folder, or a bare state)."""
     from dataclasses import asdict
 
     from rvclora.features.hubert_load import read_checkpoint
 
     arch, state, normalize = read_checkpoint(p)
-    layout = "huggingface" if p.is_dir() or p.suffix == ".safetensors" or not _is_fairseq(p) else "fairseq"
     return _finish("hubert", layout=layout, n_params=sum(int(t.numel()) for t in state.values()),
                    dtype=_dtype(state), normalize=normalize, architecture=asdict(arch))
 
@@ -94,13 +94,13 @@ def _safetensors(p: Path) -> dict[str, Any]:
     if META_KEY in meta:
         return _adapter(p)
     if any(k.startswith(("encoder.layers.", "hubert.encoder.")) for k in keys):
-        return _hubert(p)
+        return _hubert(p, "huggingface")
     raise _unknown(p, f"{len(keys)} tensors, first {keys[0]!r}" if keys else "no tensors")
 
 
 def _torch_file(p: Path) -> dict[str, Any]:
     if _is_fairseq(p):
-        return _hubert(p)
+        return _hubert(p, "fairseq")
     from rvclora.fileio import safe_torch_load
     from rvclora.lora.adapter import META_KEY
 
@@ -114,9 +114,18 @@ def _torch_file(p: Path) -> dict[str, Any]:
         return _finish(info.pop("kind"), **info)
     if isinstance(obj, Mapping) and any(str(k).startswith("unet.") for k in obj):
         return _rmvpe(p, obj)
-    if isinstance(obj, Mapping) and any(str(k).startswith(("encoder.layers.", "feature_extractor.")) for k in obj):
-        return _hubert(p)
+    if _hubert_like(obj):
+        return _hubert(p, "fairseq" if isinstance(obj.get("model"), Mapping) else "huggingface")
     raise _unknown(p, _what(obj))
+
+
+def _hubert_like(obj: Any) -> bool:
+    """Every layout the content-encoder loader accepts: fairseq's ``{"cfg", "model": state}`` (with or without
+    its label Dictionary, e.g. the demo's encoder) or a Hugging Face state, bare or under ``hubert.``."""
+    if not isinstance(obj, Mapping):
+        return False
+    state = obj["model"] if isinstance(obj.get("model"), Mapping) else obj
+    return any(str(k).startswith(("encoder.layers.", "feature_extractor.", "hubert.")) for k in state)
 
 
 def _rmvpe(p: Path, state: Mapping[str, Any]) -> dict[str, Any]:

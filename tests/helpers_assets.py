@@ -74,7 +74,7 @@ def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows
     from rvclora.workspace import Workspace
 
     folder = Path(folder)
-    Workspace.open(folder, create=True, overrides={"assets.hubert": str(hubert), "f0_method": "dio"})
+    Workspace.open(folder, create=True, overrides={"assets.hubert": str(hubert), "f0_method": "dio"}).save_settings()
     feats = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
     (folder / "index").mkdir(exist_ok=True)
     build_index(feats, folder / "index" / f"added_IVF5_Flat_nprobe_1_test_v{1 if dim == 256 else 2}.index")

@@ -127,6 +127,32 @@ def test_second_run_resumes(demo: tuple[Path, dict[str, Any]]) -> None:
     assert steps["infer"]["status"].startswith("skipped") and steps["merge"]["status"].startswith("kept")
 
 
+def test_a_newer_adapter_is_converted_and_merged_again(demo: tuple[Path, dict[str, Any]]) -> None:
+    """Infer and merge follow one rule: an output older than the adapter is redone, so they never disagree."""
+    import os
+
+    root, first = demo
+    adapter = Path(first["steps"]["train"]["output"])
+    converted, merged = Path(first["steps"]["infer"]["output"]), root / "voice.pth"
+    later = max(converted.stat().st_mtime_ns, merged.stat().st_mtime_ns) + 10**9
+    os.utime(adapter, ns=(later, later))  # as if training had rewritten it
+    code, out, err = _cli("demo", str(root), "--quick", "--json")
+    assert code == 0, err[-3000:]
+    steps = json.loads(out)["steps"]
+    assert not steps["infer"]["status"].startswith("skipped") and steps["merge"]["status"] == "written"
+    assert converted.stat().st_mtime_ns >= later and merged.stat().st_mtime_ns >= later
+
+
+def test_the_default_folder_is_in_the_user_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rvclora.demo.runner import default_folder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default_folder() == tmp_path / "cache" / "rvclora" / "demo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_folder() == tmp_path / "home" / ".cache" / "rvclora" / "demo"
+
+
 def test_refuses_another_seed_and_foreign_folders(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     root, _ = demo
     code, out, err = _cli("demo", str(root), "--quick", "--seed", "7")

@@ -52,6 +52,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
             "sr": "32k", "f0_method": "dio", "preprocess.workers": 1,
             "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
         assert preprocess_workspace(ws).clips == 3
+        ws.save_settings()
     yield root
 
 
@@ -136,7 +137,9 @@ def test_rerun_does_nothing_and_settings_redo_only_what_they_affect(voice: Path,
     assert again.index["rebuilt"] is False and again.frames > 0
     assert _mtimes(voice / "features") == feats_before and _mtimes(voice / "f0") == f0_before
 
-    harvest = extract(_open(voice, f0_method="harvest"))
+    ws = _open(voice, f0_method="harvest")
+    harvest = extract(ws)
+    ws.save_settings()  # as `rvclora extract --f0-method harvest` does once it succeeded
     assert (harvest.features_done, harvest.f0_done, harvest.f0_method) == (0, 3, "harvest")
     assert harvest.index["rebuilt"] is False
     assert _mtimes(voice / "features") == feats_before
@@ -220,9 +223,10 @@ def test_no_pitch_workspace_writes_no_f0(voice: Path) -> None:
 
 
 def test_bad_assets_stop_before_any_work(voice: Path, reference_dir: Path) -> None:
-    with pytest.raises(BadInputError, match="not a HuBERT.*RVC voice model"):
+    # model files given as options are identified when the workspace is opened, before extract starts
+    with pytest.raises(ConfigError, match="--hubert: .*not a HuBERT.*RVC voice model"):
         extract(_open(voice, **{"assets.hubert": str(reference_dir / "v2_40k_f0_tiny.pth")}))
-    with pytest.raises(BadInputError, match="not an RMVPE checkpoint"):
+    with pytest.raises(ConfigError, match="--rmvpe: .*not an RMVPE pitch model"):
         extract(_open(voice, f0_method="rmvpe", **{"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
                                                    "assets.rmvpe": str(reference_dir / "v2_40k_f0_tiny.pth")}))
     with pytest.raises(ConfigError, match="fp16"):
@@ -231,11 +235,12 @@ def test_bad_assets_stop_before_any_work(voice: Path, reference_dir: Path) -> No
 
 
 def test_missing_setup_says_what_to_do(tmp_path: Path, reference_dir: Path) -> None:
-    Workspace.open(tmp_path / "empty", overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
+    Workspace.open(tmp_path / "empty",
+                   overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}).save_settings()
     with pytest.raises(BadInputError, match="no clips") as info:
         extract(tmp_path / "empty")
     assert "rvclora preprocess" in str(info.value)
-    Workspace.open(tmp_path / "nohubert")
+    Workspace.open(tmp_path / "nohubert").save_settings()
     with pytest.raises(ConfigError, match="assets.hubert"):
         extract(tmp_path / "nohubert")
 

@@ -252,6 +252,7 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(tmp_path: Path,
 
 def test_preprocess_workspace_holds_the_lock(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "v", overrides={"sr": "32k", "preprocess.workers": 1})
+    ws.save_settings()
     ws.input_dir.mkdir()
     sf.write(ws.input_dir / "a.wav", _speech_like(5, 22050), 22050)
     import socket

@@ -200,9 +200,9 @@ def test_cli_trains_a_workspace_and_resumes(tmp_path: Path, reference_dir: Path,
     shutil.move(dirs["f0"], ws / "f0")
     real = workflow.run_training
 
-    def small_d(job):  # the full-width RVC D takes ~40 s per CPU step
+    def small_d(job, *args):  # the full-width RVC D takes ~40 s per CPU step
         job.discriminator = {"periods": (2,), "width_divisor": 128}
-        return real(job)
+        return real(job, *args)
 
     monkeypatch.setattr(workflow, "run_training", small_d)
     args = ["train", str(ws), "--base", str(reference_dir / BASE), "--device", "cpu", "--batch-size", "2",

@@ -176,3 +176,22 @@ def test_saved_tensor_meter_counts_each_storage_once_and_releases_it() -> None:
         assert meter.live == 12_000
         z.sum().backward()  # frees the graph
     assert meter.peak == meter.total == 12_000 and meter.live == 0
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_an_update_without_any_gradient_is_a_zero_norm_no_op(scaled: bool) -> None:
+    """When no parameter received a gradient (all cut off from the loss), the update returns a zero norm and
+    leaves the weights alone, with or without fp16 loss scaling."""
+    from rvclora.train.step import _finish_update
+
+    module = torch.nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    opt = torch.optim.AdamW(module.parameters(), lr=0.1, weight_decay=0.5)
+    scaler = torch.amp.GradScaler("cpu", enabled=scaled)
+    norm = _finish_update(opt, scaler, module)
+    assert norm.shape == () and float(norm) == 0.0
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    scaler.scale(module.weight.sum()).backward()  # a later update with gradients still works
+    assert float(_finish_update(opt, scaler, module)) > 0
+    scaler.update()

@@ -48,6 +48,8 @@ def _touch(path: Path, data: bytes = b"x") -> Path:
 
 def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "voice")
+    assert not (tmp_path / "voice").exists()  # nothing is written until save_settings()
+    assert ws.save_settings() and not ws.save_settings()  # written once; nothing left to write
     text = ws.config_path.read_text()
     data = yaml.safe_load(text)
     flat = {f"{k}.{sk}": sv for k, v in data.items() if isinstance(v, dict) for sk, sv in v.items()}
@@ -64,11 +66,14 @@ def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Pat
 
 def test_edits_survive_a_rewrite_and_comments_come_back(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "v")
+    ws.save_settings()
     text = ws.config_path.read_text().replace("window_s: 3.7", "window_s: 3.0")
     text = "\n".join(line.split("#")[0].rstrip() if "window_s" in line else line for line in text.splitlines())
     ws.config_path.write_text(text)
     ws2 = Workspace.open(tmp_path / "v", overrides={"sr": "48k"})
     assert ws2.settings.preprocess.window_s == 3.0 and ws2.sample_rate == 48000
+    assert "sr: 48k" not in ws2.config_path.read_text()  # not yet: only once the command succeeded
+    ws2.save_settings()
     new_text = ws2.config_path.read_text()
     assert "window_s: 3.0" in new_text and "sr: 48k" in new_text
     window_line = next(line for line in new_text.splitlines() if "window_s:" in line)
@@ -147,13 +152,15 @@ def test_missing_asset_names_key_and_line(tmp_path: Path) -> None:
 
 # --- precedence and paths ------------------------------------------------------------------------------
 
-def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                             reference_dir: Path) -> None:
     a = _touch(clean_env / "rvclora" / "models" / "a.pt")
-    b, c, d = (_touch(tmp_path / name) for name in ("b.pt", "c.pt", "d.pt"))
+    b, c = (_touch(tmp_path / name) for name in ("b.pt", "c.pt"))
+    d = _touch(tmp_path / "d.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())  # a flag's file is read
     (clean_env / "rvclora" / "config.yaml").write_text(
         "assets:\n  hubert: models/a.pt\ntrain:\n  batch_size: 8\n")  # relative to the config's folder
     ws = Workspace.open(tmp_path / "v1")
+    ws.save_settings()
     assert ws.settings.assets.hubert == a and ws.settings.train.batch_size == 8
     written = yaml.safe_load(ws.config_path.read_text())
     assert written["assets"]["hubert"] is None  # machine-level paths stay live, not copied
@@ -170,7 +177,7 @@ def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path,
     assert Workspace.open(tmp_path / "v1").settings.assets.hubert == c  # the file beats env
 
     ws = Workspace.open(tmp_path / "v1", overrides={"assets.hubert": str(d)})
-    assert ws.settings.assets.hubert == d  # the command line beats all, and is recorded
+    assert ws.settings.assets.hubert == d and ws.save_settings()  # the command line beats all, and is recorded
     assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == str(d)
 
 
@@ -180,7 +187,7 @@ def test_bad_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         Workspace.open(tmp_path / "v")
 
 
-def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_dir: Path) -> None:
     root = tmp_path / "v"
     rmvpe = _touch(root / "models" / "rmvpe.pt")
     _write_config(root, "input: recordings\nassets:\n  rmvpe: models/rmvpe.pt\n")
@@ -191,9 +198,9 @@ def test_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     # a relative path on the command line is relative to the current folder; stored relative to the
     # workspace when inside it
     monkeypatch.chdir(root / "models")
-    hub = _touch(root / "models" / "hubert.pt")
+    hub = _touch(root / "models" / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())
     ws = Workspace.open(root, overrides={"assets.hubert": "hubert.pt"})
-    assert ws.settings.assets.hubert == hub.resolve()
+    assert ws.settings.assets.hubert == hub.resolve() and ws.save_settings()
     assert yaml.safe_load(ws.config_path.read_text())["assets"]["hubert"] == "models/hubert.pt"
     assert ws.clips_dir() == root.resolve() / "clips" / "40k" and ws.clips_16k_dir.name == "16k"
 
@@ -306,7 +313,7 @@ def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monke
     from rvclora.errors import ConfigError
     from rvclora.workspace import Workspace
 
-    Workspace.open(tmp_path / "ws")
+    Workspace.open(tmp_path / "ws").save_settings()
     before = (tmp_path / "ws" / "rvclora.yaml").read_text()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
@@ -315,13 +322,107 @@ def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monke
     assert Workspace.open(tmp_path / "ws", overrides={"device": "cpu"}).settings.device == "cpu"
 
 
-def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: Path) -> None:
+def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: Path, reference_dir: Path) -> None:
     required = {"assets.base": ("no base model configured", "give --base")}
     typo = tmp_path / "vocie"
     with pytest.raises(ConfigError, match="no base model configured"):
         Workspace.open(typo, required=required)
     assert not typo.exists()
-    base = tmp_path / "f0G40k.pth"
-    base.write_bytes(b"stand-in")
+    base = (reference_dir / "v2_40k_f0_tiny.G.pth").resolve()
     ws = Workspace.open(tmp_path / "voice", overrides={"assets.base": str(base)}, required=required)
-    assert ws.settings.assets.base == base and (tmp_path / "voice" / "rvclora.yaml").is_file()
+    assert ws.settings.assets.base == base and ws.save_settings()
+    assert (tmp_path / "voice" / "rvclora.yaml").is_file()
+
+
+# --- settings from flags: checked completely, written only on success, clearable ---------------------------
+
+def test_unset_puts_the_default_back_and_lets_lower_layers_decide(tmp_path: Path, clean_env: Path,
+                                                                  reference_dir: Path) -> None:
+    hubert = (reference_dir / "hubert_tiny_fairseq.pt").resolve()
+    Workspace.open(tmp_path / "v", overrides={"train.max_steps": 50, "assets.hubert": str(hubert)}).save_settings()
+    user_hubert = _touch(clean_env / "rvclora" / "hubert.pt")
+    (clean_env / "rvclora" / "config.yaml").write_text("assets:\n  hubert: hubert.pt\n")
+    ws = Workspace.open(tmp_path / "v")
+    assert ws.settings.train.max_steps == 50 and ws.settings.assets.hubert == hubert  # the file beats the user's
+    ws = Workspace.open(tmp_path / "v", unset=["train.max_steps", "assets.hubert"])
+    assert ws.settings.train.max_steps is None and ws.settings.assets.hubert == user_hubert
+    assert ws.save_settings()
+    stored = yaml.safe_load(ws.config_path.read_text())
+    assert stored["train"]["max_steps"] is None and stored["assets"]["hubert"] is None
+    with pytest.raises(ConfigError, match="unknown setting 'train.max_step'.*did you mean 'train.max_steps'"):
+        Workspace.open(tmp_path / "v", unset=["train.max_step"])
+
+
+@pytest.mark.parametrize(("key", "give", "needle"), [
+    ("assets.hubert", "song.wav", r"--hubert: song.wav is not a HuBERT/ContentVec content encoder \(.*not a PyTorch"),
+    ("assets.hubert", "G", r"--hubert: G.pth is not a HuBERT/ContentVec content encoder \(it is: RVC generator"),
+    ("assets.base", "hubert", r"--base: hubert.pt is not an RVC generator \(it is: HuBERT"),
+    ("assets.base_d", "G", r"--base-d: G.pth is not an RVC discriminator \(it is: RVC generator"),
+    ("assets.rmvpe", "hubert", r"--rmvpe: hubert.pt is not an RMVPE pitch model \(it is: HuBERT"),
+])
+def test_a_model_file_from_a_flag_must_be_the_right_kind(tmp_path: Path, reference_dir: Path, key: str, give: str,
+                                                          needle: str) -> None:
+    files = {"song.wav": _touch(tmp_path / "song.wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+             "G": _touch(tmp_path / "G.pth", (reference_dir / "v2_40k_f0_tiny.G.pth").read_bytes()),
+             "hubert": _touch(tmp_path / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())}
+    Workspace.open(tmp_path / "v").save_settings()
+    before = (tmp_path / "v" / "rvclora.yaml").read_text()
+    with pytest.raises(ConfigError, match=needle):
+        Workspace.open(tmp_path / "v", overrides={key: str(files[give])})
+    assert (tmp_path / "v" / "rvclora.yaml").read_text() == before
+
+
+def test_the_right_kinds_are_accepted(tmp_path: Path, reference_dir: Path) -> None:
+    ws = Workspace.open(tmp_path / "v", overrides={
+        "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth"), "assets.hubert": str(reference_dir /
+                                                                                      "hubert_tiny_fairseq.pt"),
+        "assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"), "f0_method": "rmvpe"})
+    assert ws.f0_method == "rmvpe" and ws.save_settings()
+
+
+def test_the_rmvpe_method_needs_an_rmvpe_file_and_a_stored_one_can_be_cleared(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"--f0-method: f0_method rmvpe needs the RMVPE model.*--rmvpe"):
+        Workspace.open(tmp_path / "v", overrides={"f0_method": "rmvpe"})
+    assert not (tmp_path / "v").exists()
+    _write_config(tmp_path / "w", "f0_method: rmvpe\n")  # stored by hand (or by an older rvclora)
+    ws = Workspace.open(tmp_path / "w", unset=["f0_method"])
+    assert ws.f0_method == "harvest" and ws.save_settings()
+    assert yaml.safe_load(ws.config_path.read_text())["f0_method"] == "auto"
+
+
+@pytest.mark.parametrize(("key", "text", "value"), [
+    ("train.lr", "1e-4", 1e-4), ("train.epochs", "200", 200), ("train.cache", "true", True),
+    ("train.max_steps", "null", None), ("train.betas", "[0.9, 0.95]", [0.9, 0.95]), ("input", "2024", "2024"),
+    ("lora.targets", "[dec.ups, flow]", ["dec.ups", "flow"]), ("sr", "48k", "48k"),
+])
+def test_values_typed_as_text_read_as_in_the_file(key: str, text: str, value: object) -> None:
+    from rvclora.workspace.settings import check_value, parse_text
+
+    assert check_value(key, parse_text(key, text), "--set") == value
+
+
+def test_a_command_failing_under_the_lock_leaves_no_new_folder(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "new")
+    with pytest.raises(RuntimeError):
+        with ws.lock("preprocess"):
+            raise RuntimeError("the command failed")
+    assert not (tmp_path / "new").exists()
+    with ws.lock("preprocess"):
+        (tmp_path / "new" / "clips").mkdir()
+    with pytest.raises(RuntimeError):
+        with ws.lock("preprocess"):
+            raise RuntimeError("the command failed")
+    assert (tmp_path / "new" / "clips").is_dir()  # a folder with work in it is kept
+
+
+def test_a_model_file_is_identified_once_when_first_stored(tmp_path: Path, reference_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import rvclora.inspection as inspection
+
+    calls: list[str] = []
+    real = inspection.describe
+    monkeypatch.setattr(inspection, "describe", lambda p: (calls.append(Path(p).name), real(p))[1])
+    hubert = {"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}
+    Workspace.open(tmp_path / "v", overrides=hubert).save_settings()
+    Workspace.open(tmp_path / "v", overrides=hubert)  # the same flag again: already checked when stored
+    assert calls == ["hubert_tiny_fairseq.pt"]

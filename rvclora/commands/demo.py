@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 
 def demo_command(
-    folder: Annotated[Path, typer.Argument(help="Folder for the demo world and every output.", metavar="DIR")]
-    = Path("rvclora-demo"),
+    folder: Annotated[Optional[Path], typer.Argument(
+        help="Folder for the demo world and every output. \\[default: rvclora/demo in your user cache folder, "
+             "$XDG_CACHE_HOME or ~/.cache]", metavar="DIR", show_default=False)] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Reduced form: less audio, 2 training steps (for tests).")]
     = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the world (speech, random models) and training.")] = 0,
@@ -21,13 +22,13 @@ def demo_command(
 ) -> None:
     """Build a small demo world (two synthetic voices, a tiny random RVC base and content encoder) and run preprocess → extract → train → infer → merge → inspect → eval on it, offline, in a few minutes on a CPU.
 
-    Running it again in the same DIR resumes: finished steps are reused (--overwrite starts over).
+    Running it again in the same DIR resumes: finished steps are reused, and a step whose input changed is redone (--overwrite starts over).
 
     The models are random, so the converted audio is not meaningful speech; the closing note shows how to use real RVC assets.
     """  # noqa: E501
-    from rvclora.demo.runner import run_demo
+    from rvclora.demo.runner import default_folder, run_demo
 
-    run_demo(folder, quick=quick, seed=seed, overwrite=overwrite, as_json=json_out)
+    run_demo(folder or default_folder(), quick=quick, seed=seed, overwrite=overwrite, as_json=json_out)
 
 
 def register(app: typer.Typer) -> None:

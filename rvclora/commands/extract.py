@@ -75,6 +75,7 @@ def extract_command(
             bar.update(task, advance=n, status=status[:60])
 
         summary = extract(ws, precision=precision.value, force=force, on_start=started, on_advance=advanced)
+    ws.save_settings()  # only now: a failed run leaves rvclora.yaml as it was
     if json_out:
         from rvclora.console import emit_json
 

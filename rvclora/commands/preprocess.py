@@ -47,6 +47,7 @@ def preprocess_command(
             bar.update(task, advance=1, status=status[:60])
 
         summary = preprocess_workspace(ws, force=force, on_start=started, on_result=finished)
+    ws.save_settings()  # only now: a failed run leaves rvclora.yaml (and a new folder) as they were
     if json_out:
         from rvclora.console import emit_json
 

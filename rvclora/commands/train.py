@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -22,6 +22,10 @@ from rvclora.commands._workspace_options import (
     default_note,
     workspace_overrides,
 )
+from rvclora.workspace.schema import FULL_LR, LORA_LR
+
+if TYPE_CHECKING:
+    from rvclora.train.plan import Estimate, TrainPlan
 
 
 def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
@@ -34,10 +38,13 @@ def train_command(
     alpha: Annotated[Optional[float], _opt("--alpha", "lora.alpha", "LoRA alpha (scale = alpha / rank).")] = None,
     targets: Annotated[Optional[str], _opt("--targets", "lora.targets", "Target preset or module pattern.")] = None,
     epochs: Annotated[Optional[int], _opt("--epochs", "train.epochs", "Passes over the clips.", min=1)] = None,
-    max_steps: Annotated[Optional[int], _opt("--max-steps", "train.max_steps", "Stop after N steps.", min=1)] = None,
+    max_steps: Annotated[Optional[int], _opt("--max-steps", "train.max_steps", "Stop after N steps (0 = no limit: "
+                                             "clears a stored value).", min=0)] = None,
     batch_size: Annotated[Optional[int], _opt("--batch-size", "train.batch_size", "Clips per step (per GPU).",
                                               min=1)] = None,
-    lr: Annotated[Optional[float], _opt("--lr", "train.lr", "Learning rate.")] = None,
+    lr: Annotated[Optional[float], typer.Option(
+        "--lr", show_default=False, help=f"Learning rate. \\[workspace default: {LORA_LR:g}, or {FULL_LR:g} (RVC's) "
+                                         "with --full]")] = None,
     seed: Annotated[Optional[int], _opt("--seed", "train.seed", "Random seed.")] = None,
     save_every: Annotated[Optional[int], _opt("--save-every", "train.save_every", "Save every N epochs.",
                                               min=1)] = None,
@@ -71,18 +78,26 @@ def train_command(
     Writes adapters/<workspace>.safetensors, checkpoints/ and logs/ (TensorBoard, train.jsonl). Multi-GPU:
     torchrun --nproc-per-node N -m rvclora train WORKSPACE. See docs/training.md.
     """
+    from rvclora.console import err
+    from rvclora.train.interrupt import TrainingInterrupted
     from rvclora.train.workflow import train_workspace
 
+    unset = ["train.max_steps"] if max_steps == 0 else []
     overrides = workspace_overrides(
         input=input, sr=sr, version=version, base=base, base_d=base_d, hubert=hubert, rmvpe=rmvpe,
         f0_method=f0_method, device=device,
         **{"lora.rank": rank, "lora.alpha": alpha, "lora.targets": targets, "train.epochs": epochs,
-           "train.max_steps": max_steps, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+           "train.max_steps": max_steps or None, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
            "train.save_every": save_every, "train.keep": keep, "train.val_fraction": val_fraction,
            "train.early_stopping_patience": patience, "train.precision": precision,
            "train.lora_plus_ratio": lora_plus_ratio, "train.cache": cache, "train.full": full},
     )
-    result = train_workspace(Path(workspace), overrides, restart=restart)
+    try:
+        result = train_workspace(Path(workspace), overrides, restart=restart, unset=unset, on_plan=_show_plan,
+                                 on_estimate=_show_estimate)
+    except TrainingInterrupted as exc:
+        err.print(f"[yellow]{exc.message()}[/yellow]")
+        raise typer.Exit(130) from None
     if result is None:  # a non-zero DDP rank: rank 0 reports
         return
     summary = result.summary()
@@ -92,6 +107,30 @@ def train_command(
         emit_json(summary)
         return
     _show(result, summary)
+
+
+def _show_plan(plan: TrainPlan) -> None:
+    """Before the first step (on stderr): how many steps, on how much audio, and any warning."""
+    from rich.markup import escape
+
+    from rvclora.console import err
+    from rvclora.train.plan import format_duration
+
+    resumed = f", {plan.steps_done} done before" if plan.steps_done else ""
+    if plan.steps_left:
+        epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"
+        err.print(f"training {plan.steps_left} steps ({plan.steps_total} in all{resumed}; {plan.steps_per_epoch} "
+                  f"per epoch, {epochs} at most) on {format_duration(plan.audio_s)} of audio")
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
+
+
+def _show_estimate(estimate: Estimate) -> None:
+    from rvclora.console import err
+    from rvclora.train.plan import format_duration
+
+    err.print(f"estimated time left: about {format_duration(estimate.seconds)} ({estimate.seconds_per_step:.2f} s per "
+              f"step over {estimate.timed_steps} timed steps; validation and checkpoints add to it)")
 
 
 def _show(result: Any, summary: dict[str, Any]) -> None:
@@ -104,7 +143,14 @@ def _show(result: Any, summary: dict[str, Any]) -> None:
     if rows:
         show(table("epochs (last 30)", cols, rows))
     # table() writes the values plainly (no None, no 17-digit floats)
-    show(table("train", ("", ""), [(k, v) for k, v in summary.items() if k != "history" and v is not None]))
+    show(table("train", ("", ""), [(k, v) for k, v in summary.items()
+                                   if k not in ("history", "warnings") and v is not None]))
+    from rich.markup import escape
+
+    from rvclora.console import err
+
+    for warning in result.warnings:
+        err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 
 
 def _f(v: float | None) -> str:

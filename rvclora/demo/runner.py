@@ -2,7 +2,8 @@
 
 Steps: world → preprocess → extract → train → infer → merge → inspect → eval. Running again in one folder
 resumes: the world's files are kept, preprocess/extract skip what is up to date, training resumes from its
-checkpoints (or reports it is finished), infer and merge keep outputs that exist. ``overwrite`` starts over.
+checkpoints (or reports it is finished), infer and merge keep outputs newer than the adapter and redo the
+others, so every output always comes from the current adapter. ``overwrite`` starts over.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -56,6 +58,13 @@ with these keys in its rvclora.yaml (or pass --base, --base-d, --hubert and
   assets.rmvpe:   <RVC>/assets/rmvpe/rmvpe.pt
 <RVC> is your RVC WebUI or Applio folder (both keep these files there).
 Then put recordings in the workspace's raw/ folder: rvclora train <workspace>"""
+
+
+def default_folder() -> Path:
+    """The demo's folder when none is given: ``rvclora/demo`` in the user's cache folder (``$XDG_CACHE_HOME``,
+    else ``~/.cache``), so running it inside a source checkout leaves ~90 MB nowhere near the code."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "rvclora" / "demo"
 
 
 def prepare_folder(root: Path, plan: Plan, overwrite: bool) -> None:
@@ -164,13 +173,15 @@ class _Demo:
         from rvclora.workspace import Workspace
 
         w = self._world()
-        return Workspace.open(w.workspace, overrides={
+        ws = Workspace.open(w.workspace, overrides={
             "sr": "40k", "version": "v2", "f0": True, "f0_method": self.plan.f0_method,
             "assets.base": str(w.base), "assets.base_d": str(w.base_d), "assets.hubert": str(w.hubert),
             "preprocess.workers": 1,
             "train.epochs": 1000, "train.max_steps": self.plan.steps, "train.batch_size": self.plan.batch_size,
             "train.save_every": 1000, "train.log_every": 1, "train.seed": self.plan.seed,
         })
+        ws.save_settings()  # the demo's own settings; train reads them from the file
+        return ws
 
     def preprocess(self) -> dict[str, Any]:
         from rvclora.audio.preprocess import preprocess_workspace
@@ -200,11 +211,12 @@ class _Demo:
         w = self._world()
         # Voice B speaks about an octave above voice A: transpose as an RVC user would for such a pair.
         pitch = round(12 * math.log2(VOICES[0].f0_hz / VOICES[1].f0_hz))
+        fresh = _newer(self.converted, self._adapter())  # as merge: redo when the adapter changed
         rows = run_infer(inputs=[str(w.source)], output=str(self.converted), converter_args=dict(
             lora=[self._adapter()], weights=None, scale=1.0, each=False, model=None, base=None, index=None,
             hubert=None, rmvpe=None, f0_method=None, device=None, precision="auto", force=False, pitch=pitch,
             f0_file=None, index_rate=D.index_rate, protect=D.protect, filter_radius=D.filter_radius,
-            rms_mix_rate=D.rms_mix_rate, resample_sr=D.resample_sr, speaker_id=D.speaker_id))
+            rms_mix_rate=D.rms_mix_rate, resample_sr=D.resample_sr, speaker_id=D.speaker_id), overwrite=not fresh)
         import soundfile as sf
 
         info = sf.info(str(self.converted))
@@ -216,7 +228,7 @@ class _Demo:
         from rvclora.merging import merge_to_model
 
         merged, adapter = self.root / MERGED, self._adapter()
-        if merged.is_file() and merged.stat().st_mtime >= adapter.stat().st_mtime:
+        if _newer(merged, adapter):
             return {"output": str(merged), "status": "kept (newer than the adapter)", "bytes": merged.stat().st_size}
         result = merge_to_model(self._world().base, [adapter], [1.0], merged, precision="fp16",
                                 info="rvclora demo (random base: not a real voice)")
@@ -261,6 +273,11 @@ class _Demo:
 
 
 STEPS = ("world", "preprocess", "extract", "train", "infer", "merge", "inspect", "eval")
+
+
+def _newer(output: Path, source: Path) -> bool:
+    """Whether ``output`` exists and was written after ``source`` (the rule infer and merge reuse outputs by)."""
+    return output.is_file() and output.stat().st_mtime_ns >= source.stat().st_mtime_ns
 
 
 def _fmt(value: Any) -> str:

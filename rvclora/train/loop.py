@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from rvclora.train.distributed import World, setup_world
 from rvclora.train.forward import TrainingGenerator
 from rvclora.train.frontend import FrontEnd
 from rvclora.train.frozen import lean_frozen_convs
+from rvclora.train.interrupt import StepGuard, TrainingInterrupted
 from rvclora.train.loader import BatchLoader, ItemStore
 from rvclora.train.logs import Board, JsonlLog
 from rvclora.train.options import TrainJob
+from rvclora.train.plan import Estimate, StepTimer, TrainPlan, audio_warnings
 from rvclora.train.precision import choose_precision
 from rvclora.train.slicing import random_starts
 from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
@@ -52,6 +55,7 @@ class TrainResult:
     fresh_discriminator: bool
     history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch records
     net: nn.Module | None = None  # the trained synthesizer (adapter attached), for callers and tests
+    warnings: list[str] = field(default_factory=list)  # told before the first step too (TrainPlan)
 
     def summary(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
@@ -60,12 +64,18 @@ class TrainResult:
             "epochs": self.epochs_done, "steps": self.steps, "stopped": self.stopped,
             "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
             "discriminator": "fresh (no base D given)" if self.fresh_discriminator else "from base D",
-            "last_mel": last.get("loss_mel"), "last_val_mel": last.get("val_mel"),
+            "last_mel": last.get("loss_mel"), "last_val_mel": last.get("val_mel"), "warnings": self.warnings,
         }
 
 
-def run_training(job: TrainJob) -> TrainResult:
-    """Train (or resume) one adapter; see docs/training.md. Under torchrun every rank calls this."""
+def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = None,
+                 on_estimate: Callable[[Estimate], None] | None = None) -> TrainResult:
+    """Train (or resume) one adapter; see docs/training.md. Under torchrun every rank calls this.
+
+    ``on_plan`` is told the run ahead before its first step (step count, audio, warnings); ``on_estimate`` the
+    duration once the first steps are timed (main rank only). Ctrl-C stops on a step boundary, saves that
+    step's checkpoint and adapter, and raises :class:`TrainingInterrupted`.
+    """
     from rvclora.console import err
 
     opts = job.options
@@ -120,7 +130,7 @@ def run_training(job: TrainJob) -> TrainResult:
     resumed_from, st = (None, None) if job.restart else newest_intact_state(job.checkpoints_dir, fingerprint, mode,
                                                                            set_aside=world.main)
     progress_state: dict[str, Any] = {"epoch": 1, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0,
-                                      "history": []}
+                                      "history": [], **_fresh_epoch()}
     if resumed_from is not None and st is not None:
         _check_same_lora(st, job, resumed_from)
         _load_trainable(net, st["trainable"], resumed_from)
@@ -131,11 +141,12 @@ def run_training(job: TrainJob) -> TrainResult:
         sched_d.load_state_dict(st["sched_d"])
         scaler.load_state_dict(st["scaler"])
         restore_rng(st["rng"], slice_gen)
-        progress_state = dict(st["progress"])
+        progress_state = {**_fresh_epoch(), **st["progress"]}
 
     global_batch = opts.batch_size * world.size
     per_epoch = len(epoch_batches(lengths, global_batch, opts.seed, 1, segment))
     total_steps = opts.epochs * per_epoch if opts.max_steps is None else min(opts.max_steps, opts.epochs * per_epoch)
+    warnings: list[str] = []
     log = JsonlLog(job.logs_dir / JSONL_NAME, progress_state["step"]) if world.main else None
     board = Board(job.logs_dir) if world.main else None
     if world.main:
@@ -143,6 +154,14 @@ def run_training(job: TrainJob) -> TrainResult:
         d_note = "fresh discriminator (no base D given)" if fresh_d and resumed_from is None else ""
         err.print(f"{how}: {len(train_clips)} clips ({len(val_clips)} held out), {per_epoch} steps/epoch, "
                   f"{mode}, {precision.name} on {device}" + (f"; {d_note}" if d_note else ""))
+        audio_s = sum(clip_frames(c, hop) for c in train_clips + val_clips) * hop / job.sr
+        plan = TrainPlan(total_steps, min(progress_state["step"], total_steps), per_epoch, opts.epochs,
+                         len(train_clips), len(val_clips), audio_s, audio_warnings(audio_s))
+        warnings = plan.warnings
+        if on_plan is not None:
+            on_plan(plan)
+    timer = StepTimer(max(total_steps - progress_state["step"], 0))
+    guard = StepGuard()
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -157,9 +176,12 @@ def run_training(job: TrainJob) -> TrainResult:
         done = progress_state["epoch"] - (1 if progress_state["batch"] == 0 else 0)
         path = state_path(job.checkpoints_dir, done, progress_state["step"])
         save_state(path, snapshot(), opts.keep)
+        nonlocal saved_step
+        saved_step = progress_state["step"]
         return path
 
     last_good = resumed_from
+    saved_step = progress_state["step"]  # the step of the newest checkpoint on disk (0: none)
     stopped = "finished"
     trainer.train()
     disc.train()
@@ -173,16 +195,18 @@ def run_training(job: TrainJob) -> TrainResult:
     lean = contextlib.ExitStack()
     if not opts.full:
         lean.enter_context(lean_frozen_convs(net))
+    lean.enter_context(guard.installed())
     try:
         if progress_state["step"] >= total_steps or progress_state["epoch"] > opts.epochs:
             stopped = "already_finished"
         while stopped == "finished" and progress_state["epoch"] <= opts.epochs:
             epoch = progress_state["epoch"]
             batches = epoch_batches(lengths, global_batch, opts.seed, epoch, segment)
-            sums: dict[str, float] = {}
             n_steps = 0
-            t_epoch = time.perf_counter()
             first = progress_state["batch"]
+            if first == 0:
+                progress_state.update(_fresh_epoch())
+            sums: dict[str, float] = progress_state["epoch_sums"]  # the epoch's totals survive a resume
             mine = slice(world.rank * opts.batch_size, (world.rank + 1) * opts.batch_size)
             last = min(len(batches), first + max(total_steps - progress_state["step"], 0))
             t0 = time.perf_counter()
@@ -190,6 +214,7 @@ def run_training(job: TrainJob) -> TrainResult:
             with contextlib.closing(loader.batches(shares)) as stream:
                 for b, batch in enumerate(stream, start=first):
                     starts_all = random_starts(torch.tensor([lengths[i] for i in batches[b]]), segment, slice_gen)
+                    guard.start()
                     values = train_step(modules, batch, starts_all[mine], fe, opts.c_mel, opts.c_kl, precision,
                                         optim)
                     losses = read_scalars(values)
@@ -205,10 +230,13 @@ def run_training(job: TrainJob) -> TrainResult:
                         )
                     progress_state["step"] += 1
                     progress_state["batch"] = b + 1
+                    progress_state["epoch_steps"] += 1
                     n_steps += 1
                     for k, v in losses.items():
                         sums[k] = sums.get(k, 0.0) + v
                     dt, t0 = time.perf_counter() - t0, time.perf_counter()
+                    progress_state["epoch_seconds"] += dt
+                    stop = guard.finish()  # the step is complete: a Ctrl-C from here on saves it
                     if world.main:
                         rec = {"step": progress_state["step"], "epoch": epoch, **losses, **norms,
                                "lr": opt_g.param_groups[0]["lr"], "items_per_s": global_batch / dt}
@@ -219,20 +247,21 @@ def run_training(job: TrainJob) -> TrainResult:
                         bar.update(task, advance=1,
                                    status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
                                           f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
+                        estimate = timer.step_finished()
+                        if estimate is not None and on_estimate is not None:
+                            on_estimate(estimate)
+                    if world.any(stop):
+                        raise KeyboardInterrupt
             if first + n_steps < len(batches):
                 stopped = "max_steps"
             if stopped == "max_steps" and n_steps == 0:
                 break
             epoch_done = progress_state["batch"] >= len(batches)
+            done_steps = progress_state["epoch_steps"]
             record: dict[str, Any] = {"event": "epoch", "epoch": epoch, "step": progress_state["step"],
-                                      "steps": n_steps, "seconds": round(time.perf_counter() - t_epoch, 3),
+                                      "steps": done_steps, "seconds": round(progress_state["epoch_seconds"], 3),
                                       "lr": opt_g.param_groups[0]["lr"],
-                                      **{k: v / max(n_steps, 1) for k, v in sums.items()}}
-            if epoch_done:
-                sched_g.step()
-                sched_d.step()
-                progress_state["epoch"] = epoch + 1
-                progress_state["batch"] = 0
+                                      **{k: v / max(done_steps, 1) for k, v in sums.items()}}
             stop_early = False
             if world.main:
                 val = _validate(net, val_items, fe, opts.seed, device) if val_items else None
@@ -249,8 +278,14 @@ def run_training(job: TrainJob) -> TrainResult:
                 board.scalars({f"epoch/{k}": v for k, v in record.items() if isinstance(v, float)}, epoch)
                 progress_state["history"] = progress_state["history"] + [record]
                 log.write(record)
+            if epoch_done:  # only now: a Ctrl-C during validation leaves the epoch to finish on resume
+                sched_g.step()
+                sched_d.step()
+                progress_state.update(epoch=epoch + 1, batch=0, **_fresh_epoch())
             if world.any(stop_early):
                 stopped = "early_stopping"
+            elif progress_state["step"] >= total_steps and progress_state["epoch"] <= opts.epochs:
+                stopped = "max_steps"  # the budget ends on this epoch's boundary: stop (and save the checkpoint) here
             finishing = stopped != "finished" or progress_state["epoch"] > opts.epochs
             if world.main and (finishing or (epoch_done and epoch % opts.save_every == 0)):
                 last_good = save_checkpoint()
@@ -262,10 +297,14 @@ def run_training(job: TrainJob) -> TrainResult:
             output = _save_output(net, job, mode, None, progress_state["step"], fingerprint, per_epoch)
         elif world.main:
             output = _final_path(job, mode) if _final_path(job, mode).exists() else None
-    except KeyboardInterrupt:
-        if world.main and progress_state["step"] > 0:
-            save_checkpoint()
-        raise
+    except KeyboardInterrupt as exc:
+        finished = not guard.in_step  # else the weights may be between the D and the G update
+        saved = world.main and finished and progress_state["step"] > 0
+        if saved:
+            if progress_state["step"] > saved_step:
+                save_checkpoint()
+            _save_output(net, job, mode, None, progress_state["step"], fingerprint, per_epoch)
+        raise TrainingInterrupted(progress_state["step"], saved, saved_step) from exc
     finally:
         lean.close()
         if bar:
@@ -276,7 +315,12 @@ def run_training(job: TrainJob) -> TrainResult:
             board.close()
     world.barrier()
     return TrainResult(output, progress_state["epoch"] - 1, progress_state["step"], stopped, resumed_from, fresh_d,
-                       list(progress_state["history"]), net)
+                       list(progress_state["history"]), net, warnings)
+
+
+def _fresh_epoch() -> dict[str, Any]:
+    """Running totals of the current epoch, kept in the checkpoint so a resumed epoch reports all its steps."""
+    return {"epoch_sums": {}, "epoch_steps": 0, "epoch_seconds": 0.0}
 
 
 def _load_generator(job: TrainJob, device: torch.device) -> tuple[nn.Module, str]:

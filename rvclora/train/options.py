@@ -38,9 +38,19 @@ class TrainOptions:
 
     @classmethod
     def from_settings(cls, train: dict[str, Any], device: str) -> TrainOptions:
+        """From the ``train:`` settings; an unset ``lr`` follows the mode (see :func:`default_lr`)."""
         known = {k: v for k, v in train.items() if k in cls.__dataclass_fields__}
         known["betas"] = tuple(known["betas"])
+        if known.get("lr") is None:
+            known["lr"] = default_lr(bool(known["full"]))
         return cls(**known, device=device)
+
+
+def default_lr(full: bool) -> float:
+    """RVC's 1e-4 for full fine-tuning; 5e-4 for an adapter (its factors start near zero, few parameters)."""
+    from rvclora.workspace.schema import FULL_LR, LORA_LR
+
+    return FULL_LR if full else LORA_LR
 
 
 @dataclass

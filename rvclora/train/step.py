@@ -196,9 +196,12 @@ def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.Gr
 
 
 def _finish_update(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: nn.Module) -> torch.Tensor:
-    """Unscale the accumulated gradients, take the optimizer step; return the gradient norm."""
-    scaler.unscale_(opt)
+    """Unscale the accumulated gradients, take the optimizer step; return the gradient norm (0 when no
+    parameter received a gradient, e.g. every trainable tensor was cut off from the loss)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+    if not grads:  # nothing to unscale or step (GradScaler.step would find no inf check to act on)
+        return torch.zeros((), device=next(module.parameters(), torch.empty(0)).device)
+    scaler.unscale_(opt)
+    norm = torch.nn.utils.get_total_norm(grads)
     scaler.step(opt)
     return norm

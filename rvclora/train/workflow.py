@@ -7,17 +7,26 @@ Kept apart from the loop so the loop takes plain inputs (a :class:`TrainJob`) an
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rvclora.errors import BadInputError
+from rvclora.errors import BadInputError, ConfigError
 from rvclora.train.data import find_clips
+from rvclora.train.interrupt import TrainingInterrupted
 from rvclora.train.loop import TrainResult, run_training
 from rvclora.train.options import TrainJob, TrainOptions
+from rvclora.train.plan import Estimate, TrainPlan
 
 
-def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False) -> TrainResult | None:
-    """Train the workspace at ``root``; returns None on non-zero DDP ranks."""
+def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False, unset: Iterable[str] = (),
+                    on_plan: Callable[[TrainPlan], None] | None = None,
+                    on_estimate: Callable[[Estimate], None] | None = None) -> TrainResult | None:
+    """Train the workspace at ``root``; returns None on non-zero DDP ranks.
+
+    ``overrides`` and ``unset`` (see :meth:`Workspace.open`) are written to rvclora.yaml only once training
+    has finished, or was interrupted with its progress saved; a run that fails stores nothing.
+    """
     from rvclora.features.extract import pitch_convention
     from rvclora.lora.config import LoRAConfig
     from rvclora.workspace import Workspace
@@ -25,6 +34,7 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
     main = int(os.environ.get("RANK", "0")) == 0
     ws = Workspace.open(root, overrides=overrides if main else {k: v for k, v in overrides.items()
                                                                  if not k.startswith(("input", "assets"))},
+                        unset=unset,
                         required={"assets.base": ("no base model configured",
                                                   "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")})
     s = ws.settings
@@ -52,7 +62,14 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
         run_training(job)
         return None
     with ws.lock("train"):
-        return run_training(job)
+        try:
+            result = run_training(job, on_plan, on_estimate)
+        except TrainingInterrupted as exc:
+            if exc.saved:
+                ws.save_settings()
+            raise
+    ws.save_settings()
+    return result
 
 
 def speaker_ids(ws: Any) -> dict[str, int]:
@@ -68,18 +85,21 @@ def speaker_ids(ws: Any) -> dict[str, int]:
 
 
 def _bring_up_to_date(ws: Any) -> None:
-    """Run preprocess (incremental: fresh sources are skipped) and, where installed, extract."""
+    """Run preprocess (incremental: fresh sources are skipped) and, where a content encoder is configured,
+    extract; what cannot work is refused before either runs."""
     from rvclora.audio.preprocess import preprocess_workspace
 
-    if ws.input_dir.is_dir():
-        preprocess_workspace(ws)
-    elif not any(ws.clips_dir().glob("*.wav")):
+    recordings = ws.input_dir.is_dir()
+    if not recordings and not any(ws.clips_dir().glob("*.wav")):
         raise BadInputError(f"no recordings in {ws.input_dir} and no clips in {ws.clips_dir()}",
                             "put audio files in the workspace's raw/ folder or give --input")
-    if ws.settings.assets.hubert is not None:
+    hubert = ws.settings.assets.hubert
+    if hubert is None and not any(ws.features_dir.glob("*.npy")):
+        raise ConfigError("no content encoder configured (assets.hubert): the clips' content features cannot be "
+                          "extracted", "give --hubert path/to/hubert_base.pt (stored in rvclora.yaml)")
+    if recordings:
+        preprocess_workspace(ws)
+    if hubert is not None:
         from rvclora.features.extract import extract_workspace
 
         extract_workspace(ws)  # incremental: up-to-date clips are skipped
-        return
-    if not any(ws.features_dir.glob("*.npy")):
-        raise BadInputError(f"no content features in {ws.features_dir}", "run rvclora extract on the workspace first")

@@ -13,7 +13,7 @@ Layout (all relative to the workspace root)::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from rvclora.workspace.settings import (
     flatten_file,
     merge,
     override_layer,
+    unset_keys,
     user_layer,
 )
 from rvclora.workspace.yamlfile import read_yaml, render_yaml
@@ -39,7 +40,15 @@ STATE_DIR = ".rvclora"
 HEADER = """rvclora workspace settings. Every key is listed with its default; edit values freely.
 Paths are relative to this folder. null or auto = not set here: your user config
 (~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
-rvclora rewrites this file when a command-line option changes a setting (comments are regenerated)."""
+rvclora rewrites this file (comments regenerated) after a successful command whose options changed a
+setting, and on 'rvclora config --set/--unset'."""
+# What a model file set on the command line must be: its kinds (rvclora.inspection), in words, and an example.
+ASSET_KINDS = {
+    "assets.base": (("rvc-train-G", "rvc-model"), "an RVC generator", "pretrained_v2/f0G40k.pth"),
+    "assets.base_d": (("rvc-train-D",), "an RVC discriminator", "pretrained_v2/f0D40k.pth"),
+    "assets.hubert": (("hubert",), "a HuBERT/ContentVec content encoder", "hubert_base.pt"),
+    "assets.rmvpe": (("rmvpe",), "an RMVPE pitch model", "rmvpe.pt"),
+}
 # Keys looked up live from the user config / environment instead of being copied into a new workspace.
 MACHINE_KEYS = frozenset(ENV_VARS.values())
 
@@ -47,22 +56,26 @@ MACHINE_KEYS = frozenset(ENV_VARS.values())
 class Workspace:
     """A voice workspace. Create or open it with :meth:`Workspace.open`."""
 
-    def __init__(self, root: Path, settings: Layer, file_values: dict[str, Any]) -> None:
+    def __init__(self, root: Path, settings: Layer) -> None:
         self.root = root
         self._layer = settings
-        self._file_values = file_values
         self.settings = SettingsView(self._resolved(settings.values))
         self._manifest: Manifest | None = None
+        self._pending: dict[str, Any] | None = None  # rvclora.yaml's new values, until save_settings()
 
     @classmethod
     def open(cls, path: str | Path, create: bool = True, overrides: Mapping[str, Any] | None = None,
-             required: Mapping[str, tuple[str, str]] | None = None) -> Workspace:
-        """Open the workspace at ``path`` (creating folder and rvclora.yaml when ``create``).
+             required: Mapping[str, tuple[str, str]] | None = None, unset: Iterable[str] = ()) -> Workspace:
+        """Open the workspace at ``path``; nothing is written here (see :meth:`save_settings`).
 
         Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
-        ``"sr"`` or ``"preprocess.workers"``; None values are ignored). Overrides are written back to the file.
+        ``"sr"`` or ``"preprocess.workers"``; None values are ignored). ``unset`` names keys whose value in
+        rvclora.yaml goes back to the default (null for assets: the user config or environment decides again).
+        Every override is checked completely first, model files included (each must be the right kind), and
         ``required`` maps dotted keys the caller cannot do without to the (message, hint) of the error raised
-        when one is unset — before anything is created or written, so a typo'd path leaves nothing behind.
+        when one is unset. ``create`` allows a folder without rvclora.yaml; it is written, with the overrides,
+        only by :meth:`save_settings` — call it once the command has succeeded, so a failed command (or a
+        typo'd path) leaves nothing behind.
         """
         root = Path(path).expanduser()
         if root.name == CONFIG_NAME and root.is_file():
@@ -84,18 +97,38 @@ class Workspace:
         else:
             raise BadInputError(f"not an rvclora workspace (no {CONFIG_NAME}): {root}",
                                 "run 'rvclora preprocess' on it first, or check the path")
+        cleared = unset_keys(unset)
+        stored = dict(file_values)
+        for name in cleared:
+            file_layer.values.pop(name, None)
+            file_values[name] = defaults()[name]
         effective = merge(file_layer, user=user, env=env, cli=cli)
         missing = [what for key, what in (required or {}).items() if effective.values.get(key) is None]
         if missing:
             raise ConfigError(*missing[0])
-        ws = cls(root, effective, file_values)
+        ws = cls(root, effective)
         ws._check_assets()
         ws._check_lora()
         _check_device(cli.values.get("device"))
-        updated = {**file_values, **{k: ws._to_file_path(k, v) for k, v in cli.values.items()}}
-        if new or updated != file_values:
-            ws._write_config(updated)
+        given = {k: ws._to_file_path(k, v) for k, v in cli.values.items()}
+        ws._check_asset_kinds([k for k, v in given.items() if v != stored.get(k)])  # a stored file was checked
+        if {"f0_method", "assets.rmvpe"} & (set(cli.values) | set(cleared)):
+            ws._check_f0_method()
+        updated = {**file_values, **given}
+        ws._pending = updated if new or updated != stored else None
         return ws
+
+    def save_settings(self) -> bool:
+        """Write rvclora.yaml with the command line's settings (creating the folder of a new workspace).
+
+        Commands call this once they have succeeded, so a failed one changes nothing. Returns whether the file
+        was written (False when nothing changed).
+        """
+        if self._pending is None:
+            return False
+        self._write_config(self._pending)
+        self._pending = None
+        return True
 
     # --- settings -------------------------------------------------------------------------------------
     def _resolved(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,6 +147,30 @@ class Workspace:
                 why = "is a folder" if p.is_dir() else "does not exist"
                 raise ConfigError(f"{self.origin(name)}: '{name}' file {why}: {p}",
                                   "fix the path, or set it to null")
+
+    def _check_asset_kinds(self, names: Iterable[str]) -> None:
+        """Model files given on the command line must be what their key says (a song is not a HuBERT), read
+        with the same checks ``rvclora inspect`` uses, before they can be stored."""
+        from rvclora.inspection import KIND_LABELS, describe
+
+        for name in names:
+            p: Path | None = self.settings.get(name)
+            if name not in ASSET_KINDS or p is None:
+                continue
+            kinds, wanted, example = ASSET_KINDS[name]
+            hint = f"give {wanted} such as {example}"
+            try:
+                kind = describe(p)["kind"]
+            except BadInputError as exc:
+                raise ConfigError(f"{self.origin(name)}: {p.name} is not {wanted} ({exc.message})", hint) from None
+            if kind not in kinds:
+                raise ConfigError(f"{self.origin(name)}: {p.name} is not {wanted} (it is: {KIND_LABELS[kind]})", hint)
+
+    def _check_f0_method(self) -> None:
+        """An F0 method that needs a model file needs it configured (else every extract would fail)."""
+        if self.settings.f0_method == "rmvpe" and self.settings.assets.rmvpe is None:
+            raise ConfigError(f"{self.origin('f0_method')}: f0_method rmvpe needs the RMVPE model, and assets.rmvpe "
+                              "is not set", "give --rmvpe path/to/rmvpe.pt, or choose another --f0-method")
 
     def _check_lora(self) -> None:
         """Let LoRAConfig judge combinations the per-key checks cannot (e.g. an unknown target preset)."""
@@ -147,7 +204,6 @@ class Workspace:
             raise OutputError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable folder")
         with atomic_write(self.config_path) as tmp:
             tmp.write_text(render_yaml(values, HEADER), encoding="utf-8")
-        self._file_values = values
 
     @property
     def sample_rate(self) -> int:
@@ -218,12 +274,22 @@ class Workspace:
     def lock(self, command: str) -> Iterator[None]:
         """Hold the workspace lock while ``command`` runs (WorkspaceBusyError if another command holds it).
 
-        First the folders commands write to must resolve inside the workspace (see rvclora.workspace.confine)."""
+        First the folders commands write to must resolve inside the workspace (see rvclora.workspace.confine).
+        If the command fails, the folders the lock had to create are removed again when still empty, so a
+        command that fails on a new (or typo'd) workspace leaves no folder behind.
+        """
         require_confined(self.root, (self.root / "clips", self.clips_dir(), self.clips_16k_dir, self.features_dir,
                                      self.f0_dir, self.index_dir, self.checkpoints_dir, self.adapters_dir,
                                      self.logs_dir, self.state_dir))
-        with hold_lock(self.state_dir / "lock", command):
-            yield
+        created = [p for p in (self.root, self.state_dir) if not p.exists()]
+        try:
+            with hold_lock(self.state_dir / "lock", command):
+                yield
+        except BaseException:
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only succeeds on an empty folder
+            raise
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"

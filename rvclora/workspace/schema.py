@@ -22,6 +22,9 @@ SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
 F0_METHODS = ("auto", "rmvpe", "harvest", "dio", "pm", "crepe", "fcpe")
 UNVOICED_F0 = ("zero", "fill")  # F0 on unvoiced frames: 0 Hz (older RVC) or interpolated (RVC main, 2026)
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+# Learning rates used when train.lr is null: an adapter's, and RVC's for full fine-tuning.
+LORA_LR = 5e-4
+FULL_LR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,12 @@ EXTRACT = Section("extract", "content features, pitch and the retrieval index", 
 TRAIN = Section("train", "adapter training (RVC's values unless the comment says otherwise)", (
     Key("epochs", "int", 100, "passes over the clips (an adapter needs more than RVC's 20 full fine-tune epochs)",
         minimum=1),
-    Key("max_steps", "int", None, "stop after this many optimizer steps; null = no limit", nullable=True,
-        minimum=1),
+    Key("max_steps", "int", None, "stop after this many optimizer steps; null = no limit (--max-steps 0 clears it)",
+        nullable=True, minimum=1),
     Key("batch_size", "int", 4, "clips per step", minimum=1),
-    Key("lr", "float", 5e-4, "learning rate; RVC's full fine-tune uses 1e-4, but LoRA factors start near zero "
-        "and train few parameters, so they need a larger step", minimum=0.0),
+    Key("lr", "float", None, f"learning rate; null = {LORA_LR:g} for an adapter (LoRA factors start near zero and "
+        f"train few parameters, so they need a larger step), {FULL_LR:g} with full (RVC's fine-tune)", nullable=True,
+        minimum=0.0),
     Key("lr_decay", "float", 0.999875, "exponential learning-rate decay per epoch", minimum=0.0, maximum=1.0),
     Key("betas", "floats", [0.8, 0.99], "AdamW betas"),
     Key("eps", "float", 1e-9, "AdamW epsilon", minimum=0.0),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from rvclora.errors import ConfigError
 from rvclora.workspace.schema import ENV_VARS, KEYS, SECTION_NAMES, SECTIONS, TOP, UNSET_VALUES, Key, defaults
@@ -177,6 +179,37 @@ def override_layer(overrides: Mapping[str, Any] | None) -> Layer:
         layer.values[name] = check_value(name, str(value) if isinstance(value, os.PathLike) else value, flag)
         layer.origin[name] = flag
     return absolutize_paths(layer, Path.cwd())
+
+
+def unset_keys(names: Iterable[str]) -> list[str]:
+    """Validate dotted key names to clear (``rvclora config --unset``, ``--max-steps 0``)."""
+    out = []
+    for name in names:
+        if name not in KEYS:
+            close = difflib.get_close_matches(name, list(KEYS), n=1)
+            raise ConfigError(f"unknown setting '{name}'",
+                              f"did you mean '{close[0]}'?" if close else "see docs/workspace.md for the valid keys")
+        out.append(name)
+    return out
+
+
+def parse_text(name: str, text: str) -> Any:
+    """A value typed on the command line as text (``--set train.lr=1e-4``), read as YAML would read it in
+    rvclora.yaml, except that numbers such as ``1e-4`` are numbers (plain YAML 1.1 keeps them as text)."""
+    unset_keys([name])
+    kind = KEYS[name].kind
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            pass
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return text
+    if kind in ("str", "path") and value is not None and not isinstance(value, str):
+        return text  # e.g. input=2024 is a folder name, not a number
+    return value
 
 
 def _flatten_mapping(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
