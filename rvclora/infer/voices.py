@@ -72,9 +72,13 @@ class Voice:
 
     @torch.no_grad()
     def generate(
-        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0
+        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0,
+        phase: float | None = None,
     ) -> np.ndarray:
-        """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio."""
+        """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio.
+
+        ``phase`` (cycles, fast path only) starts the NSF sine where an earlier block of a stream left it.
+        """
         if speaker_id >= self.n_speakers:
             raise ConfigError(
                 f"speaker id {speaker_id} does not exist in {self.name} ({self.n_speakers} speakers)",
@@ -93,7 +97,8 @@ class Voice:
         if self.fast:
             from rvclora.infer.fast import fast_infer
 
-            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf)
+            start = None if phase is None else torch.full((1, 1), phase, device=dev, dtype=torch.float32)
+            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start)
         elif pitch is not None:
             audio = self.model.infer(phone, lengths, pitch, pitchf, sid)[0]
         else:
