@@ -40,11 +40,13 @@ def prepare_fast(model: nn.Module) -> nn.Module:
 @torch.inference_mode()
 def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, sid: torch.Tensor,
                pitch: torch.Tensor | None = None, nsff0: torch.Tensor | None = None,
-               phase: torch.Tensor | None = None) -> torch.Tensor:
+               phase: torch.Tensor | None = None, skip: int = 0) -> torch.Tensor:
     """``model.infer(...)[0]`` (audio ``[B, 1, samples]``) with the in-place decoder.
 
     Same random draws in the same order as :meth:`Synthesizer.run_infer` (prior noise, then the NSF
-    source), so with one seed both paths give the same audio.
+    source), so with one seed both paths give the same audio. ``skip`` frames at the start are not decoded
+    (a stream needs them as context for the encoder and flow only; output starts at frame ``skip``, exact
+    from ``skip`` + the decoder's receptive radius on); ``phase``: the NSF sine's phase at frame 0.
     """
     use_f0 = bool(model.config.f0)
     if use_f0 and (pitch is None or nsff0 is None):
@@ -53,7 +55,16 @@ def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, s
     m_p, logs_p, x_mask = model.enc_p(phone, pitch if use_f0 else None, lengths)
     z_p = prior_sample(m_p, logs_p, x_mask)
     z = model.flow(z_p, x_mask, g=g, reverse=True)
-    return decode(model.dec, z * x_mask, nsff0 if use_f0 else None, g, phase=phase)
+    x, f0 = z * x_mask, nsff0 if use_f0 else None
+    if skip:
+        x = x[:, :, skip:]
+        if f0 is not None:
+            if phase is not None:  # the phase the sine reaches at frame ``skip`` (upp samples per frame)
+                upp = model.dec.upp
+                steps = (f0[:, :skip].double() / model.dec.m_source.l_sin_gen.sampling_rate) % 1.0
+                phase = ((phase.double() + upp * steps.sum(dim=1, keepdim=True)) % 1.0).float()
+            f0 = f0[:, skip:]
+    return decode(model.dec, x, f0, g, phase=phase)
 
 
 #: latent frames per decoder tile on a CPU: every intermediate tensor of a v2-40k decoder stays below glibc's

@@ -73,11 +73,12 @@ class Voice:
     @torch.no_grad()
     def generate(
         self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0,
-        phase: float | None = None,
+        phase: float | None = None, skip: int = 0,
     ) -> np.ndarray:
         """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio.
 
-        ``phase`` (cycles, fast path only) starts the NSF sine where an earlier block of a stream left it.
+        ``phase`` (cycles) starts the NSF sine where an earlier block of a stream left it; ``skip`` frames are
+        context only and not decoded (both: fast path only, see :func:`rvclora.infer.fast.fast_infer`).
         """
         if speaker_id >= self.n_speakers:
             raise ConfigError(
@@ -98,7 +99,7 @@ class Voice:
             from rvclora.infer.fast import fast_infer
 
             start = None if phase is None else torch.full((1, 1), phase, device=dev, dtype=torch.float32)
-            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start)
+            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start, skip=skip)
         elif pitch is not None:
             audio = self.model.infer(phone, lengths, pitch, pitchf, sid)[0]
         else:

@@ -57,6 +57,13 @@ class StreamStats:
                 "total_latency_s": round(self.latency_s + float(np.mean(recent)), 4)}
 
 
+def _halo(voice: "Voice") -> int:
+    """Frames left of the kept output that the decoder needs (its receptive radius)."""
+    from rvclora.infer.fast import receptive_radius
+
+    return receptive_radius(voice.model.dec)
+
+
 def realtime_f0_method(method: str) -> str:
     """The pitch method a stream uses for ``method`` (harvest → dio; crepe is refused)."""
     if method == "harvest":
@@ -106,6 +113,7 @@ class Stream:
         self._end = 0  # frames consumed (the window's end, in frames since the stream began)
         self._pitch = np.zeros(self._window, np.float32)  # fixed Hz per frame of the window, before shifting
         self._tail = np.zeros(self._x * self._fo, np.float32)
+        self._dry = np.zeros(0, np.float32)  # the model's output before RMS mix, per frame of the window
         self._phase = 0.0  # NSF phase (cycles) at the start of the previous window
         self._prev: tuple[int, np.ndarray] | None = None  # (start frame, shifted Hz) of the previous window
         self._in_samples = 0
@@ -233,11 +241,28 @@ class Stream:
         from rvclora.infer.pipeline import piece_inputs
 
         inputs = piece_inputs(feats, Piece(0, audio.shape[0], 0, n, True), voice, options, pitch)
-        out = voice.generate(*inputs, speaker_id=options.speaker_id, phase=start_phase)
-        out = dsp.mix_rms(audio, out, voice.sr, options.rms_mix_rate)
+        # the decoder (most of the work) runs only where output is kept, plus its receptive radius
+        skip = max(0, n - self._l - self._k - self._x - _halo(voice))
+        out = voice.generate(*inputs, speaker_id=options.speaker_id, phase=start_phase, skip=skip)
+        out = self._mix_rms(audio, out, n, skip, voice.sr, options.rms_mix_rate)
         out = resample(out, voice.sr, self.out_sr)
-        want = n * self._fo
-        return out[:want] if out.shape[0] >= want else np.pad(out, (0, want - out.shape[0]))
+        want = (n - skip) * self._fo
+        out = out[:want] if out.shape[0] >= want else np.pad(out, (0, want - out.shape[0]))
+        return np.concatenate([np.zeros(skip * self._fo, np.float32), out])
+
+    def _mix_rms(self, audio: np.ndarray, out: np.ndarray, n: int, skip: int, sr: int, rate: float) -> np.ndarray:
+        """RMS mix over the whole window, as offline mixes over the whole input: the frames left of the decoded
+        part take the model output that earlier steps decoded for them (kept in ``_dry``)."""
+        hop = sr // 100
+        if self._dry.shape[0] != self._window * hop:  # first step, or a voice of another rate
+            self._dry = np.zeros(self._window * hop, np.float32)
+        self._dry = np.concatenate([self._dry[self._k * hop:], np.zeros(self._k * hop, np.float32)])
+        decoded = out[: (n - skip) * hop]
+        self._dry[(self._window - n + skip) * hop:(self._window - n + skip) * hop + decoded.shape[0]] = decoded
+        if rate >= 1.0:
+            return out
+        dry = self._dry[(self._window - n) * hop:]
+        return dsp.mix_rms(audio, dry, sr, rate)[skip * hop:]
 
     def _window_pitch(self, audio: np.ndarray, n: int, options: ConvertOptions,
                       voice: "Voice") -> tuple[tuple[np.ndarray, np.ndarray], float]:
