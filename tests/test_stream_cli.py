@@ -82,7 +82,8 @@ def test_broken_pipe_ends_quietly(adapter: Path, tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr and "Error" not in res.stderr, res.stderr
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes, *args: str) -> tuple[int, str]:
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes,
+         *args: str) -> tuple[int, str]:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     try:
         main(["stream", *args])

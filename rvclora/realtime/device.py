@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +49,6 @@ class LiveLoop:
         self.monitor = True
         self.xruns = 0  # blocks the device reported as under- or overflowed
         self.error: BaseException | None = None
-        self._lock = threading.Lock()
 
     def callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         if status:

@@ -12,7 +12,6 @@ import numpy as np
 from rvclora.errors import BadInputError
 
 FORMATS = ("s16le", "f32le")
-_WAV_CODES = {("s16le", 1), ("f32le", 3)}
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,8 @@ def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     while len(data) < n:
         part = stream.read(n - len(data))
         if not part:
-            raise BadInputError(f"stdin ended inside the WAV header ({what})", "pipe a WAV stream, or raw PCM with --raw")
+            raise BadInputError(f"stdin ended inside the WAV header ({what})",
+                                "pipe a WAV stream, or raw PCM with --raw")
         data += part
     return data
 
