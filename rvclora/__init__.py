@@ -24,6 +24,8 @@ _API = {
     "load_content_encoder": "rvclora.features.hubert",
     "load_f0_estimator": "rvclora.features.f0",
     "Converter": "rvclora.infer.converter",
+    "Stream": "rvclora.realtime.stream",
+    "StreamSettings": "rvclora.realtime.settings",
 }
 
 __all__ = ["__version__", *_API]
@@ -37,6 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rvclora.lora.inject import add_lora, remove_lora
     from rvclora.lora.merge import merge_lora
     from rvclora.models.checkpoint import load_synthesizer, save_rvc_model
+    from rvclora.realtime.settings import StreamSettings
+    from rvclora.realtime.stream import Stream
 
 
 def __getattr__(name: str) -> Any:

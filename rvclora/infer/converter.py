@@ -177,8 +177,31 @@ class Converter:
         where = f" (recorded: {recorded}, which no longer exists)" if recorded else ""
         raise ConfigError(f"no base model for the adapter{where}", "pass --base the base model it was trained on")
 
+    def load_voice(self, lora: PathLike | Sequence[PathLike], weights: Sequence[float] | None = None,
+                   scale: float = 1.0, base: PathLike | None = None, force: bool = False) -> Voice:
+        """One more voice (an adapter or an exact blend) on this converter's assets, not added to ``voices``:
+        a stream switches to it while running (:mod:`rvclora.realtime`)."""
+        adapters = _paths(lora)
+        if not adapters:
+            raise ConfigError("no adapter given for the new voice")
+        metas = [self._read_meta(p) for p in adapters]
+        for path, meta in zip(adapters, metas):
+            if path not in self._workspaces:
+                workspace, warning = asset_lookup.adapter_workspace(path, meta)
+                self._workspaces[path] = workspace
+                self.warnings += [warning] if warning else []
+        return self._build_voice(voice_names(adapters, None, False)[0], self._base_for(_opt(base), metas), adapters,
+                                 metas, scale, force, normalise_weights(list(weights) if weights else None,
+                                                                        len(adapters)))
+
     def _add_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
                    force: bool, weights: list[float] | None = None) -> Voice:
+        voice = self._build_voice(name, base, adapters, metas, scale, force, weights)
+        self.voices.append(voice)
+        return voice
+
+    def _build_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
+                     force: bool, weights: list[float] | None = None) -> Voice:
         model = self._bases.get(base)
         check_encoder_fits(self.encoder, model, name)
         weights = weights or [1.0] * len(adapters)
@@ -203,7 +226,6 @@ class Converter:
                 elif workspace is not None and weight > 0:
                     self.warnings.append(f"{adapter.name}: no {voice.version} retrieval index in {workspace / 'index'}"
                                          ", so none is used (run rvclora extract there, or pass --index)")
-        self.voices.append(voice)
         return voice
 
     def _f0_estimator(self, median_filter: bool) -> Any:

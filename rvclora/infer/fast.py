@@ -39,11 +39,14 @@ def prepare_fast(model: nn.Module) -> nn.Module:
 
 @torch.inference_mode()
 def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, sid: torch.Tensor,
-               pitch: torch.Tensor | None = None, nsff0: torch.Tensor | None = None) -> torch.Tensor:
+               pitch: torch.Tensor | None = None, nsff0: torch.Tensor | None = None,
+               phase: torch.Tensor | None = None, skip: int = 0) -> torch.Tensor:
     """``model.infer(...)[0]`` (audio ``[B, 1, samples]``) with the in-place decoder.
 
     Same random draws in the same order as :meth:`Synthesizer.run_infer` (prior noise, then the NSF
-    source), so with one seed both paths give the same audio.
+    source), so with one seed both paths give the same audio. ``skip`` frames at the start are not decoded
+    (a stream needs them as context for the encoder and flow only; output starts at frame ``skip``, exact
+    from ``skip`` + the decoder's receptive radius on); ``phase``: the NSF sine's phase at frame 0.
     """
     use_f0 = bool(model.config.f0)
     if use_f0 and (pitch is None or nsff0 is None):
@@ -52,7 +55,16 @@ def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, s
     m_p, logs_p, x_mask = model.enc_p(phone, pitch if use_f0 else None, lengths)
     z_p = prior_sample(m_p, logs_p, x_mask)
     z = model.flow(z_p, x_mask, g=g, reverse=True)
-    return decode(model.dec, z * x_mask, nsff0 if use_f0 else None, g)
+    x, f0 = z * x_mask, nsff0 if use_f0 else None
+    if skip:
+        x = x[:, :, skip:]
+        if f0 is not None:
+            if phase is not None:  # the phase the sine reaches at frame ``skip`` (upp samples per frame)
+                upp = model.dec.upp
+                steps = (f0[:, :skip].double() / model.dec.m_source.l_sin_gen.sampling_rate) % 1.0
+                phase = ((phase.double() + upp * steps.sum(dim=1, keepdim=True)) % 1.0).float()
+            f0 = f0[:, skip:]
+    return decode(model.dec, x, f0, g, phase=phase)
 
 
 #: latent frames per decoder tile on a CPU: every intermediate tensor of a v2-40k decoder stays below glibc's
@@ -65,19 +77,20 @@ GPU_TILE_FRAMES = 3000
 
 
 def decode(dec: Generator, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor | None,
-           tile: int | None = None, halo: int | None = None) -> torch.Tensor:
+           tile: int | None = None, halo: int | None = None, phase: torch.Tensor | None = None) -> torch.Tensor:
     """:meth:`Generator.forward` (without ``n_res``) in time tiles, with in-place elementwise work.
 
     Every layer is local, so a tile extended by ``halo`` frames on each side (default: the decoder's receptive
     radius, :func:`receptive_radius`) gives exactly the untiled output inside the tile; tiles start at whole
     frames, so the upsamplers and the strided noise convs stay on the same grid. The NSF source is computed
-    once for the whole input (its random draws are the untiled ones) and sliced. Call without autograd.
+    once for the whole input (its random draws are the untiled ones) and sliced. ``phase``: the NSF sine's
+    starting phase (see :class:`~rvclora.models.nsf.SineGen`). Call without autograd.
     """
     har = None
     if dec.has_source:
         if f0 is None:
             raise ValueError("the NSF decoder needs f0")
-        har = dec.m_source(f0, dec.upp).transpose(1, 2)
+        har = dec.m_source(f0, dec.upp, phase).transpose(1, 2)
     halo = receptive_radius(dec) if halo is None else halo
     if tile is None:
         tile = TILE_FRAMES if x.device.type == "cpu" else GPU_TILE_FRAMES

@@ -80,9 +80,14 @@ class Voice:
 
     @torch.no_grad()
     def generate(
-        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0
+        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0,
+        phase: float | None = None, skip: int = 0,
     ) -> np.ndarray:
-        """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio."""
+        """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio.
+
+        ``phase`` (cycles) starts the NSF sine where an earlier block of a stream left it; ``skip`` frames are
+        context only and not decoded (both: fast path only, see :func:`rvclora.infer.fast.fast_infer`).
+        """
         if speaker_id >= self.n_speakers:
             raise ConfigError(
                 f"speaker id {speaker_id} does not exist in {self.name} ({self.n_speakers} speakers)",
@@ -101,7 +106,8 @@ class Voice:
         if self.fast:
             from rvclora.infer.fast import fast_infer
 
-            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf)
+            start = None if phase is None else torch.full((1, 1), phase, device=dev, dtype=torch.float32)
+            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start, skip=skip)
         elif pitch is not None:
             audio = self.model.infer(phone, lengths, pitch, pitchf, sid)[0]
         else:

@@ -31,13 +31,20 @@ class SineGen(nn.Module):
         self.voiced_threshold = voiced_threshold
 
     @torch.no_grad()
-    def forward(self, f0: torch.Tensor, upp: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """f0 ``[B, T]`` (Hz, 0 = unvoiced) → (excitation, uv, noise), each ``[B, T·upp, dim]``."""
+    def forward(self, f0: torch.Tensor, upp: int, phase: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """f0 ``[B, T]`` (Hz, 0 = unvoiced) → (excitation, uv, noise), each ``[B, T·upp, dim]``.
+
+        ``phase`` ``[B, dim]`` (cycles) replaces the random starting phases: a stream converted block by
+        block passes the phase its earlier blocks reached, so the sines run on without a jump.
+        """
         f0 = f0.unsqueeze(-1).float()  # [B, T, 1]
         harmonics = torch.arange(1, self.dim + 1, device=f0.device, dtype=f0.dtype)
         rad = (f0 * harmonics / self.sampling_rate) % 1  # [B, T, dim]: phase increment per sample
         initial = noise.rand(f0.shape[0], self.dim, device=f0.device)
         initial[:, 0] = 0  # the fundamental starts at phase 0; overtones at random phases
+        if phase is not None:  # added once per sample of the first frame below, hence the division
+            initial = phase.to(f0.device, f0.dtype) / upp
         rad[:, 0, :] = rad[:, 0, :] + initial
         frame_phase = torch.cumsum(rad, 1) * upp
         frame_phase = F.interpolate(frame_phase.transpose(2, 1), scale_factor=float(upp), mode="linear",
@@ -65,8 +72,8 @@ class SourceModuleHnNSF(nn.Module):
         self.l_linear = nn.Linear(harmonic_num + 1, 1)
         self.l_tanh = nn.Tanh()
 
-    def forward(self, f0: torch.Tensor, upp: int) -> torch.Tensor:
-        """f0 ``[B, T]`` → excitation ``[B, T·upp, 1]`` in the merge layer's dtype."""
-        sines, _, _ = self.l_sin_gen(f0, upp)
+    def forward(self, f0: torch.Tensor, upp: int, phase: torch.Tensor | None = None) -> torch.Tensor:
+        """f0 ``[B, T]`` → excitation ``[B, T·upp, 1]`` in the merge layer's dtype (``phase``: see SineGen)."""
+        sines, _, _ = self.l_sin_gen(f0, upp, phase)
         sines = sines.to(dtype=self.l_linear.weight.dtype)
         return self.l_tanh(self.l_linear(sines))

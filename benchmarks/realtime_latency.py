@@ -1,0 +1,73 @@
+"""Real-time latency: algorithmic latency and compute time per block of ``rvclora.Stream`` (prints only).
+
+Full-size v2-40k f0 model and HuBERT-base-sized encoder with random weights (benchmarks/random_assets.py;
+speed does not depend on the values), 48 kHz in and out, RMVPE (full size, random weights) or ``--f0 dio``.
+For each block size: the algorithmic latency (block + lookahead + crossfade), the median and worst compute
+time per block after one warm-up block, and the total (algorithmic + median compute). A block is real time
+when its compute is shorter than the block.
+
+    python benchmarks/realtime_latency.py [--blocks 0.1 0.25 0.5] [--steps 5] [--context 1.0] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=float, nargs="+", default=[0.1, 0.25, 0.5])
+    ap.add_argument("--steps", type=int, default=5, help="timed blocks per size (after one warm-up)")
+    ap.add_argument("--context", type=float, default=None, help="seconds of context (default: the stream's)")
+    ap.add_argument("--f0", default="rmvpe", choices=["rmvpe", "dio"])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from random_assets import full_base, full_hubert, full_rmvpe
+
+    from rvclora.infer.converter import Converter
+    from rvclora.realtime.settings import DEFAULTS, StreamSettings
+    from rvclora.realtime.stream import Stream
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rmvpe = full_rmvpe(folder) if args.f0 == "rmvpe" else None
+        converter = Converter(model=full_base(folder), hubert=full_hubert(folder), rmvpe=rmvpe, f0_method=args.f0,
+                              device=args.device, precision=args.precision, index_rate=0.0)
+        context = DEFAULTS.context if args.context is None else args.context
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device "
+              f"{args.device}, load average {load:.2f}; v2-40k f0 (full size, random weights), f0 {args.f0}, "
+              f"context {context} s, lookahead {DEFAULTS.lookahead} s, crossfade {DEFAULTS.crossfade} s, 48 kHz")
+        print(f"{'block s':>8} {'algorithmic s':>14} {'compute med s':>14} {'compute max s':>14} "
+              f"{'total s':>8} {'compute/block':>14}  real time")
+        rng = np.random.default_rng(0)
+        for block in args.blocks:
+            settings = StreamSettings(block, context, DEFAULTS.lookahead, DEFAULTS.crossfade)
+            stream = Stream(converter, 48000, settings=settings)
+            n = int(round(block * 48000))
+            t = np.arange(n * (args.steps + 1)) / 48000
+            speech = (0.3 * np.sin(2 * np.pi * 150 * t) + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+            for i in range(args.steps + 1):
+                stream.process(speech[i * n:(i + 1) * n])
+            timed = stream.stats.compute_s[1:]
+            med = statistics.median(timed)
+            print(f"{block:>8g} {settings.latency:>14.3f} {med:>14.3f} {max(timed):>14.3f} "
+                  f"{settings.latency + med:>8.3f} {med / block:>14.2f}  {'yes' if med < block else 'no'}")
+    if hasattr(os, "getloadavg"):
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

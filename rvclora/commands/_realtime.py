@@ -1,0 +1,60 @@
+"""What ``rvclora stream`` and ``rvclora live`` share: building the converter and stream, the latency line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rvclora.realtime.settings import StreamSettings
+
+
+def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, settings: StreamSettings) -> Any:
+    """A Converter (one voice) and a Stream on it; user errors surface as RvcloraError."""
+    from rvclora.infer.converter import Converter
+    from rvclora.realtime.stream import Stream
+
+    options = {k: converter_args.pop(k) for k in ("pitch", "index_rate", "protect", "rms_mix_rate", "speaker_id")}
+    converter = Converter(**converter_args, **options)
+    return Stream(converter, sr, out_sr, settings)
+
+
+def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
+    from rvclora.commands.infer import _parse_weights
+
+    return dict(lora=lora, weights=_parse_weights(weights), **rest)
+
+
+def slow_warning(stats: Any) -> str | None:
+    """The 'cannot keep up' line, when the recent blocks took longer to compute than they last."""
+    mean = stats.as_dict()["compute_mean_s"]
+    if stats.blocks and mean > stats.block_s:
+        return f"compute {mean:.2f} s per {stats.block_s:g} s block: raise --block or use a GPU"
+    return None
+
+
+def report_line(stats: Any) -> str:
+    d = stats.as_dict()
+    return (f"latency {d['total_latency_s']:.3f} s (algorithmic {d['latency_s']:.3f} + compute "
+            f"{d['compute_mean_s']:.3f}) · block {d['block_s']:g} s · {d['blocks']} blocks"
+            + (f" · {d['late']} late" if d["late"] else ""))
+
+
+def make_reporter(quiet: bool, as_json: bool) -> Any:
+    """The once-a-second stderr report: nothing, one JSON object per line, or a human line (+ a warning)."""
+    if quiet:
+        return None
+    from rvclora.console import err
+
+    def report(stats: Any) -> None:
+        if as_json:
+            sys.stderr.write(json.dumps(stats.as_dict()) + "\n")
+            sys.stderr.flush()
+            return
+        err.print(report_line(stats))
+        warning = slow_warning(stats)
+        if warning:
+            err.print(f"[yellow]warning:[/yellow] {warning}")
+
+    return report

@@ -1,0 +1,128 @@
+"""``rvclora live``: microphone → converted voice → speakers (a thin layer over rvclora.realtime)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from rvclora.infer.options import DEFAULTS, PRECISIONS
+from rvclora.realtime.settings import DEFAULTS as S
+
+D = DEFAULTS
+KEYS = "+/- pitch up/down · m monitor on/off · s status · q quit · or: pitch N, voice a.safetensors[,b 0.5,0.5]"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("live", no_args_is_help=True)(live)
+
+
+def live(
+    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended."),
+    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
+    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth (no adapter)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
+    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
+    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
+    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Compute device: auto, cpu, cuda, cuda:N, mps."),
+    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and exit."),
+    input_device: Optional[str] = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
+    output_device: Optional[str] = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),
+    sr: Optional[int] = typer.Option(None, "--sr", help="Device rate (default: the input device's)."),
+    monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Play the converted voice (toggle: m)."),
+    block: float = typer.Option(S.block, "--block", help="Seconds converted per step (latency vs CPU load)."),
+    context: float = typer.Option(S.context, "--context", help="Seconds of past audio the models see again."),
+    lookahead: float = typer.Option(S.lookahead, "--lookahead", help="Seconds of future each block waits for."),
+    crossfade: float = typer.Option(S.crossfade, "--crossfade", help="Seconds over which blocks overlap."),
+    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones (keys: +/-)."),
+    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
+    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
+    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
+    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
+    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+) -> None:
+    """Change your voice live: microphone to speakers through an adapter (needs rvclora[live])."""
+    import sys
+
+    from rvclora.commands._realtime import build_stream, converter_args
+    from rvclora.console import err, out, table
+    from rvclora.realtime.device import LiveLoop, default_rate, device_arg, import_sounddevice
+    from rvclora.realtime.device import list_devices as query
+    from rvclora.realtime.settings import StreamSettings, check_rate
+
+    sd = import_sounddevice()
+    if list_devices:
+        rows = query(sd)
+        out.print(table("audio devices", ["#", "name", "host API", "in", "out", "rate"],
+                        [[d["index"], d["name"], d["hostapi"], d["inputs"], d["outputs"], d["default_sr"]]
+                         for d in rows]))
+        return
+    settings = StreamSettings(block, context, lookahead, crossfade)
+    mic, speakers = device_arg(input_device), device_arg(output_device)
+    rate = check_rate(sr or default_rate(sd, mic), "the device rate")
+    args = converter_args(lora, weights, scale=scale, model=model, base=base, index=index, hubert=hubert,
+                          rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision, force=force,
+                          pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate,
+                          speaker_id=speaker_id)
+    loop = LiveLoop(build_stream(args, rate, rate, settings))
+    loop.monitor = monitor
+    run_live(loop, loop.open(sd, mic, speakers), _lines(sys.stdin), err)
+
+
+def run_live(loop: Any, device_stream: Any, lines: Iterable[str], console: Any) -> None:
+    """Run until ``q``, end of input or Ctrl-C, handling one control line at a time; warns when too slow."""
+    import threading
+
+    from rvclora.commands._realtime import report_line, slow_warning
+    from rvclora.realtime.control import apply
+
+    stop = threading.Event()
+
+    def watch() -> None:  # the audio thread must not print: this one does, at most every 5 s
+        while not stop.wait(5.0):
+            warning = slow_warning(loop.stream.stats)
+            if warning:
+                console.print(f"[yellow]warning:[/yellow] {warning}")
+
+    console.print(f"converting live: block {loop.stream.settings.block:g} s, latency "
+                  f"{loop.stream.settings.latency:.2f} s + compute. Keys: {KEYS}")
+    threading.Thread(target=watch, name="rvclora-live-watch", daemon=True).start()
+    try:
+        with device_stream:
+            for raw in lines:
+                line = raw.strip()
+                if loop.error is not None:
+                    raise loop.error
+                if line in ("q", "quit", "exit"):
+                    break
+                if line in ("+", "-"):
+                    line = "up" if line == "+" else "down"
+                if line == "m":
+                    loop.monitor = not loop.monitor
+                    console.print(f"monitor {'on' if loop.monitor else 'off'}")
+                elif line == "s":
+                    console.print(report_line(loop.stream.stats))
+                elif line:
+                    outcome = apply(line, loop.stream)
+                    console.print(outcome.message if outcome.ok else f"[yellow]warning:[/yellow] {outcome.message}")
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is the ordinary way out: leave the with-block (which stops the device) and say goodbye
+    finally:
+        stop.set()
+    console.print(f"stopped after {loop.stream.stats.blocks} blocks ({report_line(loop.stream.stats)})")
+    if loop.error is not None:
+        raise loop.error
+
+
+def _lines(stream: Any) -> Iterable[str]:
+    """Prompt lines; a closed stdin (no terminal) keeps running until Ctrl-C."""
+    import threading
+
+    yield from stream
+    threading.Event().wait()  # no more commands: run until Ctrl-C

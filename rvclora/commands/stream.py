@@ -1,0 +1,105 @@
+"""``rvclora stream``: convert raw PCM or WAV from stdin to stdout block by block (a thin layer over
+rvclora.realtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rvclora.infer.options import DEFAULTS, PRECISIONS
+from rvclora.realtime.pcm import FORMATS
+from rvclora.realtime.settings import DEFAULTS as S
+
+D = DEFAULTS
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stream", no_args_is_help=True)(stream)
+
+
+def stream(
+    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended."),
+    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
+    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth (no adapter)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
+    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
+    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
+    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
+    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    sr: Optional[int] = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
+    out_sr: Optional[int] = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
+    raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
+    fmt: str = typer.Option("s16le", "--format", help=f"Raw sample format: {', '.join(FORMATS)}."),
+    block: float = typer.Option(S.block, "--block", help="Seconds converted per step (latency vs CPU load)."),
+    context: float = typer.Option(S.context, "--context", help="Seconds of past audio the models see again."),
+    lookahead: float = typer.Option(S.lookahead, "--lookahead", help="Seconds of future each block waits for."),
+    crossfade: float = typer.Option(S.crossfade, "--crossfade", help="Seconds over which blocks overlap."),
+    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
+    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
+    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
+    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
+    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
+    control: Optional[Path] = typer.Option(None, "--control", help="File or FIFO of commands while running "
+                                           "(e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md."),
+    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No latency report on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Latency report as one JSON object per line on stderr."),
+) -> None:
+    """Convert a live stream: stdin → stdout, one block at a time (e.g. arecord | rvclora stream | aplay)."""
+    import sys
+
+    from rvclora.commands._realtime import build_stream, converter_args, make_reporter
+    from rvclora.errors import ConfigError
+    from rvclora.realtime.pcm import PcmFormat
+    from rvclora.realtime.pipe import open_input, run_pipe
+    from rvclora.realtime.settings import StreamSettings, check_rate
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    settings = StreamSettings(block, context, lookahead, crossfade)
+    if sr is not None:
+        check_rate(sr)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    fmt_in, first = open_input(source, raw, fmt, sr)
+    check_rate(fmt_in.sr, "the input rate")
+    args = converter_args(lora, weights, scale=scale, model=model, base=base, index=index, hubert=hubert,
+                          rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision, force=force,
+                          pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate,
+                          speaker_id=speaker_id)
+    converter_stream = build_stream(args, fmt_in.sr, out_sr, settings)
+    out = PcmFormat(fmt_in.sample, converter_stream.out_sr)
+    report = make_reporter(quiet, as_json)
+    if control is not None:
+        _follow(control, converter_stream)
+    try:
+        run_pipe(source, sink, converter_stream, fmt_in, out, raw, first, report)
+    except BrokenPipeError:  # the reader went away (| head, aplay closed): end quietly, as pipes expect
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _follow(path: Path, target: object) -> None:
+    """Read control lines from ``path`` in a background thread; outcomes go to stderr."""
+    import threading
+
+    from rvclora.console import err
+    from rvclora.realtime.control import apply
+
+    def loop() -> None:
+        try:
+            with open(path, encoding="utf-8") as lines:  # a FIFO blocks here until a writer opens it
+                for line in lines:
+                    if line.strip():
+                        outcome = apply(line, target)  # type: ignore[arg-type]
+                        err.print(outcome.message if outcome.ok else f"[yellow]warning:[/yellow] {outcome.message}"
+                                  " (keeping the current voice and settings)")
+        except OSError as exc:
+            err.print(f"[yellow]warning:[/yellow] cannot read --control {path}: {exc.strerror}")
+
+    threading.Thread(target=loop, name="rvclora-control", daemon=True).start()
