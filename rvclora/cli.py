@@ -17,7 +17,7 @@ import typer
 from rvclora import __version__
 
 # Pipeline order: this is also the order of ``rvclora --help``.
-COMMANDS = ("demo", "preprocess", "extract", "train", "infer", "merge", "compress", "inspect", "eval")
+COMMANDS = ("demo", "preprocess", "extract", "train", "sweep", "infer", "merge", "compress", "inspect", "eval")
 
 app = typer.Typer(
     name="rvclora",

@@ -213,8 +213,8 @@ def run_training(job: TrainJob) -> TrainResult:
                         bar.update(task, advance=1,
                                    status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
                                           f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
-            if first + n_steps < len(batches):
-                stopped = "max_steps"
+            if first + n_steps < len(batches) or (progress_state["step"] >= total_steps and epoch < opts.epochs):
+                stopped = "max_steps"  # also at an epoch's end: the final checkpoint must be written now
             if stopped == "max_steps" and n_steps == 0:
                 break
             epoch_done = progress_state["batch"] >= len(batches)
