@@ -94,18 +94,30 @@ def main(argv: list[str] | None = None) -> int:
 def run(work: Path, voices: list[str], holdout: list[str], train_voices: list[str], scale: Scale, seed: int) -> dict:
     import world
 
+    clock = {"t": time.perf_counter()}
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:  # seconds per stage (a cached stage takes ~0): for planning longer runs
+        now = time.perf_counter()
+        stages[name], clock["t"] = round(now - clock["t"], 1), now
+
     renders = world.render_all(work, sorted(set(voices + holdout)), scale.sentences)
+    lap("render")
     labels = world.labels_all(work, {v: renders[v] for v in train_voices})
+    lap("align")
     hubert, enc_info = world.content_encoder(work, {v: renders[v] for v in train_voices}, labels, scale, seed)
+    lap("encoder")
     base_g, base_d, speakers = world.base_model(work, renders, train_voices, hubert, scale, seed)
+    lap("base")
     per_voice = {}
     for target in holdout:
         source = train_voices[0] if train_voices[0] != target else train_voices[1]
         per_voice[target] = adapt_and_convert(work, renders, target, source, speakers, base_g, base_d, hubert,
                                               scale, seed)
+        lap(f"adapt_and_convert:{target}")
     return {"variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
             "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
-            "voices": voices, "holdout_voices": holdout, "encoder": enc_info,
+            "voices": voices, "holdout_voices": holdout, "encoder": enc_info, "stage_seconds": stages,
             "curves": {"encoder": str(work / "encoder" / "logs"), "base": str(work / "base" / "workspace" / "logs"),
                        "variants": {t: str(work / "targets" / t / "sweep") for t in holdout}},
             "per_voice": per_voice}
