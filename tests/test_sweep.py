@@ -71,6 +71,18 @@ def test_variants_and_table_gains() -> None:
     assert all(r.gain_speaker_pct is None for r in rows)
 
 
+def test_plot_draws_the_table(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from rvclora.sweep.plot import plot_sweep
+    from rvclora.sweep.stage import SweepSummary, VariantResult
+
+    rows = [VariantResult("embedding", "floor", None, None, 1e-3, 900, 1.0, 5, "a", {"mcd_db": 9.0}),
+            VariantResult("voice-r8", "lora", 8, "voice", 1e-3, 90_000, 1.0, 5, "b", {"mcd_db": 7.5}),
+            VariantResult("full", "full", None, None, 1e-4, 9_000_000, 1.0, 5, "c", {"mcd_db": 7.0})]
+    plot_sweep(SweepSummary("ws", 5, 0, 3, ["x"], ["rec"], rows), tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # --- the stage on a tiny workspace ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

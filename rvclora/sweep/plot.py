@@ -25,9 +25,10 @@ def plot_sweep(summary: SweepSummary, path: Path) -> None:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=preset)
             for x, y, rank in pts:
                 ax.annotate(f"r{rank}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        marks = {"floor": "tab:gray", "full": "black"}
         for v in summary.variants:
-            if v.kind in ("floor", "full") and v.metrics.get("mcd_db") is not None:
-                ax.scatter([v.bytes], [v.metrics["mcd_db"]], marker="s", label=v.name, zorder=3)
+            if v.kind in marks and v.metrics.get("mcd_db") is not None:
+                ax.scatter([v.bytes], [v.metrics["mcd_db"]], marker="s", color=marks[v.kind], label=v.name, zorder=3)
         ax.set_xscale("log")
         ax.set_xlabel("bytes on disk")
         ax.set_ylabel("held-out MCD (dB, lower is better)")
