@@ -155,9 +155,11 @@ def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speak
     floor = next(v for v in summary.variants if v.name == "embedding")
     common = ["--f0-method", scale.f0_method, "--hubert", str(hubert), "--index-rate", "0", "--pitch", str(pitch),
               "--overwrite"]
-    # the un-adapted base with the nearest training speaker (lowest MCD against the target)
+    # the un-adapted base with the nearest training speaker: the 3 closest in median F0, then lowest MCD
+    target_f0 = world.median_f0(list(ref_dir.glob("*.wav")))
+    near = sorted(speakers, key=lambda v: abs(math.log2(max(world.median_f0(renders[v][:3]), 1.0) / target_f0)))[:3]
     base_scores = {}
-    for voice, sid in speakers.items():
+    for voice, sid in ((v, speakers[v]) for v in near):
         out = conv / "base" / voice
         world.cli("infer", str(src_dir), "-o", str(out), "--base", str(base_g), "--lora", floor.output, "--scale", "0",
                   "--speaker-id", str(sid), *common)
