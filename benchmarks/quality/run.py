@@ -161,8 +161,8 @@ def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speak
     base_scores = {}
     for voice, sid in ((v, speakers[v]) for v in near):
         out = conv / "base" / voice
-        world.cli("infer", str(src_dir), "-o", str(out), "--base", str(base_g), "--lora", floor.output, "--scale", "0",
-                  "--speaker-id", str(sid), *common)
+        convert(src_dir, out, "--base", str(base_g), "--lora", floor.output, "--scale", "0", "--speaker-id", str(sid),
+                *common)
         base_scores[voice] = score(ref_dir, src_dir, out)
     nearest = min(base_scores, key=lambda v: base_scores[v]["mcd_db"] if base_scores[v]["mcd_db"] is not None
                   else math.inf)
@@ -170,7 +170,7 @@ def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speak
     for v in summary.variants:
         out = conv / v.name
         model = ["--model", v.output] if v.kind == "full" else ["--base", str(base_g), "--lora", v.output]
-        world.cli("infer", str(src_dir), "-o", str(out), *model, *common)
+        convert(src_dir, out, *model, *common)
         rows.append({"name": v.name, "bytes": v.bytes, "train_seconds": v.train_seconds,
                      "heldout_mcd_db": v.metrics.get("mcd_db"), **score(ref_dir, src_dir, out)})
     _gains(rows)
@@ -179,14 +179,31 @@ def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speak
             "sweep": summary.to_dict()}
 
 
+def convert(src_dir: Path, out: Path, *args: str) -> None:
+    """``rvclora infer`` of the source folder into ``out``; skipped when every output is already there."""
+    import world
+
+    if out.is_dir() and all(any(out.glob(p.stem + ".*")) for p in src_dir.glob("*.wav")):
+        return
+    world.cli("infer", str(src_dir), "-o", str(out), *args)
+
+
 def score(ref_dir: Path, src_dir: Path, conv_dir: Path) -> dict:
-    """``rvclora eval`` folder mode (DTW) against the target, plus the phone error rate against the source."""
+    """``rvclora eval``'s folder mode (DTW; its library, in this process) against the target, plus the phone
+    error rate against the source. Cached in ``conv_dir/scores.json``."""
     import librosa
 
-    import world
+    from rvclora.evaluate.compare import Evaluator
+    from rvclora.evaluate.pairing import pair_folders
     from rvclora.evaluate.phones import PhoneRecognizer, phone_error_rate
+    from rvclora.evaluate.report import aggregate
+    from rvclora.evaluate.settings import EvalSettings
 
-    agg = json.loads(world.cli("eval", str(ref_dir), str(conv_dir), "--f0-method", "dio", "--json"))["aggregate"]
+    cached = conv_dir / "scores.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    evaluator = Evaluator(EvalSettings(f0_method="dio"))
+    agg = aggregate([evaluator.evaluate(r, c, name=n) for n, r, c in pair_folders(ref_dir, conv_dir).pairs])
     rec = PhoneRecognizer()
     pers = []
     for src in sorted(src_dir.glob("*.wav")):
@@ -194,9 +211,11 @@ def score(ref_dir: Path, src_dir: Path, conv_dir: Path) -> dict:
         if conv is not None:
             pers.append(phone_error_rate(rec.phones(librosa.load(src, sr=16000)[0]),
                                          rec.phones(librosa.load(conv, sr=16000)[0])))
-    return {"mcd_db": agg["mcd_db"]["mean"], "f0_rmse_cents": agg["f0_rmse_cents"]["mean"],
-            "spectral_convergence": agg["spectral_convergence"]["mean"],
-            "speaker_similarity": agg["speaker_similarity"]["mean"], "phone_error_rate": _mean(pers)}
+    scores = {"mcd_db": agg["mcd_db"]["mean"], "f0_rmse_cents": agg["f0_rmse_cents"]["mean"],
+              "spectral_convergence": agg["spectral_convergence"]["mean"],
+              "speaker_similarity": agg["speaker_similarity"]["mean"], "phone_error_rate": _mean(pers)}
+    cached.write_text(json.dumps(scores))
+    return scores
 
 
 def _gains(rows: list[dict]) -> None:
