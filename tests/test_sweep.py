@@ -63,12 +63,16 @@ def test_variants_and_table_gains() -> None:
     assert variants[0].lora(1.0)["targets"] == ["emb_g"]
 
     def row(name: str, mcd: float, sim: float | None) -> VariantResult:
-        return VariantResult(name, "lora", None, None, 1e-3, 10, 1.0, 5, "x", {"mcd_db": mcd, "speaker_similarity": sim})
+        return VariantResult(name, "lora", None, None, 1e-3, 10, 1.0, 5, "x",
+                             {"mcd_db": mcd, "speaker_similarity": sim})
 
     rows = [row("embedding", 9.0, None), row("voice-r8", 7.5, None), row("full", 7.0, None)]
     add_gains(rows)
     assert [r.gain_mcd_pct for r in rows] == [pytest.approx(0.0), pytest.approx(75.0), pytest.approx(100.0)]
     assert all(r.gain_speaker_pct is None for r in rows)
+    rows = [row("embedding", 9.0, 0.5), row("voice-r8", 8.0, 0.8), row("full", 7.0, 0.9)]
+    add_gains(rows)
+    assert [r.gain_speaker_pct for r in rows] == [pytest.approx(0.0), pytest.approx(75.0), pytest.approx(100.0)]
 
 
 def test_plot_draws_the_table(tmp_path: Path) -> None:
