@@ -146,8 +146,11 @@ def base_model(work: Path, renders: dict[str, list[Path]], train_voices: list[st
 
 def median_f0(paths: list[Path]) -> float:
     """Median voiced F0 (Hz) over files, by DIO (enough to pick a transposition)."""
-    import pyworld
     import soundfile as sf
+
+    from rvclora.features.pyworld_compat import import_pyworld
+
+    pyworld = import_pyworld()
 
     voiced = []
     for p in paths:
