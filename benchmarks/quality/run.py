@@ -28,7 +28,9 @@ from voices import APT, VOICES, missing_tools  # noqa: E402
 from world import Scale  # noqa: E402
 
 SCALES = {
-    "quick": Scale(sentences=24, convert=4, encoder_steps=300, base_steps=600, sweep_steps=150, ranks=(4, 8),
+    # quick: sized from measured CPU steps (reduced-width v2 at batch 4: ~2.5-3.7 s per step on 2 cores) to
+    # stay near 45 minutes; too few steps for a converged GAN: a smoke run of the whole pipeline
+    "quick": Scale(sentences=24, convert=4, encoder_steps=200, base_steps=300, sweep_steps=60, ranks=(4, 8),
                    presets=("voice", "decoder"),
                    widths={"inter_channels": 64, "hidden_channels": 64, "filter_channels": 128, "n_heads": 2,
                            "n_layers": 3, "upsample_initial_channel": 128, "gin_channels": 64},
