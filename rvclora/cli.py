@@ -18,8 +18,8 @@ from rvclora import __version__
 from rvclora.commands._command_class import RvcloraGroup, use_everywhere
 
 # Pipeline order: this is also the order of ``rvclora --help``.
-COMMANDS = ("demo", "preprocess", "extract", "train", "infer", "stream", "live", "merge", "compress", "inspect",
-            "eval", "config")
+COMMANDS = ("demo", "preprocess", "extract", "train", "sweep", "infer", "stream", "live", "merge", "compress",
+            "inspect", "eval", "config")
 
 app = typer.Typer(
     name="rvclora",

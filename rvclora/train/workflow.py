@@ -39,7 +39,7 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
                                                   "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")})
     s = ws.settings
     if main:
-        _bring_up_to_date(ws)
+        bring_up_to_date(ws)
     job = TrainJob(
         name=ws.root.name,
         base=Path(s.assets.base),
@@ -84,7 +84,7 @@ def speaker_ids(ws: Any) -> dict[str, int]:
     return out
 
 
-def _bring_up_to_date(ws: Any) -> None:
+def bring_up_to_date(ws: Any) -> None:
     """Run preprocess (incremental: fresh sources are skipped) and, where a content encoder is configured,
     extract; what cannot work is refused before either runs."""
     from rvclora.audio.preprocess import preprocess_workspace

@@ -1,0 +1,250 @@
+"""Prove that rvclora learns a voice: an offline quality benchmark, LoRA against full fine-tuning.
+
+    python benchmarks/quality/run.py --scale quick --json results.json
+
+Builds (once, cached under --work) a world of synthesiser voices saying the Harvard sentences, a content
+encoder trained here on their phone labels and a reduced-width v2 base pretrained with ``rvclora train
+--full`` on every voice but the held-out ones. Then, per held-out voice: ``rvclora sweep`` on its first
+sentences, and every variant converts the last sentences spoken by another voice into the target, scored
+with ``rvclora eval`` (folder mode, DTW) against the target's own renderings and by pocketsphinx's phone
+error rate against the source. Needs Debian's synthesisers (see voices.APT) and ``pip install 'rvclora[phones]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from voices import APT, VOICES, missing_tools  # noqa: E402
+from world import Scale  # noqa: E402
+
+SCALES = {
+    # quick: sized from measured CPU steps (reduced-width v2 at batch 4: ~2.5-3.7 s per step on 2 cores) to
+    # stay near 45 minutes; too few steps for a converged GAN: a smoke run of the whole pipeline
+    "quick": Scale(sentences=24, convert=4, encoder_steps=200, base_steps=300, sweep_steps=60, ranks=(4, 8),
+                   presets=("voice", "decoder"),
+                   widths={"inter_channels": 64, "hidden_channels": 64, "filter_channels": 128, "n_heads": 2,
+                           "n_layers": 3, "upsample_initial_channel": 128, "gin_channels": 64},
+                   d_divisor=32, batch_size=4, f0_method="dio"),
+    "full": Scale(sentences=40, convert=6, encoder_steps=4000, base_steps=20000, sweep_steps=2000,
+                  ranks=(4, 8, 16, 32), presets=("voice", "decoder"), widths=None, d_divisor=None, batch_size=8,
+                  f0_method="harvest"),
+}
+DEFAULT_VOICES = ("flite_awb", "flite_rms", "flite_kal", "festival_kal", "festival_ked", "espeak_us", "espeak_f3",
+                  "espeak_m3", "flite_slt")
+DEFAULT_HOLDOUT = ("flite_slt",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", choices=sorted(SCALES), required=True)
+    ap.add_argument("--voices", default=",".join(DEFAULT_VOICES), help="comma-separated; see voices.VOICES")
+    ap.add_argument("--holdout-voices", default=",".join(DEFAULT_HOLDOUT))
+    ap.add_argument("--sentences", type=int, default=None, help="per voice (default: the scale's)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=Path("bench-quality"))
+    ap.add_argument("--json", type=Path, required=True)
+    # smaller runs of the same pipeline (tests, timing): every step count divided by this
+    ap.add_argument("--shrink", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    voices = [v for v in args.voices.split(",") if v]
+    holdout = [v for v in args.holdout_voices.split(",") if v]
+    unknown = [v for v in voices + holdout if v not in VOICES]
+    if unknown:
+        print(f"error: unknown voice(s) {', '.join(unknown)}; choose from {', '.join(VOICES)}", file=sys.stderr)
+        return 2
+    missing = missing_tools(voices + holdout)
+    if missing:
+        print(f"error: the benchmark needs {', '.join(missing)}: run  {APT}", file=sys.stderr)
+        return 2
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        print("error: the benchmark needs pocketsphinx: run  pip install 'rvclora[phones]'", file=sys.stderr)
+        return 2
+    train_voices = [v for v in voices if v not in holdout]
+    if len(train_voices) < 2:
+        print("error: keep at least two voices out of --holdout-voices for the base", file=sys.stderr)
+        return 2
+    scale = SCALES[args.scale]
+    if args.sentences is not None:
+        scale = Scale(**{**scale.__dict__, "sentences": args.sentences,
+                         "convert": min(scale.convert, max(1, args.sentences // 2))})
+    if args.shrink > 1:
+        s = args.shrink
+        scale = Scale(**{**scale.__dict__, "encoder_steps": max(2, scale.encoder_steps // s),
+                         "base_steps": max(2, scale.base_steps // s), "sweep_steps": max(2, scale.sweep_steps // s)})
+    t0 = time.perf_counter()
+    report = run(args.work.resolve(), voices, holdout, train_voices, scale, args.seed)
+    report.update(scale=args.scale, seconds=round(time.perf_counter() - t0, 1))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "per_voice"}, indent=2))
+    return 0
+
+
+def run(work: Path, voices: list[str], holdout: list[str], train_voices: list[str], scale: Scale, seed: int) -> dict:
+    import world
+
+    clock = {"t": time.perf_counter()}
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:  # seconds per stage (a cached stage takes ~0): for planning longer runs
+        now = time.perf_counter()
+        stages[name], clock["t"] = round(now - clock["t"], 1), now
+
+    renders = world.render_all(work, sorted(set(voices + holdout)), scale.sentences)
+    lap("render")
+    labels = world.labels_all(work, {v: renders[v] for v in train_voices})
+    lap("align")
+    hubert, enc_info = world.content_encoder(work, {v: renders[v] for v in train_voices}, labels, scale, seed)
+    lap("encoder")
+    base_g, base_d, speakers = world.base_model(work, renders, train_voices, hubert, scale, seed)
+    lap("base")
+    per_voice = {}
+    for target in holdout:
+        source = train_voices[0] if train_voices[0] != target else train_voices[1]
+        per_voice[target] = adapt_and_convert(work, renders, target, source, speakers, base_g, base_d, hubert,
+                                              scale, seed)
+        lap(f"adapt_and_convert:{target}")
+    return {"variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
+            "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
+            "voices": voices, "holdout_voices": holdout, "encoder": enc_info, "stage_seconds": stages,
+            "curves": {"encoder": str(work / "encoder" / "logs"), "base": str(work / "base" / "workspace" / "logs"),
+                       "variants": {t: str(work / "targets" / t / "sweep") for t in holdout}},
+            "per_voice": per_voice}
+
+
+def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speakers: dict[str, int], base_g: Path,
+                      base_d: Path, hubert: Path, scale: Scale, seed: int) -> dict:
+    """``rvclora sweep`` on the target's first sentences, then each variant converts ``source``'s last ones."""
+    import world
+    from rvclora.sweep.stage import sweep_workspace
+    from rvclora.sweep.variants import SweepOptions
+
+    adapt = renders[target][: scale.sentences - scale.convert]
+    ws = work / "targets" / target
+    raw = ws / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for p in adapt:
+        if not (raw / p.name).exists():
+            (raw / p.name).symlink_to(p.resolve())
+    overrides = {"input": str(raw), "assets.base": str(base_g), "assets.base_d": str(base_d),
+                 "assets.hubert": str(hubert), "f0_method": scale.f0_method, "train.batch_size": scale.batch_size,
+                 "train.log_every": 5, "extract.build_index": False}
+    summary = sweep_workspace(ws, overrides, SweepOptions(ranks=scale.ranks, presets=scale.presets,
+                                                          steps=scale.sweep_steps, holdout=0.1, seed=seed))
+    # conversion set: the last sentences, never in the target's adaptation data
+    conv = work / "convert" / target
+    src_dir, ref_dir = conv / "source", conv / "reference"
+    for folder, voice in ((src_dir, source), (ref_dir, target)):
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in renders[voice][scale.sentences - scale.convert: scale.sentences]:
+            if not (folder / p.name).exists():
+                shutil.copy(p, folder / p.name)
+    pitch = round(12 * math.log2(world.median_f0(list(ref_dir.glob("*.wav")))
+                                 / max(world.median_f0(list(src_dir.glob("*.wav"))), 1.0)))
+    floor = next(v for v in summary.variants if v.name == "embedding")
+    common = ["--f0-method", scale.f0_method, "--hubert", str(hubert), "--index-rate", "0", "--pitch", str(pitch),
+              "--overwrite"]
+    # the un-adapted base with the nearest training speaker: the 3 closest in median F0, then lowest MCD
+    target_f0 = world.median_f0(list(ref_dir.glob("*.wav")))
+    near = sorted(speakers, key=lambda v: abs(math.log2(max(world.median_f0(renders[v][:3]), 1.0) / target_f0)))[:3]
+    base_scores = {}
+    for voice, sid in ((v, speakers[v]) for v in near):
+        out = conv / "base" / voice
+        convert(src_dir, out, "--base", str(base_g), "--lora", floor.output, "--scale", "0", "--speaker-id", str(sid),
+                *common)
+        base_scores[voice] = score(ref_dir, src_dir, out)
+    nearest = min(base_scores, key=lambda v: base_scores[v]["mcd_db"] if base_scores[v]["mcd_db"] is not None
+                  else math.inf)
+    rows = []
+    for v in summary.variants:
+        out = conv / v.name
+        model = ["--model", v.output] if v.kind == "full" else ["--base", str(base_g), "--lora", v.output]
+        convert(src_dir, out, *model, *common)
+        rows.append({"name": v.name, "bytes": v.bytes, "train_seconds": v.train_seconds,
+                     "heldout_mcd_db": v.metrics.get("mcd_db"), **score(ref_dir, src_dir, out)})
+    _gains(rows)
+    return {"variants": rows, "base_mcd_db": base_scores[nearest]["mcd_db"], "base_nearest_speaker": nearest,
+            "base_scores": base_scores, "source_voice": source, "pitch_semitones": pitch,
+            "sweep": summary.to_dict()}
+
+
+def convert(src_dir: Path, out: Path, *args: str) -> None:
+    """``rvclora infer`` of the source folder into ``out``; skipped when every output is already there."""
+    import world
+
+    if out.is_dir() and all(any(out.glob(p.stem + ".*")) for p in src_dir.glob("*.wav")):
+        return
+    world.cli("infer", str(src_dir), "-o", str(out), *args)
+
+
+def score(ref_dir: Path, src_dir: Path, conv_dir: Path) -> dict:
+    """``rvclora eval``'s folder mode (DTW; its library, in this process) against the target, plus the phone
+    error rate against the source. Cached in ``conv_dir/scores.json``."""
+    import librosa
+
+    from rvclora.evaluate.compare import Evaluator
+    from rvclora.evaluate.pairing import pair_folders
+    from rvclora.evaluate.phones import PhoneRecognizer, phone_error_rate
+    from rvclora.evaluate.report import aggregate
+    from rvclora.evaluate.settings import EvalSettings
+
+    cached = conv_dir / "scores.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    evaluator = Evaluator(EvalSettings(f0_method="dio"))
+    agg = aggregate([evaluator.evaluate(r, c, name=n) for n, r, c in pair_folders(ref_dir, conv_dir).pairs])
+    rec = PhoneRecognizer()
+    pers = []
+    for src in sorted(src_dir.glob("*.wav")):
+        conv = next(conv_dir.glob(src.stem + "*"), None)
+        if conv is not None:
+            pers.append(phone_error_rate(rec.phones(librosa.load(src, sr=16000)[0]),
+                                         rec.phones(librosa.load(conv, sr=16000)[0])))
+    scores = {"mcd_db": agg["mcd_db"]["mean"], "f0_rmse_cents": agg["f0_rmse_cents"]["mean"],
+              "spectral_convergence": agg["spectral_convergence"]["mean"],
+              "speaker_similarity": agg["speaker_similarity"]["mean"], "phone_error_rate": _mean(pers)}
+    cached.write_text(json.dumps(scores))
+    return scores
+
+
+def _gains(rows: list[dict]) -> None:
+    from rvclora.sweep.gain import gain_pct
+
+    floor = next(r for r in rows if r["name"] == "embedding")
+    full = next((r for r in rows if r["name"] == "full"), None)
+    for r in rows:
+        r["gain_mcd_pct"] = gain_pct(r["mcd_db"], floor["mcd_db"], full and full["mcd_db"])
+        r["gain_speaker_pct"] = gain_pct(r["speaker_similarity"], floor["speaker_similarity"],
+                                         full and full["speaker_similarity"])
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _mean_variants(per_voice: list[list[dict]]) -> list[dict]:
+    """Each variant's numbers averaged over the held-out voices (the issue's JSON shape)."""
+    keys = ("bytes", "mcd_db", "f0_rmse_cents", "speaker_similarity", "phone_error_rate", "gain_mcd_pct",
+            "gain_speaker_pct", "train_seconds")
+    out = []
+    for i, row in enumerate(per_voice[0]):
+        out.append({"name": row["name"], **{k: _mean([pv[i].get(k) for pv in per_voice]) for k in keys}})
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
