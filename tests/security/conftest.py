@@ -38,6 +38,7 @@ def _template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> 
             "sr": "32k", "f0_method": "dio", "preprocess.workers": 1, "extract.build_index": False,
             "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
         assert preprocess_workspace(ws).clips >= 2
+        ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
     yield root
 
 

@@ -47,7 +47,9 @@ def _safetensors(p: Path) -> Path:
 def _yaml(p: Path) -> Path:
     from rvclora.workspace import Workspace
 
-    return Workspace.open(p / "ws").config_path
+    ws = Workspace.open(p / "ws")
+    ws.save_settings()
+    return ws.config_path
 
 
 WRITERS: dict[str, Callable[[Path], Path]] = {"wav": _wav, "pth": _pth, "safetensors": _safetensors,
