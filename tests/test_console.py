@@ -90,7 +90,7 @@ def test_train_summary_has_no_reprs(piped: io.StringIO) -> None:
 
     from rvclora.commands.train import _show
 
-    _show(SimpleNamespace(history=[]), {"output": "ws/adapters/ws.safetensors", "steps": 12, "resumed_from": None,
+    _show(SimpleNamespace(history=[], warnings=[]), {"output": "ws/adapters/ws.safetensors", "steps": 12, "resumed_from": None,
                                         "last_mel": 138.6778991699219, "last_val_mel": None})
     text = piped.out.getvalue()  # type: ignore[attr-defined]
     assert "138.7" in text and "138.67" not in text and "None" not in text and "resumed_from" not in text

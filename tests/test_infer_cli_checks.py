@@ -178,7 +178,7 @@ def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(setup
     from rvclora.workspace import Workspace
 
     ws = build_workspace(tmp_path / "alice", setup["hubert"])
-    Workspace.open(ws, create=False, overrides={"assets.base": str(setup["base"])})
+    Workspace.open(ws, create=False, overrides={"assets.base": str(setup["base"])}).save_settings()
     model = load_synthesizer(setup["base"])
     add_lora(model, LoRAConfig(rank=2, alpha=2.0))
     adapter = save_lora(model, ws / "adapters" / "alice.safetensors", base=str(setup["base"]),

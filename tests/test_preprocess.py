@@ -225,7 +225,7 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(tmp_path: Path,
     raw.mkdir()
     for i in range(3):
         sf.write(raw / f"s{i}.wav", _speech_like(9, 22050), 22050)
-    real_write = sf.write
+    real_write = pp.save_audio
     writes = []
 
     def flaky_write(path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -235,10 +235,10 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(tmp_path: Path,
             raise KeyboardInterrupt
         return real_write(path, *args, **kwargs)
 
-    monkeypatch.setattr(sf, "write", flaky_write)
+    monkeypatch.setattr(pp, "save_audio", flaky_write)
     with pytest.raises(KeyboardInterrupt):
         _run(raw, tmp_path)
-    monkeypatch.setattr(sf, "write", real_write)
+    monkeypatch.setattr(pp, "save_audio", real_write)
     every = [p for d in ("32k", "16k") for p in (tmp_path / "clips" / d).iterdir()]
     assert not [p for p in every if p.name.startswith(".")]  # no temporary files survive
     m = Manifest(tmp_path / ".rvclora" / "manifest.json", tmp_path)

@@ -90,7 +90,9 @@ def test_config_shows_where_each_setting_comes_from(capsys: pytest.CaptureFixtur
     assert code == 0
     data = json.loads(out)
     assert data["changed"] is False
-    assert data["settings"]["train.max_steps"] == {"value": 7, "from": "rvclora.yaml line 56"}
+    line = next(i for i, text in enumerate((ws / "rvclora.yaml").read_text().splitlines(), 1)
+                if text.strip().startswith("max_steps:"))
+    assert data["settings"]["train.max_steps"] == {"value": 7, "from": f"rvclora.yaml line {line}"}
     assert data["settings"]["assets.hubert"]["value"] is None
     code, out, _ = run(capsys, "config", ws)
     assert code == 0 and "train.max_steps" in out and "None" not in out

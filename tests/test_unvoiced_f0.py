@@ -234,6 +234,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
         preprocess_workspace(ws)
         summary = ex.extract(ws)
         assert summary.f0_done >= 2 and summary.unvoiced_f0 == "zero"
+        ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
     yield root
 
 
@@ -255,7 +256,9 @@ def test_extract_redoes_only_pitch_and_stores_the_fill(voice: Path) -> None:
     before = ex.extract(Workspace.open(voice, create=False))
     assert (before.features_done, before.f0_done) == (0, 0)  # zero adds no key: old hashes stay fresh
 
-    fill = ex.extract(Workspace.open(voice, create=False, overrides={"unvoiced_f0": "fill"}))
+    filling = Workspace.open(voice, create=False, overrides={"unvoiced_f0": "fill"})
+    fill = ex.extract(filling)
+    filling.save_settings()  # as the extract command does once it has succeeded
     assert (fill.features_done, fill.f0_done, fill.unvoiced_f0) == (0, len(clips), "fill")
     assert fill.voiced_fraction == pytest.approx(before.voiced_fraction)  # voicing counted before the fill
     filled = _f0_files(voice)
@@ -296,7 +299,7 @@ def test_training_records_the_convention_of_the_pitch_files(voice: Path, referen
     from rvclora.train.loop import _save_output
 
     jobs = []
-    monkeypatch.setattr(workflow, "run_training", jobs.append)
+    monkeypatch.setattr(workflow, "run_training", lambda job, *callbacks: jobs.append(job))
     workflow.train_workspace(voice, {"unvoiced_f0": "fill"})  # train brings pitch up to date first
     assert jobs[-1].unvoiced_f0 == "fill"
     assert all((f > 0).all() for k, f in _f0_files(voice).items() if k != ex.MUTE)
