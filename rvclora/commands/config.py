@@ -23,8 +23,9 @@ def config_command(
              "default is null: the user config or $RVCLORA_* decide again.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the settings a workspace's commands use, each with where it comes from (default, rvclora.yaml,
-    user config, environment); --set and --unset change rvclora.yaml first.
+    """Show a workspace's settings and where each comes from; --set and --unset change rvclora.yaml first.
+
+    Sources: the default, rvclora.yaml, the user config or the environment.
 
     Keys are dotted names as in docs/workspace.md (sr, f0_method, assets.hubert, train.max_steps ...).
     """

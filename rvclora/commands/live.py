@@ -47,7 +47,7 @@ def live(
     speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
     force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
 ) -> None:
-    """Change your voice live: microphone to speakers through an adapter (needs rvclora[live])."""
+    """Change your voice live: microphone to speakers through an adapter (pip install "rvclora\\[live]")."""
     import sys
 
     from rvclora.commands._realtime import build_stream, converter_args
