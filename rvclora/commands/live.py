@@ -8,8 +8,37 @@ from typing import Any, Optional
 
 import typer
 
-from rvclora.infer.options import DEFAULTS, PRECISIONS
-from rvclora.realtime.settings import DEFAULTS as S
+from rvclora.commands._voice_options import (
+    BLOCK,
+    CONTEXT,
+    CROSSFADE,
+    INDEX_RATE,
+    LOOKAHEAD,
+    PROTECT,
+    RMS_MIX,
+    SPEAKER_ID,
+    BaseOpt,
+    BlockOpt,
+    ContextOpt,
+    CrossfadeOpt,
+    DeviceOpt,
+    F0MethodOpt,
+    ForceOpt,
+    HubertOpt,
+    IndexOpt,
+    IndexRateOpt,
+    LookaheadOpt,
+    LoraOpt,
+    ModelOpt,
+    PrecisionOpt,
+    ProtectOpt,
+    RmsMixOpt,
+    RmvpeOpt,
+    ScaleOpt,
+    SpeakerIdOpt,
+    WeightsOpt,
+)
+from rvclora.infer.options import DEFAULTS
 
 D = DEFAULTS
 KEYS = "+/- pitch up/down · m monitor on/off · s status · q quit · or: pitch N, voice a.safetensors[,b 0.5,0.5]"
@@ -20,32 +49,32 @@ def register(app: typer.Typer) -> None:
 
 
 def live(
-    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended."),
-    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
-    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth (no adapter)."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
-    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
-    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
-    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
-    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio)."),
-    device: Optional[str] = typer.Option(None, "--device", help="Compute device: auto, cpu, cuda, cuda:N, mps."),
-    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    lora: LoraOpt = [],
+    weights: WeightsOpt = [],
+    scale: ScaleOpt = 1.0,
+    model: ModelOpt = None,
+    base: BaseOpt = None,
+    index: IndexOpt = None,
+    hubert: HubertOpt = None,
+    rmvpe: RmvpeOpt = None,
+    f0_method: F0MethodOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and exit."),
     input_device: Optional[str] = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
     output_device: Optional[str] = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),
     sr: Optional[int] = typer.Option(None, "--sr", help="Device rate (default: the input device's)."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Play the converted voice (toggle: m)."),
-    block: float = typer.Option(S.block, "--block", help="Seconds converted per step (latency vs CPU load)."),
-    context: float = typer.Option(S.context, "--context", help="Seconds of past audio the models see again."),
-    lookahead: float = typer.Option(S.lookahead, "--lookahead", help="Seconds of future each block waits for."),
-    crossfade: float = typer.Option(S.crossfade, "--crossfade", help="Seconds over which blocks overlap."),
+    block: BlockOpt = BLOCK,
+    context: ContextOpt = CONTEXT,
+    lookahead: LookaheadOpt = LOOKAHEAD,
+    crossfade: CrossfadeOpt = CROSSFADE,
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones (keys: +/-)."),
-    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
-    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
-    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
-    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
-    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+    index_rate: IndexRateOpt = INDEX_RATE,
+    protect: ProtectOpt = PROTECT,
+    rms_mix_rate: RmsMixOpt = RMS_MIX,
+    speaker_id: SpeakerIdOpt = SPEAKER_ID,
+    force: ForceOpt = False,
 ) -> None:
     """Change your voice live: microphone to speakers through an adapter (pip install "rvclora\\[live]")."""
     import sys

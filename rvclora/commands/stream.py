@@ -8,9 +8,38 @@ from typing import Optional
 
 import typer
 
-from rvclora.infer.options import DEFAULTS, PRECISIONS
+from rvclora.commands._voice_options import (
+    BLOCK,
+    CONTEXT,
+    CROSSFADE,
+    INDEX_RATE,
+    LOOKAHEAD,
+    PROTECT,
+    RMS_MIX,
+    SPEAKER_ID,
+    BaseOpt,
+    BlockOpt,
+    ContextOpt,
+    CrossfadeOpt,
+    DeviceOpt,
+    F0MethodOpt,
+    ForceOpt,
+    HubertOpt,
+    IndexOpt,
+    IndexRateOpt,
+    LookaheadOpt,
+    LoraOpt,
+    ModelOpt,
+    PrecisionOpt,
+    ProtectOpt,
+    RmsMixOpt,
+    RmvpeOpt,
+    ScaleOpt,
+    SpeakerIdOpt,
+    WeightsOpt,
+)
+from rvclora.infer.options import DEFAULTS
 from rvclora.realtime.pcm import FORMATS
-from rvclora.realtime.settings import DEFAULTS as S
 
 D = DEFAULTS
 
@@ -20,33 +49,33 @@ def register(app: typer.Typer) -> None:
 
 
 def stream(
-    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended."),
-    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
-    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth (no adapter)."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
-    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
-    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
-    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
-    f0_method: Optional[str] = typer.Option(None, "--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
-    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    lora: LoraOpt = [],
+    weights: WeightsOpt = [],
+    scale: ScaleOpt = 1.0,
+    model: ModelOpt = None,
+    base: BaseOpt = None,
+    index: IndexOpt = None,
+    hubert: HubertOpt = None,
+    rmvpe: RmvpeOpt = None,
+    f0_method: F0MethodOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     sr: Optional[int] = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
     out_sr: Optional[int] = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
     raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
     fmt: str = typer.Option("s16le", "--format", help=f"Raw sample format: {', '.join(FORMATS)}."),
-    block: float = typer.Option(S.block, "--block", help="Seconds converted per step (latency vs CPU load)."),
-    context: float = typer.Option(S.context, "--context", help="Seconds of past audio the models see again."),
-    lookahead: float = typer.Option(S.lookahead, "--lookahead", help="Seconds of future each block waits for."),
-    crossfade: float = typer.Option(S.crossfade, "--crossfade", help="Seconds over which blocks overlap."),
+    block: BlockOpt = BLOCK,
+    context: ContextOpt = CONTEXT,
+    lookahead: LookaheadOpt = LOOKAHEAD,
+    crossfade: CrossfadeOpt = CROSSFADE,
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
-    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
-    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
-    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
-    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
+    index_rate: IndexRateOpt = INDEX_RATE,
+    protect: ProtectOpt = PROTECT,
+    rms_mix_rate: RmsMixOpt = RMS_MIX,
+    speaker_id: SpeakerIdOpt = SPEAKER_ID,
     control: Optional[Path] = typer.Option(None, "--control", help="File or FIFO of commands while running "
                                            "(e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md."),
-    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
+    force: ForceOpt = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No latency report on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Latency report as one JSON object per line on stderr."),
 ) -> None:
