@@ -67,7 +67,7 @@ def train_encoder(wavs: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_ph
         loss.backward()
         opt.step()
         if log is not None and (step + 1) % 10 == 0:
-            log.add_scalar("encoder/loss", float(loss), step + 1)  # type: ignore[attr-defined]
+            log.add_scalar("encoder/loss", float(loss.detach()), step + 1)  # type: ignore[attr-defined]
     net.eval()
     with torch.no_grad():
         _, acc = _batch_loss(net, head, [wavs[i] for i in val], [labels[i] for i in val])
