@@ -47,6 +47,9 @@ def eval_command(
         DEFAULTS.speaker, "--speaker/--no-speaker", show_default="when the 'speaker' extra is installed",
         help="Speaker similarity (resemblyzer): --speaker makes a missing extra an error.",
     ),
+    phones: bool = typer.Option(
+        False, "--phones", help="Phone error rate (pocketsphinx, extra 'phones'): is the content of REF, the "
+                                "conversion's source, kept? Needs English speech."),
     target_voice: Optional[Path] = typer.Option(
         None, "--target-voice", help="Folder of the target voice: compare speaker embeddings against its mean "
         "instead of the reference's."
@@ -72,7 +75,7 @@ def eval_command(
             raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
         require_matplotlib()
     settings = EvalSettings(f0_method=f0_method, rmvpe=rmvpe, pitch=pitch, align=align, speaker=speaker,
-                            target_voice=target_voice, mcd_style=mcd_style)
+                            target_voice=target_voice, mcd_style=mcd_style, phones=phones)
     pairing = pair_folders(ref, converted) if folder_mode else None
     evaluator = Evaluator(settings)
 
@@ -100,7 +103,8 @@ def eval_command(
     if json_out:
         emit_json(report.folder_json(results, pairing, evaluator.notes))
         return
-    show(table("pairs", ["pair", *(report.COLUMNS[k][0] for k in report.METRIC_KEYS)], report.pair_rows(results)))
+    show(table("pairs", ["pair", *(report.COLUMNS[k][0] for k in report.metric_keys(results))],
+               report.pair_rows(results)))
     show(table(f"aggregate ({report.CI_METHOD})", ["metric", "n", "mean", "median", "95% CI", "rating of mean"],
                report.aggregate_rows(results)))
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):

@@ -26,6 +26,8 @@ from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.evaluate.speaker import EXTRA, cosine_similarity, load_speaker_encoder, mean_embedding
 
 METRIC_KEYS = ("mcd_db", "spectral_convergence", "f0_rmse_cents", "f0_corr", "vuv_error", "speaker_similarity")
+# computed only when asked for (EvalSettings.phones): present in a result's metrics only then
+OPTIONAL_KEYS = ("phone_error_rate",)
 
 
 @dataclass
@@ -81,6 +83,11 @@ class Evaluator:
             self.notes.append("MCD in pymcd style (order 13, alpha 0.65, c0 counted): far lower than classic MCD, "
                               "so it gets no rating band; compare it only with pymcd numbers")
         self._target = self._target_embedding(settings.target_voice) if settings.target_voice else None
+        self._phones = None
+        if settings.phones:
+            from rvclora.evaluate.phones import PhoneRecognizer
+
+            self._phones = PhoneRecognizer()  # a missing extra is one line naming the pip install
 
     def _target_embedding(self, folder: Path) -> np.ndarray:
         if not folder.is_dir():
@@ -114,6 +121,8 @@ class Evaluator:
             "vuv_error": f0.vuv_error,
             "speaker_similarity": None if silent else self._speaker_similarity(fr, fc),
         }
+        if self._phones is not None:
+            metrics["phone_error_rate"] = None if silent else self._phone_error_rate(fr, fc)
         if f0.voiced_both == 0 and not silent:
             notes.append("no frame is voiced in both files: F0 RMSE and correlation are undefined")
         return PairResult(
@@ -145,6 +154,13 @@ class Evaluator:
         if self.settings.mcd_style is McdStyle.pymcd:
             return mel_cepstral_distortion(pymcd_mcep(fr.envelope), pymcd_mcep(fc.envelope), path, first=0)
         return mel_cepstral_distortion(fr.mcep, fc.mcep, path)
+
+    def _phone_error_rate(self, fr: Features, fc: Features) -> float | None:
+        """Content kept: phone edits from the reference (the conversion's source) to the conversion."""
+        from rvclora.evaluate.phones import phone_error_rate
+
+        assert self._phones is not None
+        return phone_error_rate(self._phones.phones(fr.wav_16k), self._phones.phones(fc.wav_16k))
 
     def _speaker_similarity(self, fr: Features, fc: Features) -> float | None:
         if self._speaker is None:

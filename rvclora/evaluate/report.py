@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rvclora.evaluate.bands import BANDS, rating
-from rvclora.evaluate.compare import METRIC_KEYS, PairResult
+from rvclora.evaluate.compare import METRIC_KEYS, OPTIONAL_KEYS, PairResult
 from rvclora.evaluate.pairing import Pairing
 from rvclora.evaluate.stats import CI_METHOD, summarize
 
@@ -23,7 +23,13 @@ COLUMNS = {
     "f0_corr": ("F0 corr", 3),
     "vuv_error": ("V/UV err", 3),
     "speaker_similarity": ("spk sim", 3),
+    "phone_error_rate": ("PER", 3),
 }
+
+
+def metric_keys(results: Sequence[PairResult]) -> list[str]:
+    """The metrics every pair has, plus the optional ones these results computed."""
+    return [*METRIC_KEYS, *(k for k in OPTIONAL_KEYS if results and k in results[0].metrics)]
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -36,7 +42,7 @@ def _style(results: Sequence[PairResult]) -> str:
 
 def aggregate(results: Sequence[PairResult]) -> dict[str, dict[str, object]]:
     """Summary per metric; metrics with bands also get the ``rating`` of their mean."""
-    summaries = {key: summarize([r.metrics[key] for r in results]) for key in METRIC_KEYS}
+    summaries = {key: summarize([r.metrics[key] for r in results]) for key in metric_keys(results)}
     for key in BANDS:
         summaries[key]["rating"] = rating(key, summaries[key]["mean"], _style(results))  # type: ignore[arg-type]
     return summaries
@@ -62,11 +68,11 @@ def folder_json(results: Sequence[PairResult], pairing: Pairing, notes: Sequence
 def metric_rows(result: PairResult) -> list[list[str]]:
     """One pair as metric / value / rating lines (fits 80 columns, unlike one wide row)."""
     return [[COLUMNS[k][0], fmt(result.metrics[k], COLUMNS[k][1]), rating(k, result.metrics[k], result.mcd_style) or ""]
-            for k in METRIC_KEYS]
+            for k in metric_keys([result])]
 
 
 def pair_rows(results: Sequence[PairResult]) -> list[list[str]]:
-    return [[r.name, *(fmt(r.metrics[k], COLUMNS[k][1]) for k in METRIC_KEYS)] for r in results]
+    return [[r.name, *(fmt(r.metrics[k], COLUMNS[k][1]) for k in metric_keys(results))] for r in results]
 
 
 def aggregate_rows(results: Sequence[PairResult]) -> list[list[str]]:

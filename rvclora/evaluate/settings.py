@@ -44,4 +44,5 @@ class EvalSettings:
     mcd_style: McdStyle = McdStyle.classic
     speaker: bool | None = None  # None: when the 'speaker' extra is installed; True: required; False: skip
     target_voice: Path | None = None  # folder whose mean speaker embedding replaces the reference's
+    phones: bool = False  # phone error rate of converted vs reference (the source): extra 'phones'
     device: str = "cpu"
