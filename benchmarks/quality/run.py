@@ -238,8 +238,8 @@ def _mean(values: list) -> float | None:
 
 def _mean_variants(per_voice: list[list[dict]]) -> list[dict]:
     """Each variant's numbers averaged over the held-out voices (the issue's JSON shape)."""
-    keys = ("bytes", "mcd_db", "heldout_mcd_db", "f0_rmse_cents", "speaker_similarity", "phone_error_rate", "gain_mcd_pct",
-            "gain_speaker_pct", "train_seconds")
+    keys = ("bytes", "mcd_db", "heldout_mcd_db", "f0_rmse_cents", "speaker_similarity", "phone_error_rate",
+            "gain_mcd_pct", "gain_speaker_pct", "train_seconds")
     out = []
     for i, row in enumerate(per_voice[0]):
         out.append({"name": row["name"], **{k: _mean([pv[i].get(k) for pv in per_voice]) for k in keys}})
