@@ -7,6 +7,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
+
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +84,21 @@ def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows
     (folder / "index").mkdir(exist_ok=True)
     build_index(feats, folder / "index" / f"added_IVF5_Flat_nprobe_1_test_v{1 if dim == 256 else 2}.index")
     return folder
+
+
+def cli_exit_code(*args: str) -> int:
+    """Run ``rvclora ARGS`` in-process and return its exit code."""
+    from rvclora.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def run_cli(capsys: "pytest.CaptureFixture[str]", *args: str) -> tuple[int, str, str]:
+    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
+    code = cli_exit_code(*args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rvclora.cli import main
+from helpers_assets import run_cli as run
 from rvclora.evaluate.compare import METRIC_KEYS
 
 SR = 16000
@@ -23,16 +23,6 @@ def voice(f0: float, sr: int = SR, dur: float = 0.6, vibrato: float = 0.04, seed
     tone = sum(np.sin(k * phase) / k for k in range(1, 12))
     noise = np.random.default_rng(seed).standard_normal(len(t)) * 1e-3
     return (0.25 * tone + noise).astype(np.float32)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main([*map(str, args)])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
-from rvclora.cli import main
+from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +25,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict
     wav = root / "in.wav"
     sf.write(wav, voice_like(0.5), 16000)
     return {"root": root, "adapter": adapter, "wav": wav, "base": base, "v1base": reference_dir / "v1_48k_f0_tiny.pth"}
-
-
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_stdin_stdout_shell_pipeline(setup: dict[str, Path]) -> None:
@@ -55,7 +46,7 @@ def test_folder_mode_skips_existing_and_json(setup: dict[str, Path], capsys: pyt
     dest = setup["root"] / "out"
     (dest).mkdir()
     (dest / "a_v.wav").write_bytes(b"keep me")
-    code = _cli("infer", str(src), "--recursive", "--lora", str(setup["adapter"]), "--device", "cpu",
+    code = cli_exit_code("infer", str(src), "--recursive", "--lora", str(setup["adapter"]), "--device", "cpu",
                 "-o", str(dest), "--suffix", "_v", "--json")
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
@@ -69,7 +60,7 @@ def test_folder_mode_skips_existing_and_json(setup: dict[str, Path], capsys: pyt
 
 
 def _expect_error(capsys: pytest.CaptureFixture[str], *args: str, match: str) -> None:
-    code = _cli("infer", *args)
+    code = cli_exit_code("infer", *args)
     err = capsys.readouterr().err
     assert code == 2, err
     assert match in err and "Traceback" not in err

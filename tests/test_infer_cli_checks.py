@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
-from rvclora.cli import main
+from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +29,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict
     return {"root": root, "adapter": adapter, "wav": wav, "base": base, "hubert": hubert}
 
 
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def _one_line_error(capsys: pytest.CaptureFixture[str], *args: str, match: str) -> str:
-    code = _cli("infer", *args)
+    code = cli_exit_code("infer", *args)
     err = capsys.readouterr().err
     assert code == 2, err
     assert match in err and "Traceback" not in err, err
@@ -126,7 +117,7 @@ def test_unwritable_format_is_refused_with_the_list(setup: dict[str, Path], caps
 @pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile cannot write MP3")
 def test_mp3_output_at_an_mpeg_rate(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "x.mp3"
-    assert _cli("infer", str(setup["wav"]), "--lora", str(setup["adapter"]), "--device", "cpu", "--seed", "3",
+    assert cli_exit_code("infer", str(setup["wav"]), "--lora", str(setup["adapter"]), "--device", "cpu", "--seed", "3",
                 "-o", str(out)) == 0
     info = sf.info(out)
     assert info.format == "MP3" and info.samplerate == 44100  # the 40 kHz model output, resampled for MPEG
@@ -199,7 +190,7 @@ def test_lost_recorded_workspace_is_warned_about(setup: dict[str, Path], tmp_pat
     adapter = build_adapter(tmp_path / "old.safetensors", setup["base"], seed=1, workspace=str(gone))
     shutil.rmtree(gone)
     out = tmp_path / "out.wav"
-    code = _cli("infer", str(setup["wav"]), "--lora", str(adapter), "--hubert", str(setup["hubert"]),
+    code = cli_exit_code("infer", str(setup["wav"]), "--lora", str(adapter), "--hubert", str(setup["hubert"]),
                 "--device", "cpu", "-o", str(out), "--json")
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
-from rvclora.cli import main
+from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
 class FakeDuplexStream:
@@ -75,14 +74,6 @@ def adapter(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Pa
     return build_adapter(root / "voice.safetensors", reference_dir / "v2_40k_f0_tiny.pth", seed=1, workspace=str(ws))
 
 
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     import io
 
@@ -92,14 +83,14 @@ def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 def test_without_the_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str], adapter: Path) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
-    assert _cli("live", "--lora", str(adapter)) == 2
+    assert cli_exit_code("live", "--lora", str(adapter)) == 2
     err = capsys.readouterr().err
     assert "pip install 'rvclora[live]'" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_list_devices(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
-    assert _cli("live", "--list-devices") == 0
+    assert cli_exit_code("live", "--list-devices") == 0
     out = capsys.readouterr().out
     assert "Built-in Microphone" in out and "USB Headphones" in out and "ALSA" in out
 
@@ -110,7 +101,7 @@ def test_live_converts_changes_pitch_toggles_monitor_and_quits(monkeypatch: pyte
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     FakeDuplexStream.instances.clear()
     _stdin(monkeypatch, "+\npitch 5\nvoice /nowhere/missing.safetensors\ns\nm\nq\n")
-    code = _cli("live", "--lora", str(adapter), "--input", "Micro", "--output", "1", "--device", "cpu",
+    code = cli_exit_code("live", "--lora", str(adapter), "--input", "Micro", "--output", "1", "--device", "cpu",
                 "--block", "0.1")
     err = capsys.readouterr().err
     assert code == 0, err
@@ -141,7 +132,7 @@ def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(monkeypatch: pytest.
             raise KeyboardInterrupt
 
     monkeypatch.setattr(sys, "stdin", CtrlC())
-    assert _cli("live", "--lora", str(adapter), "--device", "cpu", "--block", "0.1", "--no-monitor") == 0
+    assert cli_exit_code("live", "--lora", str(adapter), "--device", "cpu", "--block", "0.1", "--no-monitor") == 0
     assert "stopped after" in capsys.readouterr().err
     device = FakeDuplexStream.instances[-1]
     assert device.closed and all(not block.any() for block in device.played)
@@ -153,7 +144,7 @@ def test_live_plays_converted_voice(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     FakeDuplexStream.instances.clear()
     _stdin(monkeypatch, "")
     monkeypatch.setattr("rvclora.commands.live._lines", lambda stream: iter(()))  # no prompt: run the device out
-    assert _cli("live", "--lora", str(adapter), "--device", "cpu", "--block", "0.1") == 0
+    assert cli_exit_code("live", "--lora", str(adapter), "--device", "cpu", "--block", "0.1") == 0
     device = FakeDuplexStream.instances[-1]
     played = np.concatenate(device.played)
     assert np.abs(played[3200:]).max() > 0.05  # converted speech after the stream's delay
@@ -163,6 +154,6 @@ def test_live_plays_converted_voice(monkeypatch: pytest.MonkeyPatch, capsys: pyt
 def test_unknown_device_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                     adapter: Path) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
-    assert _cli("live", "--lora", str(adapter), "--input", "Nonexistent") == 2
+    assert cli_exit_code("live", "--lora", str(adapter), "--input", "Nonexistent") == 2
     err = capsys.readouterr().err
     assert "--list-devices" in err and len(err.strip().splitlines()) == 1

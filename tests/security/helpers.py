@@ -1,4 +1,4 @@
-"""Helpers of the adversarial tests: a clean environment, the CLI run in-process, one-line error checks."""
+"""Helpers of the adversarial tests: a clean environment and one-line error checks (the CLI runner: helpers_assets)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,6 @@ def clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
     mp.setenv("COLUMNS", "500")  # rich wraps at 80 columns off a terminal; each message is one line
     for var in ENV_VARS:
         mp.delenv(var, raising=False)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
-    from rvclora.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line(text: str) -> str:

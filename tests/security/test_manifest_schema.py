@@ -9,7 +9,7 @@ import pytest
 
 from rvclora.errors import RvcloraWarning
 from rvclora.workspace.manifest import Manifest, schema_problem
-from tests.security.helpers import run_cli
+from helpers_assets import run_cli
 
 BAD = {
     "wrong stage type": '{"format":1,"stages":{"preprocess":[1,2]}}',

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.helpers import one_line, run_cli
+from helpers_assets import run_cli
+from tests.security.helpers import one_line
 
 MANIFEST = Path(".rvclora") / "manifest.json"
 

@@ -11,7 +11,8 @@ import pytest
 
 from rvclora.errors import OutputError
 from rvclora.merging import merge_to_model
-from tests.security.helpers import one_line, run_cli
+from helpers_assets import run_cli
+from tests.security.helpers import one_line
 
 
 def _digest(p: Path) -> str:

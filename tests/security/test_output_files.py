@@ -14,7 +14,8 @@ import torch
 
 from rvclora.errors import OutputError
 from rvclora.fileio import atomic_torch_save, atomic_write
-from tests.security.helpers import one_line, run_cli
+from helpers_assets import run_cli
+from tests.security.helpers import one_line
 
 
 @contextlib.contextmanager
