@@ -122,10 +122,10 @@ class Converter:
         if not 0 <= scale <= 4:
             raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
         metas = [self._read_meta(p) for p in adapters]
-        found_ws = [asset_lookup.adapter_workspace(p, m) for p, m in zip(adapters, metas)]
-        self.warnings: list[str] = [w for _, w in found_ws if w]
-        self._workspaces = {p: ws for p, (ws, _) in zip(adapters, found_ws)}
-        workspace = next((ws for ws, _ in found_ws if ws is not None), None)
+        self.warnings: list[str] = []
+        self._workspaces: dict[Path, Path | None] = {}
+        self._find_workspaces(adapters, metas)
+        workspace = next((self._workspaces[p] for p in adapters if self._workspaces[p] is not None), None)
         settings = asset_lookup.workspace_settings(workspace)
         found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
         self.device = found.device
@@ -185,14 +185,18 @@ class Converter:
         if not adapters:
             raise ConfigError("no adapter given for the new voice")
         metas = [self._read_meta(p) for p in adapters]
+        self._find_workspaces(adapters, metas)
+        return self._build_voice(voice_names(adapters, None, False)[0], self._base_for(_opt(base), metas), adapters,
+                                 metas, scale, force, normalise_weights(list(weights) if weights else None,
+                                                                        len(adapters)))
+
+    def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:
+        """Each adapter's workspace (next to it first, then the one it recorded), once; warnings on the way."""
         for path, meta in zip(adapters, metas):
             if path not in self._workspaces:
                 workspace, warning = asset_lookup.adapter_workspace(path, meta)
                 self._workspaces[path] = workspace
                 self.warnings += [warning] if warning else []
-        return self._build_voice(voice_names(adapters, None, False)[0], self._base_for(_opt(base), metas), adapters,
-                                 metas, scale, force, normalise_weights(list(weights) if weights else None,
-                                                                        len(adapters)))
 
     def _add_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
                    force: bool, weights: list[float] | None = None) -> Voice:
