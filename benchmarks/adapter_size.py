@@ -54,10 +54,21 @@ def main() -> None:
                 size = path.stat().st_size
                 remove_lora(model)
                 name = f"{preset}*" if preset == DEFAULT_PRESET else preset
-                rows.append((name, rank, len(wrapped), f"{lora:,}", f"{100 * lora / base_params:.2f} %",
-                             f"{size:,}", human_bytes(size)))
-    title = (f"{args.version} {args.sr // 1000}k generator ({base_params:,} params without enc_q), {args.dtype}; "
-             "* = default preset")
+                rows.append(
+                    (
+                        name,
+                        rank,
+                        len(wrapped),
+                        f"{lora:,}",
+                        f"{100 * lora / base_params:.2f} %",
+                        f"{size:,}",
+                        human_bytes(size),
+                    )
+                )
+    title = (
+        f"{args.version} {args.sr // 1000}k generator ({base_params:,} params without enc_q), {args.dtype}; "
+        "* = default preset"
+    )
     show(table(title, ["preset", "rank", "layers", "LoRA params", "of base", "bytes", "size"], rows))
     show(f"rvclora --help: {help_wall_time():.2f} s wall")
 

@@ -46,21 +46,27 @@ def main() -> None:
         base.remove_posterior_encoder()
         save_rvc_model(simulate_fine_tune(base, 1, args.true_rank, args.change, args.noise), folder / "voice.pth")
         source = (folder / "voice.pth").stat().st_size
-        print(f"voice model: {source / 1e6:.2f} MB (fp16); probe {args.probe_seconds:g} s; "
-              f"simulated change rank {args.true_rank}, {args.change:.0%} + {args.noise:.1%} noise")
+        print(
+            f"voice model: {source / 1e6:.2f} MB (fp16); probe {args.probe_seconds:g} s; "
+            f"simulated change rank {args.true_rank}, {args.change:.0%} + {args.noise:.1%} noise"
+        )
         print(f"{'rank':>6} {'adapter MB':>11} {'ratio':>7} {'SNR dB':>8} {'MCD dB':>8} {'max|d|':>9} {'time s':>7}")
         for text in args.ranks:
             rank = None if text == "auto" else int(text)
-            options = CompressOptions(rank=rank, target_snr=args.target_snr, probe_seconds=args.probe_seconds,
-                                      overwrite=True)
+            options = CompressOptions(
+                rank=rank, target_snr=args.target_snr, probe_seconds=args.probe_seconds, overwrite=True
+            )
             start = time.perf_counter()
-            report = compress_model(folder / "voice.pth", folder / "f0G40k.pth", folder / f"r{text}.safetensors",
-                                    options)
+            report = compress_model(
+                folder / "voice.pth", folder / "f0G40k.pth", folder / f"r{text}.safetensors", options
+            )
             took = time.perf_counter() - start
             audio, size = report["audio"], report["bytes"]["adapter"]
             label = f"auto(ε={report['eps']:.2g})" if rank is None else text
-            print(f"{label:>6} {size / 1e6:>11.2f} {source / size:>7.1f} {audio['snr_db'] or float('inf'):>8.2f} "
-                  f"{audio['mcd_db'] or 0.0:>8.3f} {audio['max_abs']:>9.2e} {took:>7.1f}")
+            print(
+                f"{label:>6} {size / 1e6:>11.2f} {source / size:>7.1f} {audio['snr_db'] or float('inf'):>8.2f} "
+                f"{audio['mcd_db'] or 0.0:>8.3f} {audio['max_abs']:>9.2e} {took:>7.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -88,10 +88,20 @@ def _full_hubert() -> tuple[torch.nn.Module, object]:
     from rvclora.features.hubert_load import parse_conv_layers
     from rvclora.features.hubert_model import HubertArch, HubertNet
 
-    arch = HubertArch(conv_layers=parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"),
-                      extractor_mode="default", conv_bias=False, embed_dim=768, ffn_dim=3072, num_layers=12,
-                      num_heads=12, conv_pos=128, conv_pos_groups=16, layer_norm_first=False, final_dim=256,
-                      post_extract_proj=True)
+    arch = HubertArch(
+        conv_layers=parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"),
+        extractor_mode="default",
+        conv_bias=False,
+        embed_dim=768,
+        ffn_dim=3072,
+        num_layers=12,
+        num_heads=12,
+        conv_pos=128,
+        conv_pos_groups=16,
+        layer_norm_first=False,
+        final_dim=256,
+        post_extract_proj=True,
+    )
     torch.manual_seed(0)
     return HubertNet(arch).eval().requires_grad_(False), arch
 
@@ -107,8 +117,11 @@ def _transformers_twin(net: torch.nn.Module) -> torch.nn.Module | None:
 
     model = transformers.HubertModel(transformers.HubertConfig()).eval().requires_grad_(False)
     mine = net.state_dict()
-    theirs = {name: mine[hf_to_fairseq_name(name, group_norm=True)] for name in model.state_dict()
-              if hf_to_fairseq_name(name, group_norm=True) in mine}
+    theirs = {
+        name: mine[hf_to_fairseq_name(name, group_norm=True)]
+        for name in model.state_dict()
+        if hf_to_fairseq_name(name, group_norm=True) in mine
+    }
     model.load_state_dict(theirs, strict=False)
     return model
 
@@ -136,8 +149,10 @@ def peak_memory(minutes: float, clip_seconds: float = 4.0, f0_method: str = "dio
         enc.extract(wav, "v2")
         est.estimate(wav)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{minutes:g} min in {clip_seconds:g} s clips (HuBERT + {f0_method}): peak RSS {peak / 1024:.0f} MiB "
-          f"(models loaded: {before / 1024:.0f} MiB), {minutes * 60 / (time.perf_counter() - start):.1f}x real time")
+    print(
+        f"{minutes:g} min in {clip_seconds:g} s clips (HuBERT + {f0_method}): peak RSS {peak / 1024:.0f} MiB "
+        f"(models loaded: {before / 1024:.0f} MiB), {minutes * 60 / (time.perf_counter() - start):.1f}x real time"
+    )
 
 
 def stage_speed(n_clips: int, long_seconds: float) -> None:
@@ -156,9 +171,16 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     root = Path(tempfile.mkdtemp(prefix="rvclora-extract-"))
-    options = ExtractOptions(hubert=full_hubert(root), version="v2", sr=40000, f0_method="rmvpe",
-                             rmvpe=full_rmvpe(root), device=device, precision=resolve_precision("auto", device),
-                             build_index=False)
+    options = ExtractOptions(
+        hubert=full_hubert(root),
+        version="v2",
+        sr=40000,
+        f0_method="rmvpe",
+        rmvpe=full_rmvpe(root),
+        device=device,
+        precision=resolve_precision("auto", device),
+        build_index=False,
+    )
     rng = np.random.default_rng(0)
     for label, lengths in ((f"{n_clips} x 3.7 s clips", [3.7] * n_clips), (f"1 x {long_seconds:g} s", [long_seconds])):
         work = root / "work"
@@ -173,11 +195,19 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
         layout = Layout(work / "clips", clips_dir, work / "features", work / "f0", work / "index")
         run_extract(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
         started: list[float] = []  # when the models are loaded and the clips start
-        run_extract(clips, layout, options, Manifest(work / "manifest.json", work), force=True,
-                    on_start=lambda _: started.append(time.perf_counter()))
+        run_extract(
+            clips,
+            layout,
+            options,
+            Manifest(work / "manifest.json", work),
+            force=True,
+            on_start=lambda _: started.append(time.perf_counter()),
+        )
         elapsed = time.perf_counter() - started[0]
-        print(f"extract stage, {label:<20} {device:<6} {options.precision:<5} {elapsed:8.2f} s "
-              f"{sum(lengths) / elapsed:9.1f}x real time (after loading the models)")
+        print(
+            f"extract stage, {label:<20} {device:<6} {options.precision:<5} {elapsed:8.2f} s "
+            f"{sum(lengths) / elapsed:9.1f}x real time (after loading the models)"
+        )
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -187,11 +217,19 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these families")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case (best is shown)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    parser.add_argument("--stage-clips", type=int, default=0,
-                        help="instead: the extract stage end to end (HuBERT + RMVPE) on this many 3.7 s clips "
-                             "and on one clip of --seconds")
-    parser.add_argument("--memory-minutes", type=float, default=0.0,
-                        help="instead: peak RSS of extracting this many minutes clip by clip (HuBERT + dio)")
+    parser.add_argument(
+        "--stage-clips",
+        type=int,
+        default=0,
+        help="instead: the extract stage end to end (HuBERT + RMVPE) on this many 3.7 s clips "
+        "and on one clip of --seconds",
+    )
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=0.0,
+        help="instead: peak RSS of extracting this many minutes clip by clip (HuBERT + dio)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -203,8 +241,10 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal(int(args.seconds * SR))).astype(np.float32)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA"))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA")
+    )
     print(f"{'extractor':<26} {'device':<6} {'dtype':<9} {'seconds':>8} {'x real time':>12}")
     for family in args.only or list(BENCHES):
         for row in BENCHES[family](wav, args.repeat):

@@ -55,7 +55,7 @@ def rmvpe_runs(wav: np.ndarray, devices: list[str]) -> list[tuple[str, str, str,
         dtypes = ["float32"] + (["float16", "bfloat16"] if device == "cuda" else ["bfloat16"])
         for dtype in dtypes:
             model = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype)  # .to() works in place
-            model.f0(wav[: SR])  # warm-up: kernels, allocator
+            model.f0(wav[:SR])  # warm-up: kernels, allocator
             runs.append(("rmvpe", device, dtype, lambda m=model: m.f0(wav)))
     return runs
 
@@ -74,8 +74,10 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     wav = voice_like_signal(args.seconds)
-    print(f"F0 speed on {args.seconds:g} s of 16 kHz audio; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if len(devices) > 1 else ""))
+    print(
+        f"F0 speed on {args.seconds:g} s of 16 kHz audio; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if len(devices) > 1 else "")
+    )
     print(f"{'method':<8} {'device':<6} {'dtype':<9} {'seconds':>8} {'x realtime':>11}")
     for method in args.methods:
         module = EXTRA_MODULE.get(method)
@@ -88,7 +90,7 @@ def main() -> None:
             runs = []
             for device in devices:
                 est = load_f0_estimator(method, device=device)
-                est.estimate(wav[: SR])
+                est.estimate(wav[:SR])
                 runs.append((method, device, "float32", lambda e=est: e.estimate(wav)))
         else:
             est = load_f0_estimator(method)

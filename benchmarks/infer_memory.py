@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def write_input(path: Path, minutes: float, sr: int = 44100) -> None:
     """A voice-like mono file written block by block (this script's own memory stays small too)."""
     import soundfile as sf
-
     from helpers_assets import voice_like
 
     with sf.SoundFile(path, "w", sr, 1, subtype="PCM_16") as fh:
@@ -82,8 +81,16 @@ def stand_in(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_input(Path(args.input), Path(work))
         fake = _StandIn()
-        sinks, _ = convert_pieces(prepared, [fake], fake, load_f0_estimator("dio"), FP32, ConvertOptions(),
-                                  {"v": OutputTarget(Path(args.output))}, Path(work))
+        sinks, _ = convert_pieces(
+            prepared,
+            [fake],
+            fake,
+            load_f0_estimator("dio"),
+            FP32,
+            ConvertOptions(),
+            {"v": OutputTarget(Path(args.output))},
+            Path(work),
+        )
         sinks["v"].write()
         sinks["v"].close()
         prepared.close()
@@ -99,8 +106,14 @@ def child(args: argparse.Namespace) -> None:
     from rvclora.infer.converter import Converter
 
     models = json.loads(args.models)
-    conv = Converter(lora=models["adapter"], base=models["base"], hubert=models["hubert"], f0_method="dio",
-                     device="cpu", index_rate=0.0)
+    conv = Converter(
+        lora=models["adapter"],
+        base=models["base"],
+        hubert=models["hubert"],
+        f0_method="dio",
+        device="cpu",
+        index_rate=0.0,
+    )
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if args.in_memory:
@@ -112,8 +125,11 @@ def child(args: argparse.Namespace) -> None:
     else:
         conv.convert_file(args.input, args.output)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": round(peak), "after_load_mb": round(loaded),
-                      "seconds": round(time.perf_counter() - start, 1)}))
+    print(
+        json.dumps(
+            {"peak_mb": round(peak), "after_load_mb": round(loaded), "seconds": round(time.perf_counter() - start, 1)}
+        )
+    )
 
 
 def main() -> None:
@@ -137,22 +153,34 @@ def main() -> None:
         models = {} if args.stand_in else build_models(folder, args.random)
         path = "in-memory (convert)" if args.in_memory else "piecewise (convert_file)"
         kind = "stand-in" if args.stand_in else "random full-size" if args.random else "tiny"
-        print(f"# {path}, {kind} models, dio F0, "
-              f"torch threads {torch.get_num_threads()}")
+        print(f"# {path}, {kind} models, dio F0, torch threads {torch.get_num_threads()}")
         print(f"{'input':>8}  {'peak RSS':>9}  {'after load':>10}  {'time':>8}")
         for minutes in args.minutes:
             src = folder / f"in_{minutes:g}min.wav"
             write_input(src, minutes)
-            cmd = [sys.executable, __file__, "--child", "--models", json.dumps(models), "--input", str(src),
-                   "--output", str(folder / "out.wav")] + (["--in-memory"] if args.in_memory else []) \
+            cmd = (
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--models",
+                    json.dumps(models),
+                    "--input",
+                    str(src),
+                    "--output",
+                    str(folder / "out.wav"),
+                ]
+                + (["--in-memory"] if args.in_memory else [])
                 + (["--stand-in"] if args.stand_in else [])
+            )
             res = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if res.returncode != 0:
                 print(f"{minutes:>6g} m  failed: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"{minutes:>6g} m  {r['peak_mb']:>6} MB  {r['after_load_mb']:>7} MB  {r['seconds']:>7.1f}s",
-                  flush=True)
+            print(
+                f"{minutes:>6g} m  {r['peak_mb']:>6} MB  {r['after_load_mb']:>7} MB  {r['seconds']:>7.1f}s", flush=True
+            )
             src.unlink()
 
 

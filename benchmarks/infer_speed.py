@@ -17,14 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers_assets import build_adapter, voice_like  # noqa: E402
-from random_assets import full_base, full_hubert, full_rmvpe, voice_index  # noqa: E402
+from helpers_assets import build_adapter, voice_like
+from random_assets import full_base, full_hubert, full_rmvpe, voice_index
 
-from rvclora.infer.converter import Converter  # noqa: E402
+from rvclora.infer.converter import Converter
 
 
 def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> None:
@@ -49,13 +48,23 @@ def main() -> None:
     rmvpe = args.rmvpe or (full_rmvpe(tmp) if args.f0_method == "rmvpe" else None)
     index = voice_index(tmp) if args.index else None
     retrieval = {"index": index, "index_rate": 0.75} if index else {}
-    adapters = [build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
-                for i in range(max(args.voices, 1))]
+    adapters = [
+        build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
+        for i in range(max(args.voices, 1))
+    ]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for precision in args.precisions:
-            conv = Converter(lora=adapters[0], base=base, hubert=hubert, rmvpe=rmvpe, f0_method=args.f0_method,
-                             device=device, precision=precision, **retrieval)
+            conv = Converter(
+                lora=adapters[0],
+                base=base,
+                hubert=hubert,
+                rmvpe=rmvpe,
+                f0_method=args.f0_method,
+                device=device,
+                precision=precision,
+                **retrieval,
+            )
             for seconds in args.seconds:
                 wav = voice_like(seconds)
                 conv.convert_many(wav[:16000], 16000)  # warm-up
@@ -64,8 +73,16 @@ def main() -> None:
                 row(f"{device} {precision} {seconds:.0f}s", seconds, time.perf_counter() - start, result.timings)
         if args.voices < 2:
             continue
-        many = Converter(lora=adapters, each=True, base=base, hubert=hubert, rmvpe=rmvpe, f0_method=args.f0_method,
-                         device=device, **retrieval)
+        many = Converter(
+            lora=adapters,
+            each=True,
+            base=base,
+            hubert=hubert,
+            rmvpe=rmvpe,
+            f0_method=args.f0_method,
+            device=device,
+            **retrieval,
+        )
         wav = voice_like(args.seconds[0])
         many.convert_many(wav[:16000], 16000)
         start = time.perf_counter()
@@ -73,9 +90,12 @@ def main() -> None:
         eight = time.perf_counter() - start
         one = sum(results[0].timings.values())
         extra = sum(r.timings.get("synthesis", 0.0) + r.timings.get("retrieval", 0.0) for r in results[1:])
-        print(f"{device}: {args.voices} voices {eight:.2f}s; 1 voice {one:.2f}s + {args.voices - 1} synthesis "
-              f"passes {extra:.2f}s "
-              f"= {one + extra:.2f}s; ratio {eight / (one + extra):.2f} (target <= 1.5)")
+        print(
+            f"{device}: {args.voices} voices {eight:.2f}s; 1 voice {one:.2f}s + {args.voices - 1} synthesis "
+            f"passes {extra:.2f}s "
+            f"= {one + extra:.2f}s; ratio {eight / (one + extra):.2f} (target <= 1.5)"
+        )
+
 
 if __name__ == "__main__":
     main()

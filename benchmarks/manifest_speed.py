@@ -60,10 +60,14 @@ def main() -> None:
     parser.add_argument("--clips", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--bytes", type=int, default=44 + round(3.7 * 16000) * 4, help="size of each fake clip")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; clip files of {args.bytes} bytes; "
-          "per clip: 2x is_fresh + 2x record")
-    print(f"{'clips':>6}  {'at once ms/clip':>15} {'writes':>7}  {'batched ms/clip':>15} {'writes':>7}  "
-          f"{'speed-up':>8}  {'manifest MB':>11}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; clip files of {args.bytes} bytes; "
+        "per clip: 2x is_fresh + 2x record"
+    )
+    print(
+        f"{'clips':>6}  {'at once ms/clip':>15} {'writes':>7}  {'batched ms/clip':>15} {'writes':>7}  "
+        f"{'speed-up':>8}  {'manifest MB':>11}"
+    )
     for n in args.clips:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -71,8 +75,11 @@ def main() -> None:
             t_batched, w_batched = _bookkeeping(root, clips, batched=True)
             t_once, w_once = _bookkeeping(root, clips, batched=False)
             size = (root / "manifest-True.json").stat().st_size / 1e6
-        print(f"{n:>6}  {1e3 * t_once / n:>15.3f} {w_once:>7}  {1e3 * t_batched / n:>15.3f} {w_batched:>7}  "
-              f"{t_once / t_batched:>7.1f}x  {size:>11.2f}", flush=True)
+        print(
+            f"{n:>6}  {1e3 * t_once / n:>15.3f} {w_once:>7}  {1e3 * t_batched / n:>15.3f} {w_batched:>7}  "
+            f"{t_once / t_batched:>7.1f}x  {size:>11.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ def full_base(folder: Path) -> Path:
     from rvclora.models.config import standard_config
     from rvclora.models.synthesizer import build_synthesizer
 
-    return save_rvc_model(build_synthesizer(standard_config("v2", 40000, True)), folder / "base.pth",
-                          precision="fp32")
+    return save_rvc_model(build_synthesizer(standard_config("v2", 40000, True)), folder / "base.pth", precision="fp32")
 
 
 def full_rmvpe(folder: Path) -> Path:

@@ -44,14 +44,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         rmvpe = full_rmvpe(folder) if args.f0 == "rmvpe" else None
-        converter = Converter(model=full_base(folder), hubert=full_hubert(folder), rmvpe=rmvpe, f0_method=args.f0,
-                              device=args.device, precision=args.precision, index_rate=0.0)
+        converter = Converter(
+            model=full_base(folder),
+            hubert=full_hubert(folder),
+            rmvpe=rmvpe,
+            f0_method=args.f0,
+            device=args.device,
+            precision=args.precision,
+            index_rate=0.0,
+        )
         context = DEFAULTS.context if args.context is None else args.context
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device "
-              f"{args.device}, load average {load:.2f}; v2-40k f0 (full size, random weights), f0 {args.f0}, "
-              f"context {context} s, lookahead {DEFAULTS.lookahead} s, crossfade {DEFAULTS.crossfade} s, 48 kHz")
-        print(f"{'block s':>8} {'algorithmic s':>14} {'compute med s':>14} {'compute max s':>14} "
-              f"{'total s':>8} {'compute/block':>14}  real time")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device "
+            f"{args.device}, load average {load:.2f}; v2-40k f0 (full size, random weights), f0 {args.f0}, "
+            f"context {context} s, lookahead {DEFAULTS.lookahead} s, crossfade {DEFAULTS.crossfade} s, 48 kHz"
+        )
+        print(
+            f"{'block s':>8} {'algorithmic s':>14} {'compute med s':>14} {'compute max s':>14} "
+            f"{'total s':>8} {'compute/block':>14}  real time"
+        )
         rng = np.random.default_rng(0)
         for block in args.blocks:
             settings = StreamSettings(block, context, DEFAULTS.lookahead, DEFAULTS.crossfade)
@@ -60,11 +71,13 @@ def main() -> None:
             t = np.arange(n * (args.steps + 1)) / 48000
             speech = (0.3 * np.sin(2 * np.pi * 150 * t) + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
             for i in range(args.steps + 1):
-                stream.process(speech[i * n:(i + 1) * n])
+                stream.process(speech[i * n : (i + 1) * n])
             timed = stream.stats.compute_s[1:]
             med = statistics.median(timed)
-            print(f"{block:>8g} {settings.latency:>14.3f} {med:>14.3f} {max(timed):>14.3f} "
-                  f"{settings.latency + med:>8.3f} {med / block:>14.2f}  {'yes' if med < block else 'no'}")
+            print(
+                f"{block:>8g} {settings.latency:>14.3f} {med:>14.3f} {max(timed):>14.3f} "
+                f"{settings.latency + med:>8.3f} {med / block:>14.2f}  {'yes' if med < block else 'no'}"
+            )
     if hasattr(os, "getloadavg"):
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 

@@ -83,10 +83,13 @@ def main() -> None:
     models = build_models(args.rank)
     runs = {name: runner(name, m, frames, torch.float32) for name, m in models.items()}
     if args.bf16:
-        runs["fast bf16"] = runner("fast bf16", copy.deepcopy(models["fast"]).to(torch.bfloat16), frames,
-                                   torch.bfloat16)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; v2-40k f0, {args.seconds:g} s input, adapter rank {args.rank}")
+        runs["fast bf16"] = runner(
+            "fast bf16", copy.deepcopy(models["fast"]).to(torch.bfloat16), frames, torch.bfloat16
+        )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}; v2-40k f0, {args.seconds:g} s input, adapter rank {args.rank}"
+    )
     outputs = {name: run() for name, run in runs.items()}  # warm-up, and the outputs to compare
     ref = outputs["eager"].float()
     times: dict[str, list[float]] = {name: [] for name in runs}

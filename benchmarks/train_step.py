@@ -35,8 +35,14 @@ FRAMES = 200  # latent frames per item (2 s); the decoder sees one segment of th
 
 
 # Operations that allocate or read a host scalar without launching a kernel.
-_NO_KERNEL = {torch.ops.aten._local_scalar_dense, torch.ops.aten.empty, torch.ops.aten.new_empty,
-              torch.ops.aten.empty_like, torch.ops.aten.empty_strided, torch.ops.aten.new_empty_strided}
+_NO_KERNEL = {
+    torch.ops.aten._local_scalar_dense,
+    torch.ops.aten.empty,
+    torch.ops.aten.new_empty,
+    torch.ops.aten.empty_like,
+    torch.ops.aten.empty_strided,
+    torch.ops.aten.new_empty_strided,
+}
 
 
 class KernelCounter(TorchDispatchMode):
@@ -91,10 +97,15 @@ def build(variant: str, size: str, batch_size: int, device: torch.device) -> dic
     disc.train().to(device)
     fe = FrontEnd(40000, "v2")
     b = batch_size
-    batch = Batch(torch.randn(b, FRAMES, net.config.content_dim), torch.full((b,), FRAMES),
-                  torch.randint(1, 255, (b, FRAMES)), torch.full((b, FRAMES), 150.0),
-                  torch.rand(b, fe.fe.spec_channels, FRAMES), 0.1 * torch.randn(b, 1, FRAMES * fe.hop),
-                  torch.zeros(b, dtype=torch.long)).to(device)
+    batch = Batch(
+        torch.randn(b, FRAMES, net.config.content_dim),
+        torch.full((b,), FRAMES),
+        torch.randint(1, 255, (b, FRAMES)),
+        torch.full((b, FRAMES), 150.0),
+        torch.rand(b, fe.fe.spec_channels, FRAMES),
+        0.1 * torch.randn(b, 1, FRAMES * fe.hop),
+        torch.zeros(b, dtype=torch.long),
+    ).to(device)
     params = [p for p in net.parameters() if p.requires_grad]
     hyper = argparse.Namespace(lr=1e-4, betas=(0.8, 0.99), eps=1e-9, weight_decay=0.01)
     if variant == "reference":
@@ -105,16 +116,21 @@ def build(variant: str, size: str, batch_size: int, device: torch.device) -> dic
         opt_g, opt_d = make_optimiser(params, hyper), make_optimiser(disc.parameters(), hyper)
     precision = choose_precision("auto", device)
     modules = StepModules(TrainingGenerator(net, fe.segment, fe.hop), Critic(disc), net, disc)
-    return {"modules": modules, "batch": batch, "fe": fe, "precision": precision,
-            "opt": Optimisers(opt_g, opt_d, precision.scaler()), "trainable": sum(p.numel() for p in params),
-            "starts": torch.zeros(b, dtype=torch.long)}
+    return {
+        "modules": modules,
+        "batch": batch,
+        "fe": fe,
+        "precision": precision,
+        "opt": Optimisers(opt_g, opt_d, precision.scaler()),
+        "trainable": sum(p.numel() for p in params),
+        "starts": torch.zeros(b, dtype=torch.long),
+    }
 
 
 def run_step(variant: str, parts: dict[str, Any]) -> None:
     from rvclora.train.step import read_scalars, reference_step, train_step
 
-    args = (parts["modules"], parts["batch"], parts["starts"], parts["fe"], 45.0, 1.0, parts["precision"],
-            parts["opt"])
+    args = (parts["modules"], parts["batch"], parts["starts"], parts["fe"], 45.0, 1.0, parts["precision"], parts["opt"])
     if variant == "reference":
         reference_step(*args)
     else:
@@ -130,8 +146,9 @@ def bench(variant: str, size: str, batch_size: int, device: torch.device, steps:
         return _measure(variant, parts, batch_size, device, steps)
 
 
-def _measure(variant: str, parts: dict[str, Any], batch_size: int, device: torch.device,
-             steps: int) -> dict[str, float]:
+def _measure(
+    variant: str, parts: dict[str, Any], batch_size: int, device: torch.device, steps: int
+) -> dict[str, float]:
     from rvclora.train.meter import SavedTensorMeter
 
     for _ in range(2):  # warm-up (allocator, kernels, optimizer state)
@@ -151,9 +168,15 @@ def _measure(variant: str, parts: dict[str, Any], batch_size: int, device: torch
     with KernelCounter() as ops:
         run_step(variant, parts)
     median = statistics.median(times)
-    return {"s_per_step": median, "items_per_s": batch_size / median, "peak_gib": peak,
-            "saved_gib": meter.peak / 2**30, "ops": ops.count, "trainable_M": parts["trainable"] / 1e6,
-            "precision": parts["precision"].name}
+    return {
+        "s_per_step": median,
+        "items_per_s": batch_size / median,
+        "peak_gib": peak,
+        "saved_gib": meter.peak / 2**30,
+        "ops": ops.count,
+        "trainable_M": parts["trainable"] / 1e6,
+        "precision": parts["precision"].name,
+    }
 
 
 def main() -> None:
@@ -162,9 +185,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="*", default=None, help="batch sizes (default 8 32; tiny: 2)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    ap.add_argument("--shared-d-max", type=int, default=None,
-                    help="override SHARED_D_PASS_MAX (batch size up to which D judges real and generated audio "
-                         "in one pass), e.g. 0 to see the large-batch schedule at a small batch")
+    ap.add_argument(
+        "--shared-d-max",
+        type=int,
+        default=None,
+        help="override SHARED_D_PASS_MAX (batch size up to which D judges real and generated audio "
+        "in one pass), e.g. 0 to see the large-batch schedule at a small batch",
+    )
     args = ap.parse_args()
     if args.shared_d_max is not None:
         import rvclora.train.step
@@ -176,11 +203,15 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     from rvclora.train.step import SHARED_D_PASS_MAX
 
-    print(f"torch {torch.__version__}, {name}; {'full-size v2-40k' if size == 'full' else 'tiny fixture G'}, "
-          f"{FRAMES}-frame items, median of {args.steps} steps; one D pass per D update up to batch "
-          f"{SHARED_D_PASS_MAX}")
-    print(f"{'variant':10} {'batch':>5} {'s/step':>8} {'items/s':>8} {'peak GiB':>9} {'saved GiB':>10} "
-          f"{'kernels':>9} {'trainable M':>12}")
+    print(
+        f"torch {torch.__version__}, {name}; {'full-size v2-40k' if size == 'full' else 'tiny fixture G'}, "
+        f"{FRAMES}-frame items, median of {args.steps} steps; one D pass per D update up to batch "
+        f"{SHARED_D_PASS_MAX}"
+    )
+    print(
+        f"{'variant':10} {'batch':>5} {'s/step':>8} {'items/s':>8} {'peak GiB':>9} {'saved GiB':>10} "
+        f"{'kernels':>9} {'trainable M':>12}"
+    )
     for b in batches:
         results = {}
         for variant in ("reference", "full", "lora"):
@@ -192,14 +223,18 @@ def main() -> None:
             finally:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-            print(f"{variant:10} {b:>5} {r['s_per_step']:8.3f} {r['items_per_s']:8.1f} {r['peak_gib']:9.2f} "
-                  f"{r['saved_gib']:10.3f} {r['ops']:9d} {r['trainable_M']:12.2f}  {r['precision']}")
+            print(
+                f"{variant:10} {b:>5} {r['s_per_step']:8.3f} {r['items_per_s']:8.1f} {r['peak_gib']:9.2f} "
+                f"{r['saved_gib']:10.3f} {r['ops']:9d} {r['trainable_M']:12.2f}  {r['precision']}"
+            )
         if {"reference", "full", "lora"} <= results.keys():
             ref, full, lora = results["reference"], results["full"], results["lora"]
             mem = "peak_gib" if device.type == "cuda" else "saved_gib"
-            print(f"  batch {b}: full = {ref['s_per_step'] / full['s_per_step']:.2f}x the reference's speed, "
-                  f"{full['ops'] / ref['ops']:.2f}x its ops; lora = {lora['s_per_step'] / full['s_per_step']:.2f}x "
-                  f"full's time, {lora[mem] / full[mem]:.2f}x its {mem.split('_')[0]} memory")
+            print(
+                f"  batch {b}: full = {ref['s_per_step'] / full['s_per_step']:.2f}x the reference's speed, "
+                f"{full['ops'] / ref['ops']:.2f}x its ops; lora = {lora['s_per_step'] / full['s_per_step']:.2f}x "
+                f"full's time, {lora[mem] / full[mem]:.2f}x its {mem.split('_')[0]} memory"
+            )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rvclora.features.f0 import load_f0_estimator
-    from rvclora.infer.converter import Converter
     from rvclora.features.hubert import load_content_encoder
+    from rvclora.infer.converter import Converter
     from rvclora.lora.adapter import load_lora, save_lora
     from rvclora.lora.config import LoRAConfig
     from rvclora.lora.inject import add_lora, remove_lora

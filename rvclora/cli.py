@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from typing import Optional
 
 import typer
 
@@ -18,8 +17,21 @@ from rvclora import __version__
 from rvclora.commands._command_class import RvcloraGroup, use_everywhere
 
 # Pipeline order: this is also the order of ``rvclora --help``.
-COMMANDS = ("demo", "preprocess", "extract", "train", "sweep", "infer", "stream", "live", "merge", "compress",
-            "inspect", "eval", "config")
+COMMANDS = (
+    "demo",
+    "preprocess",
+    "extract",
+    "train",
+    "sweep",
+    "infer",
+    "stream",
+    "live",
+    "merge",
+    "compress",
+    "inspect",
+    "eval",
+    "config",
+)
 
 app = typer.Typer(
     name="rvclora",
@@ -43,7 +55,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Optional[bool] = typer.Option(
+    version: bool | None = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for unexpected errors."),
@@ -62,7 +74,7 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; user errors become one line on stderr and exit code 2."""
     from rvclora.errors import RvcloraError
 

@@ -16,8 +16,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,8 +89,11 @@ class LineProgress(Progress):
         self._last_line[task_id] = time.monotonic()
         self._reported[task_id] = task.completed
         done = f"{task.completed:.0f}"
-        parts = [f"{task.description}: {done}/{task.total:.0f} ({task.percentage:.0f}%)" if task.total
-                 else f"{task.description}: {done}"]
+        parts = [
+            f"{task.description}: {done}/{task.total:.0f} ({task.percentage:.0f}%)"
+            if task.total
+            else f"{task.description}: {done}"
+        ]
         if task.speed:
             parts.append(f"{task.speed:.3g}/s")
         if task.elapsed is not None:

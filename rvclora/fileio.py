@@ -112,8 +112,10 @@ def atomic_write(path: str | os.PathLike[str], size_hint: int | None = None) -> 
     """
     dest = Path(path).expanduser()
     if dest.is_symlink():
-        raise OutputError(f"{dest} is a symbolic link (to {os.readlink(dest)}); rvclora does not write through links",
-                          "remove the link, or give the path of the real file")
+        raise OutputError(
+            f"{dest} is a symbolic link (to {os.readlink(dest)}); rvclora does not write through links",
+            "remove the link, or give the path of the real file",
+        )
     folder = dest.parent if str(dest.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -200,10 +202,14 @@ def safe_torch_load(
     p = require_file(path, what)
     kind = None if zipfile.is_zipfile(p) else _pickle_kind(p)
     if kind == "pickle":  # torch would try it and warn about the protocol; it is no checkpoint anyway
-        raise UnsafeFileError(f"{what} {p.name} is a legacy pickle file, refused for safety",
-                              "rvclora loads PyTorch checkpoints of plain tensors; re-save it with torch.save")
+        raise UnsafeFileError(
+            f"{what} {p.name} is a legacy pickle file, refused for safety",
+            "rvclora loads PyTorch checkpoints of plain tensors; re-save it with torch.save",
+        )
     if not zipfile.is_zipfile(p) and kind is None:
-        raise BadInputError(f"{what} {p.name} is truncated or not a PyTorch file", "give a complete .pth/.pt checkpoint")
+        raise BadInputError(
+            f"{what} {p.name} is truncated or not a PyTorch file", "give a complete .pth/.pt checkpoint"
+        )
     try:
         wanted = torch.serialization.get_unsafe_globals_in_checkpoint(str(p))
     except Exception:  # not a zip checkpoint: legacy format or garbage; torch.load below decides

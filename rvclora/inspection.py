@@ -47,8 +47,10 @@ def _finish(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def _unknown(p: Path, found: str) -> BadInputError:
-    return BadInputError(f"{p.name} is not a file rvclora knows ({found})",
-                         "inspect reads RVC models, G/D files, adapters, HuBERT, RMVPE and .index files")
+    return BadInputError(
+        f"{p.name} is not a file rvclora knows ({found})",
+        "inspect reads RVC models, G/D files, adapters, HuBERT, RMVPE and .index files",
+    )
 
 
 def _index(p: Path) -> dict[str, Any]:
@@ -67,8 +69,14 @@ def _hubert(p: Path, layout: str) -> dict[str, Any]:
     from rvclora.features.hubert_load import read_checkpoint
 
     arch, state, normalize = read_checkpoint(p)
-    return _finish("hubert", layout=layout, n_params=sum(int(t.numel()) for t in state.values()),
-                   dtype=_dtype(state), normalize=normalize, architecture=asdict(arch))
+    return _finish(
+        "hubert",
+        layout=layout,
+        n_params=sum(int(t.numel()) for t in state.values()),
+        dtype=_dtype(state),
+        normalize=normalize,
+        architecture=asdict(arch),
+    )
 
 
 def _is_fairseq(p: Path) -> bool:
@@ -137,8 +145,12 @@ def _rmvpe(p: Path, state: Mapping[str, Any]) -> dict[str, Any]:
         arch = RmvpeArch.from_state_dict(state)
     except KeyError as exc:
         raise _unknown(p, f"RMVPE-like keys but {exc} is missing") from exc
-    return _finish("rmvpe", n_params=sum(int(t.numel()) for k, t in state.items() if "num_batches" not in k),
-                   dtype=_dtype(state), architecture=asdict(arch))
+    return _finish(
+        "rmvpe",
+        n_params=sum(int(t.numel()) for k, t in state.items() if "num_batches" not in k),
+        dtype=_dtype(state),
+        architecture=asdict(arch),
+    )
 
 
 def _adapter(p: Path) -> dict[str, Any]:
@@ -148,12 +160,25 @@ def _adapter(p: Path) -> dict[str, Any]:
     config = meta.get("config", {})
     rvc = meta.get("rvc", {}) or {}
     return _finish(
-        "rvclora-adapter", format_version=meta.get("format_version"), rank=config.get("rank"),
-        alpha=config.get("alpha"), rslora=config.get("rslora"), scale=meta.get("scale"),
-        targets=config.get("targets"), full_modules=config.get("full_modules"), layers=len(meta.get("layers", {})),
-        version=rvc.get("version"), sr=rvc.get("sr"), f0=rvc.get("f0"), unvoiced_f0=recorded_unvoiced_f0(meta),
-        base_fingerprint=meta.get("base_fingerprint"), n_params=sum(int(t.numel()) for t in tensors.values()),
-        dtype=_dtype(tensors), created=meta.get("created"), info=meta.get("info"))
+        "rvclora-adapter",
+        format_version=meta.get("format_version"),
+        rank=config.get("rank"),
+        alpha=config.get("alpha"),
+        rslora=config.get("rslora"),
+        scale=meta.get("scale"),
+        targets=config.get("targets"),
+        full_modules=config.get("full_modules"),
+        layers=len(meta.get("layers", {})),
+        version=rvc.get("version"),
+        sr=rvc.get("sr"),
+        f0=rvc.get("f0"),
+        unvoiced_f0=recorded_unvoiced_f0(meta),
+        base_fingerprint=meta.get("base_fingerprint"),
+        n_params=sum(int(t.numel()) for t in tensors.values()),
+        dtype=_dtype(tensors),
+        created=meta.get("created"),
+        info=meta.get("info"),
+    )
 
 
 def _dtype(state: Mapping[str, Any]) -> str | None:

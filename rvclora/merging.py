@@ -33,9 +33,11 @@ def _check_base(model: Any, adapters: Sequence[Path], loaded: Sequence[tuple[dic
     for path, (_, meta) in zip(adapters, loaded):
         wanted = meta.get("base_fingerprint")
         if wanted and wanted != fingerprint and not force:
-            raise IncompatibleError(f"adapter {Path(path).name} was trained on another base model "
-                                    f"(fingerprint {wanted[:12]} ≠ {fingerprint[:12]})",
-                                    "use the base it was trained on, or --force")
+            raise IncompatibleError(
+                f"adapter {Path(path).name} was trained on another base model "
+                f"(fingerprint {wanted[:12]} ≠ {fingerprint[:12]})",
+                "use the base it was trained on, or --force",
+            )
     return fingerprint
 
 
@@ -43,8 +45,15 @@ def _describe_blend(adapters: Sequence[Path], weights: Sequence[float]) -> str:
     return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights))
 
 
-def merge_to_model(base: Path, adapters: Sequence[Path], weights: Sequence[float], output: Path,
-                   precision: str = "fp16", info: str | None = None, force: bool = False) -> dict[str, Any]:
+def merge_to_model(
+    base: Path,
+    adapters: Sequence[Path],
+    weights: Sequence[float],
+    output: Path,
+    precision: str = "fp16",
+    info: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Bake Σ wᵢ·adapterᵢ into ``base`` and write an RVC inference model; returns a summary."""
     from rvclora.lora.merge import merge_weighted
     from rvclora.models.checkpoint import load_synthesizer, save_rvc_model
@@ -56,12 +65,20 @@ def merge_to_model(base: Path, adapters: Sequence[Path], weights: Sequence[float
     model = merge_weighted(model, loaded, weights, force=force)
     save_rvc_model(model, output, precision=precision, info=info or _describe_blend(adapters, weights))
     params = sum(p.numel() for k, p in model.state_dict().items() if "enc_q" not in k)
-    return {"output": str(output), "kind": "rvc-model", "adapters": [str(p) for p in adapters],
-            "weights": list(weights), "params": params, "bytes": output.stat().st_size, "precision": precision}
+    return {
+        "output": str(output),
+        "kind": "rvc-model",
+        "adapters": [str(p) for p in adapters],
+        "weights": list(weights),
+        "params": params,
+        "bytes": output.stat().st_size,
+        "precision": precision,
+    }
 
 
-def merge_to_adapter(base: Path, adapters: Sequence[Path], weights: Sequence[float], output: Path,
-                     force: bool = False) -> dict[str, Any]:
+def merge_to_adapter(
+    base: Path, adapters: Sequence[Path], weights: Sequence[float], output: Path, force: bool = False
+) -> dict[str, Any]:
     """Write one adapter equal to Σ wᵢ·adapterᵢ (ranks concatenated, exact); returns a summary."""
     from rvclora.lora.adapter import write_adapter
     from rvclora.lora.merge import blend_adapters
@@ -75,6 +92,12 @@ def merge_to_adapter(base: Path, adapters: Sequence[Path], weights: Sequence[flo
     meta["base_fingerprint"] = fingerprint
     write_adapter(output, tensors, meta)
     params = sum(t.numel() for t in tensors.values())
-    return {"output": str(output), "kind": "rvclora-adapter", "adapters": [str(p) for p in adapters],
-            "weights": list(weights), "params": params, "bytes": output.stat().st_size,
-            "rank": meta["config"]["rank"]}
+    return {
+        "output": str(output),
+        "kind": "rvclora-adapter",
+        "adapters": [str(p) for p in adapters],
+        "weights": list(weights),
+        "params": params,
+        "bytes": output.stat().st_size,
+        "rank": meta["config"]["rank"],
+    }

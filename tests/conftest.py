@@ -22,8 +22,11 @@ except ImportError:  # pragma: no cover - torch is a hard dependency
 
 
 def _find_reference() -> Path | None:
-    candidates = [os.environ.get("RVCLORA_REFERENCE", ""), REPO / "shared/fixtures/reference",
-                  REPO.parent / "shared/fixtures/reference"]
+    candidates = [
+        os.environ.get("RVCLORA_REFERENCE", ""),
+        REPO / "shared/fixtures/reference",
+        REPO.parent / "shared/fixtures/reference",
+    ]
     for c in candidates:
         if c and (Path(c) / "index.json").is_file():
             return Path(c)

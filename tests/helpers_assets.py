@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 # The tiny HuBERT builder ships with the demo; tests use the same one.
-from rvclora.demo.assets import build_tiny_hubert, tiny_hubert_state  # noqa: E402,F401
+from rvclora.demo.assets import build_tiny_hubert, tiny_hubert_state  # noqa: F401
 
 
 def voice_like(seconds: float, sr: int = 16000, f0: float = 150.0, seed: int = 0, pause: bool = False) -> np.ndarray:
@@ -35,8 +35,15 @@ def voice_like(seconds: float, sr: int = 16000, f0: float = 150.0, seed: int = 0
     return wav.astype(np.float32)
 
 
-def build_adapter(path: str | Path, base: str | Path, seed: int = 0, targets: str = "all", rank: int = 2,
-                  unvoiced_f0: str | None = None, **info: str) -> Path:
+def build_adapter(
+    path: str | Path,
+    base: str | Path,
+    seed: int = 0,
+    targets: str = "all",
+    rank: int = 2,
+    unvoiced_f0: str | None = None,
+    **info: str,
+) -> Path:
     """Save an adapter for ``base`` with both LoRA factors non-zero (so a broken merge cannot pass)."""
     from rvclora.lora.adapter import save_lora
     from rvclora.lora.config import LoRAConfig
@@ -97,7 +104,7 @@ def cli_exit_code(*args: str) -> int:
     return 0
 
 
-def run_cli(capsys: "pytest.CaptureFixture[str]", *args: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
     code = cli_exit_code(*args)
     captured = capsys.readouterr()

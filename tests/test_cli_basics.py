@@ -40,8 +40,9 @@ def test_version_does_not_import_torch() -> None:
 
 
 def test_every_subcommand_help_is_light() -> None:
-    from rvclora.cli import COMMANDS
     import importlib.util
+
+    from rvclora.cli import COMMANDS
 
     for name in COMMANDS:
         if importlib.util.find_spec(f"rvclora.commands.{name}") is None:

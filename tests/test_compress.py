@@ -24,8 +24,8 @@ from rvclora.compress.stage import CompressOptions, compress_folder, compress_mo
 from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.lora.adapter import load_lora, read_adapter
 from rvclora.lora.inject import lora_layers
-from rvclora.lora.merge import merge_lora
 from rvclora.lora.layers import POINTWISE_FIRST, TRANSPOSED_FIRST, WRAPPERS
+from rvclora.lora.merge import merge_lora
 from rvclora.lora.weights import effective_weight
 from rvclora.models.checkpoint import load_synthesizer, save_rvc_model
 from rvclora.models.synthesizer import build_synthesizer
@@ -54,7 +54,9 @@ def assets(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     base = reference_dir / BASE
     voice = load_synthesizer(base)
     voice.remove_posterior_encoder()
-    save_rvc_model(simulate_fine_tune(voice, 1, true_rank=2, change=0.1, noise=0.01), folder / "voice.pth", precision="fp32")
+    save_rvc_model(
+        simulate_fine_tune(voice, 1, true_rank=2, change=0.1, noise=0.01), folder / "voice.pth", precision="fp32"
+    )
     torch.manual_seed(5)
     stranger = build_synthesizer(voice.config)  # same architecture, its own random weights
     stranger.remove_posterior_encoder()
@@ -110,8 +112,10 @@ def test_layout_factors_reproduce_delta_through_lora_layer(kind: str, make, orde
 
 # -- compressing a simulated fine-tune -----------------------------------------------------------------------
 def test_error_falls_with_rank_and_full_rank_is_exact(assets: dict[str, Path]) -> None:
-    reports = [compress_model(assets["voice"], assets["base"], assets["dir"] / f"r{r}.safetensors", _options(rank=r))
-               for r in (1, 2, 4, 8, 10_000)]
+    reports = [
+        compress_model(assets["voice"], assets["base"], assets["dir"] / f"r{r}.safetensors", _options(rank=r))
+        for r in (1, 2, 4, 8, 10_000)
+    ]
     errors = np.array([[row["rel_error"] for row in rep["layers"]] for rep in reports])
     assert (np.diff(errors, axis=0) <= 1e-9).all()
     means = errors.mean(axis=1)
@@ -164,22 +168,41 @@ def test_unrelated_voice_is_refused_unless_forced(assets: dict[str, Path]) -> No
 
 def test_other_architecture_and_bad_targets(assets: dict[str, Path], reference_dir: Path) -> None:
     with pytest.raises(IncompatibleError):
-        compress_model(assets["voice"], reference_dir / "v1_48k_f0_tiny.G.pth", assets["dir"] / "x.safetensors",
-                       _options(rank=2))
+        compress_model(
+            assets["voice"], reference_dir / "v1_48k_f0_tiny.G.pth", assets["dir"] / "x.safetensors", _options(rank=2)
+        )
     with pytest.raises(ConfigError):
-        compress_model(assets["voice"], assets["base"], assets["dir"] / "x.safetensors",
-                       _options(rank=2, targets=["dec.nothing.*"]))
+        compress_model(
+            assets["voice"],
+            assets["base"],
+            assets["dir"] / "x.safetensors",
+            _options(rank=2, targets=["dec.nothing.*"]),
+        )
 
 
-def test_cli_round_trip_through_merge_matches_report(assets: dict[str, Path], tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_round_trip_through_merge_matches_report(
+    assets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     adapter, merged = tmp_path / "v.safetensors", tmp_path / "merged.pth"
-    code, stdout, stderr = _cli(capsys, "compress", str(assets["voice"]), "--base", str(assets["base"]), "--rank", "2", "-o", str(adapter),
-               "--probe-seconds", str(PROBE_SECONDS), "--json")
+    code, stdout, stderr = _cli(
+        capsys,
+        "compress",
+        str(assets["voice"]),
+        "--base",
+        str(assets["base"]),
+        "--rank",
+        "2",
+        "-o",
+        str(adapter),
+        "--probe-seconds",
+        str(PROBE_SECONDS),
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
-    code, _, stderr = _cli(capsys, "merge", "--base", str(assets["base"]), "--lora", str(adapter), "-o", str(merged),
-               "--precision", "fp32")
+    code, _, stderr = _cli(
+        capsys, "merge", "--base", str(assets["base"]), "--lora", str(adapter), "-o", str(merged), "--precision", "fp32"
+    )
     assert code == 0, stderr
     voice = load_synthesizer(assets["voice"])
     probe = probes.synthetic_probe(voice.config.content_dim, True, PROBE_SECONDS)
@@ -189,8 +212,17 @@ def test_cli_round_trip_through_merge_matches_report(assets: dict[str, Path], tm
     assert abs(np.max(np.abs(ref - test)) - report["audio"]["max_abs"]) < 1e-5
     assert report["bytes"]["adapter"] == adapter.stat().st_size and report["audio"]["mcd_db"] > 0
     # an unrelated voice: one line, exit 2, nothing written
-    code, _, stderr = _cli(capsys, "compress", str(assets["stranger"]), "--base", str(assets["base"]), "--rank", "2",
-               "-o", str(tmp_path / "s.safetensors"))
+    code, _, stderr = _cli(
+        capsys,
+        "compress",
+        str(assets["stranger"]),
+        "--base",
+        str(assets["base"]),
+        "--rank",
+        "2",
+        "-o",
+        str(tmp_path / "s.safetensors"),
+    )
     assert code == 2 and "not trained from" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "s.safetensors").exists()
 
@@ -224,8 +256,10 @@ def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_pat
         assert abs(float((new[path] - delta).norm()) - tail) < 1e-4 * float(delta.norm()) + 1e-6
         assert abs(row["rel_error"] - tail / float(sv.square().sum().sqrt())) < 1e-4
     assert report["audio"]["snr_db"] is not None and report["audio"]["max_abs"] > 0
-    assert torch.equal(read_adapter(tmp_path / "r2.safetensors")[0]["full.emb_g.weight"],
-                       tensors["full.emb_g.weight"].to(torch.float32))
+    assert torch.equal(
+        read_adapter(tmp_path / "r2.safetensors")[0]["full.emb_g.weight"],
+        tensors["full.emb_g.weight"].to(torch.float32),
+    )
 
 
 def test_folder_mode_summary_skip_and_refusal(assets: dict[str, Path], tmp_path: Path) -> None:
@@ -236,7 +270,9 @@ def test_folder_mode_summary_skip_and_refusal(assets: dict[str, Path], tmp_path:
     summary = compress_folder(models, assets["base"], tmp_path / "out", _options(rank=2, overwrite=False))
     status = {Path(e["source"]).stem: e["status"] for e in summary["models"]}
     assert status == {"voice": "ok", "stranger": "refused"}
-    assert summary["bytes_saved"] == assets["voice"].stat().st_size - (tmp_path / "out/voice.safetensors").stat().st_size
+    assert (
+        summary["bytes_saved"] == assets["voice"].stat().st_size - (tmp_path / "out/voice.safetensors").stat().st_size
+    )
     again = compress_folder(models, assets["base"], tmp_path / "out", _options(rank=2, overwrite=False))
     assert again["models"][1]["status"] == "skipped (exists)" and again["compressed"] == 0
 
@@ -252,13 +288,27 @@ def diffuse_voice(assets: dict[str, Path]) -> Path:
     return path
 
 
-def test_default_report_is_a_group_summary_without_a_false_warning(assets: dict[str, Path], diffuse_voice: Path,
-                                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_report_is_a_group_summary_without_a_false_warning(
+    assets: dict[str, Path],
+    diffuse_voice: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     out = tmp_path / "d.safetensors"
-    args = ["compress", str(diffuse_voice), "--base", str(assets["base"]), "--rank", "1", "-o", str(out),
-            "--probe-seconds", str(PROBE_SECONDS)]
+    args = [
+        "compress",
+        str(diffuse_voice),
+        "--base",
+        str(assets["base"]),
+        "--rank",
+        "1",
+        "-o",
+        str(out),
+        "--probe-seconds",
+        str(PROBE_SECONDS),
+    ]
     code, stdout, stderr = _cli(capsys, *args, "--json")
     assert code == 0, stderr
     report = json.loads(stdout)
@@ -276,12 +326,29 @@ def test_default_report_is_a_group_summary_without_a_false_warning(assets: dict[
 
 
 def test_fixed_rank_below_the_target_warns_with_the_measured_snr_and_layers_are_on_request(
-        assets: dict[str, Path], diffuse_voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    assets: dict[str, Path],
+    diffuse_voice: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    code, stdout, stderr = _cli(capsys, "compress", str(diffuse_voice), "--base", str(assets["base"]), "--rank", "1",
-                                "-o", str(tmp_path / "d.safetensors"), "--probe-seconds", str(PROBE_SECONDS),
-                                "--target-snr", "90", "--layers")
+    code, stdout, stderr = _cli(
+        capsys,
+        "compress",
+        str(diffuse_voice),
+        "--base",
+        str(assets["base"]),
+        "--rank",
+        "1",
+        "-o",
+        str(tmp_path / "d.safetensors"),
+        "--probe-seconds",
+        str(PROBE_SECONDS),
+        "--target-snr",
+        "90",
+        "--layers",
+    )
     assert code == 0, stderr
     assert "under the 90 dB target" in stderr and "raise --rank" in stderr
     assert "dec.resblocks.0.convs1.0" in stdout and "…" not in stdout  # the full table, names whole

@@ -23,9 +23,15 @@ def test_compress_a_full_fine_tune_error_falls_and_full_rank_is_exact(reference_
     assert voice_path is not None and voice_path.suffix == ".pth"
     base_path = reference_dir / "v2_40k_f0_tiny.G.pth"
 
-    reports = [compress_model(voice_path, base_path, tmp_path / f"r{r}.safetensors",
-                              CompressOptions(rank=r, precision="fp32", targets="all"))
-               for r in (1, 2, 4, 10_000)]
+    reports = [
+        compress_model(
+            voice_path,
+            base_path,
+            tmp_path / f"r{r}.safetensors",
+            CompressOptions(rank=r, precision="fp32", targets="all"),
+        )
+        for r in (1, 2, 4, 10_000)
+    ]
     errors = np.array([[row["rel_error"] for row in rep["layers"]] for rep in reports])
     assert (errors[0] > 1e-3).any(), "training must have changed the targeted layers"
     assert (np.diff(errors, axis=0) <= 1e-9).all()  # every layer: error never rises with rank

@@ -25,8 +25,9 @@ def piped(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     return err_buf
 
 
-def test_progress_without_a_terminal_prints_lines_with_rate_and_eta(piped: io.StringIO,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_without_a_terminal_prints_lines_with_rate_and_eta(
+    piped: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(console, "LINE_INTERVAL_S", 0.0)
     with console.progress() as bar:
         task = bar.add_task("train", total=4, status="")
@@ -51,8 +52,11 @@ def test_progress_lines_are_rate_limited_but_the_last_one_always_comes(piped: io
 
 def test_tables_fold_long_cells_at_80_columns_and_hide_blank_headers(piped: io.StringIO) -> None:
     path = "/data/" + "/".join(f"folder_{i:02d}" for i in range(12)) + "/voice.safetensors"
-    console.show(console.table("summary", ["", ""], [("output", path), ("loss", 138.6778991699219),
-                                                     ("best", None), ("merged", True)]))
+    console.show(
+        console.table(
+            "summary", ["", ""], [("output", path), ("loss", 138.6778991699219), ("best", None), ("merged", True)]
+        )
+    )
     text = piped.out.getvalue()  # type: ignore[attr-defined]
     assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
     assert path in "".join(re.sub(r"[│ ]", "", line) for line in text.splitlines())
@@ -61,12 +65,14 @@ def test_tables_fold_long_cells_at_80_columns_and_hide_blank_headers(piped: io.S
 
 
 def test_plain_never_shows_a_repr() -> None:
-    assert [console.plain(v) for v in (None, True, 3.0, 0.000123456, float("inf"), {"a": None, "b": 0.5}, [1.5, 2])] \
-        == ["", "yes", "3", "0.0001235", "∞", "a=none, b=0.5", "1.5, 2"]
+    assert [
+        console.plain(v) for v in (None, True, 3.0, 0.000123456, float("inf"), {"a": None, "b": 0.5}, [1.5, 2])
+    ] == ["", "yes", "3", "0.0001235", "∞", "a=none, b=0.5", "1.5, 2"]
 
 
-def test_preprocess_through_a_pipe_shows_progress_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preprocess_through_a_pipe_shows_progress_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A real command, its stderr captured (not a terminal): progress arrives as plain lines."""
     from rvclora.cli import main
     from rvclora.workspace.schema import ENV_VARS
@@ -90,7 +96,15 @@ def test_train_summary_has_no_reprs(piped: io.StringIO) -> None:
 
     from rvclora.commands.train import _show
 
-    _show(SimpleNamespace(history=[], warnings=[]), {"output": "ws/adapters/ws.safetensors", "steps": 12, "resumed_from": None,
-                                        "last_mel": 138.6778991699219, "last_val_mel": None})
+    _show(
+        SimpleNamespace(history=[], warnings=[]),
+        {
+            "output": "ws/adapters/ws.safetensors",
+            "steps": 12,
+            "resumed_from": None,
+            "last_mel": 138.6778991699219,
+            "last_val_mel": None,
+        },
+    )
     text = piped.out.getvalue()  # type: ignore[attr-defined]
     assert "138.7" in text and "138.67" not in text and "None" not in text and "resumed_from" not in text

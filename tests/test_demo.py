@@ -46,8 +46,12 @@ def test_json_summarises_every_step(demo: tuple[Path, dict[str, Any]]) -> None:
 
     assert summary["speech_source"].startswith(speech_engine() or "rvclora's built-in formant synthesizer")
     assert "randomly initialised" in summary["note"]
-    for key, where in (("base", "pretrained_v2/f0G40k.pth"), ("hubert", "hubert/hubert_base.pt"),
-                       ("rmvpe", "rmvpe/rmvpe.pt"), ("base_d", "pretrained_v2/f0D40k.pth")):
+    for key, where in (
+        ("base", "pretrained_v2/f0G40k.pth"),
+        ("hubert", "hubert/hubert_base.pt"),
+        ("rmvpe", "rmvpe/rmvpe.pt"),
+        ("base_d", "pretrained_v2/f0D40k.pth"),
+    ):
         assert f"assets.{key}:" in summary["note"] and where in summary["note"]
     stamp = json.loads((root / "demo.json").read_text())
     assert stamp["complete"] and stamp["steps"]["train"] == summary["steps"]["train"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers_assets import run_cli as run
+
 from rvclora.evaluate.compare import METRIC_KEYS
 
 SR = 16000
@@ -80,8 +80,7 @@ def test_silence_is_undefined_not_nan(capsys: pytest.CaptureFixture[str], wavs: 
     for key in ("mcd_db", "spectral_convergence", "f0_rmse_cents", "f0_corr", "speaker_similarity"):
         assert data[key] is None, key
     assert data["vuv_error"] > 0.9  # the reference is voiced throughout, the silence never
-    code, out, _ = run(capsys, "eval", wavs / "silence.wav", wavs / "silence.wav", "--f0-method", "dio",
-                       "--no-speaker")
+    code, out, _ = run(capsys, "eval", wavs / "silence.wav", wavs / "silence.wav", "--f0-method", "dio", "--no-speaker")
     assert code == 0 and "n/a" in out
 
 
@@ -103,7 +102,11 @@ def test_folder_mode_pairs_by_stem_and_aggregates(capsys: pytest.CaptureFixture[
     assert cents == pytest.approx([0, 100, 200], abs=10)  # transposed by 0, 1 and 2 semitones
     agg = data["aggregate"]["f0_rmse_cents"]
     low, high = stats.t.interval(0.95, 2, loc=cents.mean(), scale=stats.sem(cents))
-    assert agg["n"] == 3 and agg["mean"] == pytest.approx(cents.mean()) and agg["median"] == pytest.approx(np.median(cents))
+    assert (
+        agg["n"] == 3
+        and agg["mean"] == pytest.approx(cents.mean())
+        and agg["median"] == pytest.approx(np.median(cents))
+    )
     assert agg["ci95"] == pytest.approx([low, high])
     assert data["aggregate"]["speaker_similarity"]["n"] == 0
     code, out, err = run(capsys, "eval", refs, convs, "--f0-method", "dio", "--no-speaker")
@@ -112,8 +115,13 @@ def test_folder_mode_pairs_by_stem_and_aggregates(capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize(
     "case, needle",
-    [("missing", "not found"), ("mixed", "both be files or both be folders"), ("nopairs", "pair up"),
-     ("dupe", "share the name"), ("method", "unknown F0 method")],
+    [
+        ("missing", "not found"),
+        ("mixed", "both be files or both be folders"),
+        ("nopairs", "pair up"),
+        ("dupe", "share the name"),
+        ("method", "unknown F0 method"),
+    ],
 )
 def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], wavs: Path, case: str, needle: str) -> None:
     (wavs / "d1").mkdir(), (wavs / "d2").mkdir()
@@ -134,8 +142,9 @@ def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], wavs: 
     assert needle in " ".join(err.split()) and "Traceback" not in err and err.count("error:") == 1
 
 
-def test_missing_extras_name_the_extra(capsys: pytest.CaptureFixture[str], wavs: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_extras_name_the_extra(
+    capsys: pytest.CaptureFixture[str], wavs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "resemblyzer", None)  # import fails as if not installed
     code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--speaker")
     assert code == 2 and "resemblyzer" in err
@@ -155,8 +164,17 @@ def test_missing_extras_name_the_extra(capsys: pytest.CaptureFixture[str], wavs:
 
 def test_plot_is_written(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
     pytest.importorskip("matplotlib")
-    code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "up3.wav", "--plot", wavs / "report.png",
-                       "--f0-method", "dio", "--no-speaker")
+    code, _, err = run(
+        capsys,
+        "eval",
+        wavs / "ref.wav",
+        wavs / "up3.wav",
+        "--plot",
+        wavs / "report.png",
+        "--f0-method",
+        "dio",
+        "--no-speaker",
+    )
     assert code == 0, err
     assert (wavs / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -187,8 +205,9 @@ def test_speaker_similarity_against_reference_and_target_voice(wavs: Path, monke
     b = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6))
     centroid = (a / np.linalg.norm(a) + b / np.linalg.norm(b)) / 2
     conv = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0))
-    assert to_target == pytest.approx(float(conv @ centroid / (np.linalg.norm(conv) * np.linalg.norm(centroid))),
-                                      rel=1e-4)
+    assert to_target == pytest.approx(
+        float(conv @ centroid / (np.linalg.norm(conv) * np.linalg.norm(centroid))), rel=1e-4
+    )
 
 
 def _band_limited_pair(tmp_path: Path) -> dict[int, tuple[Path, Path]]:
@@ -209,8 +228,7 @@ def _band_limited_pair(tmp_path: Path) -> dict[int, tuple[Path, Path]]:
 def test_mcd_is_comparable_across_sample_rates(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Empty bands above 11 kHz must not inflate the 44.1 kHz score: every pair is analysed at 16 kHz."""
     files = _band_limited_pair(tmp_path)
-    scores = {rate: run_json(capsys, "eval", *pair, "--f0-method", "dio")
-              for rate, pair in files.items()}
+    scores = {rate: run_json(capsys, "eval", *pair, "--f0-method", "dio") for rate, pair in files.items()}
     assert scores[44100]["mcd_db"] == pytest.approx(scores[16000]["mcd_db"], rel=0.1)
     assert scores[44100]["spectral_convergence"] == pytest.approx(scores[16000]["spectral_convergence"], rel=0.1)
     assert scores[44100]["sample_rate"] == scores[16000]["sample_rate"] == 16000
@@ -226,8 +244,9 @@ def test_pymcd_style_is_lower_than_classic_and_unrated(capsys: pytest.CaptureFix
     assert any("pymcd" in note for note in pymcd["notes"])
 
 
-def test_ratings_are_printed_beside_the_metrics(capsys: pytest.CaptureFixture[str], wavs: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ratings_are_printed_beside_the_metrics(
+    capsys: pytest.CaptureFixture[str], wavs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--f0-method", "dio", "--no-speaker")
     assert code == 0, err

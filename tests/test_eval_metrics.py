@@ -9,10 +9,10 @@ import pytest
 
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
 from rvclora.evaluate.f0_metrics import f0_scores
-from rvclora.features.f0 import shift_f0
 from rvclora.evaluate.mcd import envelope_to_mcep, freqt_matrix, mcep_alpha, mel_cepstral_distortion
 from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.evaluate.stats import summarize
+from rvclora.features.f0 import shift_f0
 
 
 def test_dtw_finds_the_hand_derived_path() -> None:
@@ -87,7 +87,9 @@ def test_f0_correlation_flat_and_defined_cases() -> None:
     ref = np.array([100.0, 200.0, 400.0, 200.0])
     conv = np.array([110.0, 200.0, 380.0, 250.0])
     a, b = np.log2(ref), np.log2(conv)
-    expected = np.sum((a - a.mean()) * (b - b.mean())) / math.sqrt(np.sum((a - a.mean()) ** 2) * np.sum((b - b.mean()) ** 2))
+    expected = np.sum((a - a.mean()) * (b - b.mean())) / math.sqrt(
+        np.sum((a - a.mean()) ** 2) * np.sum((b - b.mean()) ** 2)
+    )
     assert f0_scores(ref, conv, path).corr == pytest.approx(expected)
 
 
@@ -131,15 +133,21 @@ def test_mcd_counts_c0_when_asked_as_pymcd_does() -> None:
     c_conv = np.array([[6.0, 1.0], [7.0, 2.0]])
     path = (np.arange(2), np.arange(2))
     k = 10.0 / math.log(10.0)
-    assert mel_cepstral_distortion(c_ref, c_conv, path, first=0) == pytest.approx((k * math.sqrt(2 * 9) +
-                                                                                   k * math.sqrt(2 * 4)) / 2)
+    assert mel_cepstral_distortion(c_ref, c_conv, path, first=0) == pytest.approx(
+        (k * math.sqrt(2 * 9) + k * math.sqrt(2 * 4)) / 2
+    )
 
 
 def test_rating_bands_follow_docs_metrics() -> None:
     from rvclora.evaluate.bands import rating
 
-    assert [rating("mcd_db", v) for v in (3.9, 4.0, 6.0, 7.9, 8.5)] == ["excellent", "good", "good", "acceptable",
-                                                                        "poor"]
+    assert [rating("mcd_db", v) for v in (3.9, 4.0, 6.0, 7.9, 8.5)] == [
+        "excellent",
+        "good",
+        "good",
+        "acceptable",
+        "poor",
+    ]
     assert [rating("f0_corr", v) for v in (0.95, 0.8, 0.7, 0.5)] == ["excellent", "good", "good", "poor"]
     assert [rating("spectral_convergence", v) for v in (0.1, 0.3, 0.9)] == ["excellent", "good", "poor"]
     assert rating("mcd_db", None) is None and rating("vuv_error", 0.1) is None

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.test_eval_cli import SR, run, voice
-
 import rvclora.evaluate.phones as phones
+from tests.test_eval_cli import SR, run, voice
 
 
 @pytest.fixture()
@@ -41,8 +40,9 @@ def test_edit_distance_and_rate() -> None:
     assert phones.phone_error_rate([], list("a")) is None
 
 
-def test_phone_error_rate_is_reported_when_asked(capsys: pytest.CaptureFixture[str], pair: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_phone_error_rate_is_reported_when_asked(
+    capsys: pytest.CaptureFixture[str], pair: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(phones, "PhoneRecognizer", _FakeRecognizer)
     code, out, err = run(capsys, "eval", pair / "src.wav", pair / "conv.wav", "--phones", "--no-speaker", "--json")
     assert code == 0, err
@@ -56,8 +56,9 @@ def test_without_phones_the_metric_is_absent(capsys: pytest.CaptureFixture[str],
     assert code == 0 and "phone_error_rate" not in json.loads(out)
 
 
-def test_missing_extra_is_one_line(capsys: pytest.CaptureFixture[str], pair: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_extra_is_one_line(
+    capsys: pytest.CaptureFixture[str], pair: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as when the extra is not installed
     code, _, err = run(capsys, "eval", pair / "src.wav", pair / "conv.wav", "--phones", "--no-speaker")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "rvclora[phones]" in err

@@ -48,9 +48,15 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
     sf.write(root / "raw" / "high.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
     with pytest.MonkeyPatch.context() as mp:
         _clean_env(mp, root.parent)
-        ws = Workspace.open(root, overrides={
-            "sr": "32k", "f0_method": "dio", "preprocess.workers": 1,
-            "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
+        ws = Workspace.open(
+            root,
+            overrides={
+                "sr": "32k",
+                "f0_method": "dio",
+                "preprocess.workers": 1,
+                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+            },
+        )
         assert preprocess_workspace(ws).clips == 3
         ws.save_settings()
     yield root
@@ -121,8 +127,9 @@ def test_outputs_shapes_mute_and_index(voice: Path, reference_dir: Path) -> None
     np.testing.assert_array_equal(stored[np.lexsort(stored.T)], feats[np.lexsort(feats.T)])
 
 
-def test_rerun_does_nothing_and_settings_redo_only_what_they_affect(voice: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerun_does_nothing_and_settings_redo_only_what_they_affect(
+    voice: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     extract(_open(voice))
     feats_before, f0_before = _mtimes(voice / "features"), _mtimes(voice / "f0")
 
@@ -205,8 +212,16 @@ def test_nan_clip_is_skipped_reported_and_its_old_outputs_removed(voice: Path) -
 
 def test_rmvpe_by_default_when_configured_and_v1_features(voice: Path, reference_dir: Path) -> None:
     hubert = build_tiny_hubert(voice.parent / "hubert_v1.pt", "v1")
-    ws = _open(voice, f0_method="auto", version="v1", **{"assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"),
-                                                        "assets.hubert": str(hubert), "extract.build_index": False})
+    ws = _open(
+        voice,
+        f0_method="auto",
+        version="v1",
+        **{
+            "assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"),
+            "assets.hubert": str(hubert),
+            "extract.build_index": False,
+        },
+    )
     summary = extract(ws)
     assert summary.f0_method == "rmvpe" and summary.feature_dim == 256 and summary.index is None
     assert not (voice / "index").exists()
@@ -227,16 +242,25 @@ def test_bad_assets_stop_before_any_work(voice: Path, reference_dir: Path) -> No
     with pytest.raises(ConfigError, match="--hubert: .*not a HuBERT.*RVC voice model"):
         extract(_open(voice, **{"assets.hubert": str(reference_dir / "v2_40k_f0_tiny.pth")}))
     with pytest.raises(ConfigError, match="--rmvpe: .*not an RMVPE pitch model"):
-        extract(_open(voice, f0_method="rmvpe", **{"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
-                                                   "assets.rmvpe": str(reference_dir / "v2_40k_f0_tiny.pth")}))
+        extract(
+            _open(
+                voice,
+                f0_method="rmvpe",
+                **{
+                    "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+                    "assets.rmvpe": str(reference_dir / "v2_40k_f0_tiny.pth"),
+                },
+            )
+        )
     with pytest.raises(ConfigError, match="fp16"):
         extract(_open(voice, f0_method="dio"), precision="fp16")  # fp16 needs a GPU
     assert not (voice / "features").exists() and not (voice / "f0").exists() and not (voice / "index").exists()
 
 
 def test_missing_setup_says_what_to_do(tmp_path: Path, reference_dir: Path) -> None:
-    Workspace.open(tmp_path / "empty",
-                   overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}).save_settings()
+    Workspace.open(
+        tmp_path / "empty", overrides={"assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")}
+    ).save_settings()
     with pytest.raises(BadInputError, match="no clips") as info:
         extract(tmp_path / "empty")
     assert "rvclora preprocess" in str(info.value)

@@ -36,14 +36,21 @@ def _available(module: str) -> bool:
 
 
 def _estimators(reference_dir: Path) -> list:
-    out = [load_f0_estimator("harvest"), load_f0_estimator("dio"),
-           load_f0_estimator("rmvpe", rmvpe=reference_dir / "rmvpe_tiny.pt")]
-    out += [load_f0_estimator(m) for m, mod in (("pm", "parselmouth"), ("crepe", "torchcrepe"),
-                                                 ("fcpe", "torchfcpe")) if _available(mod)]
+    out = [
+        load_f0_estimator("harvest"),
+        load_f0_estimator("dio"),
+        load_f0_estimator("rmvpe", rmvpe=reference_dir / "rmvpe_tiny.pt"),
+    ]
+    out += [
+        load_f0_estimator(m)
+        for m, mod in (("pm", "parselmouth"), ("crepe", "torchcrepe"), ("fcpe", "torchfcpe"))
+        if _available(mod)
+    ]
     return out
 
 
 # --- coarse mapping, transposition, defaults ------------------------------------------------------------
+
 
 def test_coarse_examples_from_the_spec() -> None:
     hz = np.array([0.0, 20.0, 50.0, 100.0, 220.0, 440.0, 1100.0, 3000.0])
@@ -74,6 +81,7 @@ def test_default_method() -> None:
 
 
 # --- the F0 methods ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["harvest", "dio"])
 def test_world_methods_find_the_tone_and_the_silence(method: str) -> None:
@@ -137,8 +145,10 @@ def test_fcpe_finds_the_tone() -> None:
     assert np.all(f0[60:] == 0)
 
 
-@pytest.mark.parametrize(("method", "module", "extra"),
-                         [("pm", "parselmouth", "pm"), ("crepe", "torchcrepe", "crepe"), ("fcpe", "torchfcpe", "fcpe")])
+@pytest.mark.parametrize(
+    ("method", "module", "extra"),
+    [("pm", "parselmouth", "pm"), ("crepe", "torchcrepe", "crepe"), ("fcpe", "torchfcpe", "fcpe")],
+)
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, method: str, module: str, extra: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if not installed
     with pytest.raises(MissingExtraError) as info:
@@ -169,6 +179,7 @@ def test_bad_method_options_and_audio(reference_dir: Path) -> None:
 
 # --- CSV override -------------------------------------------------------------------------------------
 
+
 def test_apply_f0_file_interpolates_from_start_frame(tmp_path: Path) -> None:
     csv = tmp_path / "f0.csv"
     csv.write_text("time,f0\n0.0,100\n0.1,200\n\n0.2,0\n")
@@ -187,13 +198,16 @@ def test_apply_f0_file_clips_at_the_end_and_later_start(tmp_path: Path) -> None:
     assert np.all(out[:7] == 0) and np.all(out[7:] == 300)
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("", "no 'time_s,f0_Hz' lines"),
-    ("0,100\nabc,1\n", "line 2"),
-    ("0,100\n0.1,100,3\n", "line 2"),
-    ("0,100\n0,120\n", "line 2: times must increase"),
-    ("0,-3\n", "line 1: times and F0"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "no 'time_s,f0_Hz' lines"),
+        ("0,100\nabc,1\n", "line 2"),
+        ("0,100\n0.1,100,3\n", "line 2"),
+        ("0,100\n0,120\n", "line 2: times must increase"),
+        ("0,-3\n", "line 1: times and F0"),
+    ],
+)
 def test_bad_f0_files(tmp_path: Path, text: str, match: str) -> None:
     csv = tmp_path / "f0.csv"
     csv.write_text(text)
@@ -202,6 +216,7 @@ def test_bad_f0_files(tmp_path: Path, text: str, match: str) -> None:
 
 
 # --- pyworld import shim ------------------------------------------------------------------------------
+
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -25,15 +25,19 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("command, usage", [
-    ("train", "Usage: rvclora train [OPTIONS] WORKSPACE"),
-    ("extract", "Usage: rvclora extract [OPTIONS] WORKSPACE"),
-    ("eval", "Usage: rvclora eval [OPTIONS] REF CONVERTED"),
-    ("compress", "Usage: rvclora compress [OPTIONS] [SOURCE]"),
-    ("inspect", "Usage: rvclora inspect [OPTIONS] FILE"),
-])
-def test_help_shows_conventional_names(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                       command: str, usage: str) -> None:
+@pytest.mark.parametrize(
+    "command, usage",
+    [
+        ("train", "Usage: rvclora train [OPTIONS] WORKSPACE"),
+        ("extract", "Usage: rvclora extract [OPTIONS] WORKSPACE"),
+        ("eval", "Usage: rvclora eval [OPTIONS] REF CONVERTED"),
+        ("compress", "Usage: rvclora compress [OPTIONS] [SOURCE]"),
+        ("inspect", "Usage: rvclora inspect [OPTIONS] FILE"),
+    ],
+)
+def test_help_shows_conventional_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str, usage: str
+) -> None:
     monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = _run(capsys, command, "--help")
     assert code == 0 and usage in out
@@ -46,8 +50,9 @@ def test_top_level_help_has_no_type_on_flags(capsys: pytest.CaptureFixture[str])
     assert code == 0 and "--version" in out and "<bool>" not in out
 
 
-def test_subcommands_say_model_version_and_hide_the_alias(capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_subcommands_say_model_version_and_hide_the_alias(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "120")
     for command in ("train", "extract"):
         _, out, _ = _run(capsys, command, "--help")
@@ -56,8 +61,9 @@ def test_subcommands_say_model_version_and_hide_the_alias(capsys: pytest.Capture
 
 
 @pytest.mark.parametrize("flags", [["--model-version", "v1"], ["--version", "v1"], ["--version=v1"]])
-def test_version_alias_still_sets_the_model_version(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch, flags: list[str]) -> None:
+def test_version_alias_still_sets_the_model_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str]
+) -> None:
     from rvclora.workspace import Workspace
 
     seen: dict[str, Any] = {}

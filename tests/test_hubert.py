@@ -97,7 +97,8 @@ def test_bad_inputs_are_user_errors(encoder: ContentEncoder) -> None:
 
 def test_conv_layer_spec_is_parsed_without_eval() -> None:
     assert parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2") == (
-        ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2)
+        ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+    )
     with pytest.raises(BadInputError):
         parse_conv_layers("__import__('os').getcwd()")
 
@@ -119,17 +120,29 @@ def _tiny_hf_state(tiny_pt: Path, parametrized: bool) -> dict[str, torch.Tensor]
 
 
 TINY_HF_CONFIG = {
-    "model_type": "hubert", "conv_dim": [32] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
-    "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_bias": False, "feat_extract_norm": "group",
-    "num_hidden_layers": 12, "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
-    "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4, "classifier_proj_size": 16,
-    "do_stable_layer_norm": False, "hidden_act": "gelu", "feat_extract_activation": "gelu",
+    "model_type": "hubert",
+    "conv_dim": [32] * 7,
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_bias": False,
+    "feat_extract_norm": "group",
+    "num_hidden_layers": 12,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 2,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 4,
+    "classifier_proj_size": 16,
+    "do_stable_layer_norm": False,
+    "hidden_act": "gelu",
+    "feat_extract_activation": "gelu",
 }
 
 
 @pytest.mark.parametrize("layout", ["folder-safetensors", "folder-bin-legacy-weight-norm", "bare-safetensors"])
-def test_hugging_face_layouts_give_the_same_features(tmp_path: Path, tiny_pt: Path, layout: str,
-                                                     expected: dict[str, np.ndarray]) -> None:
+def test_hugging_face_layouts_give_the_same_features(
+    tmp_path: Path, tiny_pt: Path, layout: str, expected: dict[str, np.ndarray]
+) -> None:
     hf = _tiny_hf_state(tiny_pt, parametrized="legacy" not in layout)
     folder = tmp_path / "hubert_base"
     folder.mkdir()
@@ -154,9 +167,20 @@ def test_architecture_from_tensor_shapes_when_no_config(tmp_path: Path) -> None:
     """A bare HF weights file without config.json: widths, layers and groups come from the shapes."""
     from rvclora.features.hubert_model import HubertArch, HubertNet
 
-    arch = HubertArch(conv_layers=((16, 10, 5),) + ((16, 3, 2),) * 4 + ((16, 2, 2),) * 2, extractor_mode="default",
-                      conv_bias=False, embed_dim=128, ffn_dim=96, num_layers=12, num_heads=2, conv_pos=8,
-                      conv_pos_groups=4, layer_norm_first=False, final_dim=8, post_extract_proj=True)
+    arch = HubertArch(
+        conv_layers=((16, 10, 5),) + ((16, 3, 2),) * 4 + ((16, 2, 2),) * 2,
+        extractor_mode="default",
+        conv_bias=False,
+        embed_dim=128,
+        ffn_dim=96,
+        num_layers=12,
+        num_heads=2,
+        conv_pos=8,
+        conv_pos_groups=4,
+        layer_norm_first=False,
+        final_dim=8,
+        post_extract_proj=True,
+    )
     torch.manual_seed(0)
     net = HubertNet(arch)
     for p in net.parameters():  # non-trivial norms/biases so a wrong mapping shows
@@ -274,11 +298,14 @@ def _bf16_stage_errors(ref: torch.nn.Module, net: torch.nn.Module, wav: torch.Te
             if i == 0:
                 front.append(args[0].float())
             return (inputs[i].to(args[0].dtype), *args[1:])
+
         return pre
 
     hooks = [layer.register_forward_pre_hook(feed(i)) for i, layer in enumerate(net.encoder.layers)]
-    hooks += [layer.register_forward_hook(lambda _m, _a, out: got.append(out.float()) and None)
-              for layer in net.encoder.layers]
+    hooks += [
+        layer.register_forward_hook(lambda _m, _a, out: got.append(out.float()) and None)
+        for layer in net.encoder.layers
+    ]
     with torch.inference_mode():
         net(wav.to(next(net.parameters()).dtype), len(net.encoder.layers))
     for h in hooks:
@@ -307,8 +334,9 @@ def test_bf16_runs_and_stays_close(tiny_pt: Path, expected: dict[str, np.ndarray
     assert _bf16_within_bounds(errors) == [], errors
 
 
-@pytest.mark.parametrize("bug", ["layer 5 holds layer 6's weights", "positional conv gain doubled",
-                                 "layer 5 out_proj transposed"])
+@pytest.mark.parametrize(
+    "bug", ["layer 5 holds layer 6's weights", "positional conv gain doubled", "layer 5 out_proj transposed"]
+)
 def test_bf16_bound_catches_a_broken_model(tiny_pt: Path, expected: dict[str, np.ndarray], bug: str) -> None:
     """The per-stage bound is tight enough to fail on real bugs (a wrong key mapping, a wrong weight norm)."""
     enc = load_content_encoder(tiny_pt, dtype="bf16")

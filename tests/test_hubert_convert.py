@@ -21,8 +21,10 @@ _PAIRS = [
     ("encoder.layers.{n}.fc1.", "encoder.layers.{n}.feed_forward.intermediate_dense."),
     ("encoder.layers.{n}.fc2.", "encoder.layers.{n}.feed_forward.output_dense."),
 ]
-_G_V = {True: ("parametrizations.weight.original0", "parametrizations.weight.original1"),
-        False: ("weight_g", "weight_v")}
+_G_V = {
+    True: ("parametrizations.weight.original0", "parametrizations.weight.original1"),
+    False: ("weight_g", "weight_v"),
+}
 
 
 def _rename(name: str, src: str, dst: str) -> str | None:
@@ -30,7 +32,7 @@ def _rename(name: str, src: str, dst: str) -> str | None:
     m = re.match(pattern, name)
     if not m:
         return None
-    return dst.replace("{n}", m.group(1) if m.groups() else "") + name[m.end():]
+    return dst.replace("{n}", m.group(1) if m.groups() else "") + name[m.end() :]
 
 
 def _convert(state: dict, to_hf: bool, parametrized: bool) -> dict:
@@ -57,10 +59,18 @@ def hf_to_fairseq(state: dict, parametrized: bool = True) -> dict:
 
 
 def test_renaming_round_trips_and_changes_every_renamed_prefix() -> None:
-    names = ["feature_extractor.conv_layers.3.0.weight", "feature_extractor.conv_layers.0.2.bias",
-             "layer_norm.weight", "post_extract_proj.bias", "encoder.pos_conv.0.weight_g",
-             "encoder.layers.11.self_attn.q_proj.weight", "encoder.layers.2.self_attn_layer_norm.bias",
-             "encoder.layers.0.fc2.weight", "encoder.layer_norm.weight", "final_proj.weight"]
+    names = [
+        "feature_extractor.conv_layers.3.0.weight",
+        "feature_extractor.conv_layers.0.2.bias",
+        "layer_norm.weight",
+        "post_extract_proj.bias",
+        "encoder.pos_conv.0.weight_g",
+        "encoder.layers.11.self_attn.q_proj.weight",
+        "encoder.layers.2.self_attn_layer_norm.bias",
+        "encoder.layers.0.fc2.weight",
+        "encoder.layer_norm.weight",
+        "final_proj.weight",
+    ]
     state = {n: i for i, n in enumerate(names)}
     for parametrized in (True, False):
         hf = fairseq_to_hf(state, parametrized)

@@ -9,7 +9,6 @@ last_hidden_state (v2).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,14 +54,32 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     fairseq_state["mask_emb"] = torch.zeros(config.hidden_size, dtype=torch.float16)
     fairseq_state["label_embs_concat"] = torch.zeros(504, 256, dtype=torch.float16)
     cfg_model = {
-        "_name": "hubert", "extractor_mode": "default", "encoder_layers": 12, "encoder_embed_dim": 768,
-        "encoder_ffn_embed_dim": 3072, "encoder_attention_heads": 12, "activation_fn": "gelu",
-        "final_dim": 256, "layer_norm_first": False, "conv_bias": False, "conv_pos": 128, "conv_pos_groups": 16,
+        "_name": "hubert",
+        "extractor_mode": "default",
+        "encoder_layers": 12,
+        "encoder_embed_dim": 768,
+        "encoder_ffn_embed_dim": 3072,
+        "encoder_attention_heads": 12,
+        "activation_fn": "gelu",
+        "final_dim": 256,
+        "layer_norm_first": False,
+        "conv_bias": False,
+        "conv_pos": 128,
+        "conv_pos_groups": 16,
         "conv_feature_layers": "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2",
     }
     fairseq_pt = root / "hubert_base.pt"
-    torch.save({"args": None, "cfg": {"model": cfg_model, "task": {"normalize": False}}, "model": fairseq_state,
-                "criterion": None, "optimizer_history": [], "extra_state": {}}, fairseq_pt)
+    torch.save(
+        {
+            "args": None,
+            "cfg": {"model": cfg_model, "task": {"normalize": False}},
+            "model": fairseq_state,
+            "criterion": None,
+            "optimizer_history": [],
+            "extra_state": {},
+        },
+        fairseq_pt,
+    )
     return {"wav": wav[0].numpy(), "v1": v1, "v2": v2, "hf": hf_dir, "fairseq": fairseq_pt}
 
 

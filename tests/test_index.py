@@ -51,7 +51,12 @@ def test_build_writes_rvc_index(tmp_path: Path) -> None:
     assert summary == {"ntotal": 500, "dim": 16, "n_ivf": 12, "nprobe": 1, "kind": "IVF12,Flat", "rows_in": 500}
     info = describe_index(tmp_path / "a.index")
     assert {k: info[k] for k in ("ntotal", "dim", "n_ivf", "nprobe", "kind")} == {
-        "ntotal": 500, "dim": 16, "n_ivf": 12, "nprobe": 1, "kind": "IVF12,Flat"}
+        "ntotal": 500,
+        "dim": 16,
+        "n_ivf": 12,
+        "nprobe": 1,
+        "kind": "IVF12,Flat",
+    }
     # RVC recovers big_npy from the index: every input row is there once (shuffled order)
     stored = index_vectors(load_index(tmp_path / "a.index"))
     assert not np.array_equal(stored, x)
@@ -65,6 +70,7 @@ def test_large_sets_are_reduced_to_kmeans_centres(tmp_path: Path) -> None:
     assert summary["rows_in"] == 1200 and summary["ntotal"] == 80
     assert summary["n_ivf"] == ivf_lists(80) == 2  # the rule applies to the reduced set, as in RVC
     centres = index_vectors(load_index(tmp_path / "k.index"))
+
     # k-means centres summarise the data better than the same number of input rows would
     def mean_sq_dist_to_nearest(c: np.ndarray) -> float:
         return float(((x[:, None, :] - c[None]) ** 2).sum(axis=2).min(axis=1).mean())

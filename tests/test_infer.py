@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
 from rvclora.infer.chunking import ChunkConfig, find_cuts, plan_pieces
 from rvclora.infer.converter import Converter
 from rvclora.infer.options import ConvertOptions
-from rvclora.infer.pipeline import synthesize, stitch
+from rvclora.infer.pipeline import stitch, synthesize
 from rvclora.infer.voices import Voice, finish
 from rvclora.models.noise import without_noise as zero_noise
 
@@ -27,7 +27,10 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     base = reference_dir / "v2_40k_f0_tiny.pth"
     ws = build_workspace(root / "voice", hubert)
     return {
-        "root": root, "hubert": hubert, "base": base, "ws": ws,
+        "root": root,
+        "hubert": hubert,
+        "base": base,
+        "ws": ws,
         "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
         "b": build_adapter(root / "b.safetensors", base, seed=2),
         "v1base": reference_dir / "v1_48k_f0_tiny.pth",
@@ -61,10 +64,12 @@ def test_unmerged_adapter_equals_merged(converter: Converter, assets: dict[str, 
     with zero_noise():
         analysis = converter.analyze(wav, 16000, options)
         out_merged, sr, _ = synthesize(analysis, merged, options)
-        out_unmerged, _, _ = synthesize(analysis, Voice("u", finish(unmerged_model, "cpu", torch.float32),
-                                                        "cpu", torch.float32), options)
-        out_plain, _, _ = synthesize(analysis, Voice("p", finish(plain, "cpu", torch.float32), "cpu",
-                                                     torch.float32), options)
+        out_unmerged, _, _ = synthesize(
+            analysis, Voice("u", finish(unmerged_model, "cpu", torch.float32), "cpu", torch.float32), options
+        )
+        out_plain, _, _ = synthesize(
+            analysis, Voice("p", finish(plain, "cpu", torch.float32), "cpu", torch.float32), options
+        )
     np.testing.assert_allclose(out_unmerged, out_merged, atol=1e-4)
     assert np.abs(out_plain - out_merged).max() > 1e-2  # the adapter really changes the voice
     assert sr == 40000 and abs(out_merged.shape[0] - wav.shape[0] * sr // 16000) <= sr // 100
@@ -122,8 +127,7 @@ def test_stitch_crossfades_overlap() -> None:
 
 
 def test_blend_with_all_weight_on_one_equals_that_adapter(converter: Converter, assets: dict[str, Path]) -> None:
-    blend = Converter(lora=[assets["a"], assets["b"]], weights=[1.0, 0.0], chunking=SMALL, device="cpu",
-                      index_rate=0.0)
+    blend = Converter(lora=[assets["a"], assets["b"]], weights=[1.0, 0.0], chunking=SMALL, device="cpu", index_rate=0.0)
     assert any("lora_A" in k for k in blend.voices[0].model.state_dict())  # several adapters: unmerged
     wav = voice_like(0.6, seed=5)
     with zero_noise():
@@ -134,8 +138,7 @@ def test_blend_with_all_weight_on_one_equals_that_adapter(converter: Converter, 
 
 
 def test_convert_many_shares_analysis(assets: dict[str, Path]) -> None:
-    conv = Converter(lora=[assets["a"], assets["b"]], each=True, chunking=SMALL, device="cpu",
-                     hubert=assets["hubert"])
+    conv = Converter(lora=[assets["a"], assets["b"]], each=True, chunking=SMALL, device="cpu", hubert=assets["hubert"])
     results = conv.convert_many(voice_like(0.5), 16000)
     assert [r.voice for r in results] == ["a", "b"]
     assert results[0].index is not None and results[1].index is None  # only a has a workspace

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
@@ -29,8 +28,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict
 
 def test_stdin_stdout_shell_pipeline(setup: dict[str, Path]) -> None:
     out = setup["root"] / "piped.wav"
-    cmd = (f"cat {setup['wav']} | {sys.executable} -m rvclora infer - --lora {setup['adapter']} "
-           f"--device cpu -o - > {out}")
+    cmd = (
+        f"cat {setup['wav']} | {sys.executable} -m rvclora infer - --lora {setup['adapter']} --device cpu -o - > {out}"
+    )
     res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
     audio, sr = sf.read(out)
@@ -46,8 +46,20 @@ def test_folder_mode_skips_existing_and_json(setup: dict[str, Path], capsys: pyt
     dest = setup["root"] / "out"
     (dest).mkdir()
     (dest / "a_v.wav").write_bytes(b"keep me")
-    code = cli_exit_code("infer", str(src), "--recursive", "--lora", str(setup["adapter"]), "--device", "cpu",
-                "-o", str(dest), "--suffix", "_v", "--json")
+    code = cli_exit_code(
+        "infer",
+        str(src),
+        "--recursive",
+        "--lora",
+        str(setup["adapter"]),
+        "--device",
+        "cpu",
+        "-o",
+        str(dest),
+        "--suffix",
+        "_v",
+        "--json",
+    )
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     status = {r["input"]: r["status"] for r in rows}
@@ -79,8 +91,9 @@ def test_bad_input_files(setup: dict[str, Path], capsys: pytest.CaptureFixture[s
         sf.write(bad, np.zeros(8000, np.float32), 16000)
     out = root / f"{kind}_out.wav"
     words = {"missing": "not found", "corrupt": "cannot decode", "empty": "empty", "silent": "silent"}
-    _expect_error(capsys, str(bad), "--lora", str(setup["adapter"]), "--device", "cpu", "-o", str(out),
-                  match=words[kind])
+    _expect_error(
+        capsys, str(bad), "--lora", str(setup["adapter"]), "--device", "cpu", "-o", str(out), match=words[kind]
+    )
     assert not out.exists() and not [p for p in root.iterdir() if p.name.startswith(f".{out.name}")]
 
 
@@ -88,19 +101,32 @@ def test_bad_setups(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) 
     root, wav, adapter = setup["root"], str(setup["wav"]), str(setup["adapter"])
     out = root / "never.wav"
     _expect_error(capsys, wav, "--lora", adapter, "-o", str(root / "x.mp4"), match="unsupported output format")
-    _expect_error(capsys, wav, "--lora", adapter, "--base", str(setup["v1base"]), "--device", "cpu",
-                  "-o", str(out), match="another base")
+    _expect_error(
+        capsys,
+        wav,
+        "--lora",
+        adapter,
+        "--base",
+        str(setup["v1base"]),
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+        match="another base",
+    )
     from rvclora.features.index import build_index
 
     v1_index = root / "v1.index"
     build_index(np.random.default_rng(0).standard_normal((400, 256)).astype(np.float32), v1_index)
-    _expect_error(capsys, wav, "--lora", adapter, "--index", str(v1_index), "--device", "cpu", "-o", str(out),
-                  match="256")
+    _expect_error(
+        capsys, wav, "--lora", adapter, "--index", str(v1_index), "--device", "cpu", "-o", str(out), match="256"
+    )
     assert not out.exists()
 
 
-def test_refuses_terminal_stdout(setup: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refuses_terminal_stdout(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     _expect_error(capsys, str(setup["wav"]), "--lora", str(setup["adapter"]), "-o", "-", match="terminal")
 
@@ -109,9 +135,13 @@ def test_refuses_terminal_stdout(setup: dict[str, Path], capsys: pytest.CaptureF
 def test_refuses_real_terminal_stdout(setup: dict[str, Path]) -> None:
     master, slave = os.openpty()
     try:
-        res = subprocess.run([sys.executable, "-m", "rvclora", "infer", str(setup["wav"]), "--lora",
-                              str(setup["adapter"]), "-o", "-"], stdout=slave, stderr=subprocess.PIPE, text=True,
-                             timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-m", "rvclora", "infer", str(setup["wav"]), "--lora", str(setup["adapter"]), "-o", "-"],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(slave)
         os.close(master)

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
@@ -55,15 +54,16 @@ class _FullAfter:
     def __getattr__(self, name: str) -> object:
         return getattr(self._fh, name)
 
-    def __enter__(self) -> "_FullAfter":
+    def __enter__(self) -> _FullAfter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._fh.close()
 
 
-def test_a_writer_hitting_enospc_says_disk_full_and_leaves_nothing(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_writer_hitting_enospc_says_disk_full_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import rvclora.audio.io as audio_io
     from rvclora.errors import DiskFullError
 
@@ -89,16 +89,24 @@ def test_stdout_hitting_enospc_says_disk_full(monkeypatch: pytest.MonkeyPatch, t
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_dev_full_is_a_file_target_and_full(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    err = _one_line_error(capsys, str(setup["wav"]), "--lora", str(setup["adapter"]), "--device", "cpu",
-                          "-o", "/dev/full", match="no space left on /dev while writing /dev/full")
+    err = _one_line_error(
+        capsys,
+        str(setup["wav"]),
+        "--lora",
+        str(setup["adapter"]),
+        "--device",
+        "cpu",
+        "-o",
+        "/dev/full",
+        match="no space left on /dev while writing /dev/full",
+    )
     assert "/dev/full/in.wav" not in err
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_stdout_into_dev_full_is_one_line(setup: dict[str, Path]) -> None:
-    cmd = (f"{sys.executable} -m rvclora infer {setup['wav']} --lora {setup['adapter']} --device cpu -o - "
-           "> /dev/full")
+    cmd = f"{sys.executable} -m rvclora infer {setup['wav']} --lora {setup['adapter']} --device cpu -o - > /dev/full"
     res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "│" not in ln and "─" not in ln]
@@ -107,18 +115,39 @@ def test_stdout_into_dev_full_is_one_line(setup: dict[str, Path]) -> None:
 
 
 # --- formats ---------------------------------------------------------------------------------------------------
-def test_unwritable_format_is_refused_with_the_list(setup: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                                                    tmp_path: Path) -> None:
-    err = _one_line_error(capsys, str(setup["wav"]), "--lora", str(setup["adapter"]), "-o", str(tmp_path / "x.m4a"),
-                          match="unsupported output format .m4a")
+def test_unwritable_format_is_refused_with_the_list(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    err = _one_line_error(
+        capsys,
+        str(setup["wav"]),
+        "--lora",
+        str(setup["adapter"]),
+        "-o",
+        str(tmp_path / "x.m4a"),
+        match="unsupported output format .m4a",
+    )
     assert ".wav" in err and ".flac" in err
 
 
 @pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile cannot write MP3")
 def test_mp3_output_at_an_mpeg_rate(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "x.mp3"
-    assert cli_exit_code("infer", str(setup["wav"]), "--lora", str(setup["adapter"]), "--device", "cpu", "--seed", "3",
-                "-o", str(out)) == 0
+    assert (
+        cli_exit_code(
+            "infer",
+            str(setup["wav"]),
+            "--lora",
+            str(setup["adapter"]),
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     info = sf.info(out)
     assert info.format == "MP3" and info.samplerate == 44100  # the 40 kHz model output, resampled for MPEG
 
@@ -135,12 +164,22 @@ def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("case", ["empty stdin", "silent", "bad f0 file", "missing f0 file", "bad option"])
-def test_inputs_are_checked_before_any_model_loads(setup: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_models: None,
-                                                   case: str) -> None:
+def test_inputs_are_checked_before_any_model_loads(
+    setup: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    no_models: None,
+    case: str,
+) -> None:
     args = [str(setup["wav"]), "--lora", str(setup["adapter"]), "-o", str(tmp_path / "out.wav")]
-    match = {"empty stdin": "no audio data", "silent": "silent", "bad f0 file": "line 2",
-             "missing f0 file": "F0 file not found", "bad option": "--protect"}[case]
+    match = {
+        "empty stdin": "no audio data",
+        "silent": "silent",
+        "bad f0 file": "line 2",
+        "missing f0 file": "F0 file not found",
+        "bad option": "--protect",
+    }[case]
     if case == "empty stdin":
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
         args[0] = "-"
@@ -159,8 +198,9 @@ def test_inputs_are_checked_before_any_model_loads(setup: dict[str, Path], capsy
 
 
 # --- moved and shared workspaces -------------------------------------------------------------------------------
-def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(setup: dict[str, Path],
-                                                                           tmp_path: Path) -> None:
+def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
     from rvclora.infer.converter import Converter
     from rvclora.lora.adapter import read_adapter, save_lora
     from rvclora.lora.config import LoRAConfig
@@ -172,8 +212,9 @@ def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(setup
     Workspace.open(ws, create=False, overrides={"assets.base": str(setup["base"])}).save_settings()
     model = load_synthesizer(setup["base"])
     add_lora(model, LoRAConfig(rank=2, alpha=2.0))
-    adapter = save_lora(model, ws / "adapters" / "alice.safetensors", base=str(setup["base"]),
-                        workspace=str(ws.absolute()))
+    adapter = save_lora(
+        model, ws / "adapters" / "alice.safetensors", base=str(setup["base"]), workspace=str(ws.absolute())
+    )
     info = read_adapter(adapter)[1]["info"]
     assert not [v for v in info.values() if isinstance(v, str) and v.startswith("/")], info
     assert info["base_name"] == setup["base"].name
@@ -183,15 +224,27 @@ def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(setup
     assert conv.warnings == []
 
 
-def test_lost_recorded_workspace_is_warned_about(setup: dict[str, Path], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_lost_recorded_workspace_is_warned_about(
+    setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     gone = tmp_path / "gone"
     build_workspace(gone, setup["hubert"])
     adapter = build_adapter(tmp_path / "old.safetensors", setup["base"], seed=1, workspace=str(gone))
     shutil.rmtree(gone)
     out = tmp_path / "out.wav"
-    code = cli_exit_code("infer", str(setup["wav"]), "--lora", str(adapter), "--hubert", str(setup["hubert"]),
-                "--device", "cpu", "-o", str(out), "--json")
+    code = cli_exit_code(
+        "infer",
+        str(setup["wav"]),
+        "--lora",
+        str(adapter),
+        "--hubert",
+        str(setup["hubert"]),
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+        "--json",
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     row = json.loads(captured.out)[0]

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+
 from rvclora.infer import dsp
 from rvclora.infer.chunking import ChunkConfig, find_cuts, find_cuts_in
 from rvclora.infer.longform import convert_pieces
@@ -37,7 +37,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
 
 
 @pytest.fixture(scope="module")
-def converter(assets: dict[str, Path]) -> "Converter":
+def converter(assets: dict[str, Path]) -> Converter:
     from rvclora.infer.converter import Converter
 
     return Converter(lora=assets["adapter"], chunking=TINY_PIECES, device="cpu")
@@ -48,12 +48,16 @@ def _write(path: Path, seconds: float, sr: int = 22050, seed: int = 3) -> Path:
     return path
 
 
-@pytest.mark.parametrize("cfg, seconds, overrides", [
-    (SMALL, 1.2, {}),
-    (TINY_PIECES, 2.6, {"resample_sr": 44100, "rms_mix_rate": 0.5}),
-])
-def test_piecewise_file_conversion_equals_in_memory(converter: "Converter", tmp_path: Path, cfg: ChunkConfig,
-                                                    seconds: float, overrides: dict) -> None:
+@pytest.mark.parametrize(
+    "cfg, seconds, overrides",
+    [
+        (SMALL, 1.2, {}),
+        (TINY_PIECES, 2.6, {"resample_sr": 44100, "rms_mix_rate": 0.5}),
+    ],
+)
+def test_piecewise_file_conversion_equals_in_memory(
+    converter: Converter, tmp_path: Path, cfg: ChunkConfig, seconds: float, overrides: dict
+) -> None:
     from rvclora.audio.io import load_audio
 
     conv = converter
@@ -71,7 +75,7 @@ def test_piecewise_file_conversion_equals_in_memory(converter: "Converter", tmp_
     np.testing.assert_allclose(got, expected, atol=2e-6)
 
 
-def test_same_seed_gives_identical_output_other_seed_differs(converter: "Converter", tmp_path: Path) -> None:
+def test_same_seed_gives_identical_output_other_seed_differs(converter: Converter, tmp_path: Path) -> None:
     conv = converter
     src = _write(tmp_path / "in.wav", 1.6, sr=16000, seed=4)
     wav = sf.read(src, dtype="float32")[0]
@@ -157,8 +161,9 @@ def _run_fake(tmp_path: Path, seconds: float) -> tuple[_Recorder, int, Path]:
     try:
         tracemalloc.start()
         out = tmp_path / f"out{seconds}.wav"
-        made, _ = convert_pieces(prepared, [_FakeVoice()], recorder, recorder, TINY_PIECES, ConvertOptions(),
-                                 {"v": OutputTarget(out)}, work)
+        made, _ = convert_pieces(
+            prepared, [_FakeVoice()], recorder, recorder, TINY_PIECES, ConvertOptions(), {"v": OutputTarget(out)}, work
+        )
         made["v"].write()
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -26,8 +26,9 @@ def test_the_demo_content_encoder(tmp_path: Path) -> None:
     assert (desc["kind"], desc["layout"], desc["architecture"]["num_layers"]) == ("hubert", "fairseq", 2)
 
 
-@pytest.mark.parametrize("form", ["fairseq without its label dictionary", "Hugging Face state under hubert.",
-                                  "bare Hugging Face state"])
+@pytest.mark.parametrize(
+    "form", ["fairseq without its label dictionary", "Hugging Face state under hubert.", "bare Hugging Face state"]
+)
 def test_content_encoder_layouts_the_loader_accepts(tmp_path: Path, reference_dir: Path, form: str) -> None:
     from test_hubert import _tiny_hf_state
 

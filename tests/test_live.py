@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
 
 
 class FakeDuplexStream:
     """Plays the microphone signal through ``callback`` a block at a time, in a thread, as PortAudio does."""
 
-    instances: list["FakeDuplexStream"] = []
+    instances: list[FakeDuplexStream] = []
 
     def __init__(self, samplerate: int, blocksize: int, device: Any, channels: int, dtype: str, callback: Any) -> None:
         self.samplerate, self.blocksize, self.device, self.callback = samplerate, blocksize, device, callback
@@ -29,12 +28,12 @@ class FakeDuplexStream:
 
     def _run(self) -> None:
         for start in range(0, self.mic.shape[0] - self.blocksize + 1, self.blocksize):
-            indata = self.mic[start:start + self.blocksize, None].copy()
+            indata = self.mic[start : start + self.blocksize, None].copy()
             outdata = np.full((self.blocksize, 1), np.nan, np.float32)  # the callback must fill every sample
             self.callback(indata, outdata, self.blocksize, None, None)
             self.played.append(outdata[:, 0].copy())
 
-    def __enter__(self) -> "FakeDuplexStream":
+    def __enter__(self) -> FakeDuplexStream:
         self._thread.start()
         return self
 
@@ -47,10 +46,22 @@ def fake_sounddevice() -> types.ModuleType:
     sd = types.ModuleType("sounddevice")
     sd.Stream = FakeDuplexStream  # type: ignore[attr-defined]
     sd.PortAudioError = RuntimeError  # type: ignore[attr-defined]
-    devices = [{"name": "Built-in Microphone", "hostapi": 0, "max_input_channels": 2, "max_output_channels": 0,
-                "default_samplerate": 16000.0},
-               {"name": "USB Headphones", "hostapi": 0, "max_input_channels": 0, "max_output_channels": 2,
-                "default_samplerate": 48000.0}]
+    devices = [
+        {
+            "name": "Built-in Microphone",
+            "hostapi": 0,
+            "max_input_channels": 2,
+            "max_output_channels": 0,
+            "default_samplerate": 16000.0,
+        },
+        {
+            "name": "USB Headphones",
+            "hostapi": 0,
+            "max_input_channels": 0,
+            "max_output_channels": 2,
+            "default_samplerate": 48000.0,
+        },
+    ]
 
     def query_devices(device: Any = None, kind: str | None = None) -> Any:
         if device is None and kind is None:
@@ -80,8 +91,9 @@ def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(text))
 
 
-def test_without_the_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str], adapter: Path) -> None:
+def test_without_the_extra_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
     assert cli_exit_code("live", "--lora", str(adapter)) == 2
     err = capsys.readouterr().err
@@ -95,14 +107,15 @@ def test_list_devices(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     assert "Built-in Microphone" in out and "USB Headphones" in out and "ALSA" in out
 
 
-def test_live_converts_changes_pitch_toggles_monitor_and_quits(monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str],
-                                                                adapter: Path) -> None:
+def test_live_converts_changes_pitch_toggles_monitor_and_quits(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     FakeDuplexStream.instances.clear()
     _stdin(monkeypatch, "+\npitch 5\nvoice /nowhere/missing.safetensors\ns\nm\nq\n")
-    code = cli_exit_code("live", "--lora", str(adapter), "--input", "Micro", "--output", "1", "--device", "cpu",
-                "--block", "0.1")
+    code = cli_exit_code(
+        "live", "--lora", str(adapter), "--input", "Micro", "--output", "1", "--device", "cpu", "--block", "0.1"
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     device = FakeDuplexStream.instances[-1]
@@ -117,14 +130,14 @@ def test_live_converts_changes_pitch_toggles_monitor_and_quits(monkeypatch: pyte
     assert len(device.played) == device.mic.shape[0] // 1600
 
 
-def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str],
-                                                             adapter: Path) -> None:
+def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     FakeDuplexStream.instances.clear()
 
     class CtrlC:
-        def __iter__(self) -> "CtrlC":
+        def __iter__(self) -> CtrlC:
             return self
 
         def __next__(self) -> str:
@@ -138,8 +151,9 @@ def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(monkeypatch: pytest.
     assert device.closed and all(not block.any() for block in device.played)
 
 
-def test_live_plays_converted_voice(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                    adapter: Path) -> None:
+def test_live_plays_converted_voice(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     FakeDuplexStream.instances.clear()
     _stdin(monkeypatch, "")
@@ -151,8 +165,9 @@ def test_live_plays_converted_voice(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert not np.allclose(played[3200:6400], device.mic[1600:4800], atol=1e-3)  # not the dry microphone
 
 
-def test_unknown_device_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                    adapter: Path) -> None:
+def test_unknown_device_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice())
     assert cli_exit_code("live", "--lora", str(adapter), "--input", "Nonexistent") == 2
     err = capsys.readouterr().err

@@ -85,8 +85,12 @@ def test_fingerprint_stable_across_fp16_fp32_and_forms() -> None:
     fp = base_fingerprint(sd)
     assert base_fingerprint({k: v.half() for k, v in sd.items()}) == fp
     assert base_fingerprint(tiny_model(0)) == fp
-    renamed = {k.replace(".weight_g", ".parametrizations.weight.original0")
-               .replace(".weight_v", ".parametrizations.weight.original1"): v for k, v in sd.items()}
+    renamed = {
+        k.replace(".weight_g", ".parametrizations.weight.original0").replace(
+            ".weight_v", ".parametrizations.weight.original1"
+        ): v
+        for k, v in sd.items()
+    }
     assert renamed.keys() != sd.keys() and base_fingerprint(renamed) == fp
     assert base_fingerprint({k: v for k, v in sd.items() if not k.startswith("enc_q.")}) == fp
     model = tiny_model(0)
@@ -166,8 +170,9 @@ def _deltas(model: TinyRVC) -> dict[str, torch.Tensor]:
 
 def test_several_adapters_add_up_exactly(tmp_path: Path) -> None:
     one, two = trained(1, "all", rank=3, alpha=6.0), trained(2, "voice", rank=2, alpha=1.0)
-    files = [read_adapter(save_lora(m, tmp_path / f"{i}.safetensors", dtype=torch.float32))
-             for i, m in enumerate((one, two))]
+    files = [
+        read_adapter(save_lora(m, tmp_path / f"{i}.safetensors", dtype=torch.float32)) for i, m in enumerate((one, two))
+    ]
     weights = [0.7, -0.4]
     base = tiny_model(0)
     w0 = {p: effective_weight(base.get_submodule(p)).detach().clone() for p in _deltas(one)}

@@ -53,7 +53,7 @@ class WN(nn.Module):
         cond = self.cond_layer(g)
         out = torch.zeros_like(x)
         for i, (conv, res) in enumerate(zip(self.in_layers, self.res_skip_layers)):
-            a = conv(x) + cond[:, i * 2 * H:(i + 1) * 2 * H]
+            a = conv(x) + cond[:, i * 2 * H : (i + 1) * 2 * H]
             r = res(torch.tanh(a[:, :H]) * torch.sigmoid(a[:, H:]))
             x, out = x + r[:, :H], out + r[:, H:]
         return out
@@ -136,9 +136,19 @@ class TinyRVC(nn.Module):
         return self.dec(z, g)
 
 
-FLOW_LAYERS = [f"flow.flows.{i}.{n}" for i in (0, 2) for n in
-               ("pre", "enc.in_layers.0", "enc.in_layers.1", "enc.res_skip_layers.0", "enc.res_skip_layers.1",
-                "enc.cond_layer", "post")]
+FLOW_LAYERS = [
+    f"flow.flows.{i}.{n}"
+    for i in (0, 2)
+    for n in (
+        "pre",
+        "enc.in_layers.0",
+        "enc.in_layers.1",
+        "enc.res_skip_layers.0",
+        "enc.res_skip_layers.1",
+        "enc.cond_layer",
+        "post",
+    )
+]
 DEC_RESBLOCK = [f"dec.resblocks.{r}.convs{c}.{j}" for r in range(3) for c in (1, 2) for j in range(2)]
 ENC_P = ["enc_p.emb_phone", "enc_p.emb_pitch", "enc_p.proj"]
 
@@ -305,4 +315,3 @@ def test_training_step_updates_only_adapter_and_full_modules() -> None:
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(".lora_" in k or k.startswith("emb_g.") for k in changed)
     assert sum(".lora_A" in k for k in changed) > 10 and sum(".lora_B" in k for k in changed) > 10
-

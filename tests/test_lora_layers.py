@@ -35,10 +35,18 @@ LAYERS: dict[str, tuple[type[nn.Module], tuple[Any, ...], dict[str, Any], str | 
     "convT_k16_s10_p3_tr": (nn.ConvTranspose1d, (8, 4, 16, 10, 3), {}, TRANSPOSED_FIRST),
     "convT_k4_s2_p1_pw": (nn.ConvTranspose1d, (8, 4, 4, 2, 1), {}, POINTWISE_FIRST),
     "convT_k4_s2_p1_tr": (nn.ConvTranspose1d, (8, 4, 4, 2, 1), {}, TRANSPOSED_FIRST),
-    "convT_outpad_dil2_pw": (nn.ConvTranspose1d, (6, 5, 3), {"stride": 2, "padding": 1, "output_padding": 1,
-                                                             "dilation": 2}, POINTWISE_FIRST),
-    "convT_outpad_dil2_tr": (nn.ConvTranspose1d, (6, 5, 3), {"stride": 2, "padding": 1, "output_padding": 1,
-                                                             "dilation": 2}, TRANSPOSED_FIRST),
+    "convT_outpad_dil2_pw": (
+        nn.ConvTranspose1d,
+        (6, 5, 3),
+        {"stride": 2, "padding": 1, "output_padding": 1, "dilation": 2},
+        POINTWISE_FIRST,
+    ),
+    "convT_outpad_dil2_tr": (
+        nn.ConvTranspose1d,
+        (6, 5, 3),
+        {"stride": 2, "padding": 1, "output_padding": 1, "dilation": 2},
+        TRANSPOSED_FIRST,
+    ),
 }
 WN_FORMS = ("none", "own", "legacy", "parametrize")
 
@@ -49,8 +57,9 @@ def _functional(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Ten
     if isinstance(layer, nn.Embedding):
         return F.embedding(x, w, layer.padding_idx)
     if isinstance(layer, nn.ConvTranspose1d):
-        return F.conv_transpose1d(x, w, layer.bias, layer.stride, layer.padding, layer.output_padding,
-                                  layer.groups, layer.dilation)
+        return F.conv_transpose1d(
+            x, w, layer.bias, layer.stride, layer.padding, layer.output_padding, layer.groups, layer.dilation
+        )
     return layer._conv_forward(x, w, layer.bias)
 
 
@@ -255,7 +264,10 @@ def test_transposed_order_chosen_by_parameter_count() -> None:
 
 
 def test_unsupported_layers_are_not_wrapped() -> None:
-    make: list[Callable[[], nn.Module]] = [lambda: nn.Conv2d(2, 2, 3), lambda: nn.Conv1d(4, 4, 3, groups=2),
-                                           lambda: nn.LayerNorm(4)]
+    make: list[Callable[[], nn.Module]] = [
+        lambda: nn.Conv2d(2, 2, 3),
+        lambda: nn.Conv1d(4, 4, 3, groups=2),
+        lambda: nn.LayerNorm(4),
+    ]
     for factory in make:
         assert wrapper_class(factory()) is None

@@ -34,7 +34,8 @@ def infer(model: nn.Module, inputs: dict[str, np.ndarray]) -> torch.Tensor:
     f0 = model.config.f0
     with torch.no_grad():
         out = model.run_infer(
-            torch.from_numpy(inputs["in_phone"]).float(), torch.from_numpy(inputs["in_phone_lengths"]).long(),
+            torch.from_numpy(inputs["in_phone"]).float(),
+            torch.from_numpy(inputs["in_phone_lengths"]).long(),
             torch.from_numpy(inputs["in_sid"]).long(),
             pitch=torch.from_numpy(inputs["in_pitch"]).long() if f0 else None,
             nsff0=torch.from_numpy(inputs["in_pitchf"]).float() if f0 else None,
@@ -52,8 +53,11 @@ def nonzero_adapter(model: nn.Module, std: float = 0.1) -> None:
 
 def expected_layers(model: nn.Module) -> list[str]:
     """Every wrappable layer outside enc_q and outside the full modules (emb_g), counted by type."""
-    return [p for p, m in model.named_modules()
-            if isinstance(m, LAYER_TYPES) and not p.startswith("enc_q.") and p != "emb_g"]
+    return [
+        p
+        for p, m in model.named_modules()
+        if isinstance(m, LAYER_TYPES) and not p.startswith("enc_q.") and p != "emb_g"
+    ]
 
 
 @pytest.mark.parametrize("file", FILES)

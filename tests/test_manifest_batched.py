@@ -66,8 +66,9 @@ def test_one_write_per_block_and_a_fresh_load_sees_every_entry(tmp_path: Path, s
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
-def test_an_interrupted_block_still_writes_what_it_recorded(tmp_path: Path, saves: list[int],
-                                                            exc: type[BaseException]) -> None:
+def test_an_interrupted_block_still_writes_what_it_recorded(
+    tmp_path: Path, saves: list[int], exc: type[BaseException]
+) -> None:
     files = _files(tmp_path / "in", 5)
     m = _manifest(tmp_path)
     with pytest.raises(exc), m.batched(max_pending=1000, max_seconds=NEVER):
@@ -88,8 +89,9 @@ def test_max_pending_writes_in_between(tmp_path: Path, saves: list[int]) -> None
     assert saves == [3, 6, 7]
 
 
-def test_max_seconds_writes_once_the_oldest_change_is_that_old(tmp_path: Path, saves: list[int],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_max_seconds_writes_once_the_oldest_change_is_that_old(
+    tmp_path: Path, saves: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = [100.0]
     monkeypatch.setattr(manifest_mod.time, "monotonic", lambda: clock[0])
     files = _files(tmp_path / "in", 4)
@@ -116,8 +118,7 @@ def test_nested_blocks_use_the_tightest_limit_and_each_exit_writes(tmp_path: Pat
     assert saves == [3, 5, 6, 8] and len(_manifest(tmp_path).keys("stage")) == 8
 
 
-def test_a_block_hashes_each_input_once_and_still_sees_changes(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_block_hashes_each_input_once_and_still_sees_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hashed: list[Path] = []
     real = manifest_mod.fingerprint
     monkeypatch.setattr(manifest_mod, "fingerprint", lambda p: hashed.append(p) or real(p))
@@ -148,7 +149,13 @@ def test_preprocess_writes_the_manifest_once_for_many_sources(tmp_path: Path, sa
     for i in range(6):
         sf.write(raw / f"s{i}.wav", (0.5 * np.sin(2 * np.pi * (200 + 20 * i) * t)).astype(np.float32), 32000)
     m = _manifest(tmp_path)
-    summary = preprocess(find_sources(raw), sr=32000, clips_dir=tmp_path / "clips" / "32k",
-                         clips_16k_dir=tmp_path / "clips" / "16k", params=PreprocessParams(), manifest=m)
+    summary = preprocess(
+        find_sources(raw),
+        sr=32000,
+        clips_dir=tmp_path / "clips" / "32k",
+        clips_16k_dir=tmp_path / "clips" / "16k",
+        params=PreprocessParams(),
+        manifest=m,
+    )
     assert summary.processed == 6 and summary.clips == 6
     assert saves == [6] and len(_manifest(tmp_path).keys("preprocess")) == 6

@@ -64,9 +64,8 @@ def assets(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 def _attached(base: Path, adapters: list[tuple[Path, float]]) -> torch.Tensor:
     """Reference: adapters attached unmerged, each at its weight, outputs summed in one forward pass."""
-    from rvclora.lora.adapter import read_adapter
+    from rvclora.lora.adapter import attach_adapter, read_adapter
     from rvclora.lora.merge import blend_adapters
-    from rvclora.lora.adapter import attach_adapter
     from rvclora.models.checkpoint import load_synthesizer
 
     model = load_synthesizer(base)
@@ -81,8 +80,18 @@ def test_merge_single_adapter_to_rvc_model(cli: Cli, assets: dict[str, Path], re
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 
     out = assets["tmp"] / "voice.pth"
-    res = cli("merge", "--base", str(assets["base"]), "--lora", str(assets["a"]), "-o", str(out),
-               "--precision", "fp32", "--json")
+    res = cli(
+        "merge",
+        "--base",
+        str(assets["base"]),
+        "--lora",
+        str(assets["a"]),
+        "-o",
+        str(out),
+        "--precision",
+        "fp32",
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["kind"] == "rvc-model" and summary["weights"] == [1.0]
@@ -106,8 +115,18 @@ def test_merge_blend_to_model_and_to_adapter_agree(cli: Cli, assets: dict[str, P
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 
     pth, st = assets["tmp"] / "blend.pth", assets["tmp"] / "blend.safetensors"
-    common = ["--base", str(assets["base"]), "--lora", str(assets["a"]), "--lora", str(assets["b"]),
-              "--weights", "0.7,0.3", "--scale", "0.5"]
+    common = [
+        "--base",
+        str(assets["base"]),
+        "--lora",
+        str(assets["a"]),
+        "--lora",
+        str(assets["b"]),
+        "--weights",
+        "0.7,0.3",
+        "--scale",
+        "0.5",
+    ]
     assert cli("merge", *common, "-o", str(pth), "--precision", "fp32").returncode == 0
     res = cli("merge", *common, "-o", str(st), "--json")
     assert res.returncode == 0, res.stderr
@@ -154,16 +173,20 @@ def test_inspect_index(cli: Cli, tmp_path: Path) -> None:
     assert (desc["kind"], desc["ntotal"], desc["dim"], desc["version"]) == ("faiss-index", 500, 256, "v1")
 
 
-@pytest.mark.parametrize("name,kind,version,sr,f0", [
-    ("v2_40k_f0_tiny.pth", "rvc-model", "v2", 40000, 1),
-    ("v2_40k_f0_tiny.G.pth", "rvc-train-G", "v2", 40000, 1),
-    ("v1_48k_f0_tiny.pth", "rvc-model", "v1", 48000, 1),
-    ("v2_32k_nof0_tiny.G.pth", "rvc-train-G", "v2", 32000, 0),
-    ("hubert_tiny_fairseq.pt", "hubert", None, None, None),
-    ("rmvpe_tiny.pt", "rmvpe", None, None, None),
-])
-def test_inspect_reference_files(cli: Cli, reference_dir: Path, name: str, kind: str, version: str | None, sr: int | None,
-                                 f0: int | None) -> None:
+@pytest.mark.parametrize(
+    "name,kind,version,sr,f0",
+    [
+        ("v2_40k_f0_tiny.pth", "rvc-model", "v2", 40000, 1),
+        ("v2_40k_f0_tiny.G.pth", "rvc-train-G", "v2", 40000, 1),
+        ("v1_48k_f0_tiny.pth", "rvc-model", "v1", 48000, 1),
+        ("v2_32k_nof0_tiny.G.pth", "rvc-train-G", "v2", 32000, 0),
+        ("hubert_tiny_fairseq.pt", "hubert", None, None, None),
+        ("rmvpe_tiny.pt", "rmvpe", None, None, None),
+    ],
+)
+def test_inspect_reference_files(
+    cli: Cli, reference_dir: Path, name: str, kind: str, version: str | None, sr: int | None, f0: int | None
+) -> None:
     res = cli("inspect", str(reference_dir / name), "--json")
     assert res.returncode == 0, res.stderr
     desc = json.loads(res.stdout)

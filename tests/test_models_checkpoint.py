@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from models_helpers import MODELS
+
 from rvclora.errors import BadInputError, IncompatibleError, UnsafeFileError
 from rvclora.models.checkpoint import (
     load_discriminator,
@@ -115,8 +115,9 @@ def test_discriminator_round_trip(tmp_path: Path) -> None:
     torch.save({"model": sd, "iteration": 3}, tmp_path / "D_1.pth")
     model = load_discriminator(tmp_path / "D_1.pth")
     assert model.version == "v1" and isinstance(model.discriminators[0], DiscriminatorS)
-    assert torch.equal(model.state_dict()["discriminators.6.conv_post.weight_v"],
-                       sd["discriminators.6.conv_post.weight_v"].float())
+    assert torch.equal(
+        model.state_dict()["discriminators.6.conv_post.weight_v"], sd["discriminators.6.conv_post.weight_v"].float()
+    )
     with pytest.raises(IncompatibleError, match="v1 discriminator"):
         load_discriminator(tmp_path / "D_1.pth", version="v2")
     info = read_checkpoint_info(tmp_path / "D_1.pth")
@@ -129,8 +130,12 @@ def test_discriminator_round_trip(tmp_path: Path) -> None:
 def test_training_checkpoint_layout(reference_dir: Path, tmp_path: Path) -> None:
     """G_<step>.pth: model (DDP-prefixed here) + optimizer + iteration + learning_rate."""
     sd = torch.load(reference_dir / "v2_32k_nof0_tiny.G.pth", weights_only=True)["model"]
-    ckpt = {"model": {f"module.{k}": v for k, v in sd.items()}, "iteration": 7,
-            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]}, "learning_rate": 1e-4}
+    ckpt = {
+        "model": {f"module.{k}": v for k, v in sd.items()},
+        "iteration": 7,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]},
+        "learning_rate": 1e-4,
+    }
     torch.save(ckpt, tmp_path / "G_70.pth")
     model = load_synthesizer(tmp_path / "G_70.pth")
     assert model.has_posterior_encoder and not model.config.f0 and model.config.sr == 32000

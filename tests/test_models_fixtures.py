@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from models_helpers import MODELS, reference, zero_noise
+
 from rvclora.models import mel
 from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 from rvclora.models.config import SynthConfig, front_end
@@ -22,8 +22,9 @@ def _close(got: torch.Tensor, want: torch.Tensor, atol: float, what: str) -> Non
     assert err <= atol, f"{what}: max abs error {err:.3g} > {atol}"
 
 
-@pytest.fixture(scope="module", params=[(m, layout) for m in MODELS for layout in ("pth", "G.pth")],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module", params=[(m, layout) for m in MODELS for layout in ("pth", "G.pth")], ids=lambda p: f"{p[0]}-{p[1]}"
+)
 def loaded(request: pytest.FixtureRequest, reference_dir: Path):
     name, layout = request.param
     meta, arrays = reference(reference_dir, name)
@@ -44,8 +45,9 @@ def test_infer_matches_upstream(loaded) -> None:
     meta, a, model, _ = loaded
     with zero_noise(), torch.no_grad():
         if meta["f0"]:
-            audio, x_mask, (z, z_p, m_p, logs_p) = model.infer(a["in_phone"], a["in_phone_lengths"], a["in_pitch"],
-                                                                a["in_pitchf"], a["in_sid"])
+            audio, x_mask, (z, z_p, m_p, logs_p) = model.infer(
+                a["in_phone"], a["in_phone_lengths"], a["in_pitch"], a["in_pitchf"], a["in_sid"]
+            )
         else:
             audio, x_mask, (z, z_p, m_p, logs_p) = model.infer(a["in_phone"], a["in_phone_lengths"], a["in_sid"])
     _close(m_p, a["m_p"], ATOL_LATENT, "m_p")
@@ -62,7 +64,7 @@ def test_training_forward_matches_upstream(loaded, reference_dir: Path) -> None:
         # training run from an inference model does with a pretrained G
         g_sd = load_synthesizer(reference_dir / f"{meta['name']}.G.pth").state_dict()
         model.add_posterior_encoder()
-        model.enc_q.load_state_dict({k[len("enc_q."):]: v for k, v in g_sd.items() if k.startswith("enc_q.")})
+        model.enc_q.load_state_dict({k[len("enc_q.") :]: v for k, v in g_sd.items() if k.startswith("enc_q.")})
         model.eval()
     spec = a["spec"]
     lengths = torch.tensor([spec.shape[2]])
@@ -97,6 +99,5 @@ def test_spectrogram_and_mel_match_upstream(reference_dir: Path, name: str) -> N
     _close(spec, a["spec"], 1e-4, "spec")
     log_mel = mel.spec_to_mel(spec, fe.filter_length, fe.n_mel_channels, fe.sr)
     _close(log_mel, a["mel"], 1e-4, "mel")
-    direct = mel.mel_spectrogram(a["in_wav"], fe.filter_length, fe.n_mel_channels, fe.sr, fe.hop_length,
-                                 fe.win_length)
+    direct = mel.mel_spectrogram(a["in_wav"], fe.filter_length, fe.n_mel_channels, fe.sr, fe.hop_length, fe.win_length)
     _close(direct, a["mel"], 1e-4, "mel_spectrogram")

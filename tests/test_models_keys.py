@@ -12,7 +12,6 @@ from rvclora.models.discriminator import MultiPeriodDiscriminator
 from rvclora.models.synthesizer import build_synthesizer
 
 
-
 @pytest.fixture(scope="module")
 def keys_dir(reference_dir: Path) -> Path:
     found = reference_dir.parents[1] / "spec/keys"
@@ -35,8 +34,16 @@ def _dump(model: torch.nn.Module) -> list[tuple[str, list[int]]]:
     return [(k, list(v.shape)) for k, v in model.state_dict().items()]
 
 
-GENERATORS = ["G_v1_32k_f0", "G_v1_40k_f0", "G_v1_40k_nof0", "G_v1_48k_f0", "G_v2_32k_f0", "G_v2_40k_f0",
-              "G_v2_40k_nof0", "G_v2_48k_f0"]
+GENERATORS = [
+    "G_v1_32k_f0",
+    "G_v1_40k_f0",
+    "G_v1_40k_nof0",
+    "G_v1_48k_f0",
+    "G_v2_32k_f0",
+    "G_v2_40k_f0",
+    "G_v2_40k_nof0",
+    "G_v2_48k_f0",
+]
 
 
 @pytest.mark.parametrize("name", GENERATORS)

@@ -25,22 +25,47 @@ from rvclora.models.synthesizer import (
 from rvclora.models.weightnorm import WeightNormed, WNConv1d, WNConv2d, WNConvTranspose1d, fold_weight_norm
 
 
-def _tiny(version: str = "v2", f0: bool = True, rates: list[int] | None = None, kernels: list[int] | None = None,
-          sr: int = 16000) -> SynthConfig:
+def _tiny(
+    version: str = "v2",
+    f0: bool = True,
+    rates: list[int] | None = None,
+    kernels: list[int] | None = None,
+    sr: int = 16000,
+) -> SynthConfig:
     rates = rates or [4, 4]
-    return SynthConfig(spec_channels=33, segment_size=8, inter_channels=8, hidden_channels=8, filter_channels=16,
-                       n_heads=2, n_layers=1, kernel_size=3, p_dropout=0, resblock="1",
-                       resblock_kernel_sizes=[3, 5], resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
-                       upsample_rates=rates, upsample_initial_channel=16,
-                       upsample_kernel_sizes=kernels or [2 * r for r in rates], spk_embed_dim=2, gin_channels=4,
-                       sr=sr, version=version, f0=f0)
+    return SynthConfig(
+        spec_channels=33,
+        segment_size=8,
+        inter_channels=8,
+        hidden_channels=8,
+        filter_channels=16,
+        n_heads=2,
+        n_layers=1,
+        kernel_size=3,
+        p_dropout=0,
+        resblock="1",
+        resblock_kernel_sizes=[3, 5],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
+        upsample_rates=rates,
+        upsample_initial_channel=16,
+        upsample_kernel_sizes=kernels or [2 * r for r in rates],
+        spk_embed_dim=2,
+        gin_channels=4,
+        sr=sr,
+        version=version,
+        f0=f0,
+    )
 
 
-@pytest.mark.parametrize("layer", [
-    lambda: WNConv1d(3, 5, 3, padding=1),
-    lambda: WNConvTranspose1d(5, 3, 4, 2, padding=1),
-    lambda: WNConv2d(2, 4, (3, 1), padding=(1, 0)),
-], ids=["conv1d", "convtranspose1d", "conv2d"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: WNConv1d(3, 5, 3, padding=1),
+        lambda: WNConvTranspose1d(5, 3, 4, 2, padding=1),
+        lambda: WNConv2d(2, 4, (3, 1), padding=(1, 0)),
+    ],
+    ids=["conv1d", "convtranspose1d", "conv2d"],
+)
 def test_weight_norm_parameters_and_formula(layer) -> None:
     torch.manual_seed(0)
     m = layer()
@@ -54,8 +79,12 @@ def test_weight_norm_parameters_and_formula(layer) -> None:
     norm = v.flatten(1).norm(dim=1).view_as(m.weight_g)
     expected = m.weight_g.detach() * v / norm
     assert torch.allclose(m.weight, expected, atol=1e-6)
-    x = torch.randn(2, m.weight_v.shape[1] if not isinstance(m, WNConvTranspose1d) else 5, 7,
-                    *((2,) if isinstance(m, WNConv2d) else ()))
+    x = torch.randn(
+        2,
+        m.weight_v.shape[1] if not isinstance(m, WNConvTranspose1d) else 5,
+        7,
+        *((2,) if isinstance(m, WNConv2d) else ()),
+    )
     plain_out = type(m).__mro__[2].forward(m, x)  # the torch layer's forward, fed by the effective weight
     assert torch.equal(m(x), plain_out)
     # gradients reach g and v
@@ -65,8 +94,9 @@ def test_weight_norm_parameters_and_formula(layer) -> None:
 
 def test_set_weight_and_fold() -> None:
     torch.manual_seed(1)
-    m = torch.nn.Sequential(WNConv1d(3, 4, 3, padding=1), torch.nn.ReLU(), WNConvTranspose1d(4, 2, 4, 2, padding=1,
-                                                                                             bias=False))
+    m = torch.nn.Sequential(
+        WNConv1d(3, 4, 3, padding=1), torch.nn.ReLU(), WNConvTranspose1d(4, 2, 4, 2, padding=1, bias=False)
+    )
     target = torch.randn(4, 3, 3)
     m[0].set_weight(target)
     assert torch.allclose(m[0].weight, target, atol=1e-6)
@@ -154,14 +184,19 @@ def test_streaming_crop_and_resample() -> None:
     torch.manual_seed(0)
     model = build_synthesizer(_tiny("v2", True)).eval()
     t = 40
-    args = (torch.randn(1, t, 768), torch.tensor([t]), torch.randint(1, 255, (1, t)),
-            torch.linspace(100, 300, t).unsqueeze(0), torch.tensor([0]))
+    args = (
+        torch.randn(1, t, 768),
+        torch.tensor([t]),
+        torch.randint(1, 255, (1, t)),
+        torch.linspace(100, 300, t).unsqueeze(0),
+        torch.tensor([0]),
+    )
     with torch.no_grad():
         full, _, (z_full, *_rest) = model.infer(*args)
-        audio, x_mask, (z, z_p, m_p, _) = model.infer(*args, skip_head=torch.tensor(30),
-                                                      return_length=torch.tensor(6))
-        stretched, _, _ = model.infer(*args, skip_head=torch.tensor(30), return_length=torch.tensor(6),
-                                      return_length2=torch.tensor(9))
+        audio, x_mask, (z, z_p, m_p, _) = model.infer(*args, skip_head=torch.tensor(30), return_length=torch.tensor(6))
+        stretched, _, _ = model.infer(
+            *args, skip_head=torch.tensor(30), return_length=torch.tensor(6), return_length2=torch.tensor(9)
+        )
     hop = model.config.hop_length
     assert audio.shape == (1, 1, 6 * hop) and x_mask.shape == (1, 1, 6)
     assert m_p.shape[2] == t - (30 - 24)  # the flow sees 24 frames of context before skip_head

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from models_helpers import reference
+
 from rvclora.models import noise
 from rvclora.models.checkpoint import load_synthesizer
 

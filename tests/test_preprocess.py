@@ -42,6 +42,7 @@ def silence(seconds: float, sr: int = SR) -> np.ndarray:
 
 # --- filters -------------------------------------------------------------------------------------------
 
+
 def test_highpass_removes_dc_and_rumble_keeps_voice_band() -> None:
     sr = 40000
     low, high = tone(2, sr, 15.0), tone(2, sr, 1000.0)
@@ -65,6 +66,7 @@ def test_peak_guard_drops_only_above_limit() -> None:
 
 
 # --- slicer and windows --------------------------------------------------------------------------------
+
 
 def test_slicer_cuts_long_silences_keeping_at_most_max_sil_kept() -> None:
     # 2 s tone | 1.5 s silence | 2 s tone | 1.5 s silence | 2 s tone
@@ -113,11 +115,23 @@ def test_windows_of_a_ten_second_slice() -> None:
 PARAMS = PreprocessParams()
 
 
-def _run(sources_dir: Path, root: Path, params: PreprocessParams = PARAMS, workers: int = 1,
-         sr: int = 32000, speaker_id: int = 0) -> pp.PreprocessSummary:
-    return preprocess(find_sources(sources_dir, speaker_id), sr=sr, clips_dir=root / "clips" / "32k",
-                      clips_16k_dir=root / "clips" / "16k", params=params,
-                      manifest=Manifest(root / ".rvclora" / "manifest.json", root), workers=workers)
+def _run(
+    sources_dir: Path,
+    root: Path,
+    params: PreprocessParams = PARAMS,
+    workers: int = 1,
+    sr: int = 32000,
+    speaker_id: int = 0,
+) -> pp.PreprocessSummary:
+    return preprocess(
+        find_sources(sources_dir, speaker_id),
+        sr=sr,
+        clips_dir=root / "clips" / "32k",
+        clips_16k_dir=root / "clips" / "16k",
+        params=params,
+        manifest=Manifest(root / ".rvclora" / "manifest.json", root),
+        workers=workers,
+    )
 
 
 def _speech_like(seconds: float, sr: int) -> np.ndarray:
@@ -174,8 +188,13 @@ def test_speaker_folders_and_names(tmp_path: Path) -> None:
     sf.write(raw / "alice" / "session 2" / "tä ke.wav", tone(2, 16000), 16000)
     sf.write(raw / "top.wav", tone(2, 16000), 16000)
     sources = {s.key: s.speaker_id for s in find_sources(raw, default_speaker_id=7)}
-    assert sources == {"top.wav": 7, "alice/x.wav": 0, "alice/x.flac": 0, "alice/session 2/tä ke.wav": 0,
-                       "bob/x.wav": 1}
+    assert sources == {
+        "top.wav": 7,
+        "alice/x.wav": 0,
+        "alice/x.flac": 0,
+        "alice/session 2/tä ke.wav": 0,
+        "bob/x.wav": 1,
+    }
     _run(raw, tmp_path, speaker_id=7)
     names = sorted(p.name for p in (tmp_path / "clips" / "32k").iterdir())
     assert len(names) == len(set(names)) == 5  # x.wav and x.flac do not collide
@@ -219,8 +238,9 @@ def test_incremental_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert len(list(clips_dir.iterdir())) == len(list((tmp_path / "clips" / "16k").iterdir())) == fourth.clips
 
 
-def test_interrupted_run_leaves_nothing_half_written_and_resumes(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_leaves_nothing_half_written_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
     for i in range(3):
@@ -250,6 +270,7 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(tmp_path: Path,
 
 # --- workspace wrapper and CLI -------------------------------------------------------------------------
 
+
 def test_preprocess_workspace_holds_the_lock(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "v", overrides={"sr": "32k", "preprocess.workers": 1})
     ws.save_settings()
@@ -258,8 +279,9 @@ def test_preprocess_workspace_holds_the_lock(tmp_path: Path) -> None:
     import socket
 
     ws.state_dir.mkdir(exist_ok=True)
-    (ws.state_dir / "lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
-                                                    "command": "train", "since": "now"}))
+    (ws.state_dir / "lock").write_text(
+        json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "command": "train", "since": "now"})
+    )
     with pytest.raises(WorkspaceBusyError, match="rvclora train"):
         preprocess_workspace(ws)
     (ws.state_dir / "lock").unlink()
@@ -281,8 +303,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     code = f"from rvclora.cli import main\nmain({list(args)!r})\n"
     # A wide "terminal": rich wraps stderr at 80 columns when it is not a tty; the message itself is one line.
     env = {**os.environ, "COLUMNS": "500"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env=env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
 
 
 def test_cli_empty_input_folder_exit_2_one_line(tmp_path: Path) -> None:

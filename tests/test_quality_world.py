@@ -46,8 +46,19 @@ def test_world_on_two_sentences(world) -> None:
     assert len(lab) == len(sf.read(renders["flite_awb"][0])[0]) // 160 + 1
     assert len(set(lab.tolist()) - {0}) >= 10  # "the birch canoe slid on the smooth planks": many phones
 
-    scale = module.Scale(sentences=2, convert=1, encoder_steps=2, base_steps=2, sweep_steps=2, ranks=(2,),
-                         presets=("voice",), widths=None, d_divisor=None, batch_size=2, f0_method="dio")
+    scale = module.Scale(
+        sentences=2,
+        convert=1,
+        encoder_steps=2,
+        base_steps=2,
+        sweep_steps=2,
+        ranks=(2,),
+        presets=("voice",),
+        widths=None,
+        d_divisor=None,
+        batch_size=2,
+        f0_method="dio",
+    )
     path, info = module.content_encoder(work, renders, labels, scale, seed=0)
     assert info["steps"] == 2
     enc = load_content_encoder(path)  # the hubert_base.pt layout, as --hubert takes it

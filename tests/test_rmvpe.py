@@ -13,6 +13,7 @@ from rvclora.errors import BadInputError, UnsafeFileError
 from rvclora.features.rmvpe import CENTS_OFFSET, Rmvpe, salience_to_f0
 from rvclora.features.rmvpe_net import RmvpeArch, RmvpeNet
 
+
 @pytest.fixture(scope="module")
 def ref(reference_dir: Path) -> dict[str, np.ndarray]:
     return dict(np.load(reference_dir / "rmvpe_tiny.npz"))

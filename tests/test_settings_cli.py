@@ -57,8 +57,9 @@ def test_extract_with_an_unusable_f0_method_stores_nothing(capsys: pytest.Captur
     assert _yaml(ws) == before
 
 
-def test_train_with_a_song_as_content_encoder_stores_nothing(capsys: pytest.CaptureFixture[str], ws: Path,
-                                                             reference_dir: Path, tmp_path: Path) -> None:
+def test_train_with_a_song_as_content_encoder_stores_nothing(
+    capsys: pytest.CaptureFixture[str], ws: Path, reference_dir: Path, tmp_path: Path
+) -> None:
     song = tmp_path / "song.wav"
     song.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
     before = _yaml(ws)
@@ -67,8 +68,9 @@ def test_train_with_a_song_as_content_encoder_stores_nothing(capsys: pytest.Capt
     assert _yaml(ws) == before  # neither --hubert nor --base was stored
 
 
-def test_train_without_a_content_encoder_says_so(capsys: pytest.CaptureFixture[str], ws: Path,
-                                                 reference_dir: Path) -> None:
+def test_train_without_a_content_encoder_says_so(
+    capsys: pytest.CaptureFixture[str], ws: Path, reference_dir: Path
+) -> None:
     before = _yaml(ws)
     code, _, err = run(capsys, "train", ws, "--base", reference_dir / "v2_40k_f0_tiny.G.pth")
     assert code == 2 and "no content encoder configured (assets.hubert)" in err and "--hubert" in err
@@ -77,8 +79,9 @@ def test_train_without_a_content_encoder_says_so(capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize("command", ["train", "preprocess"])
-def test_a_typo_d_workspace_leaves_no_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                             reference_dir: Path, command: str) -> None:
+def test_a_typo_d_workspace_leaves_no_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, reference_dir: Path, command: str
+) -> None:
     extra = ["--base", str(reference_dir / "v2_40k_f0_tiny.G.pth")] if command == "train" else []
     code, _, err = run(capsys, command, tmp_path / "alcie", *extra)
     assert code == 2 and ("no recordings" in err or "input folder not found" in err), err
@@ -90,30 +93,37 @@ def test_config_shows_where_each_setting_comes_from(capsys: pytest.CaptureFixtur
     assert code == 0
     data = json.loads(out)
     assert data["changed"] is False
-    line = next(i for i, text in enumerate((ws / "rvclora.yaml").read_text().splitlines(), 1)
-                if text.strip().startswith("max_steps:"))
+    line = next(
+        i
+        for i, text in enumerate((ws / "rvclora.yaml").read_text().splitlines(), 1)
+        if text.strip().startswith("max_steps:")
+    )
     assert data["settings"]["train.max_steps"] == {"value": 7, "from": f"rvclora.yaml line {line}"}
     assert data["settings"]["assets.hubert"]["value"] is None
     code, out, _ = run(capsys, "config", ws)
     assert code == 0 and "train.max_steps" in out and "None" not in out
 
 
-def test_config_sets_and_clears_values_after_checking_them(capsys: pytest.CaptureFixture[str], ws: Path,
-                                                           reference_dir: Path) -> None:
+def test_config_sets_and_clears_values_after_checking_them(
+    capsys: pytest.CaptureFixture[str], ws: Path, reference_dir: Path
+) -> None:
     hubert = reference_dir / "hubert_tiny_fairseq.pt"
-    code, _, err = run(capsys, "config", ws, "--set", "train.lr=1e-4", "--set", f"assets.hubert={hubert}",
-                       "--unset", "train.max_steps")
+    code, _, err = run(
+        capsys, "config", ws, "--set", "train.lr=1e-4", "--set", f"assets.hubert={hubert}", "--unset", "train.max_steps"
+    )
     assert code == 0, err
     stored = yaml.safe_load(_yaml(ws))
     assert stored["train"]["lr"] == 1e-4 and stored["train"]["max_steps"] is None
     assert Path(stored["assets"]["hubert"]).resolve() == hubert.resolve()
     before = _yaml(ws)
-    for bad, needle in [(["--set", "f0_method=rmvpe"], "needs the RMVPE model"),
-                        (["--set", "train.epochs=many"], "--set train.epochs: 'train.epochs' must be a whole number"),
-                        (["--set", "train.epoch=3"], "did you mean 'train.epochs'"),
-                        (["--unset", "assets.huber"], "did you mean 'assets.hubert'"),
-                        (["--set", "train.epochs"], "expected KEY=VALUE"),
-                        (["--set", "assets.base=song.wav"], "file does not exist")]:
+    for bad, needle in [
+        (["--set", "f0_method=rmvpe"], "needs the RMVPE model"),
+        (["--set", "train.epochs=many"], "--set train.epochs: 'train.epochs' must be a whole number"),
+        (["--set", "train.epoch=3"], "did you mean 'train.epochs'"),
+        (["--unset", "assets.huber"], "did you mean 'assets.hubert'"),
+        (["--set", "train.epochs"], "expected KEY=VALUE"),
+        (["--set", "assets.base=song.wav"], "file does not exist"),
+    ]:
         code, _, err = run(capsys, "config", ws, *bad)
         assert code == 2 and needle in err, (bad, err)
         assert _yaml(ws) == before

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers_assets import build_adapter, build_tiny_hubert, voice_like
 from models_helpers import MODELS, reference, zero_noise
+
 from rvclora.infer.chunking import ChunkConfig
 from rvclora.infer.converter import Converter
 from rvclora.infer.fast import decode, fast_infer, prepare_fast, receptive_radius
@@ -32,14 +32,18 @@ def _eager_and_fast(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.M
 
 def _inputs(arrays: dict[str, torch.Tensor], f0: bool) -> tuple[tuple, dict]:
     a = arrays
-    eager_args = ((a["in_phone"], a["in_phone_lengths"], a["in_pitch"], a["in_pitchf"], a["in_sid"]) if f0
-                  else (a["in_phone"], a["in_phone_lengths"], a["in_sid"]))
+    eager_args = (
+        (a["in_phone"], a["in_phone_lengths"], a["in_pitch"], a["in_pitchf"], a["in_sid"])
+        if f0
+        else (a["in_phone"], a["in_phone_lengths"], a["in_sid"])
+    )
     fast_kwargs = {"pitch": a["in_pitch"], "nsff0": a["in_pitchf"]} if f0 else {}
     return eager_args, fast_kwargs
 
 
-def _run_both(eager: torch.nn.Module, fast: torch.nn.Module, arrays: dict[str, torch.Tensor], f0: bool,
-              seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _run_both(
+    eager: torch.nn.Module, fast: torch.nn.Module, arrays: dict[str, torch.Tensor], f0: bool, seed: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     eager_args, fast_kwargs = _inputs(arrays, f0)
     if seed is not None:
         torch.manual_seed(seed)
@@ -98,17 +102,21 @@ def test_fast_with_unmerged_adapter_matches_eager(reference_dir: Path, tmp_path:
 def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fast")
     base = reference_dir / "v2_40k_f0_tiny.pth"
-    return {"hubert": build_tiny_hubert(root / "hubert.pt", "v2"), "base": base,
-            "a": build_adapter(root / "a.safetensors", base, seed=1),
-            "b": build_adapter(root / "b.safetensors", base, seed=2)}
+    return {
+        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
+        "base": base,
+        "a": build_adapter(root / "a.safetensors", base, seed=1),
+        "b": build_adapter(root / "b.safetensors", base, seed=2),
+    }
 
 
 @pytest.mark.parametrize("blend", [False, True], ids=["single", "blend"])
 def test_converter_fast_matches_eager(assets: dict[str, Path], blend: bool) -> None:
     lora = [assets["a"], assets["b"]] if blend else assets["a"]
     small = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=0.5, x_max=0.7)  # several pieces and seams
-    kwargs = dict(lora=lora, base=assets["base"], hubert=assets["hubert"], f0_method="dio", device="cpu",
-                  chunking=small)
+    kwargs = dict(
+        lora=lora, base=assets["base"], hubert=assets["hubert"], f0_method="dio", device="cpu", chunking=small
+    )
     fast, eager = Converter(**kwargs), Converter(fast=False, **kwargs)
     assert fast.fast and not eager.fast and fast.voices[0].fast and not eager.voices[0].fast
     assert not any(k.endswith("weight_g") for k in fast.voices[0].model.state_dict())

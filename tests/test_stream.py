@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+
 from rvclora.errors import ConfigError
 from rvclora.infer.chunking import ChunkConfig
 from rvclora.infer.converter import Converter
@@ -31,9 +31,13 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     hubert = build_tiny_hubert(root / "hubert.pt", "v2")
     base = reference_dir / "v2_40k_f0_tiny.pth"
     ws = build_workspace(root / "voice", hubert)
-    return {"root": root, "hubert": hubert, "base": base,
-            "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
-            "b": build_adapter(root / "b.safetensors", base, seed=2)}
+    return {
+        "root": root,
+        "hubert": hubert,
+        "base": base,
+        "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
+        "b": build_adapter(root / "b.safetensors", base, seed=2),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +56,11 @@ def _stream_all(stream: Stream, wav: np.ndarray, seed: int = 0) -> np.ndarray:
     for n in sizes:
         if pos >= wav.shape[0]:
             break
-        out.append(stream.process(wav[pos:pos + n]))
+        out.append(stream.process(wav[pos : pos + n]))
         pos += n
     out.append(stream.flush())
     y = np.concatenate(out)
-    return y[int(round(stream.delay * stream.out_sr)):]
+    return y[int(round(stream.delay * stream.out_sr)) :]
 
 
 def _snr(test: np.ndarray, ref: np.ndarray) -> float:
@@ -68,8 +72,7 @@ def _streamed_vs_offline(converter: Converter, block: float, rms_mix_rate: float
     settings = StreamSettings(block, DEFAULTS.context, DEFAULTS.lookahead, DEFAULTS.crossfade)
     with zero_noise():
         offline, sr = converter.convert(wav, 16000, rms_mix_rate=rms_mix_rate)
-        streamed = _stream_all(Stream(converter, 16000, out_sr=sr, settings=settings, rms_mix_rate=rms_mix_rate),
-                               wav)
+        streamed = _stream_all(Stream(converter, 16000, out_sr=sr, settings=settings, rms_mix_rate=rms_mix_rate), wav)
     assert streamed.shape == offline.shape
     voiced = slice(int((SILENCE + 0.05) * sr), None)
     assert np.abs(offline[voiced]).max() > 0.05  # a real signal is compared, not two silences
@@ -101,7 +104,7 @@ def test_seams_do_not_step(converter: Converter) -> None:
     shift = int(round((DEFAULTS.lookahead + DEFAULTS.crossfade) * sr))
     for seam in range(block - shift, streamed.shape[0] - 20, block):
         if seam > 20:
-            assert np.abs(np.diff(streamed[seam - 20:seam + 20])).max() <= 1.05 * own_step
+            assert np.abs(np.diff(streamed[seam - 20 : seam + 20])).max() <= 1.05 * own_step
 
 
 def test_input_rate_and_output_rate(converter: Converter) -> None:
@@ -116,8 +119,9 @@ def test_input_rate_and_output_rate(converter: Converter) -> None:
     assert np.isfinite(rest).all() and 0.02 < np.abs(rest).max() <= 1.0
 
 
-def test_voice_switch_takes_effect_at_next_block_with_exact_blend(converter: Converter,
-                                                                  assets: dict[str, Path]) -> None:
+def test_voice_switch_takes_effect_at_next_block_with_exact_blend(
+    converter: Converter, assets: dict[str, Path]
+) -> None:
     """Switch A → blend(A: 0, B: 1): after the switch block the output is B's (the exact merged weights)."""
     wav = _signal(1.4, seed=5)
     only_b = Converter(lora=assets["b"], chunking=SMALL, device="cpu", hubert=assets["hubert"], f0_method="dio")
@@ -127,19 +131,19 @@ def test_voice_switch_takes_effect_at_next_block_with_exact_blend(converter: Con
         a_out = _stream_all(Stream(converter, 16000, index_rate=0.0, rms_mix_rate=1.0), wav)
         b_out = _stream_all(Stream(only_b, 16000, index_rate=0.0, rms_mix_rate=1.0), wav)
         stream = Stream(converter, 16000, index_rate=0.0, rms_mix_rate=1.0)
-        head = stream.process(wav[:4 * blk])
+        head = stream.process(wav[: 4 * blk])
         voice = stream.load_voice([assets["a"], assets["b"]], [0.0, 1.0])
         assert stream.voice is converter.voices[0]  # not before the next block
-        tail = np.concatenate([stream.process(wav[4 * blk:]), stream.flush()])
+        tail = np.concatenate([stream.process(wav[4 * blk :]), stream.flush()])
     assert stream.voice is voice and any("lora_A" in k for k in voice.model.state_dict())  # a blend, unmerged
-    switched = np.concatenate([head, tail])[int(round(stream.delay * 16000)):]
+    switched = np.concatenate([head, tail])[int(round(stream.delay * 16000)) :]
     s = 4 * blk - int(round(stream.delay * 16000))  # first switched sample on the output timeline
     x = int(DEFAULTS.crossfade * 16000)
     np.testing.assert_allclose(switched[:s], a_out[:s], atol=1e-6)
-    print("switched vs B only: max difference", np.abs(switched[s + x:] - b_out[s + x:]).max())
-    np.testing.assert_allclose(switched[s + x:], b_out[s + x:], atol=2e-4)
-    assert np.abs(a_out[s + x:] - b_out[s + x:]).max() > 1e-2  # the voices really differ
-    fade = switched[s:s + x]  # in between: a crossfade, not a jump
+    print("switched vs B only: max difference", np.abs(switched[s + x :] - b_out[s + x :]).max())
+    np.testing.assert_allclose(switched[s + x :], b_out[s + x :], atol=2e-4)
+    assert np.abs(a_out[s + x :] - b_out[s + x :]).max() > 1e-2  # the voices really differ
+    fade = switched[s : s + x]  # in between: a crossfade, not a jump
     assert np.abs(np.diff(fade)).max() <= 1.05 * max(np.abs(np.diff(a_out)).max(), np.abs(np.diff(b_out)).max())
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+
 from rvclora.cli import main
 from rvclora.realtime.pcm import PcmFormat, read_wav_header, wav_header
 
@@ -40,14 +40,19 @@ def test_output_arrives_before_stdin_closes(adapter: Path) -> None:
     """A slow writer keeps stdin open; converted audio must come out meanwhile (no waiting for EOF)."""
     fmt = PcmFormat("s16le", 16000)
     audio = np.concatenate([np.zeros(1600, np.float32), voice_like(2.0)])
-    proc = subprocess.Popen(_command(adapter, "--raw", "--sr", "16000", "--block", "0.1", "--quiet"),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        _command(adapter, "--raw", "--sr", "16000", "--block", "0.1", "--quiet"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
     may_close = threading.Event()
 
     def writer() -> None:
         assert proc.stdin is not None
         for start in range(0, audio.shape[0], 1600):  # 0.1 s every 0.1 s, like a microphone
-            proc.stdin.write(fmt.encode(audio[start:start + 1600]))
+            proc.stdin.write(fmt.encode(audio[start : start + 1600]))
             proc.stdin.flush()
             time.sleep(0.1)
         may_close.wait(timeout=300)
@@ -76,14 +81,20 @@ def test_broken_pipe_ends_quietly(adapter: Path, tmp_path: Path) -> None:
     raw = tmp_path / "in.raw"
     raw.write_bytes(PcmFormat("s16le", 16000).encode(voice_like(3.0)))
     cmd = " ".join(_command(adapter, "--raw", "--sr", "16000", "--quiet"))
-    res = subprocess.run(["bash", "-c", f"cat {raw} | {cmd} | head -c 100 > /dev/null; echo rc=${{PIPESTATUS[1]}}"],
-                         capture_output=True, text=True, timeout=300, env=_env())
+    res = subprocess.run(
+        ["bash", "-c", f"cat {raw} | {cmd} | head -c 100 > /dev/null; echo rc=${{PIPESTATUS[1]}}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
     assert "rc=0" in res.stdout, res.stderr
     assert "Traceback" not in res.stderr and "Error" not in res.stderr, res.stderr
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes,
-         *args: str) -> tuple[int, str]:
+def _run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes, *args: str
+) -> tuple[int, str]:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     try:
         main(["stream", *args])
@@ -99,19 +110,29 @@ def _wav_bytes(sr: int, subtype: str = "PCM_16") -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("case, args, match", [
-    ("rate", ["--sr", "48000"], "44100 Hz WAV but --sr is 48000"),
-    ("raw_with_header", ["--raw", "--sr", "44100"], "WAV header but --raw"),
-    ("not_wav", [], "not a WAV stream"),
-    ("bits", [], "24-bit"),
-    ("raw_without_rate", ["--raw"], "needs its rate"),
-    ("odd_rate", ["--raw", "--sr", "22050"], "multiple of 100"),
-])
-def test_bad_input_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path,
-                               case: str, args: list[str], match: str) -> None:
+@pytest.mark.parametrize(
+    "case, args, match",
+    [
+        ("rate", ["--sr", "48000"], "44100 Hz WAV but --sr is 48000"),
+        ("raw_with_header", ["--raw", "--sr", "44100"], "WAV header but --raw"),
+        ("not_wav", [], "not a WAV stream"),
+        ("bits", [], "24-bit"),
+        ("raw_without_rate", ["--raw"], "needs its rate"),
+        ("odd_rate", ["--raw", "--sr", "22050"], "multiple of 100"),
+    ],
+)
+def test_bad_input_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    adapter: Path,
+    case: str,
+    args: list[str],
+    match: str,
+) -> None:
     pcm = b"\x00\x01" * 400
     data = {"not_wav": pcm, "raw_without_rate": pcm, "odd_rate": pcm, "bits": _wav_bytes(44100, "PCM_24")}.get(
-        case, _wav_bytes(44100))
+        case, _wav_bytes(44100)
+    )
     code, err = _run(monkeypatch, capsys, data, "--lora", str(adapter), *args)
     assert code == 2, err
     assert match in err and "Traceback" not in err

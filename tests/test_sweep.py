@@ -19,6 +19,7 @@ SR = 40000
 
 # --- split and arithmetic -----------------------------------------------------------------------------
 
+
 def test_holdout_keeps_each_recording_on_one_side_and_is_seeded() -> None:
     from rvclora.sweep.holdout import split_by_source
 
@@ -63,8 +64,9 @@ def test_variants_and_table_gains() -> None:
     assert variants[0].lora(1.0)["targets"] == ["emb_g"]
 
     def row(name: str, mcd: float, sim: float | None) -> VariantResult:
-        return VariantResult(name, "lora", None, None, 1e-3, 10, 1.0, 5, "x",
-                             {"mcd_db": mcd, "speaker_similarity": sim})
+        return VariantResult(
+            name, "lora", None, None, 1e-3, 10, 1.0, 5, "x", {"mcd_db": mcd, "speaker_similarity": sim}
+        )
 
     rows = [row("embedding", 9.0, None), row("voice-r8", 7.5, None), row("full", 7.0, None)]
     add_gains(rows)
@@ -80,14 +82,17 @@ def test_plot_draws_the_table(tmp_path: Path) -> None:
     from rvclora.sweep.plot import plot_sweep
     from rvclora.sweep.stage import SweepSummary, VariantResult
 
-    rows = [VariantResult("embedding", "floor", None, None, 1e-3, 900, 1.0, 5, "a", {"mcd_db": 9.0}),
-            VariantResult("voice-r8", "lora", 8, "voice", 1e-3, 90_000, 1.0, 5, "b", {"mcd_db": 7.5}),
-            VariantResult("full", "full", None, None, 1e-4, 9_000_000, 1.0, 5, "c", {"mcd_db": 7.0})]
+    rows = [
+        VariantResult("embedding", "floor", None, None, 1e-3, 900, 1.0, 5, "a", {"mcd_db": 9.0}),
+        VariantResult("voice-r8", "lora", 8, "voice", 1e-3, 90_000, 1.0, 5, "b", {"mcd_db": 7.5}),
+        VariantResult("full", "full", None, None, 1e-4, 9_000_000, 1.0, 5, "c", {"mcd_db": 7.0}),
+    ]
     plot_sweep(SweepSummary("ws", 5, 0, 3, ["x"], ["rec"], rows), tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- the stage on a tiny workspace ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
@@ -97,8 +102,11 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     base_d = root / "D.pth"  # narrow D: same architecture, channels / 128
     torch.manual_seed(0)
     torch.save({"model": MultiPeriodDiscriminator("v2", width_divisor=128).state_dict()}, base_d)
-    return {"base": reference_dir / "v2_40k_f0_tiny.G.pth", "base_d": base_d,
-            "hubert": build_tiny_hubert(root / "hubert.pt", "v2")}
+    return {
+        "base": reference_dir / "v2_40k_f0_tiny.G.pth",
+        "base_d": base_d,
+        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
+    }
 
 
 def _raw(folder: Path, n: int) -> Path:
@@ -110,9 +118,15 @@ def _raw(folder: Path, n: int) -> Path:
 
 def _workspace(ws: Path, raw: Path, assets: dict[str, Path]) -> dict[str, str]:
     """Settings as the CLI flags would give them (preprocess in-process: no worker start-up)."""
-    return {"input": str(raw), "assets.base": str(assets["base"]), "assets.base_d": str(assets["base_d"]),
-            "assets.hubert": str(assets["hubert"]), "f0_method": "dio", "preprocess.workers": 1,
-            "train.batch_size": 2}
+    return {
+        "input": str(raw),
+        "assets.base": str(assets["base"]),
+        "assets.base_d": str(assets["base_d"]),
+        "assets.hubert": str(assets["hubert"]),
+        "f0_method": "dio",
+        "preprocess.workers": 1,
+        "train.batch_size": 2,
+    }
 
 
 OPTIONS = {"ranks": (2,), "presets": ("voice",), "steps": 2, "holdout": 0.3, "seed": 5}
@@ -143,8 +157,7 @@ def test_sweep_trains_every_variant_apart_from_the_workspace_outputs(swept) -> N
         assert Path(v["output"]).parent == ws / "sweep" / v["name"] / "adapters"
         assert v["metrics"]["mcd_db"] is not None and v["metrics"]["mcd_db"] > 0
         assert v["metrics"]["spectral_convergence"] is not None
-        assert sorted(p.stem for p in (ws / "sweep" / v["name"] / "heldout").glob("*.wav")) == \
-            summary["held_out_clips"]
+        assert sorted(p.stem for p in (ws / "sweep" / v["name"] / "heldout").glob("*.wav")) == summary["held_out_clips"]
         assert list((ws / "sweep" / v["name"] / "logs").glob("events.out.tfevents*"))  # curves per variant
     floor, lora, full = summary["variants"]
     tensors, _ = read_adapter(floor["output"])
@@ -162,8 +175,9 @@ def test_sweep_reuses_finished_variants_and_resumes_a_stopped_one(swept, assets:
     ws, raw, first = swept
     (ws / "sweep" / "voice-r2" / "result.json").unlink()  # stopped after training voice-r2, before scoring it
     seen: list[tuple[str, bool]] = []
-    again = sweep_workspace(ws, {}, SweepOptions(**OPTIONS),
-                            on_variant=lambda i, n, v, reused: seen.append((v.name, reused))).to_dict()
+    again = sweep_workspace(
+        ws, {}, SweepOptions(**OPTIONS), on_variant=lambda i, n, v, reused: seen.append((v.name, reused))
+    ).to_dict()
     assert seen == [("embedding", True), ("voice-r2", False), ("full", True)]
     assert [v["reused"] for v in again["variants"]] == [True, False, True]
     # the stopped variant resumed from its finished checkpoint instead of training again: same numbers
@@ -171,8 +185,12 @@ def test_sweep_reuses_finished_variants_and_resumes_a_stopped_one(swept, assets:
         assert a["metrics"]["mcd_db"] == pytest.approx(b["metrics"]["mcd_db"], rel=1e-6)
         assert a["train_seconds"] == b["train_seconds"]
     # other settings retrain: a finished variant is reused only for the same steps
-    changed = sweep_workspace(ws, {}, SweepOptions(**{**OPTIONS, "steps": 3, "full": False, "ranks": (2,)}),
-                              on_variant=lambda i, n, v, reused: seen.append((v.name, reused)))
+    changed = sweep_workspace(
+        ws,
+        {},
+        SweepOptions(**{**OPTIONS, "steps": 3, "full": False, "ranks": (2,)}),
+        on_variant=lambda i, n, v, reused: seen.append((v.name, reused)),
+    )
     assert seen[3:] == [("embedding", False), ("voice-r2", False)]
     assert [v.steps for v in changed.variants] == [3, 3]
 
@@ -183,8 +201,22 @@ def test_sweep_with_one_recording_is_one_line_exit_2(tmp_path: Path, assets: dic
     raw = _raw(tmp_path / "raw", 1)
     ws = tmp_path / "voice"
     with pytest.raises(SystemExit) as stop:
-        main(["sweep", str(ws), "--input", str(raw), "--base", str(assets["base"]), "--hubert",
-              str(assets["hubert"]), "--f0-method", "dio", "--steps", "2"])
+        main(
+            [
+                "sweep",
+                str(ws),
+                "--input",
+                str(raw),
+                "--base",
+                str(assets["base"]),
+                "--hubert",
+                str(assets["hubert"]),
+                "--f0-method",
+                "dio",
+                "--steps",
+                "2",
+            ]
+        )
     assert stop.value.code == 2
     line = capsys.readouterr().err.strip()
     assert line.count("\n") == 0 and "at least 2 source recordings" in line, line

@@ -49,10 +49,21 @@ def make_job(root: Path, reference_dir: Path, **train: object):
     settings.update(epochs=2, batch_size=2, save_every=1, val_fraction=0.0, log_every=1, lr=2e-3)
     settings.update(train)
     clips = find_clips(root / "wav", root / "features", root / "f0")
-    return TrainJob("voice", reference_dir / BASE, None, clips, root / "adapters", root / "checkpoints",
-                    root / "logs", LoRAConfig(rank=4, alpha=4.0, targets="decoder+flow"),
-                    TrainOptions.from_settings(settings, "cpu"), "v2", SR, True,
-                    discriminator={"periods": (2, 3), "width_divisor": 128})
+    return TrainJob(
+        "voice",
+        reference_dir / BASE,
+        None,
+        clips,
+        root / "adapters",
+        root / "checkpoints",
+        root / "logs",
+        LoRAConfig(rank=4, alpha=4.0, targets="decoder+flow"),
+        TrainOptions.from_settings(settings, "cpu"),
+        "v2",
+        SR,
+        True,
+        discriminator={"periods": (2, 3), "width_divisor": 128},
+    )
 
 
 def steps_of(root: Path) -> list[dict]:
@@ -85,8 +96,10 @@ def test_adapter_holds_only_the_adapter_and_matches_the_base(trained, reference_
     assert meta["base_fingerprint"] == base_fingerprint(load_synthesizer(reference_dir / BASE))
     assert meta["info"]["training"]["steps"] == result.steps == 24
     # --save-every 3 → epochs 3 and 6 as epoch adapters, --keep 2 keeps both; epoch 8 is the final file
-    assert sorted(p.name for p in (root / "adapters").glob("voice_e*")) == ["voice_e3_s9.safetensors",
-                                                                           "voice_e6_s18.safetensors"]
+    assert sorted(p.name for p in (root / "adapters").glob("voice_e*")) == [
+        "voice_e3_s9.safetensors",
+        "voice_e6_s18.safetensors",
+    ]
     assert len(list((root / "checkpoints").glob("state_*.pt"))) == 2
     assert (root / "logs" / "train.jsonl").is_file() and list((root / "logs").glob("events.out.tfevents*"))
 
@@ -182,7 +195,9 @@ def test_divergence_stops_with_a_clear_message(tmp_path: Path, reference_dir: Pa
     assert [p.name for p in states] == ["state_e00001_s00000002.pt"]
 
 
-def test_cli_trains_a_workspace_and_resumes(tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_trains_a_workspace_and_resumes(
+    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`rvclora train WS --base ...` on a workspace with clips and features; a second call resumes."""
     import json
     import shutil
@@ -205,13 +220,24 @@ def test_cli_trains_a_workspace_and_resumes(tmp_path: Path, reference_dir: Path,
         return real(job, *args)
 
     monkeypatch.setattr(workflow, "run_training", small_d)
-    args = ["train", str(ws), "--base", str(reference_dir / BASE), "--device", "cpu", "--batch-size", "2",
-            "--json", "--val-fraction", "0"]
+    args = [
+        "train",
+        str(ws),
+        "--base",
+        str(reference_dir / BASE),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+        "--json",
+        "--val-fraction",
+        "0",
+    ]
     first = CliRunner().invoke(app, args + ["--epochs", "1"])
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout[first.stdout.index("{"):])["steps"] == 2
+    assert json.loads(first.stdout[first.stdout.index("{") :])["steps"] == 2
     second = CliRunner().invoke(app, args + ["--epochs", "2"])
-    summary = json.loads(second.stdout[second.stdout.index("{"):])
+    summary = json.loads(second.stdout[second.stdout.index("{") :])
     assert summary["steps"] == 4 and summary["resumed_from"].endswith("state_e00001_s00000002.pt")
     assert (ws / "adapters" / "voice.safetensors").is_file()
     assert "epochs: 2" in (ws / "rvclora.yaml").read_text()  # flags are stored in the workspace settings

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_train import make_dataset, make_job, steps_of
 
 SCRIPT = """
@@ -74,8 +73,12 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
     roots = {w: tmp_path / f"w{w}" for w in (1, 2)}
     for root in roots.values():
         make_dataset(root, n_clips=4)
-    run = subprocess.Popen([sys.executable, str(script), "2", str(_free_port()), str(roots[2]), str(reference_dir),
-                            "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, str(script), "2", str(_free_port()), str(roots[2]), str(reference_dir), "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with without_noise():  # the 1-process run, here while the 2 ranks run
         threads = torch.get_num_threads()
         torch.set_num_threads(1)

@@ -37,9 +37,31 @@ def test_train_from_raw_audio_to_adapter(reference_dir: Path, tmp_path: Path) ->
     hubert = build_tiny_hubert(tmp_path / "hubert.pt", "v2")
     ws = tmp_path / "voice"
 
-    res = _cli("train", str(ws), "--input", str(raw), "--base", str(base), "--base-d", str(base_d),
-               "--hubert", str(hubert), "--f0-method", "dio", "--rank", "4", "--epochs", "8",
-               "--batch-size", "2", "--lr", "0.002", "--seed", "3", "--json")
+    res = _cli(
+        "train",
+        str(ws),
+        "--input",
+        str(raw),
+        "--base",
+        str(base),
+        "--base-d",
+        str(base_d),
+        "--hubert",
+        str(hubert),
+        "--f0-method",
+        "dio",
+        "--rank",
+        "4",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "2",
+        "--lr",
+        "0.002",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
 
     # preprocess and extract really ran from the raw recordings

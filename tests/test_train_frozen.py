@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from test_train_step import TINY_G, _batch
+from torch import nn
 
 
 def _lora_net(reference_dir: Path):
@@ -72,18 +71,22 @@ def test_input_gradient_matches_autograd_also_under_autocast(kind: str) -> None:
     from rvclora.train.frozen import lean_frozen_convs
 
     torch.manual_seed(0)
-    conv = {"conv1d": lambda: WNConv1d(6, 4, 5, stride=2, padding=4, dilation=2),  # generator layers
-            "transposed": lambda: WNConvTranspose1d(6, 4, 8, stride=4, padding=2),
-            "grouped": lambda: WNConv1d(6, 4, 41, stride=4, groups=2, padding=20),  # scale discriminator
-            "conv2d": lambda: WNConv2d(6, 4, (5, 1), (3, 1), padding=(2, 0))}[kind]()  # period discriminators
+    conv = {
+        "conv1d": lambda: WNConv1d(6, 4, 5, stride=2, padding=4, dilation=2),  # generator layers
+        "transposed": lambda: WNConvTranspose1d(6, 4, 8, stride=4, padding=2),
+        "grouped": lambda: WNConv1d(6, 4, 41, stride=4, groups=2, padding=20),  # scale discriminator
+        "conv2d": lambda: WNConv2d(6, 4, (5, 1), (3, 1), padding=(2, 0)),
+    }[kind]()  # period discriminators
     conv.requires_grad_(False)
     x = torch.randn(2, 6, 40, 3) if kind == "conv2d" else torch.randn(2, 6, 40)
     for autocast in (False, True):
         results = []
         for lean in (False, True):
             xi = x.clone().requires_grad_(True)
-            with lean_frozen_convs(conv) if lean else _nothing(), torch.autocast("cpu", torch.bfloat16,
-                                                                                 enabled=autocast):
+            with (
+                lean_frozen_convs(conv) if lean else _nothing(),
+                torch.autocast("cpu", torch.bfloat16, enabled=autocast),
+            ):
                 y = conv(xi)
             (y.float() * torch.linspace(-1, 1, y.shape[2]).reshape(-1, *[1] * (y.dim() - 3))).sum().backward()
             results.append((y.detach().float(), xi.grad))
@@ -113,8 +116,7 @@ def test_without_autograd_the_cached_weight_gives_the_same_output(reference_dir:
 def test_trainable_and_non_zero_padded_convs_are_left_alone() -> None:
     from rvclora.train.frozen import lean_frozen_convs
 
-    model = nn.Sequential(nn.Conv1d(2, 2, 3), nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"),
-                          nn.Conv1d(2, 2, 3))
+    model = nn.Sequential(nn.Conv1d(2, 2, 3), nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"), nn.Conv1d(2, 2, 3))
     model[1].requires_grad_(False)
     model[2].requires_grad_(False)
     with lean_frozen_convs(model) as patched:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_train import make_dataset, make_job
 
 
@@ -25,8 +24,9 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-7)
 
 
-def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(tmp_path: Path,
-                                                                                reference_dir: Path) -> None:
+def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(
+    tmp_path: Path, reference_dir: Path
+) -> None:
     from rvclora.train.interrupt import TrainingInterrupted
     from rvclora.train.loop import run_training
 
@@ -51,8 +51,9 @@ def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(
     assert [(h["epoch"], h["steps"]) for h in resumed.history] == [(1, 3), (2, 3)]  # epoch 2 is not cut short
 
 
-def test_sigint_inside_a_step_lets_it_finish_then_stops(tmp_path: Path, reference_dir: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigint_inside_a_step_lets_it_finish_then_stops(
+    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import rvclora.train.loop as loop
     from rvclora.train.interrupt import TrainingInterrupted
 
@@ -76,8 +77,9 @@ def test_sigint_inside_a_step_lets_it_finish_then_stops(tmp_path: Path, referenc
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
 
 
-def test_the_command_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_says_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import rvclora.train.workflow as workflow
     from rvclora.cli import main
     from rvclora.train.interrupt import TrainingInterrupted
@@ -91,5 +93,6 @@ def test_the_command_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.Monk
     assert info.value.code == 130
     assert "interrupted at step 17; run the same command to resume" in capsys.readouterr().err
     lost = TrainingInterrupted(17, False, 12)
-    assert lost.message() == ("interrupted during step 18; run the same command to resume from the last checkpoint "
-                              "(step 12)")
+    assert lost.message() == (
+        "interrupted during step 18; run the same command to resume from the last checkpoint (step 12)"
+    )

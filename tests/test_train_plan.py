@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_train import BASE, make_dataset, make_job
 
 
 def test_the_plan_comes_before_the_first_step_and_the_estimate_after_timed_steps(
-        tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import rvclora.train.loop as loop
     from rvclora.train.plan import ESTIMATE_STEPS, RECOMMENDED_MIN_AUDIO_S
 
@@ -26,9 +26,11 @@ def test_the_plan_comes_before_the_first_step_and_the_estimate_after_timed_steps
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop, "train_step", step)
-    result = loop.run_training(make_job(tmp_path, reference_dir, epochs=2),
-                               on_plan=lambda p: events.append(("plan", p)),
-                               on_estimate=lambda e: events.append(("estimate", e)))
+    result = loop.run_training(
+        make_job(tmp_path, reference_dir, epochs=2),
+        on_plan=lambda p: events.append(("plan", p)),
+        on_estimate=lambda e: events.append(("estimate", e)),
+    )
     kinds = [k for k, _ in events]
     assert kinds == ["plan"] + ["step"] * (1 + ESTIMATE_STEPS) + ["estimate"] + ["step"] * 2
     plan = events[0][1]
@@ -58,7 +60,13 @@ def test_enough_audio_gives_no_warning_and_durations_read_well() -> None:
     assert audio_warnings(RECOMMENDED_MIN_AUDIO_S) == []
     assert "holds 4 min" in audio_warnings(250)[0]
     assert [format_duration(s) for s in (12.4, 89, 600, 3599, 3600 + 5 * 60, 50 * 3600)] == [
-        "12 s", "89 s", "10 min", "1 h 00 min", "1 h 05 min", "50 h 00 min"]
+        "12 s",
+        "89 s",
+        "10 min",
+        "1 h 00 min",
+        "1 h 05 min",
+        "50 h 00 min",
+    ]
 
 
 @pytest.mark.parametrize(("full", "lr", "want"), [(False, None, 5e-4), (True, None, 1e-4), (True, 3e-4, 3e-4)])
@@ -71,8 +79,9 @@ def test_full_fine_tuning_defaults_to_rvcs_learning_rate(full: bool, lr: float |
     assert TrainOptions.from_settings({**train, "full": full, "lr": lr}, "cpu").lr == want
 
 
-def test_max_steps_0_clears_a_stored_limit(tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_max_steps_0_clears_a_stored_limit(
+    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     import rvclora.train.workflow as workflow
@@ -96,8 +105,23 @@ def test_max_steps_0_clears_a_stored_limit(tmp_path: Path, reference_dir: Path, 
     monkeypatch.setattr(workflow, "run_training", small_d)
     capsys.readouterr()
     with pytest.raises(SystemExit) as done:
-        main(["train", str(ws), "--device", "cpu", "--batch-size", "2", "--epochs", "1", "--val-fraction", "0",
-              "--max-steps", "0", "--json"])
+        main(
+            [
+                "train",
+                str(ws),
+                "--device",
+                "cpu",
+                "--batch-size",
+                "2",
+                "--epochs",
+                "1",
+                "--val-fraction",
+                "0",
+                "--max-steps",
+                "0",
+                "--json",
+            ]
+        )
     assert done.value.code == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["steps"] == 2  # one whole epoch: the stored limit of 1 is gone

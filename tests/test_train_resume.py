@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from test_train import make_dataset, make_job, steps_of
 
 VICTIM = """

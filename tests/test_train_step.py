@@ -44,10 +44,15 @@ def _batch(fe, content_dim: int):
 
     g = torch.Generator().manual_seed(1)
     lengths = torch.tensor([FRAMES, FRAMES - 7, FRAMES - 20])
-    return Batch(torch.randn(B, FRAMES, content_dim, generator=g), lengths,
-                 torch.randint(1, 255, (B, FRAMES), generator=g), 100 + 100 * torch.rand(B, FRAMES, generator=g),
-                 torch.rand(B, fe.fe.spec_channels, FRAMES, generator=g),
-                 0.1 * torch.randn(B, 1, FRAMES * fe.hop, generator=g), torch.zeros(B, dtype=torch.long))
+    return Batch(
+        torch.randn(B, FRAMES, content_dim, generator=g),
+        lengths,
+        torch.randint(1, 255, (B, FRAMES), generator=g),
+        100 + 100 * torch.rand(B, FRAMES, generator=g),
+        torch.rand(B, fe.fe.spec_channels, FRAMES, generator=g),
+        0.1 * torch.randn(B, 1, FRAMES * fe.hop, generator=g),
+        torch.zeros(B, dtype=torch.long),
+    )
 
 
 def _runner(net, disc, fe):
@@ -55,14 +60,18 @@ def _runner(net, disc, fe):
     from rvclora.train.step import Critic, Optimisers, StepModules
 
     modules = StepModules(TrainingGenerator(net, fe.segment, fe.hop), Critic(disc), net, disc)
-    opt = Optimisers(torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3),
-                     torch.optim.AdamW(disc.parameters(), lr=1e-3), torch.amp.GradScaler("cpu", enabled=False))
+    opt = Optimisers(
+        torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3),
+        torch.optim.AdamW(disc.parameters(), lr=1e-3),
+        torch.amp.GradScaler("cpu", enabled=False),
+    )
     return modules, opt
 
 
 @pytest.mark.parametrize(("mode", "shared_d_pass"), [("lora", True), ("full", True), ("full", False)])
-def test_optimised_step_matches_reference_step(reference_dir: Path, mode: str, shared_d_pass: bool,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_optimised_step_matches_reference_step(
+    reference_dir: Path, mode: str, shared_d_pass: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rvclora.train import step as step_module
     from rvclora.train.frontend import FrontEnd
     from rvclora.train.precision import choose_precision

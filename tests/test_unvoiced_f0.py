@@ -115,7 +115,9 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     root = tmp_path_factory.mktemp("unvoiced")
     base = reference_dir / "v2_40k_f0_tiny.pth"
     return {
-        "root": root, "base": base, "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
+        "root": root,
+        "base": base,
+        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
         "fill": build_adapter(root / "fill.safetensors", base, seed=1, unvoiced_f0="fill"),
         "zero": build_adapter(root / "zero.safetensors", base, seed=2, unvoiced_f0="zero"),
         "legacy": build_adapter(root / "legacy.safetensors", base, seed=3),  # written before the key existed
@@ -193,7 +195,8 @@ def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[s
 
 
 def test_blends_follow_the_heaviest_part_and_the_user_config_sets_the_plain_default(
-        assets: dict[str, Path], tmp_path: Path) -> None:
+    assets: dict[str, Path], tmp_path: Path
+) -> None:
     fill, zero = {"unvoiced_f0": "fill"}, {"unvoiced_f0": "zero"}
     assert blend_unvoiced_f0([fill, zero], [0.7, 0.3]) == "fill"
     assert blend_unvoiced_f0([fill, zero], [0.3, 0.7]) == "zero"
@@ -227,10 +230,16 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
         sf.write(root / "raw" / f"{name}.wav", wav, 40000)
     with pytest.MonkeyPatch.context() as mp:
         _clean_env(mp, root.parent)
-        ws = Workspace.open(root, overrides={
-            "f0_method": "dio", "preprocess.workers": 1, "extract.build_index": False,
-            "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
-            "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth")})
+        ws = Workspace.open(
+            root,
+            overrides={
+                "f0_method": "dio",
+                "preprocess.workers": 1,
+                "extract.build_index": False,
+                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+                "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth"),
+            },
+        )
         preprocess_workspace(ws)
         summary = ex.extract(ws)
         assert summary.f0_done >= 2 and summary.unvoiced_f0 == "zero"
@@ -290,8 +299,9 @@ def test_mixed_pitch_files_are_refused_and_legacy_entries_count_as_zero(voice: P
         ex.pitch_convention(ws.manifest)
 
 
-def test_training_records_the_convention_of_the_pitch_files(voice: Path, reference_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_records_the_convention_of_the_pitch_files(
+    voice: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import rvclora.train.workflow as workflow
     from rvclora.lora.config import LoRAConfig
     from rvclora.lora.inject import add_lora, lora_layers
@@ -346,14 +356,38 @@ def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: p
     outputs = {}
     for mode in ("zero", "fill", None):
         dest = assets["root"] / f"out_{mode}.wav"
-        args = ["infer", str(src), "--model", str(assets["base"]), "--hubert", str(assets["hubert"]),
-                "--f0-method", "dio", "--device", "cpu", "--index-rate", "0", "-o", str(dest), "--overwrite"]
+        args = [
+            "infer",
+            str(src),
+            "--model",
+            str(assets["base"]),
+            "--hubert",
+            str(assets["hubert"]),
+            "--f0-method",
+            "dio",
+            "--device",
+            "cpu",
+            "--index-rate",
+            "0",
+            "-o",
+            str(dest),
+            "--overwrite",
+        ]
         with without_noise():
             code, out, err = _cli(capsys, *args, *(["--unvoiced-f0", mode] if mode else []))
         assert code == 0, err
         outputs[mode] = sf.read(dest)[0]
     np.testing.assert_array_equal(outputs[None], outputs["zero"])  # a plain model's default: zero
     assert np.abs(outputs["fill"] - outputs["zero"]).max() > 1e-3
-    code, out, err = _cli(capsys, "infer", str(src), "--model", str(assets["base"]), "--unvoiced-f0", "both",
-                          "-o", str(assets["root"] / "x.wav"))
+    code, out, err = _cli(
+        capsys,
+        "infer",
+        str(src),
+        "--model",
+        str(assets["base"]),
+        "--unvoiced-f0",
+        "both",
+        "-o",
+        str(assets["root"] / "x.wav"),
+    )
     assert code == 2 and "both" in err

@@ -46,6 +46,7 @@ def _touch(path: Path, data: bytes = b"x") -> Path:
 
 # --- schema and file round trip ------------------------------------------------------------------------
 
+
 def test_new_workspace_file_spells_out_every_default_with_comments(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "voice")
     assert not (tmp_path / "voice").exists()  # nothing is written until save_settings()
@@ -82,8 +83,10 @@ def test_edits_survive_a_rewrite_and_comments_come_back(tmp_path: Path) -> None:
 
 
 def test_lora_section_follows_the_dataclass(tmp_path: Path) -> None:
-    expected = {f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
-                for f in dataclasses.fields(LoRAConfig)}
+    expected = {
+        f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(LoRAConfig)
+    }
     ws = Workspace.open(tmp_path / "v")
     assert ws.settings.lora.as_dict() == expected
     _write_config(tmp_path / "bad", "lora:\n  targets: nosuchpreset\n")
@@ -98,6 +101,7 @@ def test_docs_table_matches_schema() -> None:
 
 # --- validation ----------------------------------------------------------------------------------------
 
+
 def test_unknown_key_names_line_and_closest_key(tmp_path: Path) -> None:
     _write_config(tmp_path / "v", "sr: 40k\npreprocess:\n  threshold_db: -40\n  widow_s: 3.0\n")
     with pytest.raises(ConfigError) as exc:
@@ -111,14 +115,17 @@ def test_misplaced_key_says_which_section(tmp_path: Path) -> None:
         Workspace.open(tmp_path / "v")
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("train:\n  epochs: many\n", r"line 2: 'train.epochs' must be a whole number"),
-    ("f0: 1\n", r"line 1: 'f0' must be true or false"),
-    ("version: v1\nsr: 44k\n", r"line 2: 'sr' must be one of 32k, 40k, 48k"),
-    ("device: gpu\n", r"line 1: 'device' must match"),
-    ("preprocess: 3\n", r"line 1: 'preprocess' must be a section"),
-    ("train:\n  val_fraction: 0.9\n", r"line 2: 'train.val_fraction' must be at most 0.5"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("train:\n  epochs: many\n", r"line 2: 'train.epochs' must be a whole number"),
+        ("f0: 1\n", r"line 1: 'f0' must be true or false"),
+        ("version: v1\nsr: 44k\n", r"line 2: 'sr' must be one of 32k, 40k, 48k"),
+        ("device: gpu\n", r"line 1: 'device' must match"),
+        ("preprocess: 3\n", r"line 1: 'preprocess' must be a section"),
+        ("train:\n  val_fraction: 0.9\n", r"line 2: 'train.val_fraction' must be at most 0.5"),
+    ],
+)
 def test_wrong_values_name_key_and_line(tmp_path: Path, text: str, needle: str) -> None:
     _write_config(tmp_path / "v", text)
     with pytest.raises(ConfigError, match=needle):
@@ -152,13 +159,16 @@ def test_missing_asset_names_key_and_line(tmp_path: Path) -> None:
 
 # --- precedence and paths ------------------------------------------------------------------------------
 
-def test_precedence_user_config_env_file_cli(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                             reference_dir: Path) -> None:
+
+def test_precedence_user_config_env_file_cli(
+    tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch, reference_dir: Path
+) -> None:
     a = _touch(clean_env / "rvclora" / "models" / "a.pt")
     b, c = (_touch(tmp_path / name) for name in ("b.pt", "c.pt"))
     d = _touch(tmp_path / "d.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())  # a flag's file is read
     (clean_env / "rvclora" / "config.yaml").write_text(
-        "assets:\n  hubert: models/a.pt\ntrain:\n  batch_size: 8\n")  # relative to the config's folder
+        "assets:\n  hubert: models/a.pt\ntrain:\n  batch_size: 8\n"
+    )  # relative to the config's folder
     ws = Workspace.open(tmp_path / "v1")
     ws.save_settings()
     assert ws.settings.assets.hubert == a and ws.settings.train.batch_size == 8
@@ -218,13 +228,15 @@ def test_default_helper_reads_schema() -> None:
 
 # --- lock ----------------------------------------------------------------------------------------------
 
+
 def _fake_lock(ws: Workspace, pid: int, command: str) -> None:
     import json
     import socket
 
     ws.state_dir.mkdir(parents=True, exist_ok=True)
-    (ws.state_dir / "lock").write_text(json.dumps(
-        {"pid": pid, "host": socket.gethostname(), "command": command, "since": "2024-01-01T00:00:00"}))
+    (ws.state_dir / "lock").write_text(
+        json.dumps({"pid": pid, "host": socket.gethostname(), "command": command, "since": "2024-01-01T00:00:00"})
+    )
 
 
 def test_lock_refuses_second_holder_with_info(tmp_path: Path) -> None:
@@ -239,13 +251,16 @@ def test_lock_refuses_second_holder_with_info(tmp_path: Path) -> None:
 
 def test_lock_held_by_another_process(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "v")
-    code = ("import sys\nfrom rvclora.workspace import Workspace\nfrom rvclora.errors import WorkspaceBusyError\n"
-            f"ws = Workspace.open({str(ws.root)!r})\n"
-            "try:\n    ws.lock('extract').__enter__()\nexcept WorkspaceBusyError as e:\n"
-            "    print(e); sys.exit(3)\n")
+    code = (
+        "import sys\nfrom rvclora.workspace import Workspace\nfrom rvclora.errors import WorkspaceBusyError\n"
+        f"ws = Workspace.open({str(ws.root)!r})\n"
+        "try:\n    ws.lock('extract').__enter__()\nexcept WorkspaceBusyError as e:\n"
+        "    print(e); sys.exit(3)\n"
+    )
     with ws.lock("preprocess"):
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                             env={**os.environ})
+        res = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ}
+        )
     assert res.returncode == 3, res.stderr
     assert f"pid {os.getpid()}" in res.stdout and "rvclora preprocess" in res.stdout
     assert not (ws.state_dir / "lock").exists()  # released
@@ -266,6 +281,7 @@ def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
 
 
 # --- manifest ------------------------------------------------------------------------------------------
+
 
 def test_manifest_freshness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = _touch(tmp_path / "raw" / "a.wav", b"abc")
@@ -336,8 +352,10 @@ def test_a_missing_required_setting_fails_before_anything_is_written(tmp_path: P
 
 # --- settings from flags: checked completely, written only on success, clearable ---------------------------
 
-def test_unset_puts_the_default_back_and_lets_lower_layers_decide(tmp_path: Path, clean_env: Path,
-                                                                  reference_dir: Path) -> None:
+
+def test_unset_puts_the_default_back_and_lets_lower_layers_decide(
+    tmp_path: Path, clean_env: Path, reference_dir: Path
+) -> None:
     hubert = (reference_dir / "hubert_tiny_fairseq.pt").resolve()
     Workspace.open(tmp_path / "v", overrides={"train.max_steps": 50, "assets.hubert": str(hubert)}).save_settings()
     user_hubert = _touch(clean_env / "rvclora" / "hubert.pt")
@@ -353,18 +371,28 @@ def test_unset_puts_the_default_back_and_lets_lower_layers_decide(tmp_path: Path
         Workspace.open(tmp_path / "v", unset=["train.max_step"])
 
 
-@pytest.mark.parametrize(("key", "give", "needle"), [
-    ("assets.hubert", "song.wav", r"--hubert: song.wav is not a HuBERT/ContentVec content encoder \(.*not a PyTorch"),
-    ("assets.hubert", "G", r"--hubert: G.pth is not a HuBERT/ContentVec content encoder \(it is: RVC generator"),
-    ("assets.base", "hubert", r"--base: hubert.pt is not an RVC generator \(it is: HuBERT"),
-    ("assets.base_d", "G", r"--base-d: G.pth is not an RVC discriminator \(it is: RVC generator"),
-    ("assets.rmvpe", "hubert", r"--rmvpe: hubert.pt is not an RMVPE pitch model \(it is: HuBERT"),
-])
-def test_a_model_file_from_a_flag_must_be_the_right_kind(tmp_path: Path, reference_dir: Path, key: str, give: str,
-                                                          needle: str) -> None:
-    files = {"song.wav": _touch(tmp_path / "song.wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
-             "G": _touch(tmp_path / "G.pth", (reference_dir / "v2_40k_f0_tiny.G.pth").read_bytes()),
-             "hubert": _touch(tmp_path / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes())}
+@pytest.mark.parametrize(
+    ("key", "give", "needle"),
+    [
+        (
+            "assets.hubert",
+            "song.wav",
+            r"--hubert: song.wav is not a HuBERT/ContentVec content encoder \(.*not a PyTorch",
+        ),
+        ("assets.hubert", "G", r"--hubert: G.pth is not a HuBERT/ContentVec content encoder \(it is: RVC generator"),
+        ("assets.base", "hubert", r"--base: hubert.pt is not an RVC generator \(it is: HuBERT"),
+        ("assets.base_d", "G", r"--base-d: G.pth is not an RVC discriminator \(it is: RVC generator"),
+        ("assets.rmvpe", "hubert", r"--rmvpe: hubert.pt is not an RMVPE pitch model \(it is: HuBERT"),
+    ],
+)
+def test_a_model_file_from_a_flag_must_be_the_right_kind(
+    tmp_path: Path, reference_dir: Path, key: str, give: str, needle: str
+) -> None:
+    files = {
+        "song.wav": _touch(tmp_path / "song.wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+        "G": _touch(tmp_path / "G.pth", (reference_dir / "v2_40k_f0_tiny.G.pth").read_bytes()),
+        "hubert": _touch(tmp_path / "hubert.pt", (reference_dir / "hubert_tiny_fairseq.pt").read_bytes()),
+    }
     Workspace.open(tmp_path / "v").save_settings()
     before = (tmp_path / "v" / "rvclora.yaml").read_text()
     with pytest.raises(ConfigError, match=needle):
@@ -373,10 +401,15 @@ def test_a_model_file_from_a_flag_must_be_the_right_kind(tmp_path: Path, referen
 
 
 def test_the_right_kinds_are_accepted(tmp_path: Path, reference_dir: Path) -> None:
-    ws = Workspace.open(tmp_path / "v", overrides={
-        "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth"), "assets.hubert": str(reference_dir /
-                                                                                      "hubert_tiny_fairseq.pt"),
-        "assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"), "f0_method": "rmvpe"})
+    ws = Workspace.open(
+        tmp_path / "v",
+        overrides={
+            "assets.base": str(reference_dir / "v2_40k_f0_tiny.G.pth"),
+            "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+            "assets.rmvpe": str(reference_dir / "rmvpe_tiny.pt"),
+            "f0_method": "rmvpe",
+        },
+    )
     assert ws.f0_method == "rmvpe" and ws.save_settings()
 
 
@@ -390,11 +423,19 @@ def test_the_rmvpe_method_needs_an_rmvpe_file_and_a_stored_one_can_be_cleared(tm
     assert yaml.safe_load(ws.config_path.read_text())["f0_method"] == "auto"
 
 
-@pytest.mark.parametrize(("key", "text", "value"), [
-    ("train.lr", "1e-4", 1e-4), ("train.epochs", "200", 200), ("train.cache", "true", True),
-    ("train.max_steps", "null", None), ("train.betas", "[0.9, 0.95]", [0.9, 0.95]), ("input", "2024", "2024"),
-    ("lora.targets", "[dec.ups, flow]", ["dec.ups", "flow"]), ("sr", "48k", "48k"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("train.lr", "1e-4", 1e-4),
+        ("train.epochs", "200", 200),
+        ("train.cache", "true", True),
+        ("train.max_steps", "null", None),
+        ("train.betas", "[0.9, 0.95]", [0.9, 0.95]),
+        ("input", "2024", "2024"),
+        ("lora.targets", "[dec.ups, flow]", ["dec.ups", "flow"]),
+        ("sr", "48k", "48k"),
+    ],
+)
 def test_values_typed_as_text_read_as_in_the_file(key: str, text: str, value: object) -> None:
     from rvclora.workspace.settings import check_value, parse_text
 
@@ -415,8 +456,9 @@ def test_a_command_failing_under_the_lock_leaves_no_new_folder(tmp_path: Path) -
     assert (tmp_path / "new" / "clips").is_dir()  # a folder with work in it is kept
 
 
-def test_a_model_file_is_identified_once_when_first_stored(tmp_path: Path, reference_dir: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_file_is_identified_once_when_first_stored(
+    tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import rvclora.inspection as inspection
 
     calls: list[str] = []

@@ -26,12 +26,18 @@ CROP = 16000  # training windows of one second
 
 
 def _checkpoint(cfg_model: dict, sd: dict[str, torch.Tensor]) -> dict:
-    return {"args": None, "cfg": {"model": cfg_model, "task": {"_name": "hubert_pretraining", "normalize": False,
-                                                               "sample_rate": 16000}},
-            "model": sd, "criterion": None, "optimizer_history": [], "task_state": {}, "extra_state": {}}
+    return {
+        "args": None,
+        "cfg": {"model": cfg_model, "task": {"_name": "hubert_pretraining", "normalize": False, "sample_rate": 16000}},
+        "model": sd,
+        "criterion": None,
+        "optimizer_history": [],
+        "task_state": {},
+        "extra_state": {},
+    }
 
 
-def _one_layer_net(ffn: int, conv_dim: int, seed: int):  # noqa: ANN202 - HubertNet
+def _one_layer_net(ffn: int, conv_dim: int, seed: int):
     from rvclora.features.hubert_load import _from_fairseq
     from rvclora.features.hubert_model import HubertNet
 
@@ -42,9 +48,18 @@ def _one_layer_net(ffn: int, conv_dim: int, seed: int):  # noqa: ANN202 - Hubert
     return net, cfg_model
 
 
-def train_encoder(wavs: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_phones: int, dest: Path, steps: int,
-                  seed: int = 0, ffn: int = 256, conv_dim: int = 32, batch: int = 8,
-                  log: "object | None" = None) -> dict[str, float]:
+def train_encoder(
+    wavs: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    n_phones: int,
+    dest: Path,
+    steps: int,
+    seed: int = 0,
+    ffn: int = 256,
+    conv_dim: int = 32,
+    batch: int = 8,
+    log: object | None = None,
+) -> dict[str, float]:
     """Train on (16 kHz waveform, 100 Hz labels) pairs; write the fairseq-layout file; return accuracy figures."""
     torch.manual_seed(seed)
     net, cfg_model = _one_layer_net(ffn, conv_dim, seed)
@@ -80,10 +95,10 @@ def _crop(wav: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tuple[n
     if len(wav) <= CROP:
         return wav, lab
     start = int(rng.integers(0, (len(wav) - CROP) // HOP + 1)) * HOP
-    return wav[start: start + CROP], lab[start // 160: (start + CROP) // 160 + 1]
+    return wav[start : start + CROP], lab[start // 160 : (start + CROP) // 160 + 1]
 
 
-def _batch_loss(net, head: nn.Module, wavs: Sequence[np.ndarray], labels: Sequence[np.ndarray]):  # noqa: ANN001,ANN202
+def _batch_loss(net, head: nn.Module, wavs: Sequence[np.ndarray], labels: Sequence[np.ndarray]):
     n = max(len(w) for w in wavs)
     x = torch.zeros(len(wavs), n)
     for i, w in enumerate(wavs):
@@ -93,7 +108,7 @@ def _batch_loss(net, head: nn.Module, wavs: Sequence[np.ndarray], labels: Sequen
     target = torch.full(feats.shape[:2], -100, dtype=torch.long)
     for i, lab in enumerate(labels):
         k = min(int(frames[i]), (len(lab) - 1) // 2)
-        target[i, :k] = torch.from_numpy(lab[1: 2 * k: 2].astype(np.int64))
+        target[i, :k] = torch.from_numpy(lab[1 : 2 * k : 2].astype(np.int64))
     logits = head(feats)
     loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
     valid = target != -100
@@ -115,10 +130,10 @@ class _ThenIdentities(nn.Module):
         return x
 
 
-def _save_twelve_layers(net, ln: nn.LayerNorm, cfg_model: dict, dest: Path) -> Path:  # noqa: ANN001
+def _save_twelve_layers(net, ln: nn.LayerNorm, cfg_model: dict, dest: Path) -> Path:
     sd = {k: v.detach().clone() for k, v in net.state_dict().items() if not k.startswith("encoder.layer_norm.")}
     sd["encoder.layer_norm.weight"], sd["encoder.layer_norm.bias"] = ln.weight.detach(), ln.bias.detach()
-    trained = {k[len("encoder.layers.0."):]: v for k, v in sd.items() if k.startswith("encoder.layers.0.")}
+    trained = {k[len("encoder.layers.0.") :]: v for k, v in sd.items() if k.startswith("encoder.layers.0.")}
     out = {k: v for k, v in sd.items() if not k.startswith("encoder.layers.")}
     for n in range(LAYERS - 1):
         for name, v in trained.items():
@@ -135,7 +150,7 @@ def _save_twelve_layers(net, ln: nn.LayerNorm, cfg_model: dict, dest: Path) -> P
     return dest
 
 
-def _check_saved(net, dest: Path, wav: np.ndarray) -> None:  # noqa: ANN001
+def _check_saved(net, dest: Path, wav: np.ndarray) -> None:
     """The saved twelve-layer file must give what the trained one-layer net gives (through rvclora's loader)."""
     from rvclora.features.hubert import load_content_encoder
 

@@ -10,9 +10,48 @@ from pathlib import Path
 import numpy as np
 
 # CMUdict's 39 phones plus silence (pocketsphinx en-us); index 0 is silence.
-PHONES = ("SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
-          "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W",
-          "Y", "Z", "ZH")
+PHONES = (
+    "SIL",
+    "AA",
+    "AE",
+    "AH",
+    "AO",
+    "AW",
+    "AY",
+    "B",
+    "CH",
+    "D",
+    "DH",
+    "EH",
+    "ER",
+    "EY",
+    "F",
+    "G",
+    "HH",
+    "IH",
+    "IY",
+    "JH",
+    "K",
+    "L",
+    "M",
+    "N",
+    "NG",
+    "OW",
+    "OY",
+    "P",
+    "R",
+    "S",
+    "SH",
+    "T",
+    "TH",
+    "UH",
+    "UW",
+    "V",
+    "W",
+    "Y",
+    "Z",
+    "ZH",
+)
 INDEX = {p: i for i, p in enumerate(PHONES)}
 RATE = 16000
 
@@ -44,7 +83,7 @@ class Aligner:
         out = np.zeros(len(wav_16k) // 160 + 1, dtype=np.int16)
         for word in d.get_alignment() or []:
             for ph in word:
-                out[ph.start: ph.start + ph.duration] = INDEX.get(ph.name.split("_")[0], 0)
+                out[ph.start : ph.start + ph.duration] = INDEX.get(ph.name.split("_")[0], 0)
         return out
 
 

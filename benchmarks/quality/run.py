@@ -30,17 +30,52 @@ from world import Scale  # noqa: E402
 SCALES = {
     # quick: sized from measured CPU steps (reduced-width v2 at batch 4: ~2.5-3.7 s per step on 2 cores) to
     # stay near 45 minutes; too few steps for a converged GAN: a smoke run of the whole pipeline
-    "quick": Scale(sentences=24, convert=4, encoder_steps=200, base_steps=300, sweep_steps=60, ranks=(4, 8),
-                   presets=("voice", "decoder"),
-                   widths={"inter_channels": 64, "hidden_channels": 64, "filter_channels": 128, "n_heads": 2,
-                           "n_layers": 3, "upsample_initial_channel": 128, "gin_channels": 64},
-                   d_divisor=32, batch_size=4, f0_method="dio"),
-    "full": Scale(sentences=40, convert=6, encoder_steps=4000, base_steps=20000, sweep_steps=2000,
-                  ranks=(4, 8, 16, 32), presets=("voice", "decoder"), widths=None, d_divisor=None, batch_size=8,
-                  f0_method="harvest"),
+    "quick": Scale(
+        sentences=24,
+        convert=4,
+        encoder_steps=200,
+        base_steps=300,
+        sweep_steps=60,
+        ranks=(4, 8),
+        presets=("voice", "decoder"),
+        widths={
+            "inter_channels": 64,
+            "hidden_channels": 64,
+            "filter_channels": 128,
+            "n_heads": 2,
+            "n_layers": 3,
+            "upsample_initial_channel": 128,
+            "gin_channels": 64,
+        },
+        d_divisor=32,
+        batch_size=4,
+        f0_method="dio",
+    ),
+    "full": Scale(
+        sentences=40,
+        convert=6,
+        encoder_steps=4000,
+        base_steps=20000,
+        sweep_steps=2000,
+        ranks=(4, 8, 16, 32),
+        presets=("voice", "decoder"),
+        widths=None,
+        d_divisor=None,
+        batch_size=8,
+        f0_method="harvest",
+    ),
 }
-DEFAULT_VOICES = ("flite_awb", "flite_rms", "flite_kal", "festival_kal", "festival_ked", "espeak_us", "espeak_f3",
-                  "espeak_m3", "flite_slt")
+DEFAULT_VOICES = (
+    "flite_awb",
+    "flite_rms",
+    "flite_kal",
+    "festival_kal",
+    "festival_ked",
+    "espeak_us",
+    "espeak_f3",
+    "espeak_m3",
+    "flite_slt",
+)
 DEFAULT_HOLDOUT = ("flite_slt",)
 
 
@@ -78,12 +113,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scale = SCALES[args.scale]
     if args.sentences is not None:
-        scale = Scale(**{**scale.__dict__, "sentences": args.sentences,
-                         "convert": min(scale.convert, max(1, args.sentences // 2))})
+        scale = Scale(
+            **{
+                **scale.__dict__,
+                "sentences": args.sentences,
+                "convert": min(scale.convert, max(1, args.sentences // 2)),
+            }
+        )
     if args.shrink > 1:
         s = args.shrink
-        scale = Scale(**{**scale.__dict__, "encoder_steps": max(2, scale.encoder_steps // s),
-                         "base_steps": max(2, scale.base_steps // s), "sweep_steps": max(2, scale.sweep_steps // s)})
+        scale = Scale(
+            **{
+                **scale.__dict__,
+                "encoder_steps": max(2, scale.encoder_steps // s),
+                "base_steps": max(2, scale.base_steps // s),
+                "sweep_steps": max(2, scale.sweep_steps // s),
+            }
+        )
     t0 = time.perf_counter()
     report = run(args.work.resolve(), voices, holdout, train_voices, scale, args.seed)
     report.update(scale=args.scale, seconds=round(time.perf_counter() - t0, 1))
@@ -114,21 +160,41 @@ def run(work: Path, voices: list[str], holdout: list[str], train_voices: list[st
     per_voice = {}
     for target in holdout:
         source = train_voices[0] if train_voices[0] != target else train_voices[1]
-        per_voice[target] = adapt_and_convert(work, renders, target, source, speakers, base_g, base_d, hubert,
-                                              scale, seed)
+        per_voice[target] = adapt_and_convert(
+            work, renders, target, source, speakers, base_g, base_d, hubert, scale, seed
+        )
         lap(f"adapt_and_convert:{target}")
-    return {"variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
-            "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
-            "voices": voices, "holdout_voices": holdout, "encoder": enc_info, "stage_seconds": stages,
-            "curves": {"encoder": str(work / "encoder" / "logs"), "base": str(work / "base" / "workspace" / "logs"),
-                       "variants": {t: str(work / "targets" / t / "sweep") for t in holdout}},
-            "per_voice": per_voice}
+    return {
+        "variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
+        "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
+        "voices": voices,
+        "holdout_voices": holdout,
+        "encoder": enc_info,
+        "stage_seconds": stages,
+        "curves": {
+            "encoder": str(work / "encoder" / "logs"),
+            "base": str(work / "base" / "workspace" / "logs"),
+            "variants": {t: str(work / "targets" / t / "sweep") for t in holdout},
+        },
+        "per_voice": per_voice,
+    }
 
 
-def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speakers: dict[str, int], base_g: Path,
-                      base_d: Path, hubert: Path, scale: Scale, seed: int) -> dict:
+def adapt_and_convert(
+    work: Path,
+    renders: dict,
+    target: str,
+    source: str,
+    speakers: dict[str, int],
+    base_g: Path,
+    base_d: Path,
+    hubert: Path,
+    scale: Scale,
+    seed: int,
+) -> dict:
     """``rvclora sweep`` on the target's first sentences, then each variant converts ``source``'s last ones."""
     import world
+
     from rvclora.sweep.stage import sweep_workspace
     from rvclora.sweep.variants import SweepOptions
 
@@ -139,46 +205,94 @@ def adapt_and_convert(work: Path, renders: dict, target: str, source: str, speak
     for p in adapt:
         if not (raw / p.name).exists():
             (raw / p.name).symlink_to(p.resolve())
-    overrides = {"input": str(raw), "assets.base": str(base_g), "assets.base_d": str(base_d),
-                 "assets.hubert": str(hubert), "f0_method": scale.f0_method, "train.batch_size": scale.batch_size,
-                 "train.log_every": 5, "extract.build_index": False}
-    summary = sweep_workspace(ws, overrides, SweepOptions(ranks=scale.ranks, presets=scale.presets,
-                                                          steps=scale.sweep_steps, holdout=0.1, seed=seed))
+    overrides = {
+        "input": str(raw),
+        "assets.base": str(base_g),
+        "assets.base_d": str(base_d),
+        "assets.hubert": str(hubert),
+        "f0_method": scale.f0_method,
+        "train.batch_size": scale.batch_size,
+        "train.log_every": 5,
+        "extract.build_index": False,
+    }
+    summary = sweep_workspace(
+        ws,
+        overrides,
+        SweepOptions(ranks=scale.ranks, presets=scale.presets, steps=scale.sweep_steps, holdout=0.1, seed=seed),
+    )
     # conversion set: the last sentences, never in the target's adaptation data
     conv = work / "convert" / target
     src_dir, ref_dir = conv / "source", conv / "reference"
     for folder, voice in ((src_dir, source), (ref_dir, target)):
         folder.mkdir(parents=True, exist_ok=True)
-        for p in renders[voice][scale.sentences - scale.convert: scale.sentences]:
+        for p in renders[voice][scale.sentences - scale.convert : scale.sentences]:
             if not (folder / p.name).exists():
                 shutil.copy(p, folder / p.name)
-    pitch = round(12 * math.log2(world.median_f0(list(ref_dir.glob("*.wav")))
-                                 / max(world.median_f0(list(src_dir.glob("*.wav"))), 1.0)))
+    pitch = round(
+        12
+        * math.log2(
+            world.median_f0(list(ref_dir.glob("*.wav"))) / max(world.median_f0(list(src_dir.glob("*.wav"))), 1.0)
+        )
+    )
     floor = next(v for v in summary.variants if v.name == "embedding")
-    common = ["--f0-method", scale.f0_method, "--hubert", str(hubert), "--index-rate", "0", "--pitch", str(pitch),
-              "--overwrite"]
+    common = [
+        "--f0-method",
+        scale.f0_method,
+        "--hubert",
+        str(hubert),
+        "--index-rate",
+        "0",
+        "--pitch",
+        str(pitch),
+        "--overwrite",
+    ]
     # the un-adapted base with the nearest training speaker: the 3 closest in median F0, then lowest MCD
     target_f0 = world.median_f0(list(ref_dir.glob("*.wav")))
     near = sorted(speakers, key=lambda v: abs(math.log2(max(world.median_f0(renders[v][:3]), 1.0) / target_f0)))[:3]
     base_scores = {}
     for voice, sid in ((v, speakers[v]) for v in near):
         out = conv / "base" / voice
-        convert(src_dir, out, "--base", str(base_g), "--lora", floor.output, "--scale", "0", "--speaker-id", str(sid),
-                *common)
+        convert(
+            src_dir,
+            out,
+            "--base",
+            str(base_g),
+            "--lora",
+            floor.output,
+            "--scale",
+            "0",
+            "--speaker-id",
+            str(sid),
+            *common,
+        )
         base_scores[voice] = score(ref_dir, src_dir, out)
-    nearest = min(base_scores, key=lambda v: base_scores[v]["mcd_db"] if base_scores[v]["mcd_db"] is not None
-                  else math.inf)
+    nearest = min(
+        base_scores, key=lambda v: base_scores[v]["mcd_db"] if base_scores[v]["mcd_db"] is not None else math.inf
+    )
     rows = []
     for v in summary.variants:
         out = conv / v.name
         model = ["--model", v.output] if v.kind == "full" else ["--base", str(base_g), "--lora", v.output]
         convert(src_dir, out, *model, *common)
-        rows.append({"name": v.name, "bytes": v.bytes, "train_seconds": v.train_seconds,
-                     "heldout_mcd_db": v.metrics.get("mcd_db"), **score(ref_dir, src_dir, out)})
+        rows.append(
+            {
+                "name": v.name,
+                "bytes": v.bytes,
+                "train_seconds": v.train_seconds,
+                "heldout_mcd_db": v.metrics.get("mcd_db"),
+                **score(ref_dir, src_dir, out),
+            }
+        )
     _gains(rows)
-    return {"variants": rows, "base_mcd_db": base_scores[nearest]["mcd_db"], "base_nearest_speaker": nearest,
-            "base_scores": base_scores, "source_voice": source, "pitch_semitones": pitch,
-            "sweep": summary.to_dict()}
+    return {
+        "variants": rows,
+        "base_mcd_db": base_scores[nearest]["mcd_db"],
+        "base_nearest_speaker": nearest,
+        "base_scores": base_scores,
+        "source_voice": source,
+        "pitch_semitones": pitch,
+        "sweep": summary.to_dict(),
+    }
 
 
 def convert(src_dir: Path, out: Path, *args: str) -> None:
@@ -211,11 +325,18 @@ def score(ref_dir: Path, src_dir: Path, conv_dir: Path) -> dict:
     for src in sorted(src_dir.glob("*.wav")):
         conv = next(conv_dir.glob(src.stem + "*"), None)
         if conv is not None:
-            pers.append(phone_error_rate(rec.phones(librosa.load(src, sr=16000)[0]),
-                                         rec.phones(librosa.load(conv, sr=16000)[0])))
-    scores = {"mcd_db": agg["mcd_db"]["mean"], "f0_rmse_cents": agg["f0_rmse_cents"]["mean"],
-              "spectral_convergence": agg["spectral_convergence"]["mean"],
-              "speaker_similarity": agg["speaker_similarity"]["mean"], "phone_error_rate": _mean(pers)}
+            pers.append(
+                phone_error_rate(
+                    rec.phones(librosa.load(src, sr=16000)[0]), rec.phones(librosa.load(conv, sr=16000)[0])
+                )
+            )
+    scores = {
+        "mcd_db": agg["mcd_db"]["mean"],
+        "f0_rmse_cents": agg["f0_rmse_cents"]["mean"],
+        "spectral_convergence": agg["spectral_convergence"]["mean"],
+        "speaker_similarity": agg["speaker_similarity"]["mean"],
+        "phone_error_rate": _mean(pers),
+    }
     cached.write_text(json.dumps(scores))
     return scores
 
@@ -227,8 +348,9 @@ def _gains(rows: list[dict]) -> None:
     full = next((r for r in rows if r["name"] == "full"), None)
     for r in rows:
         r["gain_mcd_pct"] = gain_pct(r["mcd_db"], floor["mcd_db"], full and full["mcd_db"])
-        r["gain_speaker_pct"] = gain_pct(r["speaker_similarity"], floor["speaker_similarity"],
-                                         full and full["speaker_similarity"])
+        r["gain_speaker_pct"] = gain_pct(
+            r["speaker_similarity"], floor["speaker_similarity"], full and full["speaker_similarity"]
+        )
 
 
 def _mean(values: list) -> float | None:
@@ -238,8 +360,17 @@ def _mean(values: list) -> float | None:
 
 def _mean_variants(per_voice: list[list[dict]]) -> list[dict]:
     """Each variant's numbers averaged over the held-out voices (the issue's JSON shape)."""
-    keys = ("bytes", "mcd_db", "heldout_mcd_db", "f0_rmse_cents", "speaker_similarity", "phone_error_rate",
-            "gain_mcd_pct", "gain_speaker_pct", "train_seconds")
+    keys = (
+        "bytes",
+        "mcd_db",
+        "heldout_mcd_db",
+        "f0_rmse_cents",
+        "speaker_similarity",
+        "phone_error_rate",
+        "gain_mcd_pct",
+        "gain_speaker_pct",
+        "train_seconds",
+    )
     out = []
     for i, row in enumerate(per_voice[0]):
         out.append({"name": row["name"], **{k: _mean([pv[i].get(k) for pv in per_voice]) for k in keys}})

@@ -47,4 +47,4 @@ HARVARD = (
 
 def words(sentence: str) -> list[str]:
     """Lower-case words for the aligner's dictionary ("It's" stays "it's", as in CMUdict)."""
-    return [w.strip(".,;:!?\"").lower() for w in sentence.split() if w.strip(".,;:!?\"")]
+    return [w.strip('.,;:!?"').lower() for w in sentence.split() if w.strip('.,;:!?"')]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from sentences import HARVARD, words
 from voices import RATE, render
 
@@ -75,11 +74,11 @@ def labels_all(work: Path, renders: dict[str, list[Path]]) -> dict[str, list[np.
     return out
 
 
-def content_encoder(work: Path, renders: dict[str, list[Path]], labels: dict[str, list[np.ndarray]],
-                    scale: Scale, seed: int) -> tuple[Path, dict]:
+def content_encoder(
+    work: Path, renders: dict[str, list[Path]], labels: dict[str, list[np.ndarray]], scale: Scale, seed: int
+) -> tuple[Path, dict]:
     """``work/encoder/hubert_base.pt``: trained on every voice's renders (content only, no speaker target)."""
     import soundfile as sf
-
     from encoder import train_encoder
     from labels import PHONES
 
@@ -101,8 +100,9 @@ def content_encoder(work: Path, renders: dict[str, list[Path]], labels: dict[str
     return dest, info
 
 
-def base_model(work: Path, renders: dict[str, list[Path]], train_voices: list[str], hubert: Path, scale: Scale,
-               seed: int) -> tuple[Path, Path, dict[str, int]]:
+def base_model(
+    work: Path, renders: dict[str, list[Path]], train_voices: list[str], hubert: Path, scale: Scale, seed: int
+) -> tuple[Path, Path, dict[str, int]]:
     """Pretrain a generator + discriminator with ``rvclora train --full`` on a multi-speaker workspace; return
     training-layout G and D files (from the last checkpoint: RVC's G_*.pth/D_*.pth) and voice → speaker id."""
     import torch
@@ -133,10 +133,36 @@ def base_model(work: Path, renders: dict[str, list[Path]], train_voices: list[st
         torch.manual_seed(seed + 1)
         d = MultiPeriodDiscriminator("v2", **({"width_divisor": scale.d_divisor} if scale.d_divisor else {}))
         atomic_torch_save({"model": d.state_dict()}, init_d)
-    cli("train", str(ws), "--full", "--base", str(init_g), "--base-d", str(init_d), "--hubert", str(hubert),
-        "--f0-method", scale.f0_method, "--max-steps", str(scale.base_steps), "--epochs", str(scale.base_steps),
-        "--batch-size", str(scale.batch_size), "--lr", "2e-4", "--seed", str(seed), "--val-fraction", "0",
-        "--save-every", "50", "--keep", "1", "--json")
+    cli(
+        "train",
+        str(ws),
+        "--full",
+        "--base",
+        str(init_g),
+        "--base-d",
+        str(init_d),
+        "--hubert",
+        str(hubert),
+        "--f0-method",
+        scale.f0_method,
+        "--max-steps",
+        str(scale.base_steps),
+        "--epochs",
+        str(scale.base_steps),
+        "--batch-size",
+        str(scale.batch_size),
+        "--lr",
+        "2e-4",
+        "--seed",
+        str(seed),
+        "--val-fraction",
+        "0",
+        "--save-every",
+        "50",
+        "--keep",
+        "1",
+        "--json",
+    )
     states = sorted((ws / "checkpoints").glob("state_*.pt"))
     state = safe_torch_load(states[-1], "training checkpoint")
     atomic_torch_save({"model": state["trainable"], "iteration": state["progress"]["step"]}, g_out)

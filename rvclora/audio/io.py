@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -112,8 +112,9 @@ def output_format(ext: str) -> str:
         from rvclora.errors import ConfigError
 
         supported = ", ".join(f".{e}" for e in writable_extensions())
-        raise ConfigError(f"unsupported output format .{ext}: this soundfile cannot write it",
-                          f"use one of {supported}, or --format")
+        raise ConfigError(
+            f"unsupported output format .{ext}: this soundfile cannot write it", f"use one of {supported}, or --format"
+        )
     return OUTPUT_EXTENSIONS[ext]
 
 
@@ -216,14 +217,22 @@ class _ReportingFile:
         return self.raw.tell()
 
 
-def _encode(path: Path, shown: Path, blocks: Iterable[np.ndarray], sr: int, channels: int, fmt: str,
-            subtype: str | None, needed: int | None) -> None:
+def _encode(
+    path: Path,
+    shown: Path,
+    blocks: Iterable[np.ndarray],
+    sr: int,
+    channels: int,
+    fmt: str,
+    subtype: str | None,
+    needed: int | None,
+) -> None:
     import soundfile as sf
 
     from rvclora.errors import OutputError, RvcloraError
 
     try:
-        raw = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed below
+        raw = open(path, "w+b", buffering=0)
     except OSError as exc:
         raise _os_error(exc, shown, needed) from exc
     reporting = _ReportingFile(raw)
@@ -237,8 +246,9 @@ def _encode(path: Path, shown: Path, blocks: Iterable[np.ndarray], sr: int, chan
             raise _os_error(reporting.error, shown, needed) from exc
         if isinstance(exc, RvcloraError):
             raise
-        raise OutputError(f"cannot write {shown} as {fmt} {subtype or ''}: {exc}".replace(" :", ":"),
-                          "check --format/--subtype") from exc
+        raise OutputError(
+            f"cannot write {shown} as {fmt} {subtype or ''}: {exc}".replace(" :", ":"), "check --format/--subtype"
+        ) from exc
     except OSError as exc:
         raise _os_error(exc, shown, needed) from exc
     if reporting.error is not None:
@@ -299,6 +309,8 @@ def _copy_to_stdout(path: Path, needed: int | None) -> None:
         from rvclora.errors import OutputError
 
         if exc.errno == errno.EPIPE:
-            raise OutputError("stdout was closed before all audio was written (broken pipe)",
-                              "check the command reading rvclora's output") from exc
+            raise OutputError(
+                "stdout was closed before all audio was written (broken pipe)",
+                "check the command reading rvclora's output",
+            ) from exc
         raise _os_error(exc, _stdout_name(), needed) from exc

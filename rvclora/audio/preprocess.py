@@ -47,8 +47,10 @@ class PreprocessParams:
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap_s < self.window_s:
-            raise ConfigError("preprocess.overlap_s must be smaller than preprocess.window_s",
-                              f"got overlap {self.overlap_s} s, window {self.window_s} s")
+            raise ConfigError(
+                "preprocess.overlap_s must be smaller than preprocess.window_s",
+                f"got overlap {self.overlap_s} s, window {self.window_s} s",
+            )
 
     @classmethod
     def from_settings(cls, section: Mapping[str, Any]) -> PreprocessParams:
@@ -118,8 +120,9 @@ def find_sources(input_dir: Path, default_speaker_id: int = 0) -> list[Source]:
     """Audio files under ``input_dir``: files directly in it belong to ``default_speaker_id``; each subfolder
     is one speaker, numbered 0, 1, ... by sorted folder name (its files are searched recursively)."""
     if not input_dir.exists():
-        raise BadInputError(f"input folder not found: {input_dir}",
-                            "put recordings in the workspace's raw/ folder or pass --input DIR")
+        raise BadInputError(
+            f"input folder not found: {input_dir}", "put recordings in the workspace's raw/ folder or pass --input DIR"
+        )
     if not input_dir.is_dir():
         raise BadInputError(f"input is not a folder: {input_dir}", "pass --input DIR with a folder of recordings")
     try:
@@ -127,19 +130,24 @@ def find_sources(input_dir: Path, default_speaker_id: int = 0) -> list[Source]:
         sources = [Source(p, p.name, default_speaker_id, "") for p in entries if is_audio_file(p)]
         folders = [p for p in entries if p.is_dir()]
         if len(folders) > MAX_SPEAKERS:
-            raise BadInputError(f"{len(folders)} speaker folders in {input_dir}; RVC models hold at most "
-                                f"{MAX_SPEAKERS} speakers", "merge or remove speaker folders")
+            raise BadInputError(
+                f"{len(folders)} speaker folders in {input_dir}; RVC models hold at most {MAX_SPEAKERS} speakers",
+                "merge or remove speaker folders",
+            )
         for speaker_id, folder in enumerate(folders):
             for p in sorted(folder.rglob("*")):
                 rel = p.relative_to(input_dir)
                 if is_audio_file(p) and not any(part.startswith(".") for part in rel.parts):
                     sources.append(Source(p, rel.as_posix(), speaker_id, folder.name))
     except PermissionError as exc:
-        raise BadInputError(f"cannot read the input folder {exc.filename or input_dir}",
-                            "check its permissions") from exc
+        raise BadInputError(
+            f"cannot read the input folder {exc.filename or input_dir}", "check its permissions"
+        ) from exc
     if not sources:
-        raise BadInputError(f"no audio files in {input_dir}",
-                            "add wav/flac/ogg/mp3 recordings (subfolders = speakers), or pass --input DIR")
+        raise BadInputError(
+            f"no audio files in {input_dir}",
+            "add wav/flac/ogg/mp3 recordings (subfolders = speakers), or pass --input DIR",
+        )
     return sources
 
 
@@ -264,8 +272,9 @@ def preprocess(
         def done(job: _Job, result: SourceResult) -> None:
             info = {k: v for k, v in asdict(result).items() if k not in ("outputs", "key")}
             info["speaker"] = job.source.speaker
-            manifest.record(STAGE, job.source.key, [job.source.path], stage_settings(sr, params, job.source),
-                            result.outputs, info)
+            manifest.record(
+                STAGE, job.source.key, [job.source.path], stage_settings(sr, params, job.source), result.outputs, info
+            )
             summary.processed += 1
             if on_result is not None:
                 on_result(result)
@@ -354,7 +363,14 @@ def preprocess_workspace(
     with ws.lock("preprocess"):
         sources = find_sources(ws.input_dir, s.speaker_id)
         return preprocess(
-            sources, sr=ws.sample_rate, clips_dir=ws.clips_dir(), clips_16k_dir=ws.clips_16k_dir, params=params,
-            manifest=ws.manifest, workers=default_workers(s.preprocess.workers), force=force,
-            on_start=on_start, on_result=on_result,
+            sources,
+            sr=ws.sample_rate,
+            clips_dir=ws.clips_dir(),
+            clips_16k_dir=ws.clips_16k_dir,
+            params=params,
+            manifest=ws.manifest,
+            workers=default_workers(s.preprocess.workers),
+            force=force,
+            on_start=on_start,
+            on_result=on_result,
         )

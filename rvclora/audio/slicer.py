@@ -29,11 +29,14 @@ class SlicerParams:
 
     def __post_init__(self) -> None:
         if not self.min_length_ms >= self.min_interval_ms >= self.hop_ms:
-            raise ConfigError("preprocess settings need min_length_ms >= min_interval_ms >= hop_ms",
-                              f"got {self.min_length_ms}, {self.min_interval_ms}, {self.hop_ms}")
+            raise ConfigError(
+                "preprocess settings need min_length_ms >= min_interval_ms >= hop_ms",
+                f"got {self.min_length_ms}, {self.min_interval_ms}, {self.hop_ms}",
+            )
         if self.max_sil_kept_ms < self.hop_ms:
-            raise ConfigError("preprocess settings need max_sil_kept_ms >= hop_ms",
-                              f"got {self.max_sil_kept_ms} < {self.hop_ms}")
+            raise ConfigError(
+                "preprocess settings need max_sil_kept_ms >= hop_ms", f"got {self.max_sil_kept_ms} < {self.hop_ms}"
+            )
 
 
 def frame_rms(audio: np.ndarray, frame: int, hop: int) -> np.ndarray:

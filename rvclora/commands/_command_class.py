@@ -17,9 +17,17 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 # old name → current name; rewritten only in commands that have the current name and not the old one
 HIDDEN_ALIASES = {"--version": "--model-version"}
 
-_TYPE_NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "bool": "BOOLEAN", "path": "PATH",
-               "file": "FILE", "directory": "DIRECTORY", "int range": "INTEGER RANGE",
-               "float range": "FLOAT RANGE"}
+_TYPE_NAMES = {
+    "int": "INTEGER",
+    "float": "FLOAT",
+    "str": "TEXT",
+    "bool": "BOOLEAN",
+    "path": "PATH",
+    "file": "FILE",
+    "directory": "DIRECTORY",
+    "int range": "INTEGER RANGE",
+    "float range": "FLOAT RANGE",
+}
 
 
 def _conventional(typer_label: str | None, is_choice: bool) -> str | None:

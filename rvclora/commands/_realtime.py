@@ -36,9 +36,11 @@ def slow_warning(stats: Any) -> str | None:
 
 def report_line(stats: Any) -> str:
     d = stats.as_dict()
-    return (f"latency {d['total_latency_s']:.3f} s (algorithmic {d['latency_s']:.3f} + compute "
-            f"{d['compute_mean_s']:.3f}) · block {d['block_s']:g} s · {d['blocks']} blocks"
-            + (f" · {d['late']} late" if d["late"] else ""))
+    return (
+        f"latency {d['total_latency_s']:.3f} s (algorithmic {d['latency_s']:.3f} + compute "
+        f"{d['compute_mean_s']:.3f}) · block {d['block_s']:g} s · {d['blocks']} blocks"
+        + (f" · {d['late']} late" if d["late"] else "")
+    )
 
 
 def make_reporter(quiet: bool, as_json: bool) -> Any:

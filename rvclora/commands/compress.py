@@ -4,7 +4,7 @@ fidelity report; or an existing adapter → a smaller rank. Thin layer over :mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -38,41 +38,83 @@ def _is_adapter(path: Path) -> bool:
 
 
 def compress_command(
-    source: Annotated[Optional[Path], typer.Argument(help="RVC voice model (.pth) to compress, or an adapter "
-                                                     "(.safetensors) to resize.", show_default=False)] = None,
-    base: Annotated[Optional[Path], typer.Option("--base", help="Pretrained base the voice was trained from "
-                                                 "(f0G40k.pth …); optional when resizing an adapter.",
-                                                 show_default=False)] = None,
-    rank: Annotated[str, typer.Option("--rank", help="Rank per layer, or auto (smallest per-layer ranks that "
-                                      "meet --target-snr).")] = DEFAULT_RANK,
-    target_snr: Annotated[float, typer.Option("--target-snr", help="With --rank auto: audio SNR (dB) of base + "
-                                              "adapter against the original on the probe.")] = DEFAULT_TARGET_SNR,
-    targets: Annotated[str, typer.Option("--targets", help="LoRA target preset (all, voice, decoder, flow, …) or "
-                                         "comma-separated module patterns; other changes are stored whole.")]
-    = DEFAULT_TARGETS,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Adapter file (default: next to SOURCE), "
-                                                   "or the output folder with --folder.", show_default=False)] = None,
-    folder: Annotated[Optional[Path], typer.Option("--folder", help="Compress every .pth model in this folder.",
-                                                   show_default=False)] = None,
-    probe: Annotated[Optional[Path], typer.Option("--probe", help="Measure fidelity on this audio instead of the "
-                                                  "built-in synthetic probe (needs --hubert).",
-                                                  show_default=False)] = None,
-    probe_seconds: Annotated[float, typer.Option("--probe-seconds", help="Length of the built-in probe.")]
-    = DEFAULT_PROBE_SECONDS,
-    hubert: Annotated[Optional[Path], typer.Option("--hubert", help="hubert_base.pt, for --probe.",
-                                                   show_default=False)] = None,
-    f0_method: Annotated[str, typer.Option("--f0-method", help="F0 estimator for --probe (harvest, rmvpe, …).")]
-    = "harvest",
-    rmvpe: Annotated[Optional[Path], typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.",
-                                                  show_default=False)] = None,
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="RVC voice model (.pth) to compress, or an adapter (.safetensors) to resize.", show_default=False
+        ),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            help="Pretrained base the voice was trained from (f0G40k.pth …); optional when resizing an adapter.",
+            show_default=False,
+        ),
+    ] = None,
+    rank: Annotated[
+        str, typer.Option("--rank", help="Rank per layer, or auto (smallest per-layer ranks that meet --target-snr).")
+    ] = DEFAULT_RANK,
+    target_snr: Annotated[
+        float,
+        typer.Option(
+            "--target-snr", help="With --rank auto: audio SNR (dB) of base + adapter against the original on the probe."
+        ),
+    ] = DEFAULT_TARGET_SNR,
+    targets: Annotated[
+        str,
+        typer.Option(
+            "--targets",
+            help="LoRA target preset (all, voice, decoder, flow, …) or "
+            "comma-separated module patterns; other changes are stored whole.",
+        ),
+    ] = DEFAULT_TARGETS,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Adapter file (default: next to SOURCE), or the output folder with --folder.",
+            show_default=False,
+        ),
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--folder", help="Compress every .pth model in this folder.", show_default=False)
+    ] = None,
+    probe: Annotated[
+        Path | None,
+        typer.Option(
+            "--probe",
+            help="Measure fidelity on this audio instead of the built-in synthetic probe (needs --hubert).",
+            show_default=False,
+        ),
+    ] = None,
+    probe_seconds: Annotated[
+        float, typer.Option("--probe-seconds", help="Length of the built-in probe.")
+    ] = DEFAULT_PROBE_SECONDS,
+    hubert: Annotated[
+        Path | None, typer.Option("--hubert", help="hubert_base.pt, for --probe.", show_default=False)
+    ] = None,
+    f0_method: Annotated[
+        str, typer.Option("--f0-method", help="F0 estimator for --probe (harvest, rmvpe, …).")
+    ] = "harvest",
+    rmvpe: Annotated[
+        Path | None, typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.", show_default=False)
+    ] = None,
     precision: Annotated[str, typer.Option("--precision", help="Adapter storage: fp16 or fp32.")] = "fp16",
-    force: Annotated[bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from "
-                                        "this base.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from this base.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-    layers: Annotated[bool, typer.Option("--layers", help="Also print the table of every layer (the default "
-                                         "is a summary per module group).")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout (always per layer "
-                                           "and per group).")] = False,
+    layers: Annotated[
+        bool,
+        typer.Option(
+            "--layers", help="Also print the table of every layer (the default is a summary per module group)."
+        ),
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON on stdout (always per layer and per group).")
+    ] = False,
 ) -> None:
     """Turn full RVC voice models into small adapters on their base, with a fidelity report.
 
@@ -82,13 +124,25 @@ def compress_command(
     from rvclora.errors import ConfigError
 
     target_list: str | list[str] = [t.strip() for t in targets.split(",") if t.strip()] if "," in targets else targets
-    options = CompressOptions(rank=parse_rank(rank), target_snr=target_snr, targets=target_list,
-                              precision=precision, probe_seconds=probe_seconds, probe=probe, hubert=hubert,
-                              f0_method=f0_method, rmvpe=rmvpe, force=force, overwrite=overwrite)
+    options = CompressOptions(
+        rank=parse_rank(rank),
+        target_snr=target_snr,
+        targets=target_list,
+        precision=precision,
+        probe_seconds=probe_seconds,
+        probe=probe,
+        hubert=hubert,
+        f0_method=f0_method,
+        rmvpe=rmvpe,
+        force=force,
+        overwrite=overwrite,
+    )
     if folder is not None:
         if source is not None or base is None or output is None:
-            raise ConfigError("--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
-                              "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/")
+            raise ConfigError(
+                "--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
+                "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/",
+            )
         _show_folder(compress_folder(folder, base, output, options), json_out)
         return
     if source is None:
@@ -125,32 +179,58 @@ def _show(report: dict[str, Any], json_out: bool, layers: bool = False) -> None:
             resized = "old_rank" in (report["layers"][0] if report["layers"] else {})
             # four columns: the longest RVC layer names still fit 80 columns unbroken
             columns = ["layer", "rank", "old rank" if resized else "‖ΔW‖/‖W‖", "energy kept"]
-            rows = [[r["layer"], r["rank"],
-                     r["old_rank"] if resized else ("base is 0" if r["rel_diff"] is None else f"{r['rel_diff']:.3f}"),
-                     f"{r['energy']:.1%}"] for r in report["layers"]]
+            rows = [
+                [
+                    r["layer"],
+                    r["rank"],
+                    r["old_rank"] if resized else ("base is 0" if r["rel_diff"] is None else f"{r['rel_diff']:.3f}"),
+                    f"{r['energy']:.1%}",
+                ]
+                for r in report["layers"]
+            ]
             show(table("layers", columns, rows))
-        groups = [[g["group"], g["layers"], _ranks(g["rank_min"], g["rank_max"]), f"{g['params']:,}",
-                   f"{g['energy_min']:.1%}"] for g in report["groups"]]
-        show(table("ranks per module group" + ("" if layers else " (every layer: --layers)"),
-                   ["group", "layers", "rank", "parameters", "worst energy kept"], groups))
+        groups = [
+            [
+                g["group"],
+                g["layers"],
+                _ranks(g["rank_min"], g["rank_max"]),
+                f"{g['params']:,}",
+                f"{g['energy_min']:.1%}",
+            ]
+            for g in report["groups"]
+        ]
+        show(
+            table(
+                "ranks per module group" + ("" if layers else " (every layer: --layers)"),
+                ["group", "layers", "rank", "parameters", "worst energy kept"],
+                groups,
+            )
+        )
         b = report["bytes"]
         rank = report["rank"]
         if rank == "auto":
             rank = f"auto (target {report['target_snr_db']:g} dB SNR)"
-        summary = [("output", report["output"]), ("rank", rank),
-                   ("size", f"{human_bytes(b['adapter'])} (source {human_bytes(b['source'])}, "
-                            f"saved {human_bytes(b['saved'])})"),
-                   ("parameters", f"{report['params']:,} ({report['dtype']})")]
+        summary = [
+            ("output", report["output"]),
+            ("rank", rank),
+            (
+                "size",
+                f"{human_bytes(b['adapter'])} (source {human_bytes(b['source'])}, saved {human_bytes(b['saved'])})",
+            ),
+            ("parameters", f"{report['params']:,} ({report['dtype']})"),
+        ]
         if report.get("full"):
-            summary.append(("stored whole", f"{len(report['full']['keys'])} tensors, "
-                                            f"{report['full']['params']:,} parameters"))
+            summary.append(
+                ("stored whole", f"{len(report['full']['keys'])} tensors, {report['full']['params']:,} parameters")
+            )
         audio = report.get("audio")
         if audio:
-            summary += [("probe", f"{audio['probe']} ({audio['seconds']:.1f} s)"),
-                        ("SNR", f"{_fmt(audio['snr_db'])} dB"),
-                        ("MCD", "n/a (silent probe output)" if audio["mcd_db"] is None
-                         else f"{audio['mcd_db']:.2f} dB"),
-                        ("max |diff|", f"{audio['max_abs']:.2e}")]
+            summary += [
+                ("probe", f"{audio['probe']} ({audio['seconds']:.1f} s)"),
+                ("SNR", f"{_fmt(audio['snr_db'])} dB"),
+                ("MCD", "n/a (silent probe output)" if audio["mcd_db"] is None else f"{audio['mcd_db']:.2f} dB"),
+                ("max |diff|", f"{audio['max_abs']:.2e}"),
+            ]
         show(table("compress", ["", ""], summary))
     for warning in report.get("warnings", []):
         err.print(f"[yellow]warning:[/] {warning}")
@@ -166,12 +246,19 @@ def _show_folder(summary: dict[str, Any], json_out: bool) -> None:
     for entry in summary["models"]:
         report = entry.get("report") or {}
         audio = report.get("audio") or {}
-        rows.append([Path(entry["source"]).name, entry["status"] + (f": {entry['reason']}" if "reason" in entry else ""),
-                     human_bytes(report["bytes"]["adapter"]) if report else "",
-                     _fmt(audio.get("snr_db")) if report else ""])
+        rows.append(
+            [
+                Path(entry["source"]).name,
+                entry["status"] + (f": {entry['reason']}" if "reason" in entry else ""),
+                human_bytes(report["bytes"]["adapter"]) if report else "",
+                _fmt(audio.get("snr_db")) if report else "",
+            ]
+        )
     show(table("compress folder", ["model", "status", "adapter", "SNR dB"], rows))
-    show(f"{summary['compressed']} compressed, {summary['refused']} refused; "
-         f"total saved {human_bytes(summary['bytes_saved'])}")
+    show(
+        f"{summary['compressed']} compressed, {summary['refused']} refused; "
+        f"total saved {human_bytes(summary['bytes_saved'])}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -11,16 +11,30 @@ from rvclora.commands._workspace_options import JsonOpt
 
 
 def config_command(
-    workspace: Annotated[Path, typer.Argument(help="Voice workspace folder (with rvclora.yaml).", show_default=False,
-                                              metavar="WORKSPACE")],
-    set_values: Annotated[Optional[list[str]], typer.Option(
-        "--set", metavar="KEY=VALUE", show_default=False,
-        help="Store a value in rvclora.yaml, checked like the matching command-line option (repeatable), "
-             "e.g. --set train.epochs=200.")] = None,
-    unset: Annotated[Optional[list[str]], typer.Option(
-        "--unset", metavar="KEY", show_default=False,
-        help="Put a stored value back to its default (repeatable), e.g. --unset train.max_steps. For assets the "
-             "default is null: the user config or $RVCLORA_* decide again.")] = None,
+    workspace: Annotated[
+        Path,
+        typer.Argument(help="Voice workspace folder (with rvclora.yaml).", show_default=False, metavar="WORKSPACE"),
+    ],
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="Store a value in rvclora.yaml, checked like the matching command-line option (repeatable), "
+            "e.g. --set train.epochs=200.",
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset",
+            metavar="KEY",
+            show_default=False,
+            help="Put a stored value back to its default (repeatable), e.g. --unset train.max_steps. For assets the "
+            "default is null: the user config or $RVCLORA_* decide again.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a workspace's settings and where each comes from; --set and --unset change rvclora.yaml first.
@@ -51,9 +65,15 @@ def config_command(
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json({"workspace": str(ws.root), "changed": changed,
-                   "settings": {name: {"value": _plain(ws.settings.get(name)), "from": origin}
-                                for name, _, origin in rows}})
+        emit_json(
+            {
+                "workspace": str(ws.root),
+                "changed": changed,
+                "settings": {
+                    name: {"value": _plain(ws.settings.get(name)), "from": origin} for name, _, origin in rows
+                },
+            }
+        )
         return
     from rvclora.console import err, show, table
 

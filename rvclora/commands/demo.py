@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def demo_command(
-    folder: Annotated[Optional[Path], typer.Argument(
-        help="Folder for the demo world and every output. \\[default: rvclora/demo in your user cache folder, "
-             "$XDG_CACHE_HOME or ~/.cache]", metavar="DIR", show_default=False)] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Reduced form: less audio, 2 training steps (for tests).")]
-    = False,
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder for the demo world and every output. \\[default: rvclora/demo in your user cache folder, "
+            "$XDG_CACHE_HOME or ~/.cache]",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Reduced form: less audio, 2 training steps (for tests).")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the world (speech, random models) and training.")] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete a previous demo in FOLDER and start over "
-                                            "(default: resume it, reusing what is done).")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a summary of every step as JSON on stdout.")]
-    = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Delete a previous demo in FOLDER and start over (default: resume it, reusing what is done).",
+        ),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a summary of every step as JSON on stdout.")] = False,
 ) -> None:
     """Build a small demo world (two synthetic voices, a tiny random RVC base and content encoder) and run preprocess → extract → train → infer → merge → inspect → eval on it, offline, in a few minutes on a CPU.
 

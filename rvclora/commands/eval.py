@@ -7,7 +7,6 @@ JSON. Heavy imports stay inside the function so ``rvclora eval --help`` is insta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,37 +21,50 @@ def eval_command(
         ..., help="Converted audio file, or a folder: files pair with REF's by name without extension."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of tables."),
-    plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Write F0 contours and spectrograms: an image file (.png/.pdf/.svg/.jpg), "
-        "or in folder mode a folder that gets NAME.png per pair. Needs the 'plot' extra."
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Write F0 contours and spectrograms: an image file (.png/.pdf/.svg/.jpg), "
+        "or in folder mode a folder that gets NAME.png per pair. Needs the 'plot' extra.",
     ),
     pitch: float = typer.Option(
-        DEFAULTS.pitch, "--pitch", help="Semitones the conversion was transposed by: the reference F0 is "
-        "multiplied by 2^(N/12) before comparing."
+        DEFAULTS.pitch,
+        "--pitch",
+        help="Semitones the conversion was transposed by: the reference F0 is multiplied by 2^(N/12) before comparing.",
     ),
     f0_method: str = typer.Option(
         DEFAULTS.f0_method, "--f0-method", help="F0 estimator: harvest, dio, pm, rmvpe, ... (as rvclora extract)."
     ),
-    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="rmvpe.pt, for --f0-method rmvpe."),
+    rmvpe: Path | None = typer.Option(None, "--rmvpe", help="rmvpe.pt, for --f0-method rmvpe."),
     align: Align = typer.Option(
-        DEFAULTS.align, "--align", help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
-        "(for conversions of the reference itself)."
+        DEFAULTS.align,
+        "--align",
+        help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
+        "(for conversions of the reference itself).",
     ),
     mcd_style: McdStyle = typer.Option(
-        DEFAULTS.mcd_style, "--mcd-style", help="classic: SPTK/WORLD MCD (order 24, c0 left out; the rating bands "
+        DEFAULTS.mcd_style,
+        "--mcd-style",
+        help="classic: SPTK/WORLD MCD (order 24, c0 left out; the rating bands "
         "apply); pymcd: the parameters of pymcd, as RVCBench reports (order 13, alpha 0.65, c0 counted): far lower "
-        "numbers, no band. See docs/metrics.md."
+        "numbers, no band. See docs/metrics.md.",
     ),
-    speaker: Optional[bool] = typer.Option(
-        DEFAULTS.speaker, "--speaker/--no-speaker", show_default="when the 'speaker' extra is installed",
+    speaker: bool | None = typer.Option(
+        DEFAULTS.speaker,
+        "--speaker/--no-speaker",
+        show_default="when the 'speaker' extra is installed",
         help="Speaker similarity (resemblyzer): --speaker makes a missing extra an error.",
     ),
     phones: bool = typer.Option(
-        False, "--phones", help="Phone error rate (pocketsphinx, extra 'phones'): is the content of REF, the "
-                                "conversion's source, kept? Needs English speech."),
-    target_voice: Optional[Path] = typer.Option(
-        None, "--target-voice", help="Folder of the target voice: compare speaker embeddings against its mean "
-        "instead of the reference's."
+        False,
+        "--phones",
+        help="Phone error rate (pocketsphinx, extra 'phones'): is the content of REF, the "
+        "conversion's source, kept? Needs English speech.",
+    ),
+    target_voice: Path | None = typer.Option(
+        None,
+        "--target-voice",
+        help="Folder of the target voice: compare speaker embeddings against its mean instead of the reference's.",
     ),
 ) -> None:
     """Measure conversions: MCD, spectral convergence, F0 RMSE/correlation, voicing error, speaker similarity."""
@@ -74,8 +86,16 @@ def eval_command(
         if folder_mode and plot.suffix.lower() in PLOT_FORMATS:
             raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
         require_matplotlib()
-    settings = EvalSettings(f0_method=f0_method, rmvpe=rmvpe, pitch=pitch, align=align, speaker=speaker,
-                            target_voice=target_voice, mcd_style=mcd_style, phones=phones)
+    settings = EvalSettings(
+        f0_method=f0_method,
+        rmvpe=rmvpe,
+        pitch=pitch,
+        align=align,
+        speaker=speaker,
+        target_voice=target_voice,
+        mcd_style=mcd_style,
+        phones=phones,
+    )
     pairing = pair_folders(ref, converted) if folder_mode else None
     evaluator = Evaluator(settings)
 
@@ -103,10 +123,18 @@ def eval_command(
     if json_out:
         emit_json(report.folder_json(results, pairing, evaluator.notes))
         return
-    show(table("pairs", ["pair", *(report.COLUMNS[k][0] for k in report.metric_keys(results))],
-               report.pair_rows(results)))
-    show(table(f"aggregate ({report.CI_METHOD})", ["metric", "n", "mean", "median", "95% CI", "rating of mean"],
-               report.aggregate_rows(results)))
+    show(
+        table(
+            "pairs", ["pair", *(report.COLUMNS[k][0] for k in report.metric_keys(results))], report.pair_rows(results)
+        )
+    )
+    show(
+        table(
+            f"aggregate ({report.CI_METHOD})",
+            ["metric", "n", "mean", "median", "95% CI", "rating of mean"],
+            report.aggregate_rows(results),
+        )
+    )
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
         if names:
             err.print(f"[yellow]unpaired ({label}):[/yellow] {escape(', '.join(names))}")

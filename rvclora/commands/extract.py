@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -39,15 +39,29 @@ def extract_command(
     rmvpe: RmvpeOpt = None,
     unvoiced_f0: UnvoicedF0Opt = None,
     device: DeviceOpt = None,
-    batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", min=1, show_default=False,
-        help=f"Clips per content-encoder batch. {default_note('extract.batch_size')}")] = None,
-    build_index: Annotated[Optional[bool], typer.Option(
-        "--index/--no-index", show_default=False,
-        help=f"Build the retrieval index. {default_note('extract.build_index')}")] = None,
-    precision: Annotated[Precision, typer.Option(
-        "--precision", case_sensitive=False,
-        help="Model precision: auto = fp16 on CUDA (as RVC), fp32 elsewhere.")] = Precision.auto,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            show_default=False,
+            help=f"Clips per content-encoder batch. {default_note('extract.batch_size')}",
+        ),
+    ] = None,
+    build_index: Annotated[
+        bool | None,
+        typer.Option(
+            "--index/--no-index",
+            show_default=False,
+            help=f"Build the retrieval index. {default_note('extract.build_index')}",
+        ),
+    ] = None,
+    precision: Annotated[
+        Precision,
+        typer.Option(
+            "--precision", case_sensitive=False, help="Model precision: auto = fp16 on CUDA (as RVC), fp32 elsewhere."
+        ),
+    ] = Precision.auto,
     force: Annotated[bool, typer.Option("--force", help="Redo every clip even if its outputs are up to date.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -61,9 +75,15 @@ def extract_command(
     from rvclora.features.extract import extract
     from rvclora.workspace import Workspace
 
-    overrides = workspace_overrides(hubert=hubert, version=version, f0_method=f0_method, rmvpe=rmvpe, device=device,
-                                    unvoiced_f0=unvoiced_f0,
-                                    **{"extract.batch_size": batch_size, "extract.build_index": build_index})
+    overrides = workspace_overrides(
+        hubert=hubert,
+        version=version,
+        f0_method=f0_method,
+        rmvpe=rmvpe,
+        device=device,
+        unvoiced_f0=unvoiced_f0,
+        **{"extract.batch_size": batch_size, "extract.build_index": build_index},
+    )
     ws = Workspace.open(workspace, create=False, overrides=overrides)
     with progress(transient=True) as bar:
         task = bar.add_task("extract", total=None, status="loading models")
@@ -98,16 +118,27 @@ def _show_summary(s: ExtractSummary) -> None:
         rows.append(("pitch", "off (no-f0 workspace)"))
     else:
         rows.append(("pitch method", s.f0_method))
-        rows.append(("unvoiced frames", "0 Hz (unvoiced_f0: zero)" if s.unvoiced_f0 == "zero"
-                     else "filled from voiced neighbours (unvoiced_f0: fill)"))
+        rows.append(
+            (
+                "unvoiced frames",
+                "0 Hz (unvoiced_f0: zero)"
+                if s.unvoiced_f0 == "zero"
+                else "filled from voiced neighbours (unvoiced_f0: fill)",
+            )
+        )
         voiced = "-" if s.voiced_fraction is None else f"{100 * s.voiced_fraction:.0f}%"
         rows.append(("voiced frames", f"{voiced} of {s.f0_frames}"))
         if s.f0_min_hz is not None:
             rows.append(("F0 range", f"{s.f0_min_hz:.0f}-{s.f0_max_hz:.0f} Hz"))
     if s.index is not None:
         state = "built" if s.index["rebuilt"] else "up to date"
-        rows.append(("index", f"{s.index['path']} ({s.index['ntotal']} vectors, dim {s.index['dim']}, "
-                              f"IVF{s.index['n_ivf']}; {state})"))
+        rows.append(
+            (
+                "index",
+                f"{s.index['path']} ({s.index['ntotal']} vectors, dim {s.index['dim']}, "
+                f"IVF{s.index['n_ivf']}; {state})",
+            )
+        )
     rows.append(("silence item", str(s.mute)))
     rows.append(("skipped clips", str(len(s.skipped))))
     show(table("extract", ("", ""), rows))

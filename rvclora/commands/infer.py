@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -25,38 +25,48 @@ def infer(
     weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
     scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
     each: bool = typer.Option(False, "--each", help="One output per --lora instead of a blend (shares analysis)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A plain RVC model .pth to convert with (no adapter)."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
-    index: Optional[Path] = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
-    hubert: Optional[Path] = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
-    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
-    f0_method: Optional[str] = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
+    model: Path | None = typer.Option(None, "--model", help="A plain RVC model .pth to convert with (no adapter)."),
+    base: Path | None = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
+    index: Path | None = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
+    hubert: Path | None = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
+    rmvpe: Path | None = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
+    f0_method: str | None = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
     precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
-    f0_file: Optional[Path] = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
-    unvoiced_f0: Optional[UnvoicedF0] = typer.Option(
-        None, "--unvoiced-f0", case_sensitive=False, show_default=False,
+    f0_file: Path | None = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
+    unvoiced_f0: UnvoicedF0 | None = typer.Option(
+        None,
+        "--unvoiced-f0",
+        case_sensitive=False,
+        show_default=False,
         help="Pitch on unvoiced frames: zero (older RVC) or fill (interpolated, RVC's current main; protect then "
-             "has no effect). Default: the adapter's training convention, else the unvoiced_f0 setting (zero)."),
+        "has no effect). Default: the adapter's training convention, else the unvoiced_f0 setting (zero).",
+    ),
     index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
     protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
     filter_radius: int = typer.Option(D.filter_radius, "--filter-radius", help=">2: median-filter harvest pitch."),
     rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
     resample_sr: int = typer.Option(D.resample_sr, "--resample-sr", help="Resample the output (0 = model rate)."),
     speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
-    seed: int = typer.Option(D.seed if D.seed is not None else -1, "--seed",
-                             help="Seed of the model's noise: the same seed gives the same output; -1 = new noise "
-                             "every run."),
+    seed: int = typer.Option(
+        D.seed if D.seed is not None else -1,
+        "--seed",
+        help="Seed of the model's noise: the same seed gives the same output; -1 = new noise every run.",
+    ),
     suffix: str = typer.Option("", "--suffix", help="Added to output names in folder mode."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="wav, flac, ogg, mp3, aiff (what this soundfile "
-                                      "writes; default: from the output name)."),
-    subtype: Optional[str] = typer.Option(None, "--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="wav, flac, ogg, mp3, aiff (what this soundfile writes; default: from the output name)."
+    ),
+    subtype: str | None = typer.Option(None, "--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (default: skip them)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for audio in subfolders too."),
     force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
-    eager: bool = typer.Option(False, "--eager", help="Run the models as loaded: the slower reference path, "
-                               "for debugging (same outputs within 1e-4)."),
+    eager: bool = typer.Option(
+        False,
+        "--eager",
+        help="Run the models as loaded: the slower reference path, for debugging (same outputs within 1e-4).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Convert audio to an adapter's voice with RVC's inference pipeline."""
@@ -65,14 +75,38 @@ def infer(
 
     with _ProgressBar() as bar:
         rows = run_infer(
-            inputs=inputs, output=output, suffix=suffix, fmt=fmt, subtype=subtype, overwrite=overwrite,
-            recursive=recursive, on_progress=bar.update,
+            inputs=inputs,
+            output=output,
+            suffix=suffix,
+            fmt=fmt,
+            subtype=subtype,
+            overwrite=overwrite,
+            recursive=recursive,
+            on_progress=bar.update,
             converter_args=dict(
-                lora=lora, weights=_parse_weights(weights), scale=scale, each=each, model=model, base=base,
-                index=index, hubert=hubert, rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision,
-                force=force, fast=not eager, pitch=pitch, f0_file=f0_file, index_rate=index_rate, protect=protect,
-                filter_radius=filter_radius, rms_mix_rate=rms_mix_rate, resample_sr=resample_sr,
-                speaker_id=speaker_id, seed=None if seed < 0 else seed,
+                lora=lora,
+                weights=_parse_weights(weights),
+                scale=scale,
+                each=each,
+                model=model,
+                base=base,
+                index=index,
+                hubert=hubert,
+                rmvpe=rmvpe,
+                f0_method=f0_method,
+                device=device,
+                precision=precision,
+                force=force,
+                fast=not eager,
+                pitch=pitch,
+                f0_file=f0_file,
+                index_rate=index_rate,
+                protect=protect,
+                filter_radius=filter_radius,
+                rms_mix_rate=rms_mix_rate,
+                resample_sr=resample_sr,
+                speaker_id=speaker_id,
+                seed=None if seed < 0 else seed,
                 unvoiced_f0=unvoiced_f0.value if unvoiced_f0 else None,
             ),
         )
@@ -80,8 +114,10 @@ def infer(
     _warn(rows)
     failed = [r for r in rows if r["status"].startswith("failed")]
     if failed:
-        raise BadInputError(f"{len(failed)} of {len(rows)} conversions failed (see the table above)",
-                            "fix or remove those inputs and run again; finished outputs are kept")
+        raise BadInputError(
+            f"{len(failed)} of {len(rows)} conversions failed (see the table above)",
+            "fix or remove those inputs and run again; finished outputs are kept",
+        )
 
 
 class _ProgressBar:
@@ -94,7 +130,7 @@ class _ProgressBar:
         self._task: Any = None
         self._label = ""
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,8 +167,18 @@ def _summarise(rows: list[dict[str, Any]], as_json: bool, to_stderr: bool) -> No
             emit_json(rows)
         return
     cols = ["input", "output", "duration", "RTF", "F0", "index", "status"]
-    body = [[r["input"], r["output"], _fmt(r.get("duration_s"), "s"), _fmt(r.get("rtf"), ""),
-             r.get("f0_method") or "-", r.get("index") or "-", r["status"]] for r in rows]
+    body = [
+        [
+            r["input"],
+            r["output"],
+            _fmt(r.get("duration_s"), "s"),
+            _fmt(r.get("rtf"), ""),
+            r.get("f0_method") or "-",
+            r.get("index") or "-",
+            r["status"],
+        ]
+        for r in rows
+    ]
     (err if to_stderr else out).print(table(None, cols, body))
 
 
@@ -150,7 +196,7 @@ def _fmt(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
-def _parse_weights(values: list[str]) -> Optional[list[float]]:
+def _parse_weights(values: list[str]) -> list[float] | None:
     from rvclora.errors import ConfigError
 
     parts = [p for v in values for p in v.split(",") if p.strip()]

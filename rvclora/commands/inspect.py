@@ -7,13 +7,37 @@ from typing import Annotated, Any
 
 import typer
 
-ORDER = ("kind", "label", "version", "sr", "sr_label", "f0", "n_params", "dtype", "size_bytes", "rank", "alpha",
-         "rslora", "scale", "targets", "full_modules", "layers", "base_fingerprint", "created", "info", "config")
+ORDER = (
+    "kind",
+    "label",
+    "version",
+    "sr",
+    "sr_label",
+    "f0",
+    "n_params",
+    "dtype",
+    "size_bytes",
+    "rank",
+    "alpha",
+    "rslora",
+    "scale",
+    "targets",
+    "full_modules",
+    "layers",
+    "base_fingerprint",
+    "created",
+    "info",
+    "config",
+)
 
 
 def inspect_command(
-    file: Annotated[Path, typer.Argument(help="Any RVC/rvclora file: voice .pth, G/D, adapter, HuBERT, RMVPE, "
-                                         ".index.", show_default=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Any RVC/rvclora file: voice .pth, G/D, adapter, HuBERT, RMVPE, .index.", show_default=False
+        ),
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the description as one JSON object.")] = False,
 ) -> None:
     """Describe a file: kind, version, sample rate, pitch, parameters, dtype, size, config.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -61,9 +60,9 @@ def live(
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
     list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and exit."),
-    input_device: Optional[str] = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
-    output_device: Optional[str] = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),
-    sr: Optional[int] = typer.Option(None, "--sr", help="Device rate (default: the input device's)."),
+    input_device: str | None = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
+    output_device: str | None = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),
+    sr: int | None = typer.Option(None, "--sr", help="Device rate (default: the input device's)."),
     monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Play the converted voice (toggle: m)."),
     block: BlockOpt = BLOCK,
     context: ContextOpt = CONTEXT,
@@ -88,17 +87,36 @@ def live(
     sd = import_sounddevice()
     if list_devices:
         rows = query(sd)
-        out.print(table("audio devices", ["#", "name", "host API", "in", "out", "rate"],
-                        [[d["index"], d["name"], d["hostapi"], d["inputs"], d["outputs"], d["default_sr"]]
-                         for d in rows]))
+        out.print(
+            table(
+                "audio devices",
+                ["#", "name", "host API", "in", "out", "rate"],
+                [[d["index"], d["name"], d["hostapi"], d["inputs"], d["outputs"], d["default_sr"]] for d in rows],
+            )
+        )
         return
     settings = StreamSettings(block, context, lookahead, crossfade)
     mic, speakers = device_arg(input_device), device_arg(output_device)
     rate = check_rate(sr or default_rate(sd, mic), "the device rate")
-    args = converter_args(lora, weights, scale=scale, model=model, base=base, index=index, hubert=hubert,
-                          rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision, force=force,
-                          pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate,
-                          speaker_id=speaker_id)
+    args = converter_args(
+        lora,
+        weights,
+        scale=scale,
+        model=model,
+        base=base,
+        index=index,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        f0_method=f0_method,
+        device=device,
+        precision=precision,
+        force=force,
+        pitch=pitch,
+        index_rate=index_rate,
+        protect=protect,
+        rms_mix_rate=rms_mix_rate,
+        speaker_id=speaker_id,
+    )
     loop = LiveLoop(build_stream(args, rate, rate, settings))
     loop.monitor = monitor
     run_live(loop, loop.open(sd, mic, speakers), _lines(sys.stdin), err)
@@ -119,8 +137,10 @@ def run_live(loop: Any, device_stream: Any, lines: Iterable[str], console: Any) 
             if warning:
                 console.print(f"[yellow]warning:[/yellow] {warning}")
 
-    console.print(f"converting live: block {loop.stream.settings.block:g} s, latency "
-                  f"{loop.stream.settings.latency:.2f} s + compute. Keys: {KEYS}")
+    console.print(
+        f"converting live: block {loop.stream.settings.block:g} s, latency "
+        f"{loop.stream.settings.latency:.2f} s + compute. Keys: {KEYS}"
+    )
     threading.Thread(target=watch, name="rvclora-live-watch", daemon=True).start()
     try:
         with device_stream:

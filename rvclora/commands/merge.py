@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ class Precision(str, enum.Enum):
     fp32 = "fp32"
 
 
-def parse_weights(text: Optional[str], count: int) -> list[float]:
+def parse_weights(text: str | None, count: int) -> list[float]:
     """``"0.7,0.3"`` → [0.7, 0.3]; no text → one adapter at 1.0, several averaged (1/n each)."""
     from rvclora.errors import ConfigError
 
@@ -30,20 +30,31 @@ def parse_weights(text: Optional[str], count: int) -> list[float]:
 
 
 def merge_command(
-    base: Annotated[Path, typer.Option("--base", help="Base model the adapters were trained on (G file or .pth).",
-                                       show_default=False)],
-    lora: Annotated[list[Path], typer.Option("--lora", help="Adapter file; repeat to blend several.",
-                                             show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="voice.pth (RVC model) or blend.safetensors "
-                                         "(new adapter).", show_default=False)],
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Blend weights, e.g. 0.7,0.3 "
-                                                   "(default: 1 for one adapter, the average for several).")] = None,
+    base: Annotated[
+        Path,
+        typer.Option("--base", help="Base model the adapters were trained on (G file or .pth).", show_default=False),
+    ],
+    lora: Annotated[
+        list[Path], typer.Option("--lora", help="Adapter file; repeat to blend several.", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--output", help="voice.pth (RVC model) or blend.safetensors (new adapter).", show_default=False
+        ),
+    ],
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights", help="Blend weights, e.g. 0.7,0.3 (default: 1 for one adapter, the average for several)."
+        ),
+    ] = None,
     scale: Annotated[float, typer.Option("--scale", help="Overall adapter strength (multiplies every weight).")] = 1.0,
-    precision: Annotated[Precision, typer.Option("--precision", help="Weight precision of an RVC model output.")]
-    = Precision.fp16,
-    info: Annotated[Optional[str], typer.Option("--info", help="Text stored in the model's info field.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Merge even if an adapter was made for another base.")]
-    = False,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="Weight precision of an RVC model output.")
+    ] = Precision.fp16,
+    info: Annotated[str | None, typer.Option("--info", help="Text stored in the model's info field.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Merge even if an adapter was made for another base.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
@@ -72,9 +83,13 @@ def merge_command(
         return
     from rvclora.console import human_bytes, show, table
 
-    rows = [("output", result["output"]), ("kind", result["kind"]),
-            ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(result["adapters"], result["weights"]))),
-            ("parameters", f"{result['params']:,}"), ("size", human_bytes(result["bytes"]))]
+    rows = [
+        ("output", result["output"]),
+        ("kind", result["kind"]),
+        ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(result["adapters"], result["weights"]))),
+        ("parameters", f"{result['params']:,}"),
+        ("size", human_bytes(result["bytes"])),
+    ]
     show(table("merge", ["", ""], rows))
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rvclora.commands._workspace_options import (InputOpt, JsonOpt, SrOpt, WorkspaceArg, default_note,
-                                                 workspace_overrides)
+from rvclora.commands._workspace_options import (
+    InputOpt,
+    JsonOpt,
+    SrOpt,
+    WorkspaceArg,
+    default_note,
+    workspace_overrides,
+)
 
 if TYPE_CHECKING:
     from rvclora.audio.preprocess import PreprocessSummary
@@ -17,10 +23,15 @@ def preprocess_command(
     workspace: WorkspaceArg,
     input: InputOpt = None,
     sr: SrOpt = None,
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=0, show_default=False,
-        help=f"Parallel processes; 0 = one per core, 1 = in-process. "
-             f"{default_note('preprocess.workers')}")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            show_default=False,
+            help=f"Parallel processes; 0 = one per core, 1 = in-process. {default_note('preprocess.workers')}",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every file even if its clips are up to date.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -34,8 +45,7 @@ def preprocess_command(
     from rvclora.console import progress
     from rvclora.workspace import Workspace
 
-    ws = Workspace.open(workspace, overrides=workspace_overrides(input=input, sr=sr,
-                                                                 **{"preprocess.workers": workers}))
+    ws = Workspace.open(workspace, overrides=workspace_overrides(input=input, sr=sr, **{"preprocess.workers": workers}))
     with progress(transient=True) as bar:
         task = bar.add_task("preprocess", total=None, status="")
 
@@ -60,8 +70,12 @@ def _show_summary(summary: PreprocessSummary) -> None:
     from rvclora.console import show, table
 
     rows = [
-        ("files", f"{summary.files} ({summary.processed} processed, {summary.up_to_date} up to date"
-                  + (f", {summary.removed} removed" if summary.removed else "") + ")"),
+        (
+            "files",
+            f"{summary.files} ({summary.processed} processed, {summary.up_to_date} up to date"
+            + (f", {summary.removed} removed" if summary.removed else "")
+            + ")",
+        ),
         ("speakers", ", ".join(f"{name}={sid}" for name, sid in sorted(summary.speakers.items(), key=lambda x: x[1]))),
         ("input duration", _duration(summary.input_s)),
         ("clips", str(summary.clips)),

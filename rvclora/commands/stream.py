@@ -4,7 +4,6 @@ rvclora.realtime)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -60,8 +59,8 @@ def stream(
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
-    sr: Optional[int] = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
-    out_sr: Optional[int] = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
+    sr: int | None = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
+    out_sr: int | None = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
     raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
     fmt: str = typer.Option("s16le", "--format", help=f"Raw sample format: {', '.join(FORMATS)}."),
     block: BlockOpt = BLOCK,
@@ -73,8 +72,11 @@ def stream(
     protect: ProtectOpt = PROTECT,
     rms_mix_rate: RmsMixOpt = RMS_MIX,
     speaker_id: SpeakerIdOpt = SPEAKER_ID,
-    control: Optional[Path] = typer.Option(None, "--control", help="File or FIFO of commands while running "
-                                           "(e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md."),
+    control: Path | None = typer.Option(
+        None,
+        "--control",
+        help="File or FIFO of commands while running (e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md.",
+    ),
     force: ForceOpt = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No latency report on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Latency report as one JSON object per line on stderr."),
@@ -96,10 +98,25 @@ def stream(
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     fmt_in, first = open_input(source, raw, fmt, sr)
     check_rate(fmt_in.sr, "the input rate")
-    args = converter_args(lora, weights, scale=scale, model=model, base=base, index=index, hubert=hubert,
-                          rmvpe=rmvpe, f0_method=f0_method, device=device, precision=precision, force=force,
-                          pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate,
-                          speaker_id=speaker_id)
+    args = converter_args(
+        lora,
+        weights,
+        scale=scale,
+        model=model,
+        base=base,
+        index=index,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        f0_method=f0_method,
+        device=device,
+        precision=precision,
+        force=force,
+        pitch=pitch,
+        index_rate=index_rate,
+        protect=protect,
+        rms_mix_rate=rms_mix_rate,
+        speaker_id=speaker_id,
+    )
     converter_stream = build_stream(args, fmt_in.sr, out_sr, settings)
     out = PcmFormat(fmt_in.sample, converter_stream.out_sr)
     report = make_reporter(quiet, as_json)
@@ -126,8 +143,11 @@ def _follow(path: Path, target: object) -> None:
                 for line in lines:
                     if line.strip():
                         outcome = apply(line, target)  # type: ignore[arg-type]
-                        err.print(outcome.message if outcome.ok else f"[yellow]warning:[/yellow] {outcome.message}"
-                                  " (keeping the current voice and settings)")
+                        err.print(
+                            outcome.message
+                            if outcome.ok
+                            else f"[yellow]warning:[/yellow] {outcome.message} (keeping the current voice and settings)"
+                        )
         except OSError as exc:
             err.print(f"[yellow]warning:[/yellow] cannot read --control {path}: {exc.strerror}")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -38,18 +38,34 @@ def _ints(text: str) -> tuple[int, ...]:
 def sweep_command(
     workspace: WorkspaceArg,
     ranks: Annotated[str, typer.Option("--ranks", help="LoRA ranks to try (comma-separated).")] = ",".join(
-        map(str, DEFAULTS.ranks)),
+        map(str, DEFAULTS.ranks)
+    ),
     presets: Annotated[str, typer.Option("--presets", help="Target presets to try (comma-separated).")] = ",".join(
-        DEFAULTS.presets),
-    full: Annotated[bool, typer.Option("--full/--no-full", help=f"Also train RVC's full fine-tuning (lr {FULL_LR:g})"
-                                       ": the 100 % mark of the gain column.")] = DEFAULTS.full,
+        DEFAULTS.presets
+    ),
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full/--no-full",
+            help=f"Also train RVC's full fine-tuning (lr {FULL_LR:g}): the 100 % mark of the gain column.",
+        ),
+    ] = DEFAULTS.full,
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps of every variant.", min=1)] = DEFAULTS.steps,
-    holdout: Annotated[float, typer.Option("--holdout", help="Share of source recordings held out for scoring.")
-                       ] = DEFAULTS.holdout,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the split and of every variant "
-                                                "[default: the workspace's train.seed]", show_default=False)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write MCD against bytes as an image "
-                                                 "(.png/.pdf/.svg). Needs the 'plot' extra.")] = None,
+    holdout: Annotated[
+        float, typer.Option("--holdout", help="Share of source recordings held out for scoring.")
+    ] = DEFAULTS.holdout,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the split and of every variant [default: the workspace's train.seed]",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write MCD against bytes as an image (.png/.pdf/.svg). Needs the 'plot' extra."),
+    ] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Retrain every variant instead of reusing.")] = False,
     input: InputOpt = None,
     sr: SrOpt = None,
@@ -78,10 +94,26 @@ def sweep_command(
         if plot.suffix.lower() not in PLOT_FORMATS:
             raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
         require_matplotlib()
-    options = SweepOptions(ranks=_ints(ranks), presets=tuple(p.strip() for p in presets.split(",") if p.strip()),
-                           full=full, steps=steps, holdout=holdout, seed=seed, restart=restart)
-    overrides = workspace_overrides(input=input, sr=sr, version=version, base=base, base_d=base_d, hubert=hubert,
-                                    rmvpe=rmvpe, f0_method=f0_method, device=device)
+    options = SweepOptions(
+        ranks=_ints(ranks),
+        presets=tuple(p.strip() for p in presets.split(",") if p.strip()),
+        full=full,
+        steps=steps,
+        holdout=holdout,
+        seed=seed,
+        restart=restart,
+    )
+    overrides = workspace_overrides(
+        input=input,
+        sr=sr,
+        version=version,
+        base=base,
+        base_d=base_d,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        f0_method=f0_method,
+        device=device,
+    )
     summary = sweep_workspace(Path(workspace), overrides, options, on_variant=_announce)
     if plot is not None:
         from rvclora.sweep.plot import plot_sweep
@@ -98,8 +130,9 @@ def sweep_command(
 def _announce(index: int, total: int, variant: Any, reused: bool) -> None:
     from rvclora.console import err
 
-    err.print(f"[bold]variant {index + 1}/{total}: {variant.name}[/bold]" + (" (finished earlier: reused)"
-                                                                              if reused else ""))
+    err.print(
+        f"[bold]variant {index + 1}/{total}: {variant.name}[/bold]" + (" (finished earlier: reused)" if reused else "")
+    )
 
 
 def _show(summary: Any) -> None:
@@ -111,19 +144,30 @@ def _show(summary: Any) -> None:
     rows = []
     for v in summary.variants:
         m = v.metrics
-        row = [v.name, human_bytes(v.bytes), f"{v.train_seconds:.0f}", _f(m.get("mcd_db"), 2),
-               _f(m.get("f0_rmse_cents"), 1), _f(m.get("spectral_convergence"), 3)]
-        row += ([_f(m.get("speaker_similarity"), 3), _f(v.gain_mcd_pct, 0), _f(v.gain_speaker_pct, 0)] if speaker
-                else [_f(v.gain_mcd_pct, 0)])
+        row = [
+            v.name,
+            human_bytes(v.bytes),
+            f"{v.train_seconds:.0f}",
+            _f(m.get("mcd_db"), 2),
+            _f(m.get("f0_rmse_cents"), 1),
+            _f(m.get("spectral_convergence"), 3),
+        ]
+        row += (
+            [_f(m.get("speaker_similarity"), 3), _f(v.gain_mcd_pct, 0), _f(v.gain_speaker_pct, 0)]
+            if speaker
+            else [_f(v.gain_mcd_pct, 0)]
+        )
         rows.append(row)
-    title = (f"sweep: {summary.steps} steps each, {summary.train_clips} training clips, "
-             f"{len(summary.held_out_clips)} held-out clips from {len(summary.held_out_sources)} recording(s)")
+    title = (
+        f"sweep: {summary.steps} steps each, {summary.train_clips} training clips, "
+        f"{len(summary.held_out_clips)} held-out clips from {len(summary.held_out_sources)} recording(s)"
+    )
     show(table(title, cols, rows))
     for note in summary.notes:
         err.print(f"[dim]note: {note}[/dim]")
 
 
-def _f(value: Optional[float], digits: int) -> str:
+def _f(value: float | None, digits: int) -> str:
     """Fixed digits; a value that rounds to zero prints without a minus sign."""
     return "" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
 

@@ -55,8 +55,15 @@ def storage_dtype(tensors: Tensors, precision: str) -> tuple[torch.dtype, str | 
     return torch.float16, None
 
 
-def adapter_metadata(base: nn.Module, fingerprint: str, targets: str | list[str], layouts: Mapping[str, Layout],
-                     ranks: Mapping[str, int], full_keys: list[str], info: dict[str, Any]) -> Metadata:
+def adapter_metadata(
+    base: nn.Module,
+    fingerprint: str,
+    targets: str | list[str],
+    layouts: Mapping[str, Layout],
+    ranks: Mapping[str, int],
+    full_keys: list[str],
+    info: dict[str, Any],
+) -> Metadata:
     """Self-describing metadata: config (alpha = max rank, scale 1), kinds, orders, per-layer ranks, provenance."""
     kept = {p: r for p, r in ranks.items() if r > 0}
     rank = max(kept.values(), default=1)

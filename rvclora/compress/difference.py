@@ -56,19 +56,22 @@ def check_same_architecture(voice: nn.Module, base: nn.Module) -> None:
     for field in ("version", "sr", "f0"):
         a, b = getattr(vc, field, None), getattr(bc, field, None)
         if a != b:
-            raise IncompatibleError(f"the voice is {field} {a} but the base is {field} {b}",
-                                    "give the pretrained base of the same version, rate and pitch setting")
+            raise IncompatibleError(
+                f"the voice is {field} {a} but the base is {field} {b}",
+                "give the pretrained base of the same version, rate and pitch setting",
+            )
     vs, bs = _inference_state(voice), _inference_state(base)
     odd = sorted(set(vs) ^ set(bs)) + [k for k in vs if k in bs and vs[k].shape != bs[k].shape]
     if odd:
-        raise IncompatibleError(f"the voice and the base have different tensors (e.g. {odd[0]}, {len(odd)} in all)",
-                                "give the pretrained base the voice was trained from")
+        raise IncompatibleError(
+            f"the voice and the base have different tensors (e.g. {odd[0]}, {len(odd)} in all)",
+            "give the pretrained base the voice was trained from",
+        )
 
 
 def targeted_layers(model: nn.Module, config: LoRAConfig) -> list[str]:
     """Module paths a LoRA adapter of ``config`` would wrap (full modules and enc_q excluded)."""
-    return [p for p in candidate_layers(model)
-            if config.matches(p) and not config.is_full_module(p)]
+    return [p for p in candidate_layers(model) if config.matches(p) and not config.is_full_module(p)]
 
 
 def _layout(module: nn.Module, weight: torch.Tensor) -> Layout:
@@ -103,6 +106,5 @@ def split_difference(voice: nn.Module, base: nn.Module, config: LoRAConfig) -> D
         base_norm = float(w_base.norm())
         layers.append(LayerChange(path, layout, spectrum, spectrum.norm / base_norm if base_norm > 0 else float("inf")))
     vs, bs = _inference_state(voice), _inference_state(base)
-    full = {k: v.detach().to(torch.float32).clone() for k, v in vs.items()
-            if k not in covered and _differs(v, bs[k])}
+    full = {k: v.detach().to(torch.float32).clone() for k, v in vs.items() if k not in covered and _differs(v, bs[k])}
     return Difference(layers, full, unchanged)

@@ -93,7 +93,7 @@ class Spectrum:
     vh: torch.Tensor
 
     @classmethod
-    def of(cls, matrix: torch.Tensor) -> "Spectrum":
+    def of(cls, matrix: torch.Tensor) -> Spectrum:
         """SVD through the eigendecomposition of the smaller Gram matrix, in fp64.
 
         LAPACK's SVD of RVC's wide conv matrices (e.g. 512 × 4096) is 10–50× slower on a CPU than one
@@ -113,7 +113,7 @@ class Spectrum:
         return cls(u, s, (u.t() @ m) * inv[:, None])
 
     @classmethod
-    def of_product(cls, left: torch.Tensor, right: torch.Tensor) -> "Spectrum":
+    def of_product(cls, left: torch.Tensor, right: torch.Tensor) -> Spectrum:
         """SVD of L·R without forming it: QR of both sides, then the SVD of a small r×r core."""
         with single_thread():
             q_l, r_l = torch.linalg.qr(left.to(torch.float64))

@@ -31,8 +31,18 @@ def summarize_groups(rows: Sequence[Mapping[str, Any]], tensors: Mapping[str, to
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
         name = module_group(row["layer"])
-        g = groups.setdefault(name, {"group": name, "layers": 0, "rank_min": row["rank"], "rank_max": row["rank"],
-                                     "params": 0, "rel_error_max": 0.0, "energy_min": 1.0})
+        g = groups.setdefault(
+            name,
+            {
+                "group": name,
+                "layers": 0,
+                "rank_min": row["rank"],
+                "rank_max": row["rank"],
+                "params": 0,
+                "rel_error_max": 0.0,
+                "energy_min": 1.0,
+            },
+        )
         g["layers"] += 1
         g["rank_min"], g["rank_max"] = min(g["rank_min"], row["rank"]), max(g["rank_max"], row["rank"])
         g["params"] += params.get(row["layer"], 0)

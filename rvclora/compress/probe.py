@@ -66,8 +66,16 @@ def synthetic_probe(content_dim: int, f0: bool, seconds: float, seed: int = 0) -
     return Probe("synthetic", phone.astype(np.float32), pitch)
 
 
-def audio_probe(path: Path, content_dim: int, version: str, f0: bool, hubert: Path, f0_method: str,
-                rmvpe: Path | None, device: str = "cpu") -> Probe:
+def audio_probe(
+    path: Path,
+    content_dim: int,
+    version: str,
+    f0: bool,
+    hubert: Path,
+    f0_method: str,
+    rmvpe: Path | None,
+    device: str = "cpu",
+) -> Probe:
     """Inputs from the user's audio: HuBERT content (50 Hz, repeated to 100 Hz) and estimated F0."""
     from rvclora.audio.io import load_audio
     from rvclora.errors import BadInputError
@@ -76,8 +84,10 @@ def audio_probe(path: Path, content_dim: int, version: str, f0: bool, hubert: Pa
     wav, _ = load_audio(path, sr=16000)
     feats = np.asarray(load_content_encoder(hubert, device=device).extract(wav, version), dtype=np.float32)
     if feats.shape[-1] != content_dim:
-        raise BadInputError(f"HuBERT {hubert.name} gives {feats.shape[-1]}-wide features, the model takes {content_dim}",
-                            "give the content encoder that matches the model version")
+        raise BadInputError(
+            f"HuBERT {hubert.name} gives {feats.shape[-1]}-wide features, the model takes {content_dim}",
+            "give the content encoder that matches the model version",
+        )
     phone = np.repeat(feats, 2, axis=0)
     pitch = None
     if f0:
@@ -98,8 +108,10 @@ def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
     lengths = torch.tensor([phone.shape[1]])
     kwargs: dict[str, Any] = {}
     if probe.f0 is not None:
-        kwargs = {"pitch": torch.from_numpy(np.asarray(coarse_f0(probe.f0), dtype=np.int64))[None],
-                  "nsff0": torch.from_numpy(probe.f0)[None]}
+        kwargs = {
+            "pitch": torch.from_numpy(np.asarray(coarse_f0(probe.f0), dtype=np.int64))[None],
+            "nsff0": torch.from_numpy(probe.f0)[None],
+        }
     with without_noise():
         audio = model.run_infer(phone, lengths, torch.tensor([sid]), **kwargs)[0]
     return audio[0, 0].to(torch.float64).numpy()

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rvclora.compress import assemble, probe as probes
+from rvclora.compress import assemble
+from rvclora.compress import probe as probes
 from rvclora.compress.difference import Difference, split_difference
 from rvclora.compress.factor import Layout, Spectrum
 from rvclora.compress.groups import summarize_groups
@@ -69,15 +70,21 @@ def make_probe(model: nn.Module, options: CompressOptions) -> probes.Probe:
     cfg = model.config
     if options.probe is None:
         return probes.synthetic_probe(cfg.content_dim, bool(cfg.f0), options.probe_seconds)
-    return probes.audio_probe(options.probe, cfg.content_dim, cfg.version, bool(cfg.f0), options.hubert,
-                              options.f0_method, options.rmvpe)
+    return probes.audio_probe(
+        options.probe, cfg.content_dim, cfg.version, bool(cfg.f0), options.hubert, options.f0_method, options.rmvpe
+    )
 
 
 def _audio(reference: np.ndarray, model: nn.Module, probe: probes.Probe) -> dict[str, Any]:
     test = probes.render(model, probe)
     result = probes.agreement(reference, test, model.config.sr, probe.f0)
-    return {"probe": probe.name, "seconds": probe.seconds, "snr_db": _finite(result["snr_db"]),
-            "mcd_db": _finite(result["mcd_db"]), "max_abs": result["max_abs"]}
+    return {
+        "probe": probe.name,
+        "seconds": probe.seconds,
+        "snr_db": _finite(result["snr_db"]),
+        "mcd_db": _finite(result["mcd_db"]),
+        "max_abs": result["max_abs"],
+    }
 
 
 def _layer_rows(diff: Difference, ranks: Ranks) -> list[dict[str, Any]]:
@@ -85,9 +92,17 @@ def _layer_rows(diff: Difference, ranks: Ranks) -> list[dict[str, Any]]:
     for c in diff.layers:
         r = ranks.get(c.path, 0)
         err = c.spectrum.residual(r)
-        rows.append({"layer": c.path, "kind": c.layout.kind, "rank": r, "max_rank": c.spectrum.max_rank,
-                     "rel_diff": c.rel_diff if math.isfinite(c.rel_diff) else None,  # None: the base weight is 0
-                     "rel_error": err, "energy": 1.0 - err * err})
+        rows.append(
+            {
+                "layer": c.path,
+                "kind": c.layout.kind,
+                "rank": r,
+                "max_rank": c.spectrum.max_rank,
+                "rel_diff": c.rel_diff if math.isfinite(c.rel_diff) else None,  # None: the base weight is 0
+                "rel_error": err,
+                "energy": 1.0 - err * err,
+            }
+        )
     return rows
 
 
@@ -102,9 +117,11 @@ def _low_rank_warning(rows: list[dict[str, Any]], snr_db: float | None, options:
         return None
     if snr_db is None or snr_db >= options.target_snr:  # None: exact
         return None
-    return (f"at rank {options.rank} base + adapter reaches {snr_db:.1f} dB SNR, under the {options.target_snr:g} dB "
-            f"target, and {len(low)} of {len(rows)} layers keep under {LOW_ENERGY:.0%} of their change: the "
-            "difference is not low rank at this rank (raise --rank, or use --rank auto)")
+    return (
+        f"at rank {options.rank} base + adapter reaches {snr_db:.1f} dB SNR, under the {options.target_snr:g} dB "
+        f"target, and {len(low)} of {len(rows)} layers keep under {LOW_ENERGY:.0%} of their change: the "
+        "difference is not low rank at this rank (raise --rank, or use --rank auto)"
+    )
 
 
 def compress_model(voice_path: Path, base_path: Path, output: Path, options: CompressOptions) -> dict[str, Any]:
@@ -120,15 +137,19 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     config = LoRAConfig(targets=options.targets)
     missing = config.unmatched_patterns(candidate_layers(base))
     if missing:
-        raise ConfigError(f"target pattern(s) {', '.join(missing)} match no layer of the base",
-                          "check --targets (a preset or module paths like dec.ups.*)")
+        raise ConfigError(
+            f"target pattern(s) {', '.join(missing)} match no layer of the base",
+            "check --targets (a preset or module paths like dec.ups.*)",
+        )
     diff = split_difference(voice, base, config)
     warnings: list[str] = []
     median = diff.median_rel_diff
     if median > UNRELATED_REL_DIFF:
-        message = (f"{voice_path.name} was not trained from {base_path.name}: its layers differ from the base by "
-                   f"{median:.0%} of their size (median; fine-tunes change a few percent), so the difference is "
-                   "not low rank and the adapter would be large or wrong")
+        message = (
+            f"{voice_path.name} was not trained from {base_path.name}: its layers differ from the base by "
+            f"{median:.0%} of their size (median; fine-tunes change a few percent), so the difference is "
+            "not low rank and the adapter would be large or wrong"
+        )
         if not options.force:
             raise IncompatibleError(message, "give the base the voice was trained from, or --force")
         warnings.append(message)
@@ -158,11 +179,17 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     if options.rank is None:
         choice = search_ranks(diff.layers, snr_of, options.target_snr)
         ranks = choice.ranks
-        mode = {"rank": "auto", "target_snr_db": options.target_snr, "eps": choice.eps,
-                "evaluations": choice.evaluations}
+        mode = {
+            "rank": "auto",
+            "target_snr_db": options.target_snr,
+            "eps": choice.eps,
+            "evaluations": choice.evaluations,
+        }
         if not choice.reached:
-            warnings.append(f"the target SNR {options.target_snr:g} dB was not reached even at the finest budget "
-                            f"({_finite(choice.snr_db)} dB)")
+            warnings.append(
+                f"the target SNR {options.target_snr:g} dB was not reached even at the finest budget "
+                f"({_finite(choice.snr_db)} dB)"
+            )
     else:
         ranks = fixed_ranks(diff.layers, options.rank)
         mode = {"rank": options.rank}
@@ -180,14 +207,25 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     write_adapter(output, tensors, meta, dtype)
     source_bytes, out_bytes = voice_path.stat().st_size, output.stat().st_size
     return {
-        "source": str(voice_path), "base": str(base_path), "output": str(output), **mode,
-        "bytes": {"source": source_bytes, "adapter": out_bytes, "saved": source_bytes - out_bytes,
-                  "ratio": source_bytes / out_bytes if out_bytes else None},
+        "source": str(voice_path),
+        "base": str(base_path),
+        "output": str(output),
+        **mode,
+        "bytes": {
+            "source": source_bytes,
+            "adapter": out_bytes,
+            "saved": source_bytes - out_bytes,
+            "ratio": source_bytes / out_bytes if out_bytes else None,
+        },
         "params": sum(t.numel() for t in tensors.values()),
         "dtype": str(dtype).removeprefix("torch."),
-        "layers": rows, "groups": summarize_groups(rows, tensors), "unchanged_layers": diff.unchanged_layers,
+        "layers": rows,
+        "groups": summarize_groups(rows, tensors),
+        "unchanged_layers": diff.unchanged_layers,
         "full": {"keys": sorted(diff.full), "params": sum(t.numel() for t in diff.full.values())},
-        "median_rel_diff": median, "audio": audio, "warnings": warnings,
+        "median_rel_diff": median,
+        "audio": audio,
+        "warnings": warnings,
     }
 
 
@@ -215,13 +253,20 @@ def compress_folder(folder: Path, base_path: Path, out_dir: Path, options: Compr
                 entry.update(status="refused", reason=str(exc))
         results.append(entry)
     done = [e["report"] for e in results if e["status"] == "ok"]
-    return {"base": str(base_path), "folder": str(folder), "output": str(out_dir), "models": results,
-            "compressed": len(done), "bytes_saved": sum(r["bytes"]["saved"] for r in done),
-            "refused": sum(e["status"] == "refused" for e in results)}
+    return {
+        "base": str(base_path),
+        "folder": str(folder),
+        "output": str(out_dir),
+        "models": results,
+        "compressed": len(done),
+        "bytes_saved": sum(r["bytes"]["saved"] for r in done),
+        "refused": sum(e["status"] == "refused" for e in results),
+    }
 
 
-def resize_adapter(adapter_path: Path, rank: int, output: Path, base_path: Path | None = None,
-                   options: CompressOptions | None = None) -> dict[str, Any]:
+def resize_adapter(
+    adapter_path: Path, rank: int, output: Path, base_path: Path | None = None, options: CompressOptions | None = None
+) -> dict[str, Any]:
     """Re-cut an adapter to ``rank`` per layer: the SVD of its own B·A (exact when ``rank`` ≥ the old rank).
 
     With ``base_path`` the audio agreement (old vs new adapter on that base) is measured too.
@@ -240,8 +285,10 @@ def resize_adapter(adapter_path: Path, rank: int, output: Path, base_path: Path 
         path = key[: -len(".lora_A")]
         a, b = tensors[key].to(torch.float32), tensors[f"{path}.lora_B"].to(torch.float32)
         if path not in kinds:
-            raise BadInputError(f"adapter {adapter_path.name} does not record the kind of layer {path}",
-                                "re-save it with a current rvclora")
+            raise BadInputError(
+                f"adapter {adapter_path.name} does not record the kind of layer {path}",
+                "re-save it with a current rvclora",
+            )
         layout = Layout(kinds[path], _weight_shape(kinds[path], orders.get(path), a, b), orders.get(path))
         left, right = layout.from_factors(a, b)
         spectrum = Spectrum.of_product(left * scale, right)
@@ -251,16 +298,28 @@ def resize_adapter(adapter_path: Path, rank: int, output: Path, base_path: Path 
             new.update(assemble.layer_factors(path, layout, spectrum, keep))
         err = spectrum.residual(keep)
         ranks[path], layouts[path] = keep, layout
-        rows.append({"layer": path, "kind": layout.kind, "old_rank": old, "rank": keep, "rel_error": err,
-                     "energy": 1.0 - err * err})
+        rows.append(
+            {
+                "layer": path,
+                "kind": layout.kind,
+                "old_rank": old,
+                "rank": keep,
+                "rel_error": err,
+                "energy": 1.0 - err * err,
+            }
+        )
     new.update({k: v for k, v in tensors.items() if not k.endswith((".lora_A", ".lora_B"))})
     dtype, note = assemble.storage_dtype(new, options.precision)
     kept = {p: r for p, r in ranks.items() if r > 0}
     top = max(kept.values(), default=1)
     out_meta = dict(meta)
-    out_meta.update(scale=1.0, ranks=kept, layers={p: kinds[p] for p in kept},
-                    conv_transpose_order={p: orders[p] for p in kept if p in orders},
-                    config={**meta.get("config", {}), "rank": top, "alpha": float(top), "rslora": False})
+    out_meta.update(
+        scale=1.0,
+        ranks=kept,
+        layers={p: kinds[p] for p in kept},
+        conv_transpose_order={p: orders[p] for p in kept if p in orders},
+        config={**meta.get("config", {}), "rank": top, "alpha": float(top), "rslora": False},
+    )
     out_meta["info"] = {**meta.get("info", {}), "resized_from": adapter_path.name, "resize_rank": rank}
     warnings = [note] if note else []
     audio = None
@@ -272,12 +331,22 @@ def resize_adapter(adapter_path: Path, rank: int, output: Path, base_path: Path 
         reference = probes.render(assemble.with_adapter(base, tensors, meta), probe)
         audio = _audio(reference, assemble.with_adapter(base, assemble.as_stored(new, dtype), out_meta), probe)
     write_adapter(output, new, out_meta, dtype)
-    return {"source": str(adapter_path), "output": str(output), "rank": rank, "layers": rows,
-            "groups": summarize_groups(rows, new),
-            "bytes": {"source": adapter_path.stat().st_size, "adapter": output.stat().st_size,
-                      "saved": adapter_path.stat().st_size - output.stat().st_size},
-            "params": sum(t.numel() for t in new.values()), "dtype": str(dtype).removeprefix("torch."),
-            "audio": audio, "warnings": warnings}
+    return {
+        "source": str(adapter_path),
+        "output": str(output),
+        "rank": rank,
+        "layers": rows,
+        "groups": summarize_groups(rows, new),
+        "bytes": {
+            "source": adapter_path.stat().st_size,
+            "adapter": output.stat().st_size,
+            "saved": adapter_path.stat().st_size - output.stat().st_size,
+        },
+        "params": sum(t.numel() for t in new.values()),
+        "dtype": str(dtype).removeprefix("torch."),
+        "audio": audio,
+        "warnings": warnings,
+    }
 
 
 def _weight_shape(kind: str, order: str | None, a: torch.Tensor, b: torch.Tensor) -> tuple[int, ...]:

@@ -24,16 +24,24 @@ def tiny_config(version: str = "v2", sr: int | str = "40k", f0: bool = True) -> 
     """RVC's standard geometry for (version, rate) with tiny widths: every structural feature, ~0.3 M params."""
     rate = parse_sr(sr)
     return standard_config(version, rate, f0).replace(
-        segment_size=front_end(rate, version).segment_frames, inter_channels=32, hidden_channels=32,
-        filter_channels=64, n_heads=2, n_layers=2, upsample_initial_channel=64, spk_embed_dim=109,
-        gin_channels=16)
+        segment_size=front_end(rate, version).segment_frames,
+        inter_channels=32,
+        hidden_channels=32,
+        filter_channels=64,
+        n_heads=2,
+        n_layers=2,
+        upsample_initial_channel=64,
+        spk_embed_dim=109,
+        gin_channels=16,
+    )
 
 
 DEMO_D_WIDTH_DIVISOR = 32
 
 
-def build_base(g_path: str | Path, d_path: str | Path | None, config: SynthConfig,
-               seed: int) -> tuple[Path, Path | None]:
+def build_base(
+    g_path: str | Path, d_path: str | Path | None, config: SynthConfig, seed: int
+) -> tuple[Path, Path | None]:
     """Write a pretrained-layout G (``{"model": sd}`` with enc_q, fp32) and optionally a D (fp16) for ``config``.
 
     The D is RVC's multi-period discriminator with channels divided by :data:`DEMO_D_WIDTH_DIVISOR`: training
@@ -53,8 +61,15 @@ def build_base(g_path: str | Path, d_path: str | Path | None, config: SynthConfi
     return Path(g_path), Path(d_path)
 
 
-def tiny_hubert_state(version: str, layers: int = 12, ffn: int = 16, conv_dim: int = 32, pos_kernel: int = 16,
-                      pos_groups: int = 4, seed: int = 0) -> tuple[dict, dict[str, torch.Tensor]]:
+def tiny_hubert_state(
+    version: str,
+    layers: int = 12,
+    ffn: int = 16,
+    conv_dim: int = 32,
+    pos_kernel: int = 16,
+    pos_groups: int = 4,
+    seed: int = 0,
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """(cfg["model"], fp16 state_dict) of a random fairseq HuBERT whose features fit RVC ``version``.
 
     v2 reads the 768-wide transformer output, so the width is 768; v1 reads ``final_proj`` (256).
@@ -101,11 +116,20 @@ def tiny_hubert_state(version: str, layers: int = 12, ffn: int = 16, conv_dim: i
     sd["final_proj.weight"] = rnd(final_dim, embed)
     sd["final_proj.bias"] = rnd(final_dim, scale=0.01)
     cfg_model = {
-        "_name": "hubert", "extractor_mode": "default", "encoder_layers": layers, "encoder_embed_dim": embed,
-        "encoder_ffn_embed_dim": ffn, "encoder_attention_heads": 2, "activation_fn": "gelu",
-        "layer_type": "transformer", "final_dim": final_dim, "layer_norm_first": False,
-        "conv_feature_layers": HUBERT_CONV_LAYERS.replace("32", str(conv_dim)), "conv_bias": False,
-        "conv_pos": pos_kernel, "conv_pos_groups": pos_groups,
+        "_name": "hubert",
+        "extractor_mode": "default",
+        "encoder_layers": layers,
+        "encoder_embed_dim": embed,
+        "encoder_ffn_embed_dim": ffn,
+        "encoder_attention_heads": 2,
+        "activation_fn": "gelu",
+        "layer_type": "transformer",
+        "final_dim": final_dim,
+        "layer_norm_first": False,
+        "conv_feature_layers": HUBERT_CONV_LAYERS.replace("32", str(conv_dim)),
+        "conv_bias": False,
+        "conv_pos": pos_kernel,
+        "conv_pos_groups": pos_groups,
     }
     return cfg_model, sd
 
@@ -116,7 +140,11 @@ def build_tiny_hubert(path: str | Path, version: str = "v2", **kwargs: int) -> P
     ckpt = {
         "args": None,
         "cfg": {"model": cfg_model, "task": {"_name": "hubert_pretraining", "normalize": False, "sample_rate": 16000}},
-        "model": sd, "criterion": None, "optimizer_history": [], "task_state": {}, "extra_state": {},
+        "model": sd,
+        "criterion": None,
+        "optimizer_history": [],
+        "task_state": {},
+        "extra_state": {},
     }
     atomic_torch_save(ckpt, path)
     return Path(path)

@@ -77,8 +77,9 @@ def prepare_folder(root: Path, plan: Plan, overwrite: bool) -> None:
         raise OutputError(f"{root} is a file", "give a folder for the demo")
     if root.is_dir() and any(root.iterdir()):
         if not stamp.is_file():
-            raise OutputError(f"{root} is not empty and is not an rvclora demo folder",
-                              "choose a new or empty folder for the demo")
+            raise OutputError(
+                f"{root} is not empty and is not an rvclora demo folder", "choose a new or empty folder for the demo"
+            )
         if overwrite:
             for child in root.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
@@ -89,7 +90,8 @@ def prepare_folder(root: Path, plan: Plan, overwrite: bool) -> None:
                     f"{root} holds a demo made with seed {made.get('seed')}"
                     f"{' (--quick)' if made.get('quick') else ''}; this run asks for seed {plan.seed}"
                     f"{' (--quick)' if plan.quick else ''}",
-                    "pass --overwrite to rebuild it, or choose another folder")
+                    "pass --overwrite to rebuild it, or choose another folder",
+                )
     _write_stamp(stamp, {"seed": plan.seed, "quick": plan.quick, "complete": False})
 
 
@@ -173,13 +175,25 @@ class _Demo:
         from rvclora.workspace import Workspace
 
         w = self._world()
-        ws = Workspace.open(w.workspace, overrides={
-            "sr": "40k", "version": "v2", "f0": True, "f0_method": self.plan.f0_method,
-            "assets.base": str(w.base), "assets.base_d": str(w.base_d), "assets.hubert": str(w.hubert),
-            "preprocess.workers": 1,
-            "train.epochs": 1000, "train.max_steps": self.plan.steps, "train.batch_size": self.plan.batch_size,
-            "train.save_every": 1000, "train.log_every": 1, "train.seed": self.plan.seed,
-        })
+        ws = Workspace.open(
+            w.workspace,
+            overrides={
+                "sr": "40k",
+                "version": "v2",
+                "f0": True,
+                "f0_method": self.plan.f0_method,
+                "assets.base": str(w.base),
+                "assets.base_d": str(w.base_d),
+                "assets.hubert": str(w.hubert),
+                "preprocess.workers": 1,
+                "train.epochs": 1000,
+                "train.max_steps": self.plan.steps,
+                "train.batch_size": self.plan.batch_size,
+                "train.save_every": 1000,
+                "train.log_every": 1,
+                "train.seed": self.plan.seed,
+            },
+        )
         ws.save_settings()  # the demo's own settings; train reads them from the file
         return ws
 
@@ -212,17 +226,46 @@ class _Demo:
         # Voice B speaks about an octave above voice A: transpose as an RVC user would for such a pair.
         pitch = round(12 * math.log2(VOICES[0].f0_hz / VOICES[1].f0_hz))
         fresh = _newer(self.converted, self._adapter())  # as merge: redo when the adapter changed
-        rows = run_infer(inputs=[str(w.source)], output=str(self.converted), converter_args=dict(
-            lora=[self._adapter()], weights=None, scale=1.0, each=False, model=None, base=None, index=None,
-            hubert=None, rmvpe=None, f0_method=None, device=None, precision="auto", force=False, pitch=pitch,
-            f0_file=None, index_rate=D.index_rate, protect=D.protect, filter_radius=D.filter_radius,
-            rms_mix_rate=D.rms_mix_rate, resample_sr=D.resample_sr, speaker_id=D.speaker_id), overwrite=not fresh)
+        rows = run_infer(
+            inputs=[str(w.source)],
+            output=str(self.converted),
+            converter_args=dict(
+                lora=[self._adapter()],
+                weights=None,
+                scale=1.0,
+                each=False,
+                model=None,
+                base=None,
+                index=None,
+                hubert=None,
+                rmvpe=None,
+                f0_method=None,
+                device=None,
+                precision="auto",
+                force=False,
+                pitch=pitch,
+                f0_file=None,
+                index_rate=D.index_rate,
+                protect=D.protect,
+                filter_radius=D.filter_radius,
+                rms_mix_rate=D.rms_mix_rate,
+                resample_sr=D.resample_sr,
+                speaker_id=D.speaker_id,
+            ),
+            overwrite=not fresh,
+        )
         import soundfile as sf
 
         info = sf.info(str(self.converted))
-        return {"input": str(w.source), "output": str(self.converted), "pitch": pitch, "status": rows[0]["status"],
-                "sr": info.samplerate, "seconds_of_audio": round(info.duration, 3),
-                "input_seconds": round(sf.info(str(w.source)).duration, 3)}
+        return {
+            "input": str(w.source),
+            "output": str(self.converted),
+            "pitch": pitch,
+            "status": rows[0]["status"],
+            "sr": info.samplerate,
+            "seconds_of_audio": round(info.duration, 3),
+            "input_seconds": round(sf.info(str(w.source)).duration, 3),
+        }
 
     def merge(self) -> dict[str, Any]:
         from rvclora.merging import merge_to_model
@@ -230,8 +273,14 @@ class _Demo:
         merged, adapter = self.root / MERGED, self._adapter()
         if _newer(merged, adapter):
             return {"output": str(merged), "status": "kept (newer than the adapter)", "bytes": merged.stat().st_size}
-        result = merge_to_model(self._world().base, [adapter], [1.0], merged, precision="fp16",
-                                info="rvclora demo (random base: not a real voice)")
+        result = merge_to_model(
+            self._world().base,
+            [adapter],
+            [1.0],
+            merged,
+            precision="fp16",
+            info="rvclora demo (random base: not a real voice)",
+        )
         return {**result, "status": "written"}
 
     def inspect(self) -> dict[str, Any]:
@@ -243,10 +292,12 @@ class _Demo:
         base = describe(self._world().base)
         base["fingerprint"] = base_fingerprint(load_synthesizer(self._world().base))
         keys = ("kind", "version", "sr", "f0", "n_params", "rank", "alpha", "targets", "base_fingerprint")
-        return {"adapter": {k: adapter.get(k) for k in keys if adapter.get(k) is not None},
-                "merged": {k: merged.get(k) for k in ("kind", "version", "sr", "f0", "n_params", "dtype")},
-                "base": {k: base.get(k) for k in ("kind", "version", "sr", "n_params", "fingerprint")},
-                "adapter_fits_base": adapter.get("base_fingerprint") == base["fingerprint"]}
+        return {
+            "adapter": {k: adapter.get(k) for k in keys if adapter.get(k) is not None},
+            "merged": {k: merged.get(k) for k in ("kind", "version", "sr", "f0", "n_params", "dtype")},
+            "base": {k: base.get(k) for k in ("kind", "version", "sr", "n_params", "fingerprint")},
+            "adapter_fits_base": adapter.get("base_fingerprint") == base["fingerprint"],
+        }
 
     def evaluate(self) -> dict[str, Any]:
         from rvclora.evaluate import report
@@ -307,8 +358,9 @@ def _inspect_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     return rows + [("adapter fits base", "yes" if result["adapter_fits_base"] else "NO")]
 
 
-def run_demo(root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool = False,
-             as_json: bool = False) -> dict[str, Any]:
+def run_demo(
+    root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool = False, as_json: bool = False
+) -> dict[str, Any]:
     """Run the whole demo in ``root``; returns (and with ``as_json`` prints) the summary of every step."""
     from rvclora.console import emit_json, err
 
@@ -325,9 +377,16 @@ def run_demo(root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool 
     demo.step("merge", demo.merge)
     demo.step("inspect", demo.inspect, _inspect_rows)
     demo.step("eval", demo.evaluate, _eval_rows)
-    summary = {"dir": str(root), "quick": quick, "seed": seed, "complete": True,
-               "speech_source": demo._world().speech_source, "seconds": round(time.perf_counter() - t0, 2),
-               "steps": demo.steps, "note": REAL_ASSETS}
+    summary = {
+        "dir": str(root),
+        "quick": quick,
+        "seed": seed,
+        "complete": True,
+        "speech_source": demo._world().speech_source,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "steps": demo.steps,
+        "note": REAL_ASSETS,
+    }
     _write_stamp(root / STAMP, summary)
     if as_json:
         emit_json(summary)
@@ -336,7 +395,9 @@ def run_demo(root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool 
 
         from rvclora.console import out
 
-        err.print(f"[bold green]demo finished in {summary['seconds']:.0f} s[/bold green]: everything is in {root} "
-                  f"(speech: {escape(summary['speech_source'])})")
+        err.print(
+            f"[bold green]demo finished in {summary['seconds']:.0f} s[/bold green]: everything is in {root} "
+            f"(speech: {escape(summary['speech_source'])})"
+        )
         out.print(f"\n[bold]Random models: what next[/bold]\n{escape(REAL_ASSETS)}")
     return summary

@@ -16,8 +16,11 @@ import numpy as np
 
 CONTROL_RATE = 200  # control tracks (F0, formants, amplitudes) per second
 VOWELS = {  # F1, F2, F3 of an adult male vocal tract (Peterson & Barney style averages)
-    "a": (730.0, 1090.0, 2440.0), "e": (530.0, 1840.0, 2480.0), "i": (270.0, 2290.0, 3010.0),
-    "o": (570.0, 840.0, 2410.0), "u": (300.0, 870.0, 2240.0),
+    "a": (730.0, 1090.0, 2440.0),
+    "e": (530.0, 1840.0, 2480.0),
+    "i": (270.0, 2290.0, 3010.0),
+    "o": (570.0, 840.0, 2410.0),
+    "u": (300.0, 870.0, 2240.0),
 }
 SONORANTS = {"m": (250.0, 1100.0, 2300.0), "n": (250.0, 1700.0, 2600.0), "l": (360.0, 1300.0, 2900.0)}
 FRICATIVES = {"s": 6000.0, "sh": 3000.0, "f": 7000.0, "h": 0.0}  # noise centre (Hz); h = aspirated vowel
@@ -52,8 +55,13 @@ def make_sentences(count: int, words: int, seed: int) -> list[Sentence]:
     """Random pseudo-sentences (the same script can then be spoken by every voice: a parallel corpus)."""
     rng = np.random.default_rng(seed)
     vowels = list(VOWELS)
-    return [[[(str(rng.choice(CONSONANTS)), str(rng.choice(vowels))) for _ in range(int(rng.integers(1, 4)))]
-             for _ in range(words)] for _ in range(count)]
+    return [
+        [
+            [(str(rng.choice(CONSONANTS)), str(rng.choice(vowels))) for _ in range(int(rng.integers(1, 4)))]
+            for _ in range(words)
+        ]
+        for _ in range(count)
+    ]
 
 
 def spell(sentence: Sentence) -> str:
@@ -79,8 +87,15 @@ def _score(sentence: Sentence, voice: Voice, rng: np.random.Generator) -> _Track
     t = _Tracks([], [], [], [], [], [], [])
     neutral = VOWELS["e"]
 
-    def add(n: int, voiced: float = 0.0, bump: float = 0.0, bump_hz: float = 0.0, asp: float = 0.0,
-            formants: tuple[float, float, float] = neutral, accent: float = 0.0) -> None:
+    def add(
+        n: int,
+        voiced: float = 0.0,
+        bump: float = 0.0,
+        bump_hz: float = 0.0,
+        asp: float = 0.0,
+        formants: tuple[float, float, float] = neutral,
+        accent: float = 0.0,
+    ) -> None:
         t.voiced += [voiced] * n
         t.bump += [bump] * n
         t.bump_hz += [bump_hz] * n
@@ -99,8 +114,13 @@ def _score(sentence: Sentence, voice: Voice, rng: np.random.Generator) -> _Track
                 add(int(60 * ms), voiced=0.45, formants=SONORANTS[cons])
             elif cons in FRICATIVES:
                 hz = FRICATIVES[cons]
-                add(int(90 * ms), bump=0.0 if hz == 0 else 0.25, bump_hz=hz, asp=0.25 if hz == 0 else 0.0,
-                    formants=target)
+                add(
+                    int(90 * ms),
+                    bump=0.0 if hz == 0 else 0.25,
+                    bump_hz=hz,
+                    asp=0.25 if hz == 0 else 0.0,
+                    formants=target,
+                )
             elif cons in PLOSIVES:
                 add(int(55 * ms))
                 add(int(15 * ms), bump=0.6, bump_hz=PLOSIVES[cons], formants=target)
@@ -142,8 +162,11 @@ def _glottal_source(f0_per_sample: np.ndarray, sr: int) -> np.ndarray:
     """Derivative of a Rosenberg pulse train (open phase 40 %, closing 16 % of each period)."""
     phase = np.cumsum(f0_per_sample / sr) % 1.0
     opening, closing = 0.4, 0.16
-    flow = np.where(phase < opening, 0.5 * (1 - np.cos(np.pi * phase / opening)),
-                    np.where(phase < opening + closing, np.cos(np.pi * (phase - opening) / (2 * closing)), 0.0))
+    flow = np.where(
+        phase < opening,
+        0.5 * (1 - np.cos(np.pi * phase / opening)),
+        np.where(phase < opening + closing, np.cos(np.pi * (phase - opening) / (2 * closing)), 0.0),
+    )
     src = np.diff(flow, prepend=0.0)
     return src / (np.abs(src).max() + 1e-9)
 

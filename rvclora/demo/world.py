@@ -27,10 +27,14 @@ LAYOUT = {
 }
 # Two tiny voices for TTS engines: (command line for voice A, for voice B); {text} and {out} are filled in.
 TTS = {
-    "espeak-ng": (["espeak-ng", "-v", "en-us+m3", "-p", "35", "-s", "150", "-w", "{out}", "{text}"],
-                  ["espeak-ng", "-v", "en-us+f3", "-p", "70", "-s", "165", "-w", "{out}", "{text}"]),
-    "flite": (["flite", "-voice", "kal", "-t", "{text}", "-o", "{out}"],
-              ["flite", "-voice", "slt", "-t", "{text}", "-o", "{out}"]),
+    "espeak-ng": (
+        ["espeak-ng", "-v", "en-us+m3", "-p", "35", "-s", "150", "-w", "{out}", "{text}"],
+        ["espeak-ng", "-v", "en-us+f3", "-p", "70", "-s", "165", "-w", "{out}", "{text}"],
+    ),
+    "flite": (
+        ["flite", "-voice", "kal", "-t", "{text}", "-o", "{out}"],
+        ["flite", "-voice", "slt", "-t", "{text}", "-o", "{out}"],
+    ),
 }
 TEXTS = (
     "The quiet river runs past the old mill every morning.",
@@ -77,8 +81,10 @@ class World:
     train_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if isinstance(v, list) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if isinstance(v, list) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 def speech_engine() -> str | None:
@@ -151,5 +157,15 @@ def build_world(root: Path, size: Size, seed: int) -> World:
     _write_speech(source, engine, 1, held_out, size, seed)
     _write_speech(reference, engine, 0, held_out, size, seed)
     label = engine or "rvclora's built-in formant synthesizer (no espeak-ng or flite found)"
-    return World(root=root, speech_source=label, base=base, base_d=base_d, hubert=hubert, workspace=workspace,
-                 source=source, reference=reference, train_files=train_files, train_seconds=round(seconds, 2))
+    return World(
+        root=root,
+        speech_source=label,
+        base=base,
+        base_d=base_d,
+        hubert=hubert,
+        workspace=workspace,
+        source=source,
+        reference=reference,
+        train_files=train_files,
+        train_seconds=round(seconds, 2),
+    )

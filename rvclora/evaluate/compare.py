@@ -19,11 +19,11 @@ from rvclora.evaluate.analysis import Features, Loaded, analyse, load_mono
 from rvclora.evaluate.bands import BANDS, rating
 from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
 from rvclora.evaluate.f0_metrics import f0_scores
-from rvclora.features.f0 import shift_f0
 from rvclora.evaluate.mcd import mel_cepstral_distortion, pymcd_mcep
 from rvclora.evaluate.settings import ANALYSIS_RATE, F0_RATE, Align, EvalSettings, McdStyle
-from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.evaluate.speaker import EXTRA, cosine_similarity, load_speaker_encoder, mean_embedding
+from rvclora.evaluate.spectral import spectral_convergence
+from rvclora.features.f0 import shift_f0
 
 METRIC_KEYS = ("mcd_db", "spectral_convergence", "f0_rmse_cents", "f0_corr", "vuv_error", "speaker_similarity")
 # computed only when asked for (EvalSettings.phones): present in a result's metrics only then
@@ -80,8 +80,10 @@ class Evaluator:
         if self._speaker is None and wanted is None:
             self.notes.append(f"speaker similarity skipped: install it with pip install 'rvclora[{EXTRA}]'")
         if settings.mcd_style is McdStyle.pymcd:
-            self.notes.append("MCD in pymcd style (order 13, alpha 0.65, c0 counted): far lower than classic MCD, "
-                              "so it gets no rating band; compare it only with pymcd numbers")
+            self.notes.append(
+                "MCD in pymcd style (order 13, alpha 0.65, c0 counted): far lower than classic MCD, "
+                "so it gets no rating band; compare it only with pymcd numbers"
+            )
         self._target = self._target_embedding(settings.target_voice) if settings.target_voice else None
         self._phones = None
         if settings.phones:
@@ -176,9 +178,13 @@ def _input_notes(ref: Loaded, conv: Loaded) -> list[str]:
         if item.channels > 1:
             notes.append(f"{label} has {item.channels} channels: mixed down to mono")
         if item.silent:
-            notes.append(f"{label} is silent (peak below -80 dBFS): MCD, spectral convergence, F0 RMSE/"
-                         "correlation and speaker similarity are undefined")
+            notes.append(
+                f"{label} is silent (peak below -80 dBFS): MCD, spectral convergence, F0 RMSE/"
+                "correlation and speaker similarity are undefined"
+            )
     if ref.sr != conv.sr:
-        notes.append(f"sample rates differ ({ref.sr} vs {conv.sr} Hz): both are analysed resampled to "
-                     f"{ANALYSIS_RATE} Hz for MCD and spectral convergence, as every pair is")
+        notes.append(
+            f"sample rates differ ({ref.sr} vs {conv.sr} Hz): both are analysed resampled to "
+            f"{ANALYSIS_RATE} Hz for MCD and spectral convergence, as every pair is"
+        )
     return notes

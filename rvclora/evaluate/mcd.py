@@ -101,14 +101,16 @@ def pymcd_mcep(power_envelope: np.ndarray) -> np.ndarray:
     return envelope_to_mcep(power_envelope, PYMCD_ORDER, PYMCD_ALPHA, floor=PYMCD_FLOOR)
 
 
-def frame_distortions(c_ref: np.ndarray, c_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray],
-                      first: int = 1) -> np.ndarray:
+def frame_distortions(
+    c_ref: np.ndarray, c_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray], first: int = 1
+) -> np.ndarray:
     """Per-frame MCD in dB along ``path`` over coefficients ``first``.. (1: c0 excluded, 0: included)."""
     diff = c_ref[path[0], first:] - c_conv[path[1], first:]
     return MCD_SCALE * np.sqrt(2.0 * (diff * diff).sum(axis=1))
 
 
-def mel_cepstral_distortion(c_ref: np.ndarray, c_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray],
-                            first: int = 1) -> float:
+def mel_cepstral_distortion(
+    c_ref: np.ndarray, c_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray], first: int = 1
+) -> float:
     """MCD in dB: the mean of the per-frame distortions along ``path`` (``first=0`` counts c0, as pymcd)."""
     return float(frame_distortions(c_ref, c_conv, path, first).mean())

@@ -29,8 +29,14 @@ class PhoneRecognizer:
         except ImportError as exc:
             raise MissingExtraError("phone error rate", EXTRA, "pocketsphinx") from exc
         model = os.path.join(get_model_path(), "en-us")
-        self._decoder = Decoder(samprate=RATE, allphone=os.path.join(model, "en-us-phone.lm.bin"), lw=2.0,
-                                beam=1e-20, pbeam=1e-20, loglevel="FATAL")
+        self._decoder = Decoder(
+            samprate=RATE,
+            allphone=os.path.join(model, "en-us-phone.lm.bin"),
+            lw=2.0,
+            beam=1e-20,
+            pbeam=1e-20,
+            loglevel="FATAL",
+        )
 
     def phones(self, wav_16k: np.ndarray) -> list[str]:
         """The recognised phones of a 16 kHz mono waveform (float, -1..1), silences dropped."""

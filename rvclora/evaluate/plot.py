@@ -11,11 +11,10 @@ from rvclora.evaluate.compare import PairResult
 from rvclora.evaluate.settings import FRAME_PERIOD_S
 from rvclora.fileio import atomic_write
 
-
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg")
 
 
-def _pyplot():  # noqa: ANN202 - the pyplot module, imported lazily
+def _pyplot():
     try:
         import matplotlib
 
@@ -43,7 +42,7 @@ def plot_pair(result: PairResult, path: Path, pitch: float = 0.0) -> None:
         plt.close(fig)
 
 
-def _draw(fig, result: PairResult, pitch: float) -> None:  # noqa: ANN001 - matplotlib Figure, imported lazily
+def _draw(fig, result: PairResult, pitch: float) -> None:
     grid = fig.add_gridspec(2, 2)
     ax_f0 = fig.add_subplot(grid[0, :])
     frames = np.arange(len(result.f0_ref)) * FRAME_PERIOD_S
@@ -55,6 +54,13 @@ def _draw(fig, result: PairResult, pitch: float) -> None:  # noqa: ANN001 - matp
     for col, (label, spec) in enumerate((("reference", result.spec_ref), ("converted", result.spec_conv))):
         ax = fig.add_subplot(grid[1, col])
         db = 20 * np.log10(np.maximum(spec.T, 1e-8))
-        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),
-                  extent=(0, spec.shape[0] * FRAME_PERIOD_S, 0, result.sample_rate / 2000))
+        ax.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=db.max() - 80,
+            vmax=db.max(),
+            extent=(0, spec.shape[0] * FRAME_PERIOD_S, 0, result.sample_rate / 2000),
+        )
         ax.set(xlabel="time (s)", ylabel="kHz", title=f"{label} ({result.sample_rate} Hz)")

@@ -67,8 +67,10 @@ def folder_json(results: Sequence[PairResult], pairing: Pairing, notes: Sequence
 
 def metric_rows(result: PairResult) -> list[list[str]]:
     """One pair as metric / value / rating lines (fits 80 columns, unlike one wide row)."""
-    return [[COLUMNS[k][0], fmt(result.metrics[k], COLUMNS[k][1]), rating(k, result.metrics[k], result.mcd_style) or ""]
-            for k in metric_keys([result])]
+    return [
+        [COLUMNS[k][0], fmt(result.metrics[k], COLUMNS[k][1]), rating(k, result.metrics[k], result.mcd_style) or ""]
+        for k in metric_keys([result])
+    ]
 
 
 def pair_rows(results: Sequence[PairResult]) -> list[list[str]]:
@@ -81,6 +83,14 @@ def aggregate_rows(results: Sequence[PairResult]) -> list[list[str]]:
         label, digits = COLUMNS[key]
         ci = summary["ci95"]
         ci_text = "n/a" if ci is None else f"{fmt(ci[0], digits)} … {fmt(ci[1], digits)}"  # type: ignore[index]
-        rows.append([label, str(summary["n"]), fmt(summary["mean"], digits),  # type: ignore[arg-type]
-                     fmt(summary["median"], digits), ci_text, summary.get("rating") or ""])  # type: ignore[arg-type]
+        rows.append(
+            [
+                label,
+                str(summary["n"]),
+                fmt(summary["mean"], digits),  # type: ignore[arg-type]
+                fmt(summary["median"], digits),
+                ci_text,
+                summary.get("rating") or "",
+            ]
+        )  # type: ignore[arg-type]
     return rows

@@ -26,9 +26,7 @@ def magnitude_spectrogram(wav: np.ndarray, sr: int, n_frames: int, frame_period_
     return np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=1))
 
 
-def spectral_convergence(
-    s_ref: np.ndarray, s_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray]
-) -> float | None:
+def spectral_convergence(s_ref: np.ndarray, s_conv: np.ndarray, path: tuple[np.ndarray, np.ndarray]) -> float | None:
     """‖|S_ref| − |S_conv|‖_F / ‖|S_ref|‖_F over the aligned frames; None when the reference has no energy."""
     ref = s_ref[path[0]]
     denom = float(np.linalg.norm(ref))

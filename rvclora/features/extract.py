@@ -148,8 +148,10 @@ def pitch_convention(manifest: Manifest) -> str | None:
     before the setting existed are ``zero``); None when there are none. Training stores it in the adapter."""
     found = {(manifest.entry(F0, key) or {}).get("info", {}).get("unvoiced_f0", "zero") for key in manifest.keys(F0)}
     if len(found) > 1:
-        raise BadInputError("the pitch files in f0/ mix the unvoiced_f0 conventions zero and fill "
-                            "(an interrupted extract?)", "run rvclora extract on the workspace to finish it")
+        raise BadInputError(
+            "the pitch files in f0/ mix the unvoiced_f0 conventions zero and fill (an interrupted extract?)",
+            "run rvclora extract on the workspace to finish it",
+        )
     return found.pop() if found else None
 
 
@@ -188,10 +190,13 @@ def _load_models(options: ExtractOptions, need_encoder: bool, need_f0: bool) -> 
         extra: dict[str, Any] = {}
         if options.f0_method == "rmvpe":
             on_gpu = options.device.startswith("cuda")
-            extra = {"dtype": _RMVPE_DTYPES[options.precision] if on_gpu else "float32",
-                     "batch_size": options.batch_size}
-        models.estimator = load_f0_estimator(str(options.f0_method), rmvpe=options.rmvpe, device=options.device,
-                                             **extra)
+            extra = {
+                "dtype": _RMVPE_DTYPES[options.precision] if on_gpu else "float32",
+                "batch_size": options.batch_size,
+            }
+        models.estimator = load_f0_estimator(
+            str(options.f0_method), rmvpe=options.rmvpe, device=options.device, **extra
+        )
     return models
 
 
@@ -216,9 +221,12 @@ def _read_16k(clip: ClipPaths) -> tuple[np.ndarray | None, str | None]:
 
 def _pitch_info(f0: np.ndarray) -> dict[str, Any]:
     voiced = f0[f0 > 0]
-    return {"frames": int(f0.shape[0]), "voiced": int(voiced.size),
-            "f0_min": float(voiced.min()) if voiced.size else None,
-            "f0_max": float(voiced.max()) if voiced.size else None}
+    return {
+        "frames": int(f0.shape[0]),
+        "voiced": int(voiced.size),
+        "f0_min": float(voiced.min()) if voiced.size else None,
+        "f0_max": float(voiced.max()) if voiced.size else None,
+    }
 
 
 def _forget_removed(manifest: Manifest, stage: str, current: set[str]) -> set[str]:
@@ -260,10 +268,16 @@ def run_extract(
         raise ConfigError(f"unknown precision {options.precision!r}", "use fp32, fp16 or bf16")
     if options.unvoiced_f0 not in UNVOICED_F0:
         raise ConfigError(f"unknown unvoiced_f0 convention {options.unvoiced_f0!r}", "use zero or fill")
-    summary = ExtractSummary(clips=len(clips), version=options.version, f0_method=options.f0_method,
-                             unvoiced_f0=options.unvoiced_f0 if options.f0_method else None,
-                             device=options.device, precision=options.precision, hubert=str(options.hubert),
-                             mute=MUTE)
+    summary = ExtractSummary(
+        clips=len(clips),
+        version=options.version,
+        f0_method=options.f0_method,
+        unvoiced_f0=options.unvoiced_f0 if options.f0_method else None,
+        device=options.device,
+        precision=options.precision,
+        hubert=str(options.hubert),
+        mute=MUTE,
+    )
     hubert_id, rmvpe_id = file_identity(options.hubert), file_identity(options.rmvpe)
     feat_set, pitch_set = feature_settings(options, hubert_id), f0_settings(options, rmvpe_id)
     with manifest.batched():  # one manifest write per batch of clips, each clip hashed once
@@ -271,7 +285,8 @@ def run_extract(
         for clip in clips:
             feats = force or not manifest.is_fresh(FEATURES, clip.name, [clip.clip_16k], feat_set)
             pitch = options.f0_method is not None and (
-                force or not manifest.is_fresh(F0, clip.name, [clip.clip_16k], pitch_set))
+                force or not manifest.is_fresh(F0, clip.name, [clip.clip_16k], pitch_set)
+            )
             if feats or pitch:
                 todo.append(_Todo(clip, feats, pitch))
             else:
@@ -279,8 +294,9 @@ def run_extract(
         mute_set = {"sr": options.sr, **feat_set, "f0": options.f0_method is not None}
         mute_todo = force or not manifest.is_fresh(MUTE_STAGE, MUTE, [], mute_set)
 
-        models = _load_models(options, need_encoder=mute_todo or any(t.features for t in todo),
-                              need_f0=any(t.f0 for t in todo))
+        models = _load_models(
+            options, need_encoder=mute_todo or any(t.features for t in todo), need_f0=any(t.f0 for t in todo)
+        )
         names = {c.name for c in clips}
         summary.removed = len(_forget_removed(manifest, FEATURES, names) | _forget_removed(manifest, F0, names))
         _sweep_temporaries(layout)
@@ -289,7 +305,7 @@ def run_extract(
         for d in (layout.features_dir, layout.f0_dir) if options.f0_method else (layout.features_dir,):
             d.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(todo), options.batch_size):
-            batch = todo[start:start + options.batch_size]
+            batch = todo[start : start + options.batch_size]
             _extract_batch(batch, layout, options, manifest, models, feat_set, pitch_set, summary)
             if on_advance is not None:
                 on_advance(len(batch), batch[-1].clip.name)
@@ -304,9 +320,16 @@ def run_extract(
     return summary
 
 
-def _extract_batch(batch: list[_Todo], layout: Layout, options: ExtractOptions, manifest: Manifest,
-                   models: _Models, feat_set: dict[str, Any], pitch_set: dict[str, Any],
-                   summary: ExtractSummary) -> None:
+def _extract_batch(
+    batch: list[_Todo],
+    layout: Layout,
+    options: ExtractOptions,
+    manifest: Manifest,
+    models: _Models,
+    feat_set: dict[str, Any],
+    pitch_set: dict[str, Any],
+    summary: ExtractSummary,
+) -> None:
     """Read a batch of clips once; compute what each one needs; write and record each output."""
     wavs: dict[str, np.ndarray] = {}
     for t in batch:
@@ -317,8 +340,9 @@ def _extract_batch(batch: list[_Todo], layout: Layout, options: ExtractOptions, 
             wavs[t.clip.name] = wav
     need = [t for t in batch if t.features and t.clip.name in wavs]
     if need:
-        outs = models.encoder.extract_batch([wavs[t.clip.name] for t in need], options.version,
-                                            batch_size=options.batch_size)
+        outs = models.encoder.extract_batch(
+            [wavs[t.clip.name] for t in need], options.version, batch_size=options.batch_size
+        )
         for t, feats in zip(need, outs):
             if not np.isfinite(feats).all():
                 _skip(t.clip.name, "content features contain NaN", layout, manifest, summary)
@@ -326,8 +350,14 @@ def _extract_batch(batch: list[_Todo], layout: Layout, options: ExtractOptions, 
                 continue
             out = layout.features_dir / f"{t.clip.name}.npy"
             save_npy(out, np.ascontiguousarray(feats, dtype=np.float32))
-            manifest.record(FEATURES, t.clip.name, [t.clip.clip_16k], feat_set, [out],
-                            {"frames": int(feats.shape[0]), "dim": int(feats.shape[1])})
+            manifest.record(
+                FEATURES,
+                t.clip.name,
+                [t.clip.clip_16k],
+                feat_set,
+                [out],
+                {"frames": int(feats.shape[0]), "dim": int(feats.shape[1])},
+            )
             summary.features_done += 1
     need = [t for t in batch if t.f0 and t.clip.name in wavs]
     if need:
@@ -355,8 +385,9 @@ def _skip(name: str, reason: str, layout: Layout, manifest: Manifest, summary: E
         (folder / f"{name}.npy").unlink(missing_ok=True)
 
 
-def _write_mute(layout: Layout, options: ExtractOptions, manifest: Manifest, encoder: Any,
-                settings: dict[str, Any]) -> None:
+def _write_mute(
+    layout: Layout, options: ExtractOptions, manifest: Manifest, encoder: Any, settings: dict[str, Any]
+) -> None:
     """The silence item (see the module docstring): 3 s of zeros at both rates, its features and zero F0
     (zero under either unvoiced convention: with no voiced frame, there is nothing to fill from)."""
     from rvclora.audio.io import save_audio
@@ -364,8 +395,11 @@ def _write_mute(layout: Layout, options: ExtractOptions, manifest: Manifest, enc
 
     wav_16k = np.zeros(MUTE_SECONDS * CONTENT_SR, dtype=np.float32)
     feats = encoder.extract(wav_16k, options.version)
-    outputs = [layout.clips_dir / f"{MUTE}.wav", layout.clips_16k_dir / f"{MUTE}.wav",
-               layout.features_dir / f"{MUTE}.npy"]
+    outputs = [
+        layout.clips_dir / f"{MUTE}.wav",
+        layout.clips_16k_dir / f"{MUTE}.wav",
+        layout.features_dir / f"{MUTE}.npy",
+    ]
     save_audio(outputs[0], np.zeros(MUTE_SECONDS * options.sr, dtype=np.float32), options.sr, subtype="FLOAT")
     save_audio(outputs[1], wav_16k, CONTENT_SR, subtype="FLOAT")
     save_npy(outputs[2], np.ascontiguousarray(feats, dtype=np.float32))
@@ -396,8 +430,9 @@ def _collect_stats(summary: ExtractSummary, names: list[str], manifest: Manifest
         summary.f0_min_hz, summary.f0_max_hz = min(lows), max(highs)
 
 
-def _update_index(names: list[str], layout: Layout, options: ExtractOptions, manifest: Manifest,
-                  feat_set: dict[str, Any], force: bool) -> dict[str, Any] | None:
+def _update_index(
+    names: list[str], layout: Layout, options: ExtractOptions, manifest: Manifest, feat_set: dict[str, Any], force: bool
+) -> dict[str, Any] | None:
     """Rebuild the index when any clip's features changed; otherwise report the one on disk."""
     from rvclora.features.index import build_index, rvc_index_name
 
@@ -414,8 +449,13 @@ def _update_index(names: list[str], layout: Layout, options: ExtractOptions, man
     info = build_index(feats, pending)
     final = layout.index_dir / rvc_index_name(options.index_name, info["n_ivf"], options.version)
     os.replace(pending, final)
-    info = {"path": str(final), "ntotal": info["ntotal"], "dim": info["dim"], "n_ivf": info["n_ivf"],
-            "rows_in": info["rows_in"]}
+    info = {
+        "path": str(final),
+        "ntotal": info["ntotal"],
+        "dim": info["dim"],
+        "n_ivf": info["n_ivf"],
+        "rows_in": info["rows_in"],
+    }
     manifest.record(INDEX, INDEX, [], settings, [final], info)
     return {**info, "rebuilt": True}
 
@@ -449,14 +489,23 @@ def extract(
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace, create=False)
     s = ws.settings
     if s.assets.hubert is None:
-        raise ConfigError("no content encoder configured (assets.hubert)",
-                          "pass --hubert path/to/hubert_base.pt or set assets.hubert in rvclora.yaml")
+        raise ConfigError(
+            "no content encoder configured (assets.hubert)",
+            "pass --hubert path/to/hubert_base.pt or set assets.hubert in rvclora.yaml",
+        )
     device = str(resolve_device(s.device))
     options = ExtractOptions(
-        hubert=s.assets.hubert, version=s.version, sr=ws.sample_rate,
-        f0_method=ws.f0_method if s.f0 else None, rmvpe=s.assets.rmvpe, device=device,
-        precision=resolve_precision(precision, device), batch_size=s.extract.batch_size,
-        build_index=s.extract.build_index, index_name=ws.root.name, unvoiced_f0=s.unvoiced_f0,
+        hubert=s.assets.hubert,
+        version=s.version,
+        sr=ws.sample_rate,
+        f0_method=ws.f0_method if s.f0 else None,
+        rmvpe=s.assets.rmvpe,
+        device=device,
+        precision=resolve_precision(precision, device),
+        batch_size=s.extract.batch_size,
+        build_index=s.extract.build_index,
+        index_name=ws.root.name,
+        unvoiced_f0=s.unvoiced_f0,
     )
     layout = Layout(ws.clips_dir(), ws.clips_16k_dir, ws.features_dir, ws.f0_dir, ws.index_dir)
     with ws.lock("extract"):
@@ -464,8 +513,7 @@ def extract(
         if not records:
             raise BadInputError(f"workspace {ws.root} has no clips yet", "run rvclora preprocess first")
         clips = [ClipPaths(r.clip.stem, r.clip, r.clip_16k) for r in records]
-        return run_extract(clips, layout, options, ws.manifest, force=force, on_start=on_start,
-                           on_advance=on_advance)
+        return run_extract(clips, layout, options, ws.manifest, force=force, on_start=on_start, on_advance=on_advance)
 
 
 # The name parallel to ``preprocess_workspace`` (the train stage brings a workspace up to date with both).

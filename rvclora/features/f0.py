@@ -108,11 +108,12 @@ def read_f0_file(csv_path: str | os.PathLike[str]) -> np.ndarray:
         except ValueError:
             if not rows and number == 1:
                 continue  # header
-            raise BadInputError(f"F0 file {path}, line {number}: expected 'time_s,f0_Hz', got {line.strip()!r}",
-                                "fix or remove that line") from None
+            raise BadInputError(
+                f"F0 file {path}, line {number}: expected 'time_s,f0_Hz', got {line.strip()!r}",
+                "fix or remove that line",
+            ) from None
         if not (np.isfinite(t) and np.isfinite(hz)) or t < 0 or hz < 0:
-            raise BadInputError(f"F0 file {path}, line {number}: times and F0 must be finite and ≥ 0",
-                                "fix that line")
+            raise BadInputError(f"F0 file {path}, line {number}: times and F0 must be finite and ≥ 0", "fix that line")
         if rows and t <= rows[-1][0]:
             raise BadInputError(f"F0 file {path}, line {number}: times must increase", "sort the file by time")
         rows.append((t, hz))
@@ -151,8 +152,9 @@ def _as_wav(wav: np.ndarray) -> np.ndarray:
     if x.ndim == 2 and 1 in x.shape:
         x = x.reshape(-1)
     if x.ndim != 1 or x.size == 0:
-        raise BadInputError(f"F0 estimation needs mono audio samples, got shape {x.shape}",
-                            "pass a 1-D array at 16 kHz")
+        raise BadInputError(
+            f"F0 estimation needs mono audio samples, got shape {x.shape}", "pass a 1-D array at 16 kHz"
+        )
     if not np.isfinite(x).all():
         raise BadInputError("F0 estimation input contains NaN or infinite samples", "check the audio file")
     return x
@@ -242,8 +244,11 @@ class PmEstimator(F0Estimator):
         frames = n_frames(len(wav))
         try:
             pitch = pm.Sound(wav.astype(np.float64), SAMPLE_RATE).to_pitch_ac(
-                time_step=HOP / SAMPLE_RATE, voicing_threshold=self.voicing_threshold,
-                pitch_floor=F0_MIN, pitch_ceiling=F0_MAX)
+                time_step=HOP / SAMPLE_RATE,
+                voicing_threshold=self.voicing_threshold,
+                pitch_floor=F0_MIN,
+                pitch_ceiling=F0_MAX,
+            )
         except pm.PraatError:  # shorter than one analysis window: no pitch can exist
             return np.zeros(frames, dtype=np.float32)
         f0 = np.nan_to_num(pitch.selected_array["frequency"])[:frames]
@@ -269,8 +274,17 @@ class CrepeEstimator(F0Estimator):
         crepe = self._crepe
         wav = np.pad(wav, (0, max(0, 2 * HOP - len(wav))))  # its 3-frame filters need 3 frames; cropped later
         audio = torch.from_numpy(wav).unsqueeze(0)
-        f0, periodicity = crepe.predict(audio, SAMPLE_RATE, HOP, F0_MIN, F0_MAX, self.model,
-                                        batch_size=self.batch_size, device=self.device, return_periodicity=True)
+        f0, periodicity = crepe.predict(
+            audio,
+            SAMPLE_RATE,
+            HOP,
+            F0_MIN,
+            F0_MAX,
+            self.model,
+            batch_size=self.batch_size,
+            device=self.device,
+            return_periodicity=True,
+        )
         periodicity = crepe.filter.median(periodicity, 3)
         f0 = crepe.filter.mean(f0, 3)
         f0[periodicity < self.threshold] = 0
@@ -292,9 +306,16 @@ class FcpeEstimator(F0Estimator):
 
         audio = torch.from_numpy(wav)[None, :, None].to(self.device)
         with torch.no_grad():
-            f0 = self._model.infer(audio, sr=SAMPLE_RATE, decoder_mode="local_argmax", threshold=self.threshold,
-                                   f0_min=F0_MIN, f0_max=F0_MAX, interp_uv=False,
-                                   output_interp_target_length=n_frames(len(wav)))
+            f0 = self._model.infer(
+                audio,
+                sr=SAMPLE_RATE,
+                decoder_mode="local_argmax",
+                threshold=self.threshold,
+                f0_min=F0_MIN,
+                f0_max=F0_MAX,
+                interp_uv=False,
+                output_interp_target_length=n_frames(len(wav)),
+            )
         f0 = f0.reshape(-1).float().cpu().numpy()
         f0[f0 < F0_MIN] = 0.0
         return f0
@@ -308,8 +329,15 @@ class RmvpeEstimator(F0Estimator):
 
     name = "rmvpe"
 
-    def __init__(self, rmvpe: str | os.PathLike[str], device: str = "cpu", threshold: float = 0.03,
-                 dtype: str = "float32", channels_last: bool | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        rmvpe: str | os.PathLike[str],
+        device: str = "cpu",
+        threshold: float = 0.03,
+        dtype: str = "float32",
+        channels_last: bool | None = None,
+        batch_size: int = 8,
+    ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ConfigError(f"RMVPE threshold must be in [0, 1), got {threshold}", "the default is 0.03")
         from rvclora.features.rmvpe import Rmvpe
@@ -364,14 +392,18 @@ def load_f0_estimator(
     unknown = sorted(set(options) - set(params))
     if unknown:
         accepted = [p for p in params if p not in ("self", "rmvpe", "device")]
-        raise ConfigError(f"F0 method {cls.name!r} has no option {', '.join(unknown)}",
-                          f"its options: {', '.join(accepted) or 'none'}")
+        raise ConfigError(
+            f"F0 method {cls.name!r} has no option {', '.join(unknown)}",
+            f"its options: {', '.join(accepted) or 'none'}",
+        )
     kwargs = dict(options)
     if "device" in params:
         kwargs["device"] = device
     if cls is RmvpeEstimator:
         if not rmvpe:
-            raise ConfigError("F0 method 'rmvpe' needs the RMVPE checkpoint (rmvpe.pt)",
-                              "give its path, or choose another method such as harvest")
+            raise ConfigError(
+                "F0 method 'rmvpe' needs the RMVPE checkpoint (rmvpe.pt)",
+                "give its path, or choose another method such as harvest",
+            )
         kwargs["rmvpe"] = Path(rmvpe)
     return cls(**kwargs)

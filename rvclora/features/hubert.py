@@ -28,8 +28,15 @@ SAMPLE_RATE = 16000
 
 Array = TypeVar("Array", np.ndarray, "torch.Tensor")
 
-_DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16", "half": "float16",
-           "bf16": "bfloat16", "bfloat16": "bfloat16"}
+_DTYPES = {
+    "fp32": "float32",
+    "float32": "float32",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+}
 
 
 class ContentEncoder:
@@ -59,8 +66,9 @@ class ContentEncoder:
         """Features ``[T, D]`` float32 of one mono 16 kHz clip (numpy in → numpy out, torch in → torch out)."""
         return self.extract_batch([wav], version, batch_size=1)[0]
 
-    def extract_batch(self, wavs: Sequence[Array], version: Version = "v2", batch_size: int = 8,
-                      max_batch_samples: int = 16000 * 240) -> list[Array]:
+    def extract_batch(
+        self, wavs: Sequence[Array], version: Version = "v2", batch_size: int = 8, max_batch_samples: int = 16000 * 240
+    ) -> list[Array]:
         """Features of several clips, batched by similar length; each result equals :meth:`extract`'s.
 
         Clips are padded with zeros inside a batch; the model takes statistics and attention over each
@@ -71,11 +79,15 @@ class ContentEncoder:
 
         layer = OUTPUT_LAYER[_check_version(version)]
         if layer > self.net.arch.num_layers:
-            raise IncompatibleError(f"{self.source.name} has {self.net.arch.num_layers} layers; {version} features "
-                                    f"come from layer {layer}", "use a 12-layer HuBERT/ContentVec model")
+            raise IncompatibleError(
+                f"{self.source.name} has {self.net.arch.num_layers} layers; {version} features come from layer {layer}",
+                "use a 12-layer HuBERT/ContentVec model",
+            )
         if version == "v1" and self.net.final_proj is None:
-            raise IncompatibleError(f"{self.source.name} has no final_proj, so it cannot give v1 features",
-                                    "use a v2 model, or the ContentVec checkpoint RVC ships")
+            raise IncompatibleError(
+                f"{self.source.name} has no final_proj, so it cannot give v1 features",
+                "use a v2 model, or the ContentVec checkpoint RVC ships",
+            )
         clips = [self._prepare(w, i) for i, w in enumerate(wavs)]
         order = sorted(range(len(clips)), key=lambda i: clips[i].shape[0], reverse=True)
         results: list[torch.Tensor | None] = [None] * len(clips)
@@ -83,11 +95,11 @@ class ContentEncoder:
         while start < len(order):
             longest = clips[order[start]].shape[0]
             size = max(1, min(batch_size, max_batch_samples // max(longest, 1)))
-            group = order[start:start + size]
+            group = order[start : start + size]
             start += size
             batch = torch.zeros(len(group), longest, dtype=self.dtype, device=self.device)
             for row, i in enumerate(group):
-                batch[row, :clips[i].shape[0]] = clips[i]
+                batch[row, : clips[i].shape[0]] = clips[i]
             lengths = torch.tensor([clips[i].shape[0] for i in group], device=self.device)
             with torch.inference_mode():
                 hidden, frames = self.net(batch, layer, lengths if len(group) > 1 else None)
@@ -106,15 +118,21 @@ class ContentEncoder:
         if x.ndim == 2 and x.shape[0] == 1:
             x = x[0]
         if x.ndim != 1:
-            raise BadInputError(f"clip {index}: expected a mono waveform [samples], got shape {tuple(x.shape)}",
-                                "mix down to mono and resample to 16 kHz first")
+            raise BadInputError(
+                f"clip {index}: expected a mono waveform [samples], got shape {tuple(x.shape)}",
+                "mix down to mono and resample to 16 kHz first",
+            )
         if x.shape[0] < self.net.arch.conv_layers[0][1] or self.num_frames(x.shape[0]) < 1:
-            raise BadInputError(f"clip {index}: {x.shape[0]} samples is too short for HuBERT",
-                                "give at least 25 ms (400 samples at 16 kHz)")
+            raise BadInputError(
+                f"clip {index}: {x.shape[0]} samples is too short for HuBERT",
+                "give at least 25 ms (400 samples at 16 kHz)",
+            )
         x = x.to(device=self.device, dtype=torch.float32)
         if not bool(torch.isfinite(x).all()):
-            raise BadInputError(f"clip {index}: the waveform contains NaN or infinite samples",
-                                "check the audio file; it may be corrupt")
+            raise BadInputError(
+                f"clip {index}: the waveform contains NaN or infinite samples",
+                "check the audio file; it may be corrupt",
+            )
         if self.normalize:  # fairseq's task.normalize: layer norm over the whole clip
             x = torch.nn.functional.layer_norm(x, x.shape)
         return x.to(self.dtype)
@@ -159,10 +177,10 @@ def load_content_encoder(path: str | Path, device: Any = "cpu", dtype: Any = Non
     ``dtype`` None keeps fp32 (checkpoints stored in fp16 are upcast); fp16/bf16 halve memory on GPU as
     RVC's ``is_half`` does (RVC itself runs HuBERT in fp16 on CUDA).
     """
+    import torch
+
     from rvclora.features.hubert_load import read_checkpoint
     from rvclora.features.hubert_model import HubertNet
-
-    import torch
 
     dev, dt = _resolve_device_dtype(device, dtype)
     arch, state, normalize = read_checkpoint(path)
@@ -172,8 +190,9 @@ def load_content_encoder(path: str | Path, device: Any = "cpu", dtype: Any = Non
         net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1:2] or [str(exc)]
-        raise BadInputError(f"HuBERT checkpoint {Path(path).name} does not match its own config: "
-                            f"{first[0].strip()[:200]}", "the file is damaged or a variant rvclora cannot read"
-                            ) from exc
+        raise BadInputError(
+            f"HuBERT checkpoint {Path(path).name} does not match its own config: {first[0].strip()[:200]}",
+            "the file is damaged or a variant rvclora cannot read",
+        ) from exc
     net.eval().requires_grad_(False).to(device=dev, dtype=dt)
     return ContentEncoder(net, normalize=normalize, source=Path(path))

@@ -27,8 +27,9 @@ from rvclora.fileio import require_file, safe_torch_load
 
 # Stand-in for fairseq's label Dictionary: torch matches allowed classes by module + name, and the
 # loaded instances (symbol tables of the pretraining labels) are never used.
-FairseqDictionary = type("Dictionary", (), {"__module__": "fairseq.data.dictionary",
-                                              "__doc__": "Inert stand-in for fairseq's Dictionary."})
+FairseqDictionary = type(
+    "Dictionary", (), {"__module__": "fairseq.data.dictionary", "__doc__": "Inert stand-in for fairseq's Dictionary."}
+)
 
 _FAIRSEQ_MARK = "feature_extractor.conv_layers.0.0.weight"
 _HF_MARK = "feature_extractor.conv_layers.0.conv.weight"
@@ -96,8 +97,9 @@ def parse_conv_layers(spec: str) -> tuple[tuple[int, int, int], ...]:
         layers = ev(ast.parse(spec, mode="eval").body)
         out = tuple((int(c), int(k), int(s)) for c, k, s in layers)
     except (SyntaxError, ValueError, TypeError) as exc:
-        raise BadInputError(f"cannot read conv_feature_layers {spec!r} in the HuBERT config",
-                            "the checkpoint's cfg is damaged") from exc
+        raise BadInputError(
+            f"cannot read conv_feature_layers {spec!r} in the HuBERT config", "the checkpoint's cfg is damaged"
+        ) from exc
     if not out:
         raise BadInputError("HuBERT config has no feature convs", "the checkpoint's cfg is damaged")
     return out
@@ -106,24 +108,36 @@ def parse_conv_layers(spec: str) -> tuple[tuple[int, int, int], ...]:
 def _from_fairseq(p: Path, obj: Mapping[str, Any]) -> tuple[HubertArch, dict[str, torch.Tensor], bool]:
     cfg = obj.get("cfg")
     if not isinstance(cfg, Mapping) or not isinstance(cfg.get("model"), Mapping):
-        raise BadInputError(f"HuBERT checkpoint {p.name} has no cfg['model'] architecture",
-                            "only fairseq checkpoints written with a dict cfg (fairseq ≥ 0.10.2) are supported")
+        raise BadInputError(
+            f"HuBERT checkpoint {p.name} has no cfg['model'] architecture",
+            "only fairseq checkpoints written with a dict cfg (fairseq ≥ 0.10.2) are supported",
+        )
     m = cfg["model"]
     _require(p, m.get("activation_fn", "gelu") == "gelu", "activation_fn must be gelu")
     _require(p, m.get("layer_type", "transformer") == "transformer", "only the transformer layer type")
-    _require(p, not m.get("conv_pos_batch_norm", False) and m.get("pos_conv_depth", 1) == 1,
-             "only a single weight-normed positional conv")
+    _require(
+        p,
+        not m.get("conv_pos_batch_norm", False) and m.get("pos_conv_depth", 1) == 1,
+        "only a single weight-normed positional conv",
+    )
     mode = m.get("extractor_mode", "default")
     _require(p, mode in ("default", "layer_norm"), f"unknown extractor_mode {mode!r}")
     state = {k: v for k, v in obj["model"].items() if k not in _TRAINING_ONLY}
     conv = parse_conv_layers(str(m.get("conv_feature_layers", _BASE_CONV)))
     embed = int(m.get("encoder_embed_dim", 768))
     arch = HubertArch(
-        conv_layers=conv, extractor_mode=mode, conv_bias=bool(m.get("conv_bias", False)), embed_dim=embed,
-        ffn_dim=int(m.get("encoder_ffn_embed_dim", 3072)), num_layers=int(m.get("encoder_layers", 12)),
-        num_heads=int(m.get("encoder_attention_heads", 12)), conv_pos=int(m.get("conv_pos", 128)),
-        conv_pos_groups=int(m.get("conv_pos_groups", 16)), layer_norm_first=bool(m.get("layer_norm_first", False)),
-        final_dim=_final_dim(state), post_extract_proj=conv[-1][0] != embed,
+        conv_layers=conv,
+        extractor_mode=mode,
+        conv_bias=bool(m.get("conv_bias", False)),
+        embed_dim=embed,
+        ffn_dim=int(m.get("encoder_ffn_embed_dim", 3072)),
+        num_layers=int(m.get("encoder_layers", 12)),
+        num_heads=int(m.get("encoder_attention_heads", 12)),
+        conv_pos=int(m.get("conv_pos", 128)),
+        conv_pos_groups=int(m.get("conv_pos_groups", 16)),
+        layer_norm_first=bool(m.get("layer_norm_first", False)),
+        final_dim=_final_dim(state),
+        post_extract_proj=conv[-1][0] != embed,
     )
     task = cfg.get("task") if isinstance(cfg.get("task"), Mapping) else {}
     return arch, state, bool(task.get("normalize", False))
@@ -137,8 +151,10 @@ def _final_dim(state: Mapping[str, torch.Tensor]) -> int:
 
 def _require(p: Path, ok: bool, what: str) -> None:
     if not ok:
-        raise BadInputError(f"unsupported HuBERT variant in {p.name}: {what}",
-                            "RVC uses HuBERT-base/ContentVec; other variants are not supported")
+        raise BadInputError(
+            f"unsupported HuBERT variant in {p.name}: {what}",
+            "RVC uses HuBERT-base/ContentVec; other variants are not supported",
+        )
 
 
 # ------------------------------------------------------------------------------------------ Hugging Face
@@ -180,8 +196,10 @@ def _hf_prefix(state: Mapping[str, Any]) -> str | None:
 def _read_hf_folder(folder: Path) -> tuple[HubertArch, dict[str, torch.Tensor], bool]:
     weights = next((folder / n for n in _WEIGHT_FILES if (folder / n).is_file()), None)
     if weights is None:
-        raise BadInputError(f"no {' or '.join(_WEIGHT_FILES)} in {folder}",
-                            "give a Hugging Face HuBERT folder, or the checkpoint file itself")
+        raise BadInputError(
+            f"no {' or '.join(_WEIGHT_FILES)} in {folder}",
+            "give a Hugging Face HuBERT folder, or the checkpoint file itself",
+        )
     config = _sibling_config(weights)
     if config is None:
         raise BadInputError(f"no config.json in {folder}", "copy the model's config.json next to its weights")
@@ -217,23 +235,31 @@ def _sibling_config(weights: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         raise BadInputError(f"cannot read {cfg_path}: {exc}", "fix or re-download the config file") from exc
     if not isinstance(config, dict) or config.get("model_type", "hubert") != "hubert":
-        raise BadInputError(f"{cfg_path} is not a HuBERT config (model_type {config.get('model_type')!r})",
-                            "give a HuBERT/ContentVec model")
+        raise BadInputError(
+            f"{cfg_path} is not a HuBERT config (model_type {config.get('model_type')!r})",
+            "give a HuBERT/ContentVec model",
+        )
     return config
 
 
-def _from_hf(p: Path, raw: Mapping[str, Any], config: Mapping[str, Any] | None,
-             ) -> tuple[HubertArch, dict[str, torch.Tensor], bool]:
+def _from_hf(
+    p: Path,
+    raw: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
+) -> tuple[HubertArch, dict[str, torch.Tensor], bool]:
     prefix = _hf_prefix(raw)
     if prefix is None:
         raise _not_hubert(p, _describe(raw))
-    hf = {k[len(prefix):]: v for k, v in raw.items() if isinstance(k, str) and k.startswith(prefix)}
+    hf = {k[len(prefix) :]: v for k, v in raw.items() if isinstance(k, str) and k.startswith(prefix)}
     if "final_proj.weight" in raw:  # RVC main's subclass keeps final_proj outside the "hubert." prefix
         hf.setdefault("final_proj.weight", raw["final_proj.weight"])
         hf.setdefault("final_proj.bias", raw.get("final_proj.bias"))
     arch = _hf_arch(p, hf, config)
-    state = {hf_to_fairseq_name(k, arch.extractor_mode == "default"): v
-             for k, v in hf.items() if k not in _TRAINING_ONLY and isinstance(v, torch.Tensor)}
+    state = {
+        hf_to_fairseq_name(k, arch.extractor_mode == "default"): v
+        for k, v in hf.items()
+        if k not in _TRAINING_ONLY and isinstance(v, torch.Tensor)
+    }
     return arch, state, bool(config.get("_do_normalize", False)) if config else False
 
 
@@ -241,10 +267,16 @@ def _hf_arch(p: Path, hf: Mapping[str, torch.Tensor], config: Mapping[str, Any] 
     """Architecture from config.json; without one, from tensor shapes plus HuBERT-base conventions
     (conv strides by kernel size, 64-wide attention heads, post-LN) that weights alone cannot tell."""
     if config is not None:
-        _require(p, config.get("hidden_act", "gelu") == "gelu" and config.get("feat_extract_activation", "gelu")
-                 == "gelu", "activations must be gelu")
-        _require(p, config.get("feat_proj_layer_norm", True) and not config.get("conv_pos_batch_norm", False),
-                 "feature projection LayerNorm and weight-normed positional conv are required")
+        _require(
+            p,
+            config.get("hidden_act", "gelu") == "gelu" and config.get("feat_extract_activation", "gelu") == "gelu",
+            "activations must be gelu",
+        )
+        _require(
+            p,
+            config.get("feat_proj_layer_norm", True) and not config.get("conv_pos_batch_norm", False),
+            "feature projection LayerNorm and weight-normed positional conv are required",
+        )
         dims, kernels, strides = (config.get(k) for k in ("conv_dim", "conv_kernel", "conv_stride"))
         try:
             conv = tuple((int(c), int(k), int(s)) for c, k, s in zip(dims, kernels, strides, strict=True))
@@ -252,16 +284,21 @@ def _hf_arch(p: Path, hf: Mapping[str, torch.Tensor], config: Mapping[str, Any] 
             arch = HubertArch(
                 conv_layers=conv,
                 extractor_mode="default" if config.get("feat_extract_norm", "group") == "group" else "layer_norm",
-                conv_bias=bool(config.get("conv_bias", False)), embed_dim=hidden,
-                ffn_dim=int(config["intermediate_size"]), num_layers=int(config["num_hidden_layers"]),
-                num_heads=int(config["num_attention_heads"]), conv_pos=int(config["num_conv_pos_embeddings"]),
+                conv_bias=bool(config.get("conv_bias", False)),
+                embed_dim=hidden,
+                ffn_dim=int(config["intermediate_size"]),
+                num_layers=int(config["num_hidden_layers"]),
+                num_heads=int(config["num_attention_heads"]),
+                conv_pos=int(config["num_conv_pos_embeddings"]),
                 conv_pos_groups=int(config["num_conv_pos_embedding_groups"]),
                 layer_norm_first=bool(config.get("do_stable_layer_norm", False)),
-                final_dim=_final_dim(hf), post_extract_proj=True,
+                final_dim=_final_dim(hf),
+                post_extract_proj=True,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise BadInputError(f"HuBERT config.json next to {p.name} is incomplete ({exc})",
-                                "re-download the model's config.json") from exc
+            raise BadInputError(
+                f"HuBERT config.json next to {p.name} is incomplete ({exc})", "re-download the model's config.json"
+            ) from exc
         return arch
     return _arch_from_shapes(p, hf)
 
@@ -275,18 +312,27 @@ def _arch_from_shapes(p: Path, hf: Mapping[str, torch.Tensor]) -> HubertArch:
                 break
             conv.append((int(w.shape[0]), int(w.shape[2]), _STRIDE_BY_KERNEL[int(w.shape[2])]))
         layers = 1 + max(int(m[1]) for k in hf if (m := re.match(r"encoder\.layers\.(\d+)\.", k)))
-        pos_v = hf.get("encoder.pos_conv_embed.conv.weight_v",
-                       hf.get("encoder.pos_conv_embed.conv.parametrizations.weight.original1"))
+        pos_v = hf.get(
+            "encoder.pos_conv_embed.conv.weight_v",
+            hf.get("encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
+        )
         hidden = int(hf["encoder.layer_norm.weight"].shape[0])
         return HubertArch(
             conv_layers=tuple(conv),
             extractor_mode="layer_norm" if "feature_extractor.conv_layers.1.layer_norm.weight" in hf else "default",
-            conv_bias="feature_extractor.conv_layers.0.conv.bias" in hf, embed_dim=hidden,
+            conv_bias="feature_extractor.conv_layers.0.conv.bias" in hf,
+            embed_dim=hidden,
             ffn_dim=int(hf["encoder.layers.0.feed_forward.intermediate_dense.weight"].shape[0]),
-            num_layers=layers, num_heads=max(1, hidden // 64), conv_pos=int(pos_v.shape[2]),
-            conv_pos_groups=hidden // int(pos_v.shape[1]), layer_norm_first=False,
-            final_dim=_final_dim(hf), post_extract_proj=True,
+            num_layers=layers,
+            num_heads=max(1, hidden // 64),
+            conv_pos=int(pos_v.shape[2]),
+            conv_pos_groups=hidden // int(pos_v.shape[1]),
+            layer_norm_first=False,
+            final_dim=_final_dim(hf),
+            post_extract_proj=True,
         )
     except (KeyError, AttributeError, IndexError, ValueError) as exc:
-        raise BadInputError(f"cannot work out the HuBERT architecture of {p.name} from its tensors ({exc})",
-                            "put the model's config.json next to the weights file") from exc
+        raise BadInputError(
+            f"cannot work out the HuBERT architecture of {p.name} from its tensors ({exc})",
+            "put the model's config.json next to the weights file",
+        ) from exc

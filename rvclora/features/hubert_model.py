@@ -81,8 +81,10 @@ class _SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         b, t, d = x.shape
-        q, k, v = (p(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
-                   for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (
+            p(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            for p in (self.q_proj, self.k_proj, self.v_proj)
+        )
         # scale = head_dim^-0.5, as fairseq/transformers scale q; key_mask True = a real frame
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
         return self.out_proj(y.transpose(1, 2).reshape(b, t, d))
@@ -148,8 +150,13 @@ class _FeatureExtractor(nn.Module):
                 lengths = torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
             if self.mode == "layer_norm":
                 ln = block[2][1]
-                x = F.layer_norm(x.float().transpose(1, 2), ln.normalized_shape, ln.weight.float(),
-                                 ln.bias.float(), ln.eps).transpose(1, 2).to(x.dtype)
+                x = (
+                    F.layer_norm(
+                        x.float().transpose(1, 2), ln.normalized_shape, ln.weight.float(), ln.bias.float(), ln.eps
+                    )
+                    .transpose(1, 2)
+                    .to(x.dtype)
+                )
             elif i == 0:
                 x = _group_norm(x, block[2], lengths)
             x = F.gelu(x)
@@ -187,8 +194,9 @@ class HubertNet(nn.Module):
         self.encoder = _Encoder(arch)
         self.final_proj = nn.Linear(arch.embed_dim, arch.final_dim) if arch.final_dim else None
 
-    def forward(self, wav: torch.Tensor, output_layer: int,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, wav: torch.Tensor, output_layer: int, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Output of transformer layer ``output_layer`` (1-based), as fairseq's ``extract_features``.
 
         ``wav`` is ``[B, N]``; ``lengths`` (samples per clip) marks zero padding in a batch and then the

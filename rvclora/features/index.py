@@ -45,17 +45,24 @@ def rvc_index_name(experiment: str, n_ivf: int, version: str) -> str:
 def _check_features(features: Any) -> np.ndarray:
     x = np.asarray(features)
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise BadInputError(f"index features must be a non-empty [rows, dim] array, got shape {x.shape}",
-                            "extract features first")
+        raise BadInputError(
+            f"index features must be a non-empty [rows, dim] array, got shape {x.shape}", "extract features first"
+        )
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         raise BadInputError("index features contain NaN or infinite values", "re-extract the features")
     return x
 
 
-def build_index(features: Any, path: str | os.PathLike[str], *, seed: int = 0,
-                kmeans_threshold: int = KMEANS_THRESHOLD, kmeans_centres: int = KMEANS_CENTRES,
-                kmeans_iters: int = 20) -> dict[str, Any]:
+def build_index(
+    features: Any,
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    kmeans_threshold: int = KMEANS_THRESHOLD,
+    kmeans_centres: int = KMEANS_CENTRES,
+    kmeans_iters: int = 20,
+) -> dict[str, Any]:
     """Build RVC's ``IVF{n},Flat`` index from ``features [N, D]`` and write it atomically to ``path``.
 
     Rows are shuffled (seeded: the same features give the same file), reduced by k-means above
@@ -71,8 +78,9 @@ def build_index(features: Any, path: str | os.PathLike[str], *, seed: int = 0,
     x = x[np.random.default_rng(seed).permutation(rows_in)]
     if rows_in > kmeans_threshold:
         # min_points_per_centroid=1: 200k-390k rows for 10k centres is RVC's normal case, not worth a warning
-        km = faiss.Kmeans(x.shape[1], kmeans_centres, niter=kmeans_iters, seed=seed, verbose=False,
-                          min_points_per_centroid=1)
+        km = faiss.Kmeans(
+            x.shape[1], kmeans_centres, niter=kmeans_iters, seed=seed, verbose=False, min_points_per_centroid=1
+        )
         km.train(x)
         x = np.ascontiguousarray(km.centroids, dtype=np.float32)
     n_ivf = ivf_lists(x.shape[0])
@@ -82,7 +90,7 @@ def build_index(features: Any, path: str | os.PathLike[str], *, seed: int = 0,
     ivf.cp.seed = seed
     index.train(x)
     for start in range(0, x.shape[0], ADD_BATCH):
-        index.add(x[start:start + ADD_BATCH])
+        index.add(x[start : start + ADD_BATCH])
     with atomic_write(path) as tmp:
         faiss.write_index(index, str(tmp))
     return {**_describe(index), "rows_in": rows_in}
@@ -96,9 +104,10 @@ def load_index(path: str | os.PathLike[str], expected_dim: int | None = None) ->
     try:
         index = faiss.read_index(str(p))
     except RuntimeError as exc:
-        raise BadInputError(f"{p.name} is not a faiss index or is damaged",
-                            "delete it and run `rvclora extract` on its workspace: only the index is rebuilt"
-                            ) from exc
+        raise BadInputError(
+            f"{p.name} is not a faiss index or is damaged",
+            "delete it and run `rvclora extract` on its workspace: only the index is rebuilt",
+        ) from exc
     if expected_dim is not None and index.d != expected_dim:
         have = VERSION_OF_DIM.get(index.d, f"{index.d}-d")
         want = VERSION_OF_DIM.get(expected_dim, f"{expected_dim}-d")
@@ -114,8 +123,9 @@ def index_vectors(index: faiss.Index) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal)
 
 
-def retrieve(index: faiss.Index, big_npy: np.ndarray, feats: np.ndarray, k: int = 8,
-             index_rate: float = 1.0) -> np.ndarray:
+def retrieve(
+    index: faiss.Index, big_npy: np.ndarray, feats: np.ndarray, k: int = 8, index_rate: float = 1.0
+) -> np.ndarray:
     """RVC's retrieval blend for ``feats [T, D]`` (§8 step 9).
 
     Each frame's k nearest stored vectors are averaged with weights (1/d)² normalised to 1 (d = squared L2
@@ -126,8 +136,10 @@ def retrieve(index: faiss.Index, big_npy: np.ndarray, feats: np.ndarray, k: int 
     """
     q = np.ascontiguousarray(feats, dtype=np.float32)
     if q.ndim != 2 or q.shape[1] != index.d:
-        raise IncompatibleError(f"features of shape {q.shape} do not fit a {index.d}-dim index",
-                                "use the index built for this model's version")
+        raise IncompatibleError(
+            f"features of shape {q.shape} do not fit a {index.d}-dim index",
+            "use the index built for this model's version",
+        )
     if not 0.0 <= index_rate <= 1.0:
         raise ConfigError(f"index rate must be in [0, 1], got {index_rate}")
     if q.shape[0] == 0 or index.ntotal == 0:
@@ -148,8 +160,13 @@ def _describe(index: faiss.Index) -> dict[str, Any]:
 
     # downcast/extract return views that do not own the index: ``index`` must stay referenced meanwhile
     concrete = faiss.downcast_index(index)
-    info: dict[str, Any] = {"ntotal": int(index.ntotal), "dim": int(index.d), "n_ivf": None, "nprobe": None,
-                            "kind": type(concrete).__name__.removeprefix("Index")}
+    info: dict[str, Any] = {
+        "ntotal": int(index.ntotal),
+        "dim": int(index.d),
+        "n_ivf": None,
+        "nprobe": None,
+        "kind": type(concrete).__name__.removeprefix("Index"),
+    }
     try:
         ivf = faiss.extract_index_ivf(index)
     except RuntimeError:  # not an IVF index (e.g. Flat): still usable for retrieval

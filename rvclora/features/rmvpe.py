@@ -136,8 +136,9 @@ class Rmvpe:
         n = x.shape[-1]
         if n <= N_FFT // 2:  # reflect padding needs more samples than the half window: pad, crop frames below
             x = F.pad(x, (0, N_FFT // 2 + 1 - n))
-        spec = torch.stft(x, N_FFT, HOP, N_FFT, window=self._window, center=True, pad_mode="reflect",
-                          return_complex=True)
+        spec = torch.stft(
+            x, N_FFT, HOP, N_FFT, window=self._window, center=True, pad_mode="reflect", return_complex=True
+        )
         magnitude = torch.sqrt(spec.real**2 + spec.imag**2)
         mel = torch.matmul(self._mel_fb, magnitude)
         return torch.log(torch.clamp(mel, min=LOG_CLAMP))[..., : n // HOP + 1]

@@ -45,8 +45,10 @@ def adapter_workspace(adapter: Path, meta: Mapping[str, Any]) -> tuple[Path | No
     recorded = _info_path(meta, _WORKSPACE_KEYS)
     if recorded is None or recorded.is_dir():
         return recorded, None
-    return None, (f"{Path(adapter).name}: its workspace {recorded} no longer exists, so no retrieval index or "
-                  "workspace settings are used (pass --index, or keep the adapter in <workspace>/adapters/)")
+    return None, (
+        f"{Path(adapter).name}: its workspace {recorded} no longer exists, so no retrieval index or "
+        "workspace settings are used (pass --index, or keep the adapter in <workspace>/adapters/)"
+    )
 
 
 def machine_settings() -> dict[str, Any]:
@@ -105,7 +107,9 @@ def resolve_assets(
         from rvclora.features.f0 import default_f0_method
 
         method = default_f0_method(rmvpe)
-    return Assets(hubert=hubert, rmvpe=rmvpe, f0_method=method, device=str(resolve_device(device or settings.get("device"))))
+    return Assets(
+        hubert=hubert, rmvpe=rmvpe, f0_method=method, device=str(resolve_device(device or settings.get("device")))
+    )
 
 
 def _path(value: Any) -> Path | None:

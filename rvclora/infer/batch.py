@@ -81,8 +81,12 @@ def plan_jobs(
     is_file_target = out.exists() and not out.is_dir()
     if is_file_target and len(inputs) > 1:
         raise OutputError(f"output {out} is a file, but {len(inputs)} inputs need a folder", "give a folder as -o")
-    single_file = len(inputs) == 1 and (out.suffix != "" or is_file_target) and not out.is_dir() \
+    single_file = (
+        len(inputs) == 1
+        and (out.suffix != "" or is_file_target)
+        and not out.is_dir()
         and not output.endswith(("/", "\\"))
+    )
     jobs: list[Job] = []
     if single_file:
         ext = fmt or out.suffix.lstrip(".").lower() or "wav"

@@ -115,8 +115,10 @@ class Converter:
         self.options = ConvertOptions(**options)
         adapters = _paths(lora)
         if model is not None and adapters:
-            raise ConfigError("give either --model (a plain RVC model) or --lora adapters, not both",
-                              "to apply an adapter to a model, pass the model as --base")
+            raise ConfigError(
+                "give either --model (a plain RVC model) or --lora adapters, not both",
+                "to apply an adapter to a model, pass the model as --base",
+            )
         if model is None and not adapters:
             raise ConfigError("nothing to convert with", "pass --lora adapter.safetensors or --model voice.pth")
         if not 0 <= scale <= 4:
@@ -137,8 +139,9 @@ class Converter:
 
         # HuBERT has no fp16 CPU kernels worth using; there only the synthesizer runs in half precision.
         cpu_half = self.dtype == torch.float16 and not self.device.startswith("cuda")
-        self.encoder = load_content_encoder(found.hubert, device=self.device,
-                                            dtype=torch.float32 if cpu_half else self.dtype)
+        self.encoder = load_content_encoder(
+            found.hubert, device=self.device, dtype=torch.float32 if cpu_half else self.dtype
+        )
         self._f0_cache: dict[bool, Any] = {}
         self._bases = BaseCache()
         self._index_path = _opt(index)
@@ -153,8 +156,15 @@ class Converter:
             for name, path, meta in zip(names, adapters, metas):
                 self._add_voice(name, self._base_for(_opt(base), [meta]), [path], [meta], scale, force)
         else:
-            self._add_voice(names[0], self._base_for(_opt(base), metas), adapters, metas, scale, force,
-                            normalise_weights(list(weights) if weights else None, len(adapters)))
+            self._add_voice(
+                names[0],
+                self._base_for(_opt(base), metas),
+                adapters,
+                metas,
+                scale,
+                force,
+                normalise_weights(list(weights) if weights else None, len(adapters)),
+            )
 
     # --- loading ----------------------------------------------------------------------------------------
     @staticmethod
@@ -177,8 +187,14 @@ class Converter:
         where = f" (recorded: {recorded}, which no longer exists)" if recorded else ""
         raise ConfigError(f"no base model for the adapter{where}", "pass --base the base model it was trained on")
 
-    def load_voice(self, lora: PathLike | Sequence[PathLike], weights: Sequence[float] | None = None,
-                   scale: float = 1.0, base: PathLike | None = None, force: bool = False) -> Voice:
+    def load_voice(
+        self,
+        lora: PathLike | Sequence[PathLike],
+        weights: Sequence[float] | None = None,
+        scale: float = 1.0,
+        base: PathLike | None = None,
+        force: bool = False,
+    ) -> Voice:
         """One more voice (an adapter or an exact blend) on this converter's assets, not added to ``voices``:
         a stream switches to it while running (:mod:`rvclora.realtime`)."""
         adapters = _paths(lora)
@@ -186,9 +202,15 @@ class Converter:
             raise ConfigError("no adapter given for the new voice")
         metas = [self._read_meta(p) for p in adapters]
         self._find_workspaces(adapters, metas)
-        return self._build_voice(voice_names(adapters, None, False)[0], self._base_for(_opt(base), metas), adapters,
-                                 metas, scale, force, normalise_weights(list(weights) if weights else None,
-                                                                        len(adapters)))
+        return self._build_voice(
+            voice_names(adapters, None, False)[0],
+            self._base_for(_opt(base), metas),
+            adapters,
+            metas,
+            scale,
+            force,
+            normalise_weights(list(weights) if weights else None, len(adapters)),
+        )
 
     def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:
         """Each adapter's workspace (next to it first, then the one it recorded), once; warnings on the way."""
@@ -198,14 +220,30 @@ class Converter:
                 self._workspaces[path] = workspace
                 self.warnings += [warning] if warning else []
 
-    def _add_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
-                   force: bool, weights: list[float] | None = None) -> Voice:
+    def _add_voice(
+        self,
+        name: str,
+        base: Path,
+        adapters: list[Path],
+        metas: list[dict[str, Any]],
+        scale: float,
+        force: bool,
+        weights: list[float] | None = None,
+    ) -> Voice:
         voice = self._build_voice(name, base, adapters, metas, scale, force, weights)
         self.voices.append(voice)
         return voice
 
-    def _build_voice(self, name: str, base: Path, adapters: list[Path], metas: list[dict[str, Any]], scale: float,
-                     force: bool, weights: list[float] | None = None) -> Voice:
+    def _build_voice(
+        self,
+        name: str,
+        base: Path,
+        adapters: list[Path],
+        metas: list[dict[str, Any]],
+        scale: float,
+        force: bool,
+        weights: list[float] | None = None,
+    ) -> Voice:
         model = self._bases.get(base)
         check_encoder_fits(self.encoder, model, name)
         weights = weights or [1.0] * len(adapters)
@@ -215,9 +253,15 @@ class Converter:
             from rvclora.infer.fast import prepare_fast
 
             prepare_fast(model)  # in fp32, before any cast to half precision
-        voice = Voice(name, finish(model, self.device, self.dtype), self.device, self.dtype,
-                      sources=[str(base), *map(str, adapters)], fast=self.fast,
-                      unvoiced_f0=blend_unvoiced_f0(metas, weights) or self._unvoiced_default)
+        voice = Voice(
+            name,
+            finish(model, self.device, self.dtype),
+            self.device,
+            self.dtype,
+            sources=[str(base), *map(str, adapters)],
+            fast=self.fast,
+            unvoiced_f0=blend_unvoiced_f0(metas, weights) or self._unvoiced_default,
+        )
         dim = int(model.config.content_dim)
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))
@@ -228,8 +272,10 @@ class Converter:
                 if path is not None and weight > 0:
                     voice.retrievers.append(load_retriever(path, dim, weight))
                 elif workspace is not None and weight > 0:
-                    self.warnings.append(f"{adapter.name}: no {voice.version} retrieval index in {workspace / 'index'}"
-                                         ", so none is used (run rvclora extract there, or pass --index)")
+                    self.warnings.append(
+                        f"{adapter.name}: no {voice.version} retrieval index in {workspace / 'index'}"
+                        ", so none is used (run rvclora extract there, or pass --index)"
+                    )
         return voice
 
     def _f0_estimator(self, median_filter: bool) -> Any:
@@ -249,8 +295,9 @@ class Converter:
         wav = _to_16k_mono(audio, sr)
         need_f0 = any(v.f0 for v in self.voices)
         estimator = self._f0_estimator(options.filter_radius > 2) if need_f0 else None
-        return analyze(wav, self.encoder, estimator, {v.version for v in self.voices}, self.chunking,
-                       device=self.device)
+        return analyze(
+            wav, self.encoder, estimator, {v.version for v in self.voices}, self.chunking, device=self.device
+        )
 
     def convert_many(self, audio: np.ndarray, sr: int, **overrides: Any) -> list[Result]:
         """Convert one input to every voice, sharing HuBERT and F0 work. Returns one Result per voice."""
@@ -263,15 +310,31 @@ class Converter:
             t0 = time.perf_counter()
             out, out_sr, timings = synthesize(analysis, voice, options, self.device)
             elapsed = time.perf_counter() - t0 + shared / len(self.voices)
-            results.append(Result(voice.name, out, out_sr, analysis.duration, elapsed,
-                                  self.f0_method if voice.f0 else None, voice.index_name,
-                                  {**analysis.timings, **timings},
-                                  unvoiced_convention(voice, options) if voice.f0 else None,
-                                  voice.index_path, list(self.warnings)))
+            results.append(
+                Result(
+                    voice.name,
+                    out,
+                    out_sr,
+                    analysis.duration,
+                    elapsed,
+                    self.f0_method if voice.f0 else None,
+                    voice.index_name,
+                    {**analysis.timings, **timings},
+                    unvoiced_convention(voice, options) if voice.f0 else None,
+                    voice.index_path,
+                    list(self.warnings),
+                )
+            )
         return results
 
-    def convert_prepared(self, prepared: PreparedInput, targets: Mapping[str, OutputTarget], workdir: PathLike,
-                         on_progress: Progress | None = None, **overrides: Any) -> list[Result]:
+    def convert_prepared(
+        self,
+        prepared: PreparedInput,
+        targets: Mapping[str, OutputTarget],
+        workdir: PathLike,
+        on_progress: Progress | None = None,
+        **overrides: Any,
+    ) -> list[Result]:
         """Convert an input prepared on disk (:func:`rvclora.infer.source.prepare_input`) piece by piece and
         write each voice's output to ``targets[voice name]``. Memory stays bounded whatever the input's length;
         ``workdir`` holds the temporary signals; ``on_progress(seconds_done, seconds_total)`` after each piece."""
@@ -279,8 +342,18 @@ class Converter:
         start = time.perf_counter()
         need_f0 = any(v.f0 for v in self.voices)
         estimator = self._f0_estimator(options.filter_radius > 2) if need_f0 else None
-        sinks, timings = convert_pieces(prepared, self.voices, self.encoder, estimator, self.chunking, options,
-                                        targets, Path(workdir), self.device, on_progress)
+        sinks, timings = convert_pieces(
+            prepared,
+            self.voices,
+            self.encoder,
+            estimator,
+            self.chunking,
+            options,
+            targets,
+            Path(workdir),
+            self.device,
+            on_progress,
+        )
         try:
             with timed(timings, "write"):
                 for sink in sinks.values():
@@ -289,12 +362,32 @@ class Converter:
             for sink in sinks.values():
                 sink.close()
         elapsed = (time.perf_counter() - start) / len(self.voices)
-        return [Result(v.name, None, sinks[v.name].sr, prepared.duration, elapsed, self.f0_method if v.f0 else None,
-                       v.index_name, dict(timings), unvoiced_convention(v, options) if v.f0 else None,
-                       v.index_path, list(self.warnings)) for v in self.voices]
+        return [
+            Result(
+                v.name,
+                None,
+                sinks[v.name].sr,
+                prepared.duration,
+                elapsed,
+                self.f0_method if v.f0 else None,
+                v.index_name,
+                dict(timings),
+                unvoiced_convention(v, options) if v.f0 else None,
+                v.index_path,
+                list(self.warnings),
+            )
+            for v in self.voices
+        ]
 
-    def convert_file(self, source: PathLike, output: PathLike | None, format: str | None = None,
-                     subtype: str | None = None, on_progress: Progress | None = None, **overrides: Any) -> Result:
+    def convert_file(
+        self,
+        source: PathLike,
+        output: PathLike | None,
+        format: str | None = None,
+        subtype: str | None = None,
+        on_progress: Progress | None = None,
+        **overrides: Any,
+    ) -> Result:
         """Convert an audio file of any length to ``output`` (None = stdout) in bounded memory (one voice)."""
         if len(self.voices) != 1:
             raise ConfigError(f"this converter has {len(self.voices)} voices", "use convert_prepared")
@@ -304,8 +397,7 @@ class Converter:
             prepared = prepare_input(Path(source).expanduser(), Path(work))
             try:
                 target = OutputTarget(dest, fmt.lower(), subtype)
-                return self.convert_prepared(prepared, {self.voices[0].name: target}, work, on_progress,
-                                             **overrides)[0]
+                return self.convert_prepared(prepared, {self.voices[0].name: target}, work, on_progress, **overrides)[0]
             finally:
                 prepared.close()
 

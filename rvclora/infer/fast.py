@@ -38,9 +38,16 @@ def prepare_fast(model: nn.Module) -> nn.Module:
 
 
 @torch.inference_mode()
-def fast_infer(model: Synthesizer, phone: torch.Tensor, lengths: torch.Tensor, sid: torch.Tensor,
-               pitch: torch.Tensor | None = None, nsff0: torch.Tensor | None = None,
-               phase: torch.Tensor | None = None, skip: int = 0) -> torch.Tensor:
+def fast_infer(
+    model: Synthesizer,
+    phone: torch.Tensor,
+    lengths: torch.Tensor,
+    sid: torch.Tensor,
+    pitch: torch.Tensor | None = None,
+    nsff0: torch.Tensor | None = None,
+    phase: torch.Tensor | None = None,
+    skip: int = 0,
+) -> torch.Tensor:
     """``model.infer(...)[0]`` (audio ``[B, 1, samples]``) with the in-place decoder.
 
     Same random draws in the same order as :meth:`Synthesizer.run_infer` (prior noise, then the NSF
@@ -76,8 +83,15 @@ TILE_FRAMES = 400
 GPU_TILE_FRAMES = 3000
 
 
-def decode(dec: Generator, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Tensor | None,
-           tile: int | None = None, halo: int | None = None, phase: torch.Tensor | None = None) -> torch.Tensor:
+def decode(
+    dec: Generator,
+    x: torch.Tensor,
+    f0: torch.Tensor | None,
+    g: torch.Tensor | None,
+    tile: int | None = None,
+    halo: int | None = None,
+    phase: torch.Tensor | None = None,
+) -> torch.Tensor:
     """:meth:`Generator.forward` (without ``n_res``) in time tiles, with in-place elementwise work.
 
     Every layer is local, so a tile extended by ``halo`` frames on each side (default: the decoder's receptive
@@ -101,14 +115,15 @@ def decode(dec: Generator, x: torch.Tensor, f0: torch.Tensor | None, g: torch.Te
     for start in range(0, frames, tile):
         stop = min(start + tile, frames)
         lo, hi = max(start - halo, 0), min(stop + halo, frames)
-        part = None if har is None else har[:, :, lo * dec.upp:hi * dec.upp]
+        part = None if har is None else har[:, :, lo * dec.upp : hi * dec.upp]
         out = _decode_tile(dec, x[:, :, lo:hi], part, g)
-        outputs.append(out[:, :, (start - lo) * dec.upp:(stop - lo) * dec.upp])
+        outputs.append(out[:, :, (start - lo) * dec.upp : (stop - lo) * dec.upp])
     return torch.cat(outputs, dim=-1)
 
 
 def receptive_radius(dec: Generator) -> int:
     """Latent frames on each side that can reach one output frame of ``dec`` (rounded up, plus one)."""
+
     def reach(conv: nn.Module) -> int:
         return (conv.kernel_size[0] - 1) // 2 * conv.dilation[0]
 
@@ -117,7 +132,7 @@ def receptive_radius(dec: Generator) -> int:
     for i, up in enumerate(dec.ups):
         radius += math.ceil(up.kernel_size[0] / up.stride[0]) / rate  # input positions one output sample reads
         rate *= up.stride[0]
-        blocks = dec.resblocks[i * k:(i + 1) * k]
+        blocks = dec.resblocks[i * k : (i + 1) * k]
         radius += max(sum(reach(c) for c in block.modules() if isinstance(c, nn.Conv1d)) for block in blocks) / rate
     radius += reach(dec.conv_post) / rate
     return math.ceil(radius) + 1
@@ -132,7 +147,7 @@ def _decode_tile(dec: Generator, x: torch.Tensor, har: torch.Tensor | None, g: t
         x = up(F.leaky_relu(x, LRELU_SLOPE))
         if har is not None:
             x.add_(dec.noise_convs[i](har))
-        blocks = dec.resblocks[i * k:(i + 1) * k]
+        blocks = dec.resblocks[i * k : (i + 1) * k]
         xs = _resblock(blocks[0], x)
         for block in blocks[1:]:
             xs.add_(_resblock(block, x))

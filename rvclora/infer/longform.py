@@ -38,7 +38,7 @@ Progress = Callable[[float, float], None]
 
 def convert_pieces(
     prepared: PreparedInput,
-    voices: list["Voice"],
+    voices: list[Voice],
     encoder: ContentEncoder,
     f0_estimator: F0Estimator | None,
     cfg: ChunkConfig,
@@ -54,16 +54,19 @@ def convert_pieces(
     timings: dict[str, float] = {}
     pieces = plan_pieces(n, find_cuts_in(signal.read_reflect, n, cfg), cfg)
     env_in = source_rms_frames(signal)
-    sinks = {v.name: OutputSink(v.sr, n, env_in, cfg, options, targets[v.name], workdir / f"out{i}.f32")
-             for i, v in enumerate(voices)}
+    sinks = {
+        v.name: OutputSink(v.sr, n, env_in, cfg, options, targets[v.name], workdir / f"out{i}.f32")
+        for i, v in enumerate(voices)
+    }
     total = n + 2 * t_pad  # samples of the reflect-padded input the plan refers to
     context = int(round(F0_CONTEXT * 100)) * WINDOW
     for k, piece in enumerate(pieces):
         lo = max(0, piece.start - context) if f0_estimator is not None else piece.start
         hi = min(total, piece.stop + context) if f0_estimator is not None else piece.stop
         window = signal.read_reflect(lo - t_pad, hi - t_pad)
-        local = Piece(piece.start - lo, piece.stop - lo, piece.frame0 - lo // WINDOW, piece.frame1 - lo // WINDOW,
-                      piece.last)
+        local = Piece(
+            piece.start - lo, piece.stop - lo, piece.frame0 - lo // WINDOW, piece.frame1 - lo // WINDOW, piece.last
+        )
         analysis = _analyze_window(window, local, lo // WINDOW, encoder, f0_estimator, voices, cfg, device, timings)
         for voice in voices:
             for audio in piece_outputs(analysis, voice, options, device, timings, first_piece=k):
@@ -73,9 +76,17 @@ def convert_pieces(
     return sinks, timings
 
 
-def _analyze_window(window: np.ndarray, piece: Piece, offset: int, encoder: ContentEncoder,
-                    f0_estimator: F0Estimator | None, voices: list["Voice"], cfg: ChunkConfig, device: str,
-                    timings: dict[str, float]) -> Analysis:
+def _analyze_window(
+    window: np.ndarray,
+    piece: Piece,
+    offset: int,
+    encoder: ContentEncoder,
+    f0_estimator: F0Estimator | None,
+    voices: list[Voice],
+    cfg: ChunkConfig,
+    device: str,
+    timings: dict[str, float],
+) -> Analysis:
     """One piece's analysis: pitch over the whole window, content features over the piece itself."""
     f0 = f0_filled = None
     if f0_estimator is not None:
@@ -91,4 +102,3 @@ def _analyze_window(window: np.ndarray, piece: Piece, offset: int, encoder: Cont
             feats = encoder.extract(window[piece.start : piece.stop], version)
             features[version] = [np.asarray(feats, dtype=np.float32)]
     return Analysis(window, cfg, [piece], f0, features, f0_filled=f0_filled, frame_offset=offset)
-

@@ -50,7 +50,7 @@ class ConvertOptions:
             if not ok:
                 raise ConfigError(message)
 
-    def with_(self, **changes: Any) -> "ConvertOptions":
+    def with_(self, **changes: Any) -> ConvertOptions:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,8 +92,16 @@ def _interp(frames: np.ndarray, idx: np.ndarray, n_dst: int) -> np.ndarray:
 class OutputSink:
     """Collects one voice's pieces for an input of ``n_16k`` samples; :meth:`write` produces the file."""
 
-    def __init__(self, voice_sr: int, n_16k: int, env_in: np.ndarray, cfg: ChunkConfig, options: ConvertOptions,
-                 target: OutputTarget, spool: Path) -> None:
+    def __init__(
+        self,
+        voice_sr: int,
+        n_16k: int,
+        env_in: np.ndarray,
+        cfg: ChunkConfig,
+        options: ConvertOptions,
+        target: OutputTarget,
+        spool: Path,
+    ) -> None:
         from rvclora.audio.io import fit_rate
 
         self.voice_sr = voice_sr

@@ -97,7 +97,7 @@ def analyze(
     return Analysis(audio, cfg, pieces, f0, features, timings, f0_filled)
 
 
-def unvoiced_convention(voice: "Voice", options: ConvertOptions) -> str:
+def unvoiced_convention(voice: Voice, options: ConvertOptions) -> str:
     """The unvoiced-F0 convention for this voice and call: the option when given, else the voice's own."""
     return options.unvoiced_f0 or voice.unvoiced_f0
 
@@ -124,7 +124,11 @@ def _fit(frames: np.ndarray, n: int) -> np.ndarray:
 
 
 def piece_inputs(
-    feats: np.ndarray, piece: Piece, voice: "Voice", options: ConvertOptions, pitch: tuple[np.ndarray, np.ndarray] | None
+    feats: np.ndarray,
+    piece: Piece,
+    voice: Voice,
+    options: ConvertOptions,
+    pitch: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Step 9 up to the model: retrieval, ×2 upsampling, protect. Returns (feats [n, dim], coarse, Hz)."""
     raw = feats
@@ -143,7 +147,7 @@ def piece_inputs(
 
 
 def synthesize(
-    analysis: Analysis, voice: "Voice", options: ConvertOptions, device: str = "cpu"
+    analysis: Analysis, voice: Voice, options: ConvertOptions, device: str = "cpu"
 ) -> tuple[np.ndarray, int, dict[str, float]]:
     """Steps 8–12 for one voice: per-piece generation, trimming, seam crossfades, loudness, resampling."""
     timings: dict[str, float] = {}
@@ -155,8 +159,12 @@ def synthesize(
 
 
 def piece_outputs(
-    analysis: Analysis, voice: "Voice", options: ConvertOptions, device: str = "cpu",
-    timings: dict[str, float] | None = None, first_piece: int = 0,
+    analysis: Analysis,
+    voice: Voice,
+    options: ConvertOptions,
+    device: str = "cpu",
+    timings: dict[str, float] | None = None,
+    first_piece: int = 0,
 ) -> Iterator[np.ndarray]:
     """Steps 8–9 per piece: the model's audio with the context trimmed, keeping the crossfade overlap on every
     piece but the last. ``first_piece`` numbers the pieces of a window of a long input (it picks their noise)."""

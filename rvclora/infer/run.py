@@ -40,8 +40,9 @@ def run_infer(
     """
     check_options(converter_args)
     sources = collect_inputs(inputs, recursive)
-    names = voice_names(list(converter_args.get("lora") or []), converter_args.get("model"),
-                        bool(converter_args.get("each")))
+    names = voice_names(
+        list(converter_args.get("lora") or []), converter_args.get("model"), bool(converter_args.get("each"))
+    )
     jobs = plan_jobs(sources, output, names, suffix, fmt)
     rows: list[dict[str, Any]] = []
     todo = []
@@ -65,8 +66,9 @@ def check_options(converter_args: dict[str, Any]) -> ConvertOptions:
     return options
 
 
-def _convert_all(converter_args: dict[str, Any], jobs: list[Job], subtype: str | None, single: bool,
-                 on_progress: JobProgress | None) -> list[dict[str, Any]]:
+def _convert_all(
+    converter_args: dict[str, Any], jobs: list[Job], subtype: str | None, single: bool, on_progress: JobProgress | None
+) -> list[dict[str, Any]]:
     """Prepare each input, then convert it; the models load once, on the first input that decodes."""
     from rvclora.infer.source import prepare_input
 
@@ -98,8 +100,14 @@ def _reporter(on_progress: JobProgress, label: str, number: int, count: int) -> 
     return lambda done, total: on_progress(label, done, total, number, count)
 
 
-def _convert_one(converter: Any, job: Job, prepared: Any, subtype: str | None, work: Path,
-                 report: Callable[[float, float], None] | None) -> list[dict[str, Any]]:
+def _convert_one(
+    converter: Any,
+    job: Job,
+    prepared: Any,
+    subtype: str | None,
+    work: Path,
+    report: Callable[[float, float], None] | None,
+) -> list[dict[str, Any]]:
     from rvclora.infer.outputs import OutputTarget
 
     targets = {voice: OutputTarget(dest, job.format, subtype) for voice, dest in job.outputs.items()}
@@ -108,12 +116,17 @@ def _convert_one(converter: Any, job: Job, prepared: Any, subtype: str | None, w
 
 
 def _row(job: Job, voice: str, dest: Path | None, status: str, result: Any = None) -> dict[str, Any]:
-    row: dict[str, Any] = {"input": job.label, "voice": voice, "output": str(dest) if dest else "-",
-                           "status": status}
+    row: dict[str, Any] = {"input": job.label, "voice": voice, "output": str(dest) if dest else "-", "status": status}
     if result is not None:
-        row.update(duration_s=round(result.duration_s, 3), rtf=round(result.rtf, 3), sr=result.sr,
-                   f0_method=result.f0_method, unvoiced_f0=result.unvoiced_f0, index=result.index,
-                   index_path=result.index_path,
-                   warnings=list(result.warnings),
-                   timings={k: round(v, 3) for k, v in result.timings.items()})
+        row.update(
+            duration_s=round(result.duration_s, 3),
+            rtf=round(result.rtf, 3),
+            sr=result.sr,
+            f0_method=result.f0_method,
+            unvoiced_f0=result.unvoiced_f0,
+            index=result.index,
+            index_path=result.index_path,
+            warnings=list(result.warnings),
+            timings={k: round(v, 3) for k, v in result.timings.items()},
+        )
     return row

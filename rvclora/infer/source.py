@@ -38,8 +38,9 @@ class PreparedInput:
         self.signal.close()
 
 
-def prepare_input(source: Path | BinaryIO | None, workdir: Path, label: str | None = None,
-                  block: int = BLOCK) -> PreparedInput:
+def prepare_input(
+    source: Path | BinaryIO | None, workdir: Path, label: str | None = None, block: int = BLOCK
+) -> PreparedInput:
     """Decode ``source`` (a path, a binary stream, or None for stdin) into ``workdir``; refuse empty, silent or
     non-finite audio with one line."""
     name = label or (str(source) if isinstance(source, Path) else "stdin")
@@ -51,8 +52,9 @@ def prepare_input(source: Path | BinaryIO | None, workdir: Path, label: str | No
         if raw.n == 0:
             raise BadInputError(f"audio file {name} is empty (0 samples)", "give a file with sound in it")
         if raw.n <= 3 * 6:  # shorter than the high-pass filter's edge extension (about 1 ms)
-            raise BadInputError(f"audio file {name} is too short ({raw.n} samples at 16 kHz)",
-                                "give at least 10 ms of audio")
+            raise BadInputError(
+                f"audio file {name} is too short ({raw.n} samples at 16 kHz)", "give at least 10 ms of audio"
+            )
         if raw.peak < dsp.SILENCE_PEAK:
             raise BadInputError(f"{name} is silent (peak {raw.peak:.1e})", "check the recording or the input file")
         factor = raw.peak / 0.95

@@ -34,9 +34,9 @@ class Spool:
         self.dtype = np.dtype(dtype)
         self.n = 0
         self.peak = 0.0
-        self._fh = _guard(self.path, lambda: open(self.path, "w+b"))  # noqa: SIM115 - closed by close()
+        self._fh = _guard(self.path, lambda: open(self.path, "w+b"))
 
-    def __enter__(self) -> "Spool":
+    def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,5 +114,7 @@ def _guard(path: Path, action: Callable[[], T], needed: int | None = None) -> T:
             from rvclora.fileio import disk_full_error
 
             raise disk_full_error(path, needed) from exc
-        raise OutputError(f"cannot write temporary file {path}: {exc.strerror or exc}",
-                          "set TMPDIR to a writable folder with free space") from exc
+        raise OutputError(
+            f"cannot write temporary file {path}: {exc.strerror or exc}",
+            "set TMPDIR to a writable folder with free space",
+        ) from exc

@@ -80,8 +80,13 @@ class Voice:
 
     @torch.no_grad()
     def generate(
-        self, feats: np.ndarray, coarse: np.ndarray | None, hz: np.ndarray | None, speaker_id: int = 0,
-        phase: float | None = None, skip: int = 0,
+        self,
+        feats: np.ndarray,
+        coarse: np.ndarray | None,
+        hz: np.ndarray | None,
+        speaker_id: int = 0,
+        phase: float | None = None,
+        skip: int = 0,
     ) -> np.ndarray:
         """Run ``infer`` on 100 Hz features ``[n, dim]`` (+ pitch for f0 models); returns float32 audio.
 

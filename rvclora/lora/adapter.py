@@ -143,8 +143,11 @@ def portable_info(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_lora(
-    model: nn.Module, path: str | os.PathLike[str], dtype: torch.dtype = DEFAULT_DTYPE,
-    unvoiced_f0: str | None = None, **info: Any
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    dtype: torch.dtype = DEFAULT_DTYPE,
+    unvoiced_f0: str | None = None,
+    **info: Any,
 ) -> Path:
     """Save ``model``'s adapter to ``path`` (.safetensors or .pth); ``info`` lands in the metadata.
 
@@ -216,18 +219,21 @@ def _depth(obj: Any) -> int:
 
 def _check_meta_size(path: Path, size: int) -> None:
     if size > MAX_META_BYTES:
-        raise BadInputError(f"adapter {path.name} has {size // 1024} KB of metadata, more than an adapter needs "
-                            f"({MAX_META_BYTES // 1024} KB at most)", "refused; re-export it with rvclora")
+        raise BadInputError(
+            f"adapter {path.name} has {size // 1024} KB of metadata, more than an adapter needs "
+            f"({MAX_META_BYTES // 1024} KB at most)",
+            "refused; re-export it with rvclora",
+        )
 
 
 def _too_deep(path: Path) -> BadInputError:
-    return BadInputError(f"adapter {path.name} has metadata nested more than {MAX_META_DEPTH} levels deep",
-                        "refused; re-export it with rvclora")
+    return BadInputError(
+        f"adapter {path.name} has metadata nested more than {MAX_META_DEPTH} levels deep",
+        "refused; re-export it with rvclora",
+    )
 
 
-def _plan_layers(
-    model: nn.Module, tensors: Tensors, meta: Metadata
-) -> tuple[list[tuple[str, LoRALayer]], list[str]]:
+def _plan_layers(model: nn.Module, tensors: Tensors, meta: Metadata) -> tuple[list[tuple[str, LoRALayer]], list[str]]:
     """Build (not yet attach) one wrapper per adapter layer; returns them and the problems found."""
     orders = meta.get("conv_transpose_order", {})
     kinds = meta.get("layers", {})
@@ -300,9 +306,7 @@ def attach_adapter(
     return meta
 
 
-def load_lora(
-    model: nn.Module, path: str | os.PathLike[str], scale: float = 1.0, force: bool = False
-) -> Metadata:
+def load_lora(model: nn.Module, path: str | os.PathLike[str], scale: float = 1.0, force: bool = False) -> Metadata:
     """Attach the adapter at ``path`` to ``model`` (in place) at ``scale``; returns its metadata.
 
     A base with another fingerprint, or layers whose shapes differ, raise IncompatibleError unless ``force``
@@ -314,4 +318,4 @@ def load_lora(
 
 def full_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The whole-module tensors of an adapter, keyed by their model state_dict key."""
-    return {k[len(FULL_PREFIX):]: v for k, v in tensors.items() if k.startswith(FULL_PREFIX)}
+    return {k[len(FULL_PREFIX) :]: v for k, v in tensors.items() if k.startswith(FULL_PREFIX)}

@@ -95,6 +95,7 @@ class LoRAConfig:
         A preset counts as matched when any of its patterns is: presets cover variants (e.g. the fifth
         upsample stage of v1 32k/48k models) that a given model may lack.
         """
+
         def hit(pattern: str) -> bool:
             return any(path_matches(m, pattern) for m in module_paths)
 
@@ -108,7 +109,7 @@ class LoRAConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LoRAConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LoRAConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

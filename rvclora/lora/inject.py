@@ -72,7 +72,8 @@ def add_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
     if any(True for _ in lora_layers(model)):
         raise IncompatibleError("the model already has a LoRA adapter attached", "merge or remove it first")
     candidates = [
-        p for p in candidate_layers(model)
+        p
+        for p in candidate_layers(model)
         if not config.is_full_module(p) and p != "enc_q" and not p.startswith("enc_q.")  # enc_q: training only
     ]
     missing = config.unmatched_patterns(candidates)

@@ -32,13 +32,13 @@ def _expose_base_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str
     mine = [k for k in state_dict if k.startswith(prefix)]  # this module's keys are the last ones added
     values = {k: state_dict.pop(k) for k in mine}
     for key in sorted(mine, key=lambda k: not k.startswith(nested)):  # stable: base keys, then LoRA keys
-        state_dict[prefix + key[len(nested):] if key.startswith(nested) else key] = values[key]
+        state_dict[prefix + key[len(nested) :] if key.startswith(nested) else key] = values[key]
 
 
 def _nest_base_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
     """load pre-hook: upstream keys go to ``.base``; a missing LoRA factor keeps its current value."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
-        local = key[len(prefix):]
+        local = key[len(prefix) :]
         if not local.startswith(("base.", "lora_", "dropout.")):
             state_dict[prefix + "base." + local] = state_dict.pop(key)
     for name in LORA_PARAMS:

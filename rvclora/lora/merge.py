@@ -111,8 +111,11 @@ def blend_adapters(
         **({"unvoiced_f0": c} if (c := blend_unvoiced_f0(metas, weights)) else {}),
         "base_fingerprint": fingerprint,
         "created": utc_now(),
-        "info": {"blend": [{"weight": w, "info": m.get("info", {}), "created": m.get("created")}
-                           for m, w in zip(metas, weights)]},
+        "info": {
+            "blend": [
+                {"weight": w, "info": m.get("info", {}), "created": m.get("created")} for m, w in zip(metas, weights)
+            ]
+        },
     }
     return out, meta
 

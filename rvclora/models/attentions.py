@@ -31,8 +31,9 @@ class LayerNorm(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Self-attention with learned relative key/value embeddings over a ±``window_size`` window."""
 
-    def __init__(self, channels: int, out_channels: int, n_heads: int, p_dropout: float = 0.0,
-                 window_size: int = 10) -> None:
+    def __init__(
+        self, channels: int, out_channels: int, n_heads: int, p_dropout: float = 0.0, window_size: int = 10
+    ) -> None:
         super().__init__()
         if channels % n_heads:
             raise ValueError(f"channels {channels} not divisible by n_heads {n_heads}")
@@ -54,8 +55,9 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.conv_q(x), self.conv_k(c), self.conv_v(c)
         return self.conv_o(self._attention(q, k, v, attn_mask))
 
-    def _attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                   mask: torch.Tensor | None) -> torch.Tensor:
+    def _attention(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         b, d, t_s = key.shape
         t_t = query.size(2)
         if t_s != t_t:
@@ -83,7 +85,7 @@ class MultiHeadAttention(nn.Module):
         start = max((w + 1) - length, 0)
         if pad > 0:
             emb = F.pad(emb, [0, 0, pad, pad, 0, 0])
-        return emb[:, start: start + 2 * length - 1]
+        return emb[:, start : start + 2 * length - 1]
 
 
 def _relative_to_absolute(x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +93,7 @@ def _relative_to_absolute(x: torch.Tensor) -> torch.Tensor:
     b, h, length, _ = x.shape
     x = F.pad(x, [0, 1])
     flat = F.pad(x.reshape(b, h, length * 2 * length), [0, length - 1])
-    return flat.view(b, h, length + 1, 2 * length - 1)[:, :, :length, length - 1:]
+    return flat.view(b, h, length + 1, 2 * length - 1)[:, :, :length, length - 1 :]
 
 
 def _absolute_to_relative(x: torch.Tensor) -> torch.Tensor:
@@ -105,8 +107,9 @@ def _absolute_to_relative(x: torch.Tensor) -> torch.Tensor:
 class FFN(nn.Module):
     """Two "same"-padded convolutions with ReLU, masked before each conv and at the end."""
 
-    def __init__(self, in_channels: int, out_channels: int, filter_channels: int, kernel_size: int,
-                 p_dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, filter_channels: int, kernel_size: int, p_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.conv_1 = nn.Conv1d(in_channels, filter_channels, kernel_size)
@@ -126,8 +129,16 @@ class FFN(nn.Module):
 class Encoder(nn.Module):
     """Post-LayerNorm transformer encoder: per layer x = LN1(x + MHA(x)); x = LN2(x + FFN(x))."""
 
-    def __init__(self, hidden_channels: int, filter_channels: int, n_heads: int, n_layers: int,
-                 kernel_size: int = 1, p_dropout: float = 0.0, window_size: int = 10) -> None:
+    def __init__(
+        self,
+        hidden_channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int = 1,
+        p_dropout: float = 0.0,
+        window_size: int = 10,
+    ) -> None:
         super().__init__()
         self.n_layers = n_layers
         self.drop = nn.Dropout(p_dropout)
@@ -136,8 +147,9 @@ class Encoder(nn.Module):
         self.ffn_layers = nn.ModuleList()
         self.norm_layers_2 = nn.ModuleList()
         for _ in range(n_layers):
-            self.attn_layers.append(MultiHeadAttention(hidden_channels, hidden_channels, n_heads, p_dropout,
-                                                       window_size))
+            self.attn_layers.append(
+                MultiHeadAttention(hidden_channels, hidden_channels, n_heads, p_dropout, window_size)
+            )
             self.norm_layers_1.append(LayerNorm(hidden_channels))
             self.ffn_layers.append(FFN(hidden_channels, hidden_channels, filter_channels, kernel_size, p_dropout))
             self.norm_layers_2.append(LayerNorm(hidden_channels))
@@ -145,8 +157,7 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
         attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)
         x = x * x_mask
-        for attn, norm1, ffn, norm2 in zip(self.attn_layers, self.norm_layers_1, self.ffn_layers,
-                                           self.norm_layers_2):
+        for attn, norm1, ffn, norm2 in zip(self.attn_layers, self.norm_layers_1, self.ffn_layers, self.norm_layers_2):
             x = norm1(x + self.drop(attn(x, x, attn_mask)))
             x = norm2(x + self.drop(ffn(x, x_mask)))
         return x * x_mask

@@ -41,7 +41,7 @@ def _is_tensor_map(obj: Any) -> bool:
 def _strip_module_prefix(sd: Mapping[str, Any]) -> dict[str, Any]:
     """Drop DistributedDataParallel's ``module.`` prefix when every key has it."""
     if sd and all(k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
+        return {k[len("module.") :]: v for k, v in sd.items()}
     return dict(sd)
 
 
@@ -68,12 +68,16 @@ def _load(path: PathLike, what: str) -> tuple[str, Any, dict[str, Any] | None]:
 def _not_a(kind: str, path: PathLike, wanted: str) -> BadInputError:
     name = Path(path).name
     if kind == "rvc-train-D":
-        return BadInputError(f"{name} is an RVC discriminator (D) file, not a {wanted}",
-                             "give the matching G file or an inference model .pth")
+        return BadInputError(
+            f"{name} is an RVC discriminator (D) file, not a {wanted}",
+            "give the matching G file or an inference model .pth",
+        )
     if kind in ("rvc-model", "rvc-train-G"):
         return BadInputError(f"{name} is an RVC generator file, not a {wanted}", "give a D file")
-    return BadInputError(f"{name} is not an RVC {wanted} (no weight/config or model state_dict inside)",
-                         "give an RVC .pth model file or a pretrained G/D file")
+    return BadInputError(
+        f"{name} is not an RVC {wanted} (no weight/config or model state_dict inside)",
+        "give an RVC .pth model file or a pretrained G/D file",
+    )
 
 
 def load_state_dict_strict(model: nn.Module, sd: Mapping[str, Any], source: PathLike | str) -> None:
@@ -81,8 +85,11 @@ def load_state_dict_strict(model: nn.Module, sd: Mapping[str, Any], source: Path
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
-    wrong = [f"{k} {list(sd[k].shape)}≠{list(v.shape)}" for k, v in expected.items()
-             if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    wrong = [
+        f"{k} {list(sd[k].shape)}≠{list(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and tuple(sd[k].shape) != tuple(v.shape)
+    ]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -91,13 +98,16 @@ def load_state_dict_strict(model: nn.Module, sd: Mapping[str, Any], source: Path
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if wrong:
             parts.append(f"{len(wrong)} of another shape (e.g. {'; '.join(wrong[:3])})")
-        raise IncompatibleError(f"weights in {Path(str(source)).name} do not fit the model: {'; '.join(parts)}",
-                                "the file is for another architecture; check version/sr/f0 or pass them")
+        raise IncompatibleError(
+            f"weights in {Path(str(source)).name} do not fit the model: {'; '.join(parts)}",
+            "the file is for another architecture; check version/sr/f0 or pass them",
+        )
     model.load_state_dict(dict(sd), strict=True)
 
 
-def _inference_config(obj: Mapping[str, Any], weight: Mapping[str, Any], path: PathLike,
-                      overrides: dict[str, Any]) -> SynthConfig:
+def _inference_config(
+    obj: Mapping[str, Any], weight: Mapping[str, Any], path: PathLike, overrides: dict[str, Any]
+) -> SynthConfig:
     """RVC's reader semantics: version defaults to v1, f0 to 1, speakers = rows of emb_g."""
     version = overrides.pop("version", obj.get("version", "v1"))
     f0 = overrides.pop("f0", obj.get("f0", 1))
@@ -150,20 +160,32 @@ def load_rvc_inference(path: PathLike) -> Synthesizer:
         weight = obj["weight"]
         config = list(obj["config"])
         config[-3] = weight["emb_g.weight"].shape[0]
-        classes = {("v1", 1): synth.SynthesizerTrnMs256NSFsid, ("v1", 0): synth.SynthesizerTrnMs256NSFsid_nono,
-                   ("v2", 1): synth.SynthesizerTrnMs768NSFsid, ("v2", 0): synth.SynthesizerTrnMs768NSFsid_nono}
+        classes = {
+            ("v1", 1): synth.SynthesizerTrnMs256NSFsid,
+            ("v1", 0): synth.SynthesizerTrnMs256NSFsid_nono,
+            ("v2", 1): synth.SynthesizerTrnMs768NSFsid,
+            ("v2", 0): synth.SynthesizerTrnMs768NSFsid_nono,
+        }
         cls = classes.get((obj.get("version", "v1"), obj.get("f0", 1)), synth.SynthesizerTrnMs256NSFsid)
         net_g = cls(*config, is_half=False)
         del net_g.enc_q
         net_g.load_state_dict(weight, strict=True)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError, ConfigError) as exc:
-        raise IncompatibleError(f"RVC could not load {Path(path).name}: {str(exc).splitlines()[0][:200]}",
-                                "the file does not follow RVC's inference layout") from None
+        raise IncompatibleError(
+            f"RVC could not load {Path(path).name}: {str(exc).splitlines()[0][:200]}",
+            "the file does not follow RVC's inference layout",
+        ) from None
     return net_g.eval()
 
 
-def save_rvc_model(model: nn.Module | Mapping[str, torch.Tensor], path: PathLike, precision: str = "fp16",
-                   info: str = "", sr_label: str | None = None, config: SynthConfig | None = None) -> Path:
+def save_rvc_model(
+    model: nn.Module | Mapping[str, torch.Tensor],
+    path: PathLike,
+    precision: str = "fp16",
+    info: str = "",
+    sr_label: str | None = None,
+    config: SynthConfig | None = None,
+) -> Path:
     """Write an RVC inference model exactly as RVC's ``savee`` does; returns the path.
 
     ``model`` is a synthesizer (its ``.config`` is used) or a plain upstream-keyed state_dict (config
@@ -199,7 +221,8 @@ def save_rvc_model(model: nn.Module | Mapping[str, torch.Tensor], path: PathLike
         raise IncompatibleError(
             f"cannot save an RVC model: {len(extra)} non-RVC keys (e.g. {', '.join(extra[:3])}), "
             f"{len(missing)} missing (e.g. {', '.join(missing[:3])})",
-            "merge or remove LoRA adapters (and keep weight norm) before exporting")
+            "merge or remove LoRA adapters (and keep weight norm) before exporting",
+        )
     ordered = {k: weight[k].detach().to(device="cpu", dtype=dtypes[precision]).contiguous() for k in load_target}
     cfg_list = config.to_list(segment_size=SAVED_SEGMENT_SIZE)
     cfg_list[-3] = int(ordered["emb_g.weight"].shape[0])
@@ -224,11 +247,14 @@ def load_discriminator(path: PathLike, version: str | None = None) -> MultiPerio
     count = len({k.split(".")[1] for k in sd if k.startswith("discriminators.")})
     found = {len(p) + 1: v for v, p in PERIODS.items()}.get(count)
     if found is None:
-        raise IncompatibleError(f"{Path(path).name} holds {count} sub-discriminators; RVC uses 7 (v1) or 9 (v2)",
-                                "give an RVC D file")
+        raise IncompatibleError(
+            f"{Path(path).name} holds {count} sub-discriminators; RVC uses 7 (v1) or 9 (v2)", "give an RVC D file"
+        )
     if version is not None and version != found:
-        raise IncompatibleError(f"{Path(path).name} is a {found} discriminator, not {version}",
-                                f"use the {version} D file or train a {found} model")
+        raise IncompatibleError(
+            f"{Path(path).name} is a {found} discriminator, not {version}",
+            f"use the {version} D file or train a {found} model",
+        )
     widest = sd.get("discriminators.0.convs.5.weight_v")  # 1024 channels at full width
     divisor = 1024 // int(widest.shape[0]) if widest is not None and 0 < widest.shape[0] <= 1024 else 1
     model = MultiPeriodDiscriminator(found, width_divisor=1 << max(0, divisor.bit_length() - 1))
@@ -250,9 +276,19 @@ def describe_checkpoint(obj: Any) -> dict[str, Any]:
     from rvclora.models.shapes import infer_config
 
     kind, sd = _classify(obj)
-    desc: dict[str, Any] = {"kind": kind, "version": None, "sr": None, "sr_label": None, "f0": None,
-                            "n_params": None, "dtype": None, "config": None, "info": None, "epoch": None,
-                            "has_enc_q": None}
+    desc: dict[str, Any] = {
+        "kind": kind,
+        "version": None,
+        "sr": None,
+        "sr_label": None,
+        "f0": None,
+        "n_params": None,
+        "dtype": None,
+        "config": None,
+        "info": None,
+        "epoch": None,
+        "has_enc_q": None,
+    }
     if sd is None:
         return desc
     desc["n_params"] = sum(int(t.numel()) for t in sd.values())
@@ -261,8 +297,14 @@ def describe_checkpoint(obj: Any) -> dict[str, Any]:
         desc["epoch"] = obj.get("iteration")
     if kind == "rvc-model":
         config = list(obj["config"])
-        desc.update(config=config, info=obj.get("info"), version=obj.get("version", "v1"),
-                    f0=int(obj.get("f0", 1)), sr_label=obj.get("sr"), has_enc_q=any("enc_q" in k for k in sd))
+        desc.update(
+            config=config,
+            info=obj.get("info"),
+            version=obj.get("version", "v1"),
+            f0=int(obj.get("f0", 1)),
+            sr_label=obj.get("sr"),
+            has_enc_q=any("enc_q" in k for k in sd),
+        )
         try:
             desc["sr"] = parse_sr(config[-1])
         except (ConfigError, IndexError):
@@ -276,8 +318,9 @@ def describe_checkpoint(obj: Any) -> dict[str, Any]:
             width = int(sd["enc_p.emb_phone.weight"].shape[-1])
             desc["version"] = {256: "v1", 768: "v2"}.get(width)
         else:
-            desc.update(version=cfg.version, f0=int(cfg.f0), sr=cfg.sr, sr_label=make_sr_label(cfg.sr),
-                        config=cfg.to_list())
+            desc.update(
+                version=cfg.version, f0=int(cfg.f0), sr=cfg.sr, sr_label=make_sr_label(cfg.sr), config=cfg.to_list()
+            )
     else:
         count = len({k.split(".")[1] for k in sd if k.startswith("discriminators.")})
         desc["version"] = {7: "v1", 9: "v2"}.get(count)

@@ -17,7 +17,7 @@ def sequence_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch
 
 def slice_segments(x: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
     """Per batch item, the ``size`` steps of the last axis from ``starts[b]`` (x is ``[B, ..., T]``)."""
-    return torch.stack([x[b, ..., int(s): int(s) + size] for b, s in enumerate(starts)])
+    return torch.stack([x[b, ..., int(s) : int(s) + size] for b, s in enumerate(starts)])
 
 
 def rand_slice_segments(x: torch.Tensor, lengths: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,9 +25,24 @@ SAVED_SEGMENT_SIZE = 32
 
 # The 18 positional fields, in RVC's constructor/config-list order.
 POSITIONAL_FIELDS = (
-    "spec_channels", "segment_size", "inter_channels", "hidden_channels", "filter_channels", "n_heads",
-    "n_layers", "kernel_size", "p_dropout", "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes",
-    "upsample_rates", "upsample_initial_channel", "upsample_kernel_sizes", "spk_embed_dim", "gin_channels", "sr",
+    "spec_channels",
+    "segment_size",
+    "inter_channels",
+    "hidden_channels",
+    "filter_channels",
+    "n_heads",
+    "n_layers",
+    "kernel_size",
+    "p_dropout",
+    "resblock",
+    "resblock_kernel_sizes",
+    "resblock_dilation_sizes",
+    "upsample_rates",
+    "upsample_initial_channel",
+    "upsample_kernel_sizes",
+    "spk_embed_dim",
+    "gin_channels",
+    "sr",
 )
 
 
@@ -98,8 +113,9 @@ class SynthConfig:
         self.upsample_rates = [int(u) for u in self.upsample_rates]
         self.upsample_kernel_sizes = [int(k) for k in self.upsample_kernel_sizes]
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
-            raise ConfigError("upsample_rates and upsample_kernel_sizes differ in length",
-                              "give one kernel size per upsample stage")
+            raise ConfigError(
+                "upsample_rates and upsample_kernel_sizes differ in length", "give one kernel size per upsample stage"
+            )
         if self.resblock not in ("1", "2"):
             raise ConfigError(f"unknown resblock type {self.resblock!r}", 'use "1" (all RVC configs) or "2"')
 
@@ -141,8 +157,9 @@ class SynthConfig:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ConfigError(f"unknown synthesizer setting(s): {', '.join(unknown)}",
-                              f"known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown synthesizer setting(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known))}"
+            )
         return dataclasses.replace(self, **changes)
 
 
@@ -200,11 +217,26 @@ def _standard(version: str, sr: int) -> SynthConfig:
     rates, kernels = _GEOMETRY[(version, sr)]
     fe = front_end(sr, version)
     return SynthConfig(
-        spec_channels=fe.spec_channels, segment_size=fe.segment_frames, inter_channels=192,
-        hidden_channels=192, filter_channels=768, n_heads=2, n_layers=6, kernel_size=3, p_dropout=0,
-        resblock="1", resblock_kernel_sizes=[3, 7, 11], resblock_dilation_sizes=[[1, 3, 5]] * 3,
-        upsample_rates=rates, upsample_initial_channel=512, upsample_kernel_sizes=kernels,
-        spk_embed_dim=109, gin_channels=256, sr=sr, version=version, f0=True,
+        spec_channels=fe.spec_channels,
+        segment_size=fe.segment_frames,
+        inter_channels=192,
+        hidden_channels=192,
+        filter_channels=768,
+        n_heads=2,
+        n_layers=6,
+        kernel_size=3,
+        p_dropout=0,
+        resblock="1",
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5]] * 3,
+        upsample_rates=rates,
+        upsample_initial_channel=512,
+        upsample_kernel_sizes=kernels,
+        spk_embed_dim=109,
+        gin_channels=256,
+        sr=sr,
+        version=version,
+        f0=True,
     )
 
 

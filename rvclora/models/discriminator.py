@@ -43,14 +43,16 @@ class DiscriminatorS(nn.Module):
         super().__init__()
         c = [_narrow(n, width_divisor) for n in (16, 64, 256, 1024)]
         g = [_narrow(n, width_divisor) for n in (4, 16, 64, 256)]
-        self.convs = nn.ModuleList([
-            WNConv1d(1, c[0], 15, 1, padding=7),
-            WNConv1d(c[0], c[1], 41, 4, groups=g[0], padding=20),
-            WNConv1d(c[1], c[2], 41, 4, groups=g[1], padding=20),
-            WNConv1d(c[2], c[3], 41, 4, groups=g[2], padding=20),
-            WNConv1d(c[3], c[3], 41, 4, groups=g[3], padding=20),
-            WNConv1d(c[3], c[3], 5, 1, padding=2),
-        ])
+        self.convs = nn.ModuleList(
+            [
+                WNConv1d(1, c[0], 15, 1, padding=7),
+                WNConv1d(c[0], c[1], 41, 4, groups=g[0], padding=20),
+                WNConv1d(c[1], c[2], 41, 4, groups=g[1], padding=20),
+                WNConv1d(c[2], c[3], 41, 4, groups=g[2], padding=20),
+                WNConv1d(c[3], c[3], 41, 4, groups=g[3], padding=20),
+                WNConv1d(c[3], c[3], 5, 1, padding=2),
+            ]
+        )
         self.conv_post = WNConv1d(c[3], 1, 3, 1, padding=1)
 
     def forward(self, x: torch.Tensor) -> Scores:
@@ -68,7 +70,8 @@ class DiscriminatorP(nn.Module):
         top = chans[-1]
         self.convs = nn.ModuleList(
             [WNConv2d(a, b, (kernel_size, 1), (stride, 1), padding=pad) for a, b in zip(chans, chans[1:])]
-            + [WNConv2d(top, top, (kernel_size, 1), 1, padding=pad)])
+            + [WNConv2d(top, top, (kernel_size, 1), 1, padding=pad)]
+        )
         self.conv_post = WNConv2d(top, 1, (3, 1), 1, padding=(1, 0))
 
     def forward(self, x: torch.Tensor) -> Scores:
@@ -93,8 +96,11 @@ class MultiPeriodDiscriminator(nn.Module):
         self.version = version
         self.width_divisor = width_divisor
         self.discriminators = nn.ModuleList(
-            [DiscriminatorS(width_divisor),
-             *(DiscriminatorP(p, width_divisor=width_divisor) for p in (periods or PERIODS[version]))])
+            [
+                DiscriminatorS(width_divisor),
+                *(DiscriminatorP(p, width_divisor=width_divisor) for p in (periods or PERIODS[version])),
+            ]
+        )
 
     def judge(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         """Scores and feature maps of one batch ``[B, 1, samples]``, per sub-discriminator.
@@ -108,9 +114,9 @@ class MultiPeriodDiscriminator(nn.Module):
             maps.append(f)
         return scores, maps
 
-    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor],
-                                                                     list[list[torch.Tensor]],
-                                                                     list[list[torch.Tensor]]]:
+    def forward(
+        self, y: torch.Tensor, y_hat: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[list[torch.Tensor]], list[list[torch.Tensor]]]:
         """Scores and feature maps for real ``y`` and generated ``y_hat`` (``[B, 1, samples]``)."""
         real_scores, fake_scores, real_maps, fake_maps = [], [], [], []
         for d in self.discriminators:

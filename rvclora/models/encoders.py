@@ -17,8 +17,18 @@ from rvclora.models.modules import WN
 class TextEncoder(nn.Module):
     """Content features (+ coarse pitch) → prior mean and log-std ``[B, out, T]`` (RVC's TextEncoder256/768)."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, filter_channels: int,
-                 n_heads: int, n_layers: int, kernel_size: int, p_dropout: float, f0: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int,
+        p_dropout: float,
+        f0: bool = True,
+    ) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
@@ -28,8 +38,13 @@ class TextEncoder(nn.Module):
         self.encoder = Encoder(hidden_channels, filter_channels, n_heads, n_layers, kernel_size, float(p_dropout))
         self.proj = nn.Conv1d(hidden_channels, out_channels * 2, 1)
 
-    def forward(self, phone: torch.Tensor, pitch: torch.Tensor | None, lengths: torch.Tensor,
-                skip_head: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        phone: torch.Tensor,
+        pitch: torch.Tensor | None,
+        lengths: torch.Tensor,
+        skip_head: torch.Tensor | int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.emb_phone(phone)
         if pitch is not None:
             x = x + self.emb_pitch(pitch)
@@ -47,16 +62,25 @@ class TextEncoder(nn.Module):
 class PosteriorEncoder(nn.Module):
     """Linear spectrogram → latent z ~ N(m, exp(logs)) (training only; dropped from inference files)."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, kernel_size: int,
-                 dilation_rate: int, n_layers: int, gin_channels: int = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        kernel_size: int,
+        dilation_rate: int,
+        n_layers: int,
+        gin_channels: int = 0,
+    ) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.pre = nn.Conv1d(in_channels, hidden_channels, 1)
         self.enc = WN(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels=gin_channels)
         self.proj = nn.Conv1d(hidden_channels, out_channels * 2, 1)
 
-    def forward(self, x: torch.Tensor, x_lengths: torch.Tensor, g: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, x_lengths: torch.Tensor, g: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         x_mask = sequence_mask(x_lengths, x.size(2)).unsqueeze(1).to(x.dtype)
         x = self.enc(self.pre(x) * x_mask, x_mask, g=g)
         stats = self.proj(x) * x_mask

@@ -20,9 +20,18 @@ class Generator(nn.Module):
     (m_source, noise_convs, conv_pre, ups, resblocks, conv_post, cond).
     """
 
-    def __init__(self, initial_channel: int, resblock: str, resblock_kernel_sizes: list[int],
-                 resblock_dilation_sizes: list[list[int]], upsample_rates: list[int], upsample_initial_channel: int,
-                 upsample_kernel_sizes: list[int], gin_channels: int = 0, sr: int | None = None) -> None:
+    def __init__(
+        self,
+        initial_channel: int,
+        resblock: str,
+        resblock_kernel_sizes: list[int],
+        resblock_dilation_sizes: list[list[int]],
+        upsample_rates: list[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: list[int],
+        gin_channels: int = 0,
+        sr: int | None = None,
+    ) -> None:
         super().__init__()
         self.num_kernels = len(resblock_kernel_sizes)
         self.num_upsamples = len(upsample_rates)
@@ -38,9 +47,10 @@ class Generator(nn.Module):
             self.ups.append(WNConvTranspose1d(c_in, c_out, k, u, padding=(k - u) // 2))
             if sr is not None:
                 if i + 1 < self.num_upsamples:
-                    stride = math.prod(upsample_rates[i + 1:])
-                    self.noise_convs.append(nn.Conv1d(1, c_out, kernel_size=stride * 2, stride=stride,
-                                                      padding=stride // 2))
+                    stride = math.prod(upsample_rates[i + 1 :])
+                    self.noise_convs.append(
+                        nn.Conv1d(1, c_out, kernel_size=stride * 2, stride=stride, padding=stride // 2)
+                    )
                 else:
                     self.noise_convs.append(nn.Conv1d(1, c_out, kernel_size=1))
         self.resblocks = nn.ModuleList()
@@ -57,8 +67,13 @@ class Generator(nn.Module):
     def has_source(self) -> bool:
         return hasattr(self, "m_source")
 
-    def forward(self, x: torch.Tensor, f0: torch.Tensor | None = None, g: torch.Tensor | None = None,
-                n_res: torch.Tensor | int | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        f0: torch.Tensor | None = None,
+        g: torch.Tensor | None = None,
+        n_res: torch.Tensor | int | None = None,
+    ) -> torch.Tensor:
         """Decode; ``f0`` ``[B, T]`` Hz is required by the NSF decoder; ``n_res`` resamples to that many frames."""
         har_source = None
         if self.has_source:
@@ -78,7 +93,7 @@ class Generator(nn.Module):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
             if har_source is not None:
                 x = x + self.noise_convs[i](har_source)
-            blocks = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]
+            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x)
             for block in blocks[1:]:
                 xs = xs + block(x)
@@ -90,8 +105,27 @@ class Generator(nn.Module):
 class GeneratorNSF(Generator):
     """The f0 decoder: adds ``m_source`` and one ``noise_convs`` entry per upsample stage."""
 
-    def __init__(self, initial_channel: int, resblock: str, resblock_kernel_sizes: list[int],
-                 resblock_dilation_sizes: list[list[int]], upsample_rates: list[int], upsample_initial_channel: int,
-                 upsample_kernel_sizes: list[int], gin_channels: int, sr: int, is_half: bool = False) -> None:
-        super().__init__(initial_channel, resblock, resblock_kernel_sizes, resblock_dilation_sizes, upsample_rates,
-                         upsample_initial_channel, upsample_kernel_sizes, gin_channels, sr=sr)
+    def __init__(
+        self,
+        initial_channel: int,
+        resblock: str,
+        resblock_kernel_sizes: list[int],
+        resblock_dilation_sizes: list[list[int]],
+        upsample_rates: list[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: list[int],
+        gin_channels: int,
+        sr: int,
+        is_half: bool = False,
+    ) -> None:
+        super().__init__(
+            initial_channel,
+            resblock,
+            resblock_kernel_sizes,
+            resblock_dilation_sizes,
+            upsample_rates,
+            upsample_initial_channel,
+            upsample_kernel_sizes,
+            gin_channels,
+            sr=sr,
+        )

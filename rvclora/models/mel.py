@@ -28,8 +28,15 @@ def _hann(win: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return _windows[key]
 
 
-def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
-                   dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+def mel_filterbank(
+    sr: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """librosa's default (Slaney-scale, Slaney-normalised) mel filterbank ``[n_mels, n_fft/2+1]``, cached."""
     device = torch.device(device)
     key = (sr, n_fft, n_mels, float(fmin), fmax, dtype, device)
@@ -48,20 +55,46 @@ def spectrogram(wav: torch.Tensor, n_fft: int, hop: int, win: int, eps: float = 
         wav = wav.unsqueeze(0)
     pad = (n_fft - hop) // 2
     wav = F.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    stft = torch.stft(wav, n_fft, hop_length=hop, win_length=win, window=_hann(win, wav.dtype, wav.device),
-                      center=False, normalized=False, onesided=True, return_complex=True)
+    stft = torch.stft(
+        wav,
+        n_fft,
+        hop_length=hop,
+        win_length=win,
+        window=_hann(win, wav.dtype, wav.device),
+        center=False,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     spec = torch.sqrt(stft.real.pow(2) + stft.imag.pow(2) + eps)
     return spec[0] if squeeze else spec
 
 
-def spec_to_mel(spec: torch.Tensor, n_fft: int, n_mels: int, sr: int, fmin: float = 0.0,
-                fmax: float | None = None, clip: float = MEL_CLIP) -> torch.Tensor:
+def spec_to_mel(
+    spec: torch.Tensor,
+    n_fft: int,
+    n_mels: int,
+    sr: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    clip: float = MEL_CLIP,
+) -> torch.Tensor:
     """Log-mel ``[B, n_mels, frames]`` from a linear magnitude spectrogram."""
     basis = mel_filterbank(sr, n_fft, n_mels, fmin, fmax, spec.dtype, spec.device)
     return torch.log(torch.clamp(torch.matmul(basis, spec), min=clip))
 
 
-def mel_spectrogram(wav: torch.Tensor, n_fft: int, n_mels: int, sr: int, hop: int, win: int, fmin: float = 0.0,
-                    fmax: float | None = None, eps: float = MAG_EPS, clip: float = MEL_CLIP) -> torch.Tensor:
+def mel_spectrogram(
+    wav: torch.Tensor,
+    n_fft: int,
+    n_mels: int,
+    sr: int,
+    hop: int,
+    win: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    eps: float = MAG_EPS,
+    clip: float = MEL_CLIP,
+) -> torch.Tensor:
     """Log-mel of a waveform (what training compares generated and real audio with)."""
     return spec_to_mel(spectrogram(wav, n_fft, hop, win, eps), n_fft, n_mels, sr, fmin, fmax, clip)

@@ -20,8 +20,15 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
 class WN(nn.Module):
     """Non-causal WaveNet: dilated gated convolutions with residual/skip outputs and global conditioning."""
 
-    def __init__(self, hidden_channels: int, kernel_size: int, dilation_rate: int, n_layers: int,
-                 gin_channels: int = 0, p_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        hidden_channels: int,
+        kernel_size: int,
+        dilation_rate: int,
+        n_layers: int,
+        gin_channels: int = 0,
+        p_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
@@ -32,8 +39,15 @@ class WN(nn.Module):
             self.cond_layer = WNConv1d(gin_channels, 2 * hidden_channels * n_layers, 1)
         for i in range(n_layers):
             dilation = dilation_rate**i
-            self.in_layers.append(WNConv1d(hidden_channels, 2 * hidden_channels, kernel_size, dilation=dilation,
-                                           padding=get_padding(kernel_size, dilation)))
+            self.in_layers.append(
+                WNConv1d(
+                    hidden_channels,
+                    2 * hidden_channels,
+                    kernel_size,
+                    dilation=dilation,
+                    padding=get_padding(kernel_size, dilation),
+                )
+            )
             out = 2 * hidden_channels if i < n_layers - 1 else hidden_channels
             self.res_skip_layers.append(WNConv1d(hidden_channels, out, 1))
 
@@ -44,7 +58,7 @@ class WN(nn.Module):
             g = self.cond_layer(g)
         for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
             x_in = in_layer(x)
-            g_l = g[:, i * 2 * h:(i + 1) * 2 * h, :] if g is not None else torch.zeros_like(x_in)
+            g_l = g[:, i * 2 * h : (i + 1) * 2 * h, :] if g is not None else torch.zeros_like(x_in)
             acts = self.drop(gated_activation(x_in, g_l, h))
             rs = res_skip(acts)
             if i < self.n_layers - 1:
@@ -62,10 +76,12 @@ class ResBlock1(nn.Module):
         super().__init__()
         self.convs1 = nn.ModuleList(
             WNConv1d(channels, channels, kernel_size, 1, dilation=d, padding=get_padding(kernel_size, d))
-            for d in dilation)
+            for d in dilation
+        )
         self.convs2 = nn.ModuleList(
             WNConv1d(channels, channels, kernel_size, 1, dilation=1, padding=get_padding(kernel_size, 1))
-            for _ in dilation)
+            for _ in dilation
+        )
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor | None = None) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
@@ -86,7 +102,8 @@ class ResBlock2(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList(
             WNConv1d(channels, channels, kernel_size, 1, dilation=d, padding=get_padding(kernel_size, d))
-            for d in dilation)
+            for d in dilation
+        )
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor | None = None) -> torch.Tensor:
         for c in self.convs:
@@ -100,8 +117,16 @@ class ResBlock2(nn.Module):
 class ResidualCouplingLayer(nn.Module):
     """Mean-only affine coupling: the second half of the channels is shifted by WN(first half)."""
 
-    def __init__(self, channels: int, hidden_channels: int, kernel_size: int, dilation_rate: int, n_layers: int,
-                 p_dropout: float = 0.0, gin_channels: int = 0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        kernel_size: int,
+        dilation_rate: int,
+        n_layers: int,
+        p_dropout: float = 0.0,
+        gin_channels: int = 0,
+    ) -> None:
         super().__init__()
         self.half_channels = channels // 2
         self.pre = nn.Conv1d(self.half_channels, hidden_channels, 1)
@@ -110,8 +135,9 @@ class ResidualCouplingLayer(nn.Module):
         nn.init.zeros_(self.post.weight)
         nn.init.zeros_(self.post.bias)
 
-    def forward(self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None,
-                reverse: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None, reverse: bool = False
+    ) -> torch.Tensor:
         x0, x1 = torch.split(x, [self.half_channels] * 2, 1)
         h = self.enc(self.pre(x0) * x_mask, x_mask, g=g)
         m = self.post(h) * x_mask
@@ -129,17 +155,29 @@ class Flip(nn.Module):
 class ResidualCouplingBlock(nn.Module):
     """RVC's flow: ``n_flows`` × (coupling layer, Flip); run backwards (reverse=True) at inference."""
 
-    def __init__(self, channels: int, hidden_channels: int, kernel_size: int, dilation_rate: int, n_layers: int,
-                 n_flows: int = 4, gin_channels: int = 0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int,
+        kernel_size: int,
+        dilation_rate: int,
+        n_layers: int,
+        n_flows: int = 4,
+        gin_channels: int = 0,
+    ) -> None:
         super().__init__()
         self.flows = nn.ModuleList()
         for _ in range(n_flows):
-            self.flows.append(ResidualCouplingLayer(channels, hidden_channels, kernel_size, dilation_rate,
-                                                    n_layers, gin_channels=gin_channels))
+            self.flows.append(
+                ResidualCouplingLayer(
+                    channels, hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels=gin_channels
+                )
+            )
             self.flows.append(Flip())
 
-    def forward(self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None,
-                reverse: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None, reverse: bool = False
+    ) -> torch.Tensor:
         flows = reversed(self.flows) if reverse else self.flows
         for flow in flows:
             x = flow(x, x_mask, g=g, reverse=reverse)

@@ -20,8 +20,14 @@ from rvclora.models import noise
 class SineGen(nn.Module):
     """Sine (plus ``harmonic_num`` overtones) at the frame-wise f0, with noise; unvoiced frames get noise only."""
 
-    def __init__(self, samp_rate: int, harmonic_num: int = 0, sine_amp: float = 0.1, noise_std: float = 0.003,
-                 voiced_threshold: float = 0.0) -> None:
+    def __init__(
+        self,
+        samp_rate: int,
+        harmonic_num: int = 0,
+        sine_amp: float = 0.1,
+        noise_std: float = 0.003,
+        voiced_threshold: float = 0.0,
+    ) -> None:
         super().__init__()
         self.sampling_rate = samp_rate
         self.harmonic_num = harmonic_num
@@ -31,8 +37,9 @@ class SineGen(nn.Module):
         self.voiced_threshold = voiced_threshold
 
     @torch.no_grad()
-    def forward(self, f0: torch.Tensor, upp: int, phase: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, f0: torch.Tensor, upp: int, phase: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """f0 ``[B, T]`` (Hz, 0 = unvoiced) → (excitation, uv, noise), each ``[B, T·upp, dim]``.
 
         ``phase`` ``[B, dim]`` (cycles) replaces the random starting phases: a stream converted block by
@@ -47,8 +54,9 @@ class SineGen(nn.Module):
             initial = phase.to(f0.device, f0.dtype) / upp
         rad[:, 0, :] = rad[:, 0, :] + initial
         frame_phase = torch.cumsum(rad, 1) * upp
-        frame_phase = F.interpolate(frame_phase.transpose(2, 1), scale_factor=float(upp), mode="linear",
-                                    align_corners=True).transpose(2, 1)
+        frame_phase = F.interpolate(
+            frame_phase.transpose(2, 1), scale_factor=float(upp), mode="linear", align_corners=True
+        ).transpose(2, 1)
         rad = F.interpolate(rad.transpose(2, 1), scale_factor=float(upp), mode="nearest").transpose(2, 1)
         frame_phase = frame_phase % 1
         wraps = (frame_phase[:, 1:, :] - frame_phase[:, :-1, :]) < 0
@@ -65,8 +73,14 @@ class SineGen(nn.Module):
 class SourceModuleHnNSF(nn.Module):
     """SineGen followed by a learned 1×1 merge (``l_linear``) and tanh → one excitation channel."""
 
-    def __init__(self, sampling_rate: int, harmonic_num: int = 0, sine_amp: float = 0.1,
-                 add_noise_std: float = 0.003, voiced_threshold: float = 0.0) -> None:
+    def __init__(
+        self,
+        sampling_rate: int,
+        harmonic_num: int = 0,
+        sine_amp: float = 0.1,
+        add_noise_std: float = 0.003,
+        voiced_threshold: float = 0.0,
+    ) -> None:
         super().__init__()
         self.l_sin_gen = SineGen(sampling_rate, harmonic_num, sine_amp, add_noise_std, voiced_threshold)
         self.l_linear = nn.Linear(harmonic_num + 1, 1)

@@ -78,12 +78,14 @@ def infer_config(sd: Mapping[str, Any], **overrides: Any) -> SynthConfig:
             "f0": "enc_p.emb_pitch.weight" in sd,
         }
     except (KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
-        raise IncompatibleError(f"not an RVC generator state_dict (no {exc} tensor)",
-                                "give an RVC model or a pretrained G file") from None
+        raise IncompatibleError(
+            f"not an RVC generator state_dict (no {exc} tensor)", "give an RVC model or a pretrained G file"
+        ) from None
     versions = {dim: v for v, dim in CONTENT_DIM.items()}
     if content not in versions and "version" not in overrides:
-        raise IncompatibleError(f"content width {content} is neither v1 (256) nor v2 (768)",
-                                "this is not an RVC generator")
+        raise IncompatibleError(
+            f"content width {content} is neither v1 (256) nor v2 (768)", "this is not an RVC generator"
+        )
     derived["version"] = versions.get(content, "v2")
     if "enc_q.pre.weight" in sd:
         derived["spec_channels"] = int(sd["enc_q.pre.weight"].shape[1])
@@ -100,13 +102,18 @@ def _complete(cfg: dict[str, Any], noise_rates: list[int] | None) -> SynthConfig
         cfg["sr"] = parse_sr(cfg["sr"])
         matches = [c for c in STANDARD_CONFIGS.values() if c.sr == cfg["sr"]]
     else:
-        matches = [c for c in STANDARD_CONFIGS.values()
-                   if c.upsample_kernel_sizes == kernels
-                   and cfg.get("spec_channels", c.spec_channels) == c.spec_channels
-                   and (noise_rates is None or c.upsample_rates[1:] == noise_rates)]
+        matches = [
+            c
+            for c in STANDARD_CONFIGS.values()
+            if c.upsample_kernel_sizes == kernels
+            and cfg.get("spec_channels", c.spec_channels) == c.spec_channels
+            and (noise_rates is None or c.upsample_rates[1:] == noise_rates)
+        ]
         if len({c.sr for c in matches}) != 1:
-            raise IncompatibleError("cannot tell the sample rate of this generator from its shapes",
-                                    "pass the rate explicitly, e.g. sr=40000 (CLI: --sr 40k)")
+            raise IncompatibleError(
+                "cannot tell the sample rate of this generator from its shapes",
+                "pass the rate explicitly, e.g. sr=40000 (CLI: --sr 40k)",
+            )
         cfg["sr"] = matches[0].sr
     same_geometry = [c for c in matches if c.upsample_kernel_sizes == kernels]
     same_geometry.sort(key=lambda c: c.version != cfg["version"])
@@ -119,17 +126,19 @@ def _complete(cfg: dict[str, Any], noise_rates: list[int] | None) -> SynthConfig
             first = cfg["sr"] // FRAMES_PER_SECOND // math.prod(noise_rates)
             cfg["upsample_rates"] = [first, *noise_rates]
         else:
-            raise IncompatibleError("cannot tell the upsample rates of this generator from its shapes",
-                                    "pass upsample_rates=[...] explicitly")
+            raise IncompatibleError(
+                "cannot tell the upsample rates of this generator from its shapes",
+                "pass upsample_rates=[...] explicitly",
+            )
     standard_fe = cfg["sr"] in {c.sr for c in STANDARD_CONFIGS.values()}
     if "spec_channels" not in cfg:
         if not standard_fe:
-            raise IncompatibleError("cannot tell the spectrogram size of this generator",
-                                    "pass spec_channels=... explicitly")
+            raise IncompatibleError(
+                "cannot tell the spectrogram size of this generator", "pass spec_channels=... explicitly"
+            )
         cfg["spec_channels"] = front_end(cfg["sr"], cfg["version"]).spec_channels
     if "segment_size" not in cfg:
-        cfg["segment_size"] = (front_end(cfg["sr"], cfg["version"]).segment_frames if standard_fe
-                               else SAVED_SEGMENT_SIZE)
+        cfg["segment_size"] = front_end(cfg["sr"], cfg["version"]).segment_frames if standard_fe else SAVED_SEGMENT_SIZE
     cfg.setdefault("resblock_dilation_sizes", [[1, 3, 5]] * len(cfg["resblock_kernel_sizes"]))
     cfg.setdefault("p_dropout", 0)
     try:

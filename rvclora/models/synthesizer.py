@@ -43,12 +43,27 @@ class Synthesizer(nn.Module):
             self.enc_p = self._text_encoder()
         if c.f0:
             self.dec: Generator = GeneratorNSF(
-                c.inter_channels, c.resblock, c.resblock_kernel_sizes, c.resblock_dilation_sizes, c.upsample_rates,
-                c.upsample_initial_channel, c.upsample_kernel_sizes, c.gin_channels, sr=c.sr)
+                c.inter_channels,
+                c.resblock,
+                c.resblock_kernel_sizes,
+                c.resblock_dilation_sizes,
+                c.upsample_rates,
+                c.upsample_initial_channel,
+                c.upsample_kernel_sizes,
+                c.gin_channels,
+                sr=c.sr,
+            )
         else:
             self.dec = Generator(
-                c.inter_channels, c.resblock, c.resblock_kernel_sizes, c.resblock_dilation_sizes, c.upsample_rates,
-                c.upsample_initial_channel, c.upsample_kernel_sizes, c.gin_channels)
+                c.inter_channels,
+                c.resblock,
+                c.resblock_kernel_sizes,
+                c.resblock_dilation_sizes,
+                c.upsample_rates,
+                c.upsample_initial_channel,
+                c.upsample_kernel_sizes,
+                c.gin_channels,
+            )
         self.add_posterior_encoder()
         self.flow = ResidualCouplingBlock(c.inter_channels, c.hidden_channels, 5, 1, 3, gin_channels=c.gin_channels)
         self.emb_g = nn.Embedding(c.spk_embed_dim, c.gin_channels)
@@ -57,8 +72,17 @@ class Synthesizer(nn.Module):
 
     def _text_encoder(self) -> TextEncoder:
         c = self.config
-        return TextEncoder(c.content_dim, c.inter_channels, c.hidden_channels, c.filter_channels, c.n_heads,
-                           c.n_layers, c.kernel_size, c.p_dropout, f0=c.f0)
+        return TextEncoder(
+            c.content_dim,
+            c.inter_channels,
+            c.hidden_channels,
+            c.filter_channels,
+            c.n_heads,
+            c.n_layers,
+            c.kernel_size,
+            c.p_dropout,
+            f0=c.f0,
+        )
 
     def add_posterior_encoder(self) -> None:
         """(Re)create ``enc_q`` with fresh weights — inference files lack it, training needs it.
@@ -67,8 +91,9 @@ class Synthesizer(nn.Module):
         order then differs from upstream's (names and shapes do not).
         """
         c = self.config
-        self.enc_q = PosteriorEncoder(c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, 16,
-                                      gin_channels=c.gin_channels)
+        self.enc_q = PosteriorEncoder(
+            c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, 16, gin_channels=c.gin_channels
+        )
 
     def remove_posterior_encoder(self) -> None:
         """Drop ``enc_q`` as RVC does for inference models."""
@@ -83,17 +108,26 @@ class Synthesizer(nn.Module):
         if self.config.f0 and (pitch is None or pitchf is None):
             raise ValueError("this model is pitch-conditioned (f0): give pitch and pitchf/nsff0")
 
-    def run_train(self, phone: torch.Tensor, phone_lengths: torch.Tensor, spec: torch.Tensor,
-                  spec_lengths: torch.Tensor, sid: torch.Tensor, pitch: torch.Tensor | None = None,
-                  pitchf: torch.Tensor | None = None) -> tuple[Any, ...]:
+    def run_train(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        spec: torch.Tensor,
+        spec_lengths: torch.Tensor,
+        sid: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        pitchf: torch.Tensor | None = None,
+    ) -> tuple[Any, ...]:
         """Training forward on a random ``segment_size``-frame slice.
 
         Returns ``(audio, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q))`` as upstream.
         """
         self._pitch_inputs(pitch, pitchf)
         if not self.has_posterior_encoder:
-            raise ValueError("training needs the posterior encoder (enc_q); call add_posterior_encoder() "
-                             "and load its weights from a pretrained G file")
+            raise ValueError(
+                "training needs the posterior encoder (enc_q); call add_posterior_encoder() "
+                "and load its weights from a pretrained G file"
+            )
         use_f0 = self.config.f0
         g = self.emb_g(sid).unsqueeze(-1)
         m_p, logs_p, x_mask = self.enc_p(phone, pitch if use_f0 else None, phone_lengths)
@@ -107,10 +141,17 @@ class Synthesizer(nn.Module):
             o = self.dec(z_slice, g=g)
         return o, ids_slice, x_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q)
 
-    def run_infer(self, phone: torch.Tensor, phone_lengths: torch.Tensor, sid: torch.Tensor,
-                  pitch: torch.Tensor | None = None, nsff0: torch.Tensor | None = None,
-                  skip_head: torch.Tensor | None = None, return_length: torch.Tensor | None = None,
-                  return_length2: torch.Tensor | None = None) -> tuple[Any, ...]:
+    def run_infer(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        sid: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        nsff0: torch.Tensor | None = None,
+        skip_head: torch.Tensor | None = None,
+        return_length: torch.Tensor | None = None,
+        return_length2: torch.Tensor | None = None,
+    ) -> tuple[Any, ...]:
         """Convert: prior sample (noise × 0.66666) → reverse flow → decoder.
 
         Returns ``(audio [B,1,samples], x_mask, (z, z_p, m_p, logs_p))`` as upstream. ``skip_head`` and
@@ -127,11 +168,11 @@ class Synthesizer(nn.Module):
             m_p, logs_p, x_mask = self.enc_p(phone, pitch_in, phone_lengths, flow_head)
             z_p = prior_sample(m_p, logs_p, x_mask)
             z = self.flow(z_p, x_mask, g=g, reverse=True)
-            z = z[:, :, dec_head:dec_head + length]
-            x_mask = x_mask[:, :, dec_head:dec_head + length]
+            z = z[:, :, dec_head : dec_head + length]
+            x_mask = x_mask[:, :, dec_head : dec_head + length]
             if use_f0:
                 assert nsff0 is not None
-                nsff0 = nsff0[:, head:head + length]
+                nsff0 = nsff0[:, head : head + length]
         else:
             m_p, logs_p, x_mask = self.enc_p(phone, pitch_in, phone_lengths)
             z_p = prior_sample(m_p, logs_p, x_mask)
@@ -144,7 +185,7 @@ def _config_from_args(args: tuple[Any, ...], kwargs: dict[str, Any], version: st
     """Upstream's positional constructor (18 args, or some by keyword; ``is_half`` ignored) → SynthConfig."""
     extra = {k: v for k, v in kwargs.items() if k != "is_half"}
     values = list(args)
-    for name in POSITIONAL_FIELDS[len(values):]:
+    for name in POSITIONAL_FIELDS[len(values) :]:
         if name in extra:
             values.append(extra.pop(name))
         elif name == "sr" and not f0:
@@ -171,29 +212,66 @@ class _Upstream(Synthesizer):
 
 
 class _WithF0(_Upstream):
-    def forward(self, phone: torch.Tensor, phone_lengths: torch.Tensor, pitch: torch.Tensor, pitchf: torch.Tensor,
-                y: torch.Tensor, y_lengths: torch.Tensor, ds: torch.Tensor) -> tuple[Any, ...]:
+    def forward(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        pitch: torch.Tensor,
+        pitchf: torch.Tensor,
+        y: torch.Tensor,
+        y_lengths: torch.Tensor,
+        ds: torch.Tensor,
+    ) -> tuple[Any, ...]:
         return self.run_train(phone, phone_lengths, y, y_lengths, ds, pitch=pitch, pitchf=pitchf)
 
-    def infer(self, phone: torch.Tensor, phone_lengths: torch.Tensor, pitch: torch.Tensor, nsff0: torch.Tensor,
-              sid: torch.Tensor, skip_head: torch.Tensor | None = None, return_length: torch.Tensor | None = None,
-              return_length2: torch.Tensor | None = None) -> tuple[Any, ...]:
-        return self.run_infer(phone, phone_lengths, sid, pitch=pitch, nsff0=nsff0, skip_head=skip_head,
-                              return_length=return_length, return_length2=return_length2)
+    def infer(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        pitch: torch.Tensor,
+        nsff0: torch.Tensor,
+        sid: torch.Tensor,
+        skip_head: torch.Tensor | None = None,
+        return_length: torch.Tensor | None = None,
+        return_length2: torch.Tensor | None = None,
+    ) -> tuple[Any, ...]:
+        return self.run_infer(
+            phone,
+            phone_lengths,
+            sid,
+            pitch=pitch,
+            nsff0=nsff0,
+            skip_head=skip_head,
+            return_length=return_length,
+            return_length2=return_length2,
+        )
 
 
 class _NoF0(_Upstream):
     F0 = False
 
-    def forward(self, phone: torch.Tensor, phone_lengths: torch.Tensor, y: torch.Tensor, y_lengths: torch.Tensor,
-                ds: torch.Tensor) -> tuple[Any, ...]:
+    def forward(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        y: torch.Tensor,
+        y_lengths: torch.Tensor,
+        ds: torch.Tensor,
+    ) -> tuple[Any, ...]:
         return self.run_train(phone, phone_lengths, y, y_lengths, ds)
 
-    def infer(self, phone: torch.Tensor, phone_lengths: torch.Tensor, sid: torch.Tensor,
-              skip_head: torch.Tensor | None = None, return_length: torch.Tensor | None = None,
-              return_length2: torch.Tensor | None = None) -> tuple[Any, ...]:
-        return self.run_infer(phone, phone_lengths, sid, skip_head=skip_head, return_length=return_length,
-                              return_length2=return_length2)
+    def infer(
+        self,
+        phone: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        sid: torch.Tensor,
+        skip_head: torch.Tensor | None = None,
+        return_length: torch.Tensor | None = None,
+        return_length2: torch.Tensor | None = None,
+    ) -> tuple[Any, ...]:
+        return self.run_infer(
+            phone, phone_lengths, sid, skip_head=skip_head, return_length=return_length, return_length2=return_length2
+        )
 
 
 class SynthesizerTrnMs256NSFsid(_WithF0):
@@ -208,13 +286,13 @@ class SynthesizerTrnMs768NSFsid(_WithF0):
     VERSION = "v2"
 
 
-class SynthesizerTrnMs256NSFsid_nono(_NoF0):  # noqa: N801 - upstream's name
+class SynthesizerTrnMs256NSFsid_nono(_NoF0):
     """v1 (256-dim content), no pitch."""
 
     VERSION = "v1"
 
 
-class SynthesizerTrnMs768NSFsid_nono(_NoF0):  # noqa: N801 - upstream's name
+class SynthesizerTrnMs768NSFsid_nono(_NoF0):
     """v2 (768-dim content), no pitch."""
 
     VERSION = "v2"

@@ -27,7 +27,7 @@ class Outcome:
     message: str
 
 
-def apply(line: str, stream: "Stream") -> Outcome:
+def apply(line: str, stream: Stream) -> Outcome:
     """Carry out one control line on ``stream``; user errors become a failed Outcome, never an exception."""
     words = line.split()
     if not words:
@@ -38,7 +38,7 @@ def apply(line: str, stream: "Stream") -> Outcome:
         return Outcome(False, str(exc))
 
 
-def _apply(cmd: str, args: list[str], stream: "Stream") -> Outcome:
+def _apply(cmd: str, args: list[str], stream: Stream) -> Outcome:
     if cmd == "pitch" and len(args) == 1:
         return _pitch(stream, _number(args[0], "pitch"))
     if cmd in ("up", "down") and len(args) <= 1:
@@ -55,7 +55,7 @@ def _apply(cmd: str, args: list[str], stream: "Stream") -> Outcome:
     raise ConfigError(f"unknown command {' '.join([cmd, *args])!r}", HELP)
 
 
-def _pitch(stream: "Stream", semitones: float) -> Outcome:
+def _pitch(stream: Stream, semitones: float) -> Outcome:
     options = stream.set_options(pitch=semitones)
     return Outcome(True, f"pitch {options.pitch:+g} semitones from the next block")
 

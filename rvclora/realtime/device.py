@@ -24,9 +24,17 @@ def import_sounddevice() -> Any:
 def list_devices(sd: Any) -> list[dict[str, Any]]:
     """Every device with its index, host API and channel counts (for ``--list-devices``)."""
     apis = [a["name"] for a in sd.query_hostapis()]
-    return [{"index": i, "name": d["name"], "hostapi": apis[d["hostapi"]] if d["hostapi"] < len(apis) else "",
-             "inputs": d["max_input_channels"], "outputs": d["max_output_channels"],
-             "default_sr": int(d["default_samplerate"])} for i, d in enumerate(sd.query_devices())]
+    return [
+        {
+            "index": i,
+            "name": d["name"],
+            "hostapi": apis[d["hostapi"]] if d["hostapi"] < len(apis) else "",
+            "inputs": d["max_input_channels"],
+            "outputs": d["max_output_channels"],
+            "default_sr": int(d["default_samplerate"]),
+        }
+        for i, d in enumerate(sd.query_devices())
+    ]
 
 
 def device_arg(value: str | None) -> int | str | None:
@@ -44,7 +52,7 @@ def default_rate(sd: Any, device: int | str | None) -> int:
 class LiveLoop:
     """Converts each device block; ``monitor`` False sends silence (the conversion keeps running)."""
 
-    def __init__(self, stream: "Stream") -> None:
+    def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.monitor = True
         self.xruns = 0  # blocks the device reported as under- or overflowed
@@ -55,7 +63,7 @@ class LiveLoop:
             self.xruns += 1
         try:
             converted = self.stream.process(indata[:, 0])
-        except Exception as exc:  # noqa: BLE001 - an audio thread must not die silently: the loop reports it
+        except Exception as exc:
             self.error = exc
             converted = np.zeros(0, np.float32)
         n = min(frames, converted.shape[0])
@@ -67,7 +75,13 @@ class LiveLoop:
         """A started-when-entered sounddevice stream running :meth:`callback`, one block per call."""
         s = self.stream
         try:
-            return sd.Stream(samplerate=s.sr, blocksize=int(round(s.settings.block * s.sr)), device=(input, output),
-                             channels=1, dtype="float32", callback=self.callback)
+            return sd.Stream(
+                samplerate=s.sr,
+                blocksize=int(round(s.settings.block * s.sr)),
+                device=(input, output),
+                channels=1,
+                dtype="float32",
+                callback=self.callback,
+            )
         except (ValueError, sd.PortAudioError) as exc:
             raise ConfigError(f"cannot open the audio devices: {exc}", "see rvclora live --list-devices") from None

@@ -46,8 +46,15 @@ def wav_header(fmt: PcmFormat) -> bytes:
     bits = 16 if fmt.sample == "s16le" else 32
     code = 1 if fmt.sample == "s16le" else 3
     block = bits // 8
-    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, code, 1, fmt.sr,
-            fmt.sr * block, block, bits) + b"data" + struct.pack("<I", 0xFFFFFFFF))
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0xFFFFFFFF)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, code, 1, fmt.sr, fmt.sr * block, block, bits)
+        + b"data"
+        + struct.pack("<I", 0xFFFFFFFF)
+    )
 
 
 def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
@@ -55,8 +62,9 @@ def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     while len(data) < n:
         part = stream.read(n - len(data))
         if not part:
-            raise BadInputError(f"stdin ended inside the WAV header ({what})",
-                                "pipe a WAV stream, or raw PCM with --raw")
+            raise BadInputError(
+                f"stdin ended inside the WAV header ({what})", "pipe a WAV stream, or raw PCM with --raw"
+            )
         data += part
     return data
 
@@ -83,6 +91,8 @@ def read_wav_header(stream: BinaryIO, first: bytes = b"") -> PcmFormat:
     code, channels, sr, bits = fmt
     sample = {(1, 16): "s16le", (3, 32): "f32le"}.get((code, bits))
     if sample is None or channels < 1:
-        raise BadInputError(f"the WAV stream on stdin is {bits}-bit (format code {code}), {channels} channel(s)",
-                            "stream 16-bit PCM or 32-bit float WAV (e.g. sox ... -b 16 -e signed)")
+        raise BadInputError(
+            f"the WAV stream on stdin is {bits}-bit (format code {code}), {channels} channel(s)",
+            "stream 16-bit PCM or 32-bit float WAV (e.g. sox ... -b 16 -e signed)",
+        )
     return PcmFormat(sample, sr, channels)

@@ -21,8 +21,10 @@ def open_input(source: BinaryIO, raw: bool, sample: str, sr: int | None) -> tupl
     first = source.read(4) or b""
     if raw:
         if first == b"RIFF":
-            raise BadInputError("stdin starts with a WAV header but --raw was given",
-                                "drop --raw to read the WAV header, or send headerless PCM")
+            raise BadInputError(
+                "stdin starts with a WAV header but --raw was given",
+                "drop --raw to read the WAV header, or send headerless PCM",
+            )
         if sr is None:
             raise BadInputError("raw PCM on stdin needs its rate", "pass --sr, e.g. --sr 48000")
         return PcmFormat(sample, sr), first
@@ -34,9 +36,17 @@ def open_input(source: BinaryIO, raw: bool, sample: str, sr: int | None) -> tupl
     return fmt, b""
 
 
-def run_pipe(source: BinaryIO, sink: BinaryIO, stream: "Stream", fmt: PcmFormat, out: PcmFormat, raw: bool,
-             pending: bytes = b"", report: Callable[["StreamStats"], None] | None = None,
-             every: float = 1.0) -> None:
+def run_pipe(
+    source: BinaryIO,
+    sink: BinaryIO,
+    stream: Stream,
+    fmt: PcmFormat,
+    out: PcmFormat,
+    raw: bool,
+    pending: bytes = b"",
+    report: Callable[[StreamStats], None] | None = None,
+    every: float = 1.0,
+) -> None:
     """Convert ``source`` to ``sink`` until end of input; ``report`` gets the stream's stats every ``every`` s.
 
     A closed ``sink`` raises BrokenPipeError, which the command turns into a quiet exit.

@@ -36,8 +36,10 @@ class StreamSettings:
         if not 0.02 <= self.block <= 5:
             raise ConfigError(f"--block must be between 0.02 and 5 s, got {self.block}")
         if self.crossfade >= self.block or self.crossfade > self.context:
-            raise ConfigError(f"--crossfade ({self.crossfade}s) must be shorter than --block ({self.block}s) and "
-                              f"no longer than --context ({self.context}s)")
+            raise ConfigError(
+                f"--crossfade ({self.crossfade}s) must be shorter than --block ({self.block}s) and "
+                f"no longer than --context ({self.context}s)"
+            )
 
     def frames(self, name: str) -> int:
         return int(round(getattr(self, name) / FRAME))
@@ -54,6 +56,8 @@ DEFAULTS = StreamSettings()
 def check_rate(sr: int, what: str = "--sr") -> int:
     """Streams need a whole number of samples per 10 ms frame."""
     if sr < 8000 or sr % 100:
-        raise ConfigError(f"{what} {sr} is not supported for streaming",
-                          "use a rate that is a multiple of 100 Hz, e.g. 16000, 44100 or 48000")
+        raise ConfigError(
+            f"{what} {sr} is not supported for streaming",
+            "use a rate that is a multiple of 100 Hz, e.g. 16000, 44100 or 48000",
+        )
     return sr

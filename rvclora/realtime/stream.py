@@ -51,13 +51,18 @@ class StreamStats:
 
     def as_dict(self) -> dict[str, Any]:
         recent = self.compute_s[-50:] or [0.0]
-        return {"block_s": self.block_s, "latency_s": round(self.latency_s, 4), "blocks": self.blocks,
-                "late": self.late, "compute_s": round(self.last_compute_s, 4),
-                "compute_mean_s": round(float(np.mean(recent)), 4),
-                "total_latency_s": round(self.latency_s + float(np.mean(recent)), 4)}
+        return {
+            "block_s": self.block_s,
+            "latency_s": round(self.latency_s, 4),
+            "blocks": self.blocks,
+            "late": self.late,
+            "compute_s": round(self.last_compute_s, 4),
+            "compute_mean_s": round(float(np.mean(recent)), 4),
+            "total_latency_s": round(self.latency_s + float(np.mean(recent)), 4),
+        }
 
 
-def _halo(voice: "Voice") -> int:
+def _halo(voice: Voice) -> int:
     """Frames left of the kept output that the decoder needs (its receptive radius)."""
     from rvclora.infer.fast import receptive_radius
 
@@ -69,8 +74,7 @@ def realtime_f0_method(method: str) -> str:
     if method == "harvest":
         return "dio"
     if method not in REALTIME_F0:
-        raise ConfigError(f"F0 method {method!r} is too slow for real time",
-                          f"use one of: {', '.join(REALTIME_F0)}")
+        raise ConfigError(f"F0 method {method!r} is too slow for real time", f"use one of: {', '.join(REALTIME_F0)}")
     return method
 
 
@@ -83,11 +87,19 @@ class Stream:
     :attr:`delay` seconds (lookahead + crossfade), emitted a block at a time.
     """
 
-    def __init__(self, converter: "Converter", sr: int, out_sr: int | None = None,
-                 settings: StreamSettings = DEFAULTS, **options: Any) -> None:
+    def __init__(
+        self,
+        converter: Converter,
+        sr: int,
+        out_sr: int | None = None,
+        settings: StreamSettings = DEFAULTS,
+        **options: Any,
+    ) -> None:
         if len(converter.voices) != 1:
-            raise ConfigError(f"a stream converts to one voice, this converter has {len(converter.voices)}",
-                              "blend adapters (no --each) or give one")
+            raise ConfigError(
+                f"a stream converts to one voice, this converter has {len(converter.voices)}",
+                "blend adapters (no --each) or give one",
+            )
         if not converter.voices[0].fast:
             raise ConfigError("streaming needs the fast path", "create the Converter with fast=True")
         self.sr = check_rate(int(sr))
@@ -122,7 +134,7 @@ class Stream:
 
     # --- settings while running -------------------------------------------------------------------------
     @property
-    def voice(self) -> "Voice":
+    def voice(self) -> Voice:
         return self._voice
 
     @property
@@ -136,13 +148,13 @@ class Stream:
         with self._lock:
             return self._pending[1] or self.options
 
-    def set_voice(self, voice: "Voice") -> None:
+    def set_voice(self, voice: Voice) -> None:
         """Switch voice at the next block (the block's crossfade blends old into new)."""
         self._converter_fits(voice)
         with self._lock:
             self._pending = (voice, self._pending[1])
 
-    def load_voice(self, lora: Any, weights: Any = None) -> "Voice":
+    def load_voice(self, lora: Any, weights: Any = None) -> Voice:
         """Load adapter(s) (a blend with ``weights``) on the converter's assets and switch to them at the next
         block; raises the user error and keeps the current voice if they do not load."""
         voice = self._converter.load_voice(lora, weights)
@@ -156,7 +168,7 @@ class Stream:
             self._pending = (self._pending[0], options)
         return options
 
-    def _converter_fits(self, voice: "Voice") -> None:
+    def _converter_fits(self, voice: Voice) -> None:
         if voice.f0 != self._voice.f0:
             raise ConfigError(f"cannot switch between pitch and no-pitch voices while streaming ({voice.name})")
         if not voice.fast:
@@ -207,20 +219,20 @@ class Stream:
         if options is not None:
             self.options = options
         k, c, l, x = self._k, self._c, self._l, self._x
-        self._history = np.concatenate([self._history[block.shape[0]:], block])
+        self._history = np.concatenate([self._history[block.shape[0] :], block])
         self._pitch = np.concatenate([self._pitch[k:], np.zeros(k, np.float32)])
         self._end += k
         start = self._end - (c + k + l)
         start -= start % 2  # HuBERT's 20 ms grid, as in the offline input
         n = self._end - start
-        wav = self._history[(self._window - n) * self._fi:]
+        wav = self._history[(self._window - n) * self._fi :]
         out = self._convert(wav, n)
         a = n - l - k - x  # the emitted region's first frame, within the window
         fo = self._fo
-        head = out[a * fo:(a + x) * fo]
+        head = out[a * fo : (a + x) * fo]
         ramp = np.sin(0.5 * np.pi * (np.arange(x * fo, dtype=np.float32) + 0.5) / max(x * fo, 1)) ** 2
-        emitted = np.concatenate([self._tail * (1 - ramp) + head * ramp, out[(a + x) * fo:(a + k) * fo]])
-        self._tail = out[(a + k) * fo:(a + k + x) * fo].copy()
+        emitted = np.concatenate([self._tail * (1 - ramp) + head * ramp, out[(a + x) * fo : (a + k) * fo]])
+        self._tail = out[(a + k) * fo : (a + k + x) * fo].copy()
         self.stats.blocks += 1
         elapsed = time.perf_counter() - start_time
         self.stats.compute_s.append(elapsed)
@@ -256,16 +268,17 @@ class Stream:
         hop = sr // 100
         if self._dry.shape[0] != self._window * hop:  # first step, or a voice of another rate
             self._dry = np.zeros(self._window * hop, np.float32)
-        self._dry = np.concatenate([self._dry[self._k * hop:], np.zeros(self._k * hop, np.float32)])
+        self._dry = np.concatenate([self._dry[self._k * hop :], np.zeros(self._k * hop, np.float32)])
         decoded = out[: (n - skip) * hop]
-        self._dry[(self._window - n + skip) * hop:(self._window - n + skip) * hop + decoded.shape[0]] = decoded
+        self._dry[(self._window - n + skip) * hop : (self._window - n + skip) * hop + decoded.shape[0]] = decoded
         if rate >= 1.0:
             return out
-        dry = self._dry[(self._window - n) * hop:]
-        return dsp.mix_rms(audio, dry, sr, rate)[skip * hop:]
+        dry = self._dry[(self._window - n) * hop :]
+        return dsp.mix_rms(audio, dry, sr, rate)[skip * hop :]
 
-    def _window_pitch(self, audio: np.ndarray, n: int, options: ConvertOptions,
-                      voice: "Voice") -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    def _window_pitch(
+        self, audio: np.ndarray, n: int, options: ConvertOptions, voice: Voice
+    ) -> tuple[tuple[np.ndarray, np.ndarray], float]:
         """Pitch of the window's frames (fixed ones reused, the block's fixed now) and the NSF start phase."""
         from rvclora.features.f0 import coarse_f0, fill_unvoiced, shift_f0
         from rvclora.infer.pipeline import unvoiced_convention
@@ -274,9 +287,9 @@ class Stream:
         estimate = np.asarray(self._f0.estimate(audio), dtype=np.float32)[:n]
         estimate = np.pad(estimate, (0, n - estimate.shape[0]))
         k, l = self._k, self._l
-        fixed = self._pitch[self._window - n:]  # a view: the block's frames are written into the store
-        fixed[n - l - k:n - l] = estimate[n - l - k:n - l]
-        hz_raw = np.concatenate([fixed[: n - l], estimate[n - l:]])
+        fixed = self._pitch[self._window - n :]  # a view: the block's frames are written into the store
+        fixed[n - l - k : n - l] = estimate[n - l - k : n - l]
+        hz_raw = np.concatenate([fixed[: n - l], estimate[n - l :]])
         if unvoiced_convention(voice, options) == "fill":  # within the window: trailing gaps hold the last pitch
             hz_raw = fill_unvoiced(hz_raw)
         hz = np.asarray(shift_f0(hz_raw, options.pitch), dtype=np.float32)

@@ -32,8 +32,11 @@ def render(net: nn.Module, item: Item, device: torch.device) -> np.ndarray:
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(RENDER_SEED)
-        args = (item.phone[None].to(device), torch.tensor([item.frames], device=device),
-                torch.tensor([item.speaker], device=device))
+        args = (
+            item.phone[None].to(device),
+            torch.tensor([item.frames], device=device),
+            torch.tensor([item.speaker], device=device),
+        )
         if item.pitch is not None and item.pitchf is not None:
             audio = net.run_infer(*args, pitch=item.pitch[None].to(device), nsff0=item.pitchf[None].to(device))[0]
         else:

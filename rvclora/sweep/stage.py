@@ -60,22 +60,29 @@ class SweepSummary:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: v for k, v in asdict(self).items() if k != "variants"},
-                "variants": [v.to_dict() for v in self.variants]}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "variants"},
+            "variants": [v.to_dict() for v in self.variants],
+        }
 
 
 VariantEvent = Callable[[int, int, Variant, bool], None]  # (index, total, variant, reused)
 
 
-def sweep_workspace(root: Path, overrides: dict[str, Any], options: SweepOptions,
-                    on_variant: VariantEvent | None = None) -> SweepSummary:
+def sweep_workspace(
+    root: Path, overrides: dict[str, Any], options: SweepOptions, on_variant: VariantEvent | None = None
+) -> SweepSummary:
     """Run (or resume) a sweep on the workspace at ``root``, holding its lock."""
     from rvclora.train.workflow import bring_up_to_date
     from rvclora.workspace import Workspace
 
-    ws = Workspace.open(root, overrides=overrides,
-                        required={"assets.base": ("no base model configured",
-                                                  "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")})
+    ws = Workspace.open(
+        root,
+        overrides=overrides,
+        required={
+            "assets.base": ("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
+        },
+    )
     if ws.input_dir.is_dir():  # fail before preprocess and extract do any work
         from rvclora.audio.preprocess import find_sources
         from rvclora.sweep.holdout import require_sources
@@ -105,8 +112,9 @@ def _run(ws: Any, options: SweepOptions, on_variant: VariantEvent | None) -> Swe
     by_name = {c.name: c for c in clips}
     train = [by_name[n] for n in train_names]
     held = [by_name[n] for n in held_names]
-    summary = SweepSummary(str(ws.root), options.steps, seed, len(train), held_names,
-                           sorted({source_of[n] for n in held_names}))
+    summary = SweepSummary(
+        str(ws.root), options.steps, seed, len(train), held_names, sorted({source_of[n] for n in held_names})
+    )
     from rvclora.train.options import default_lr
 
     variants = plan_variants(options, float(s.train.lr) if s.train.lr is not None else default_lr(False))
@@ -133,21 +141,34 @@ def add_gains(rows: list[VariantResult]) -> None:
     full = next((r for r in rows if r.name == FULL), None)
     for r in rows:
         for metric, attr in (("mcd_db", "gain_mcd_pct"), ("speaker_similarity", "gain_speaker_pct")):
-            value = gain_pct(r.metrics.get(metric), floor and floor.metrics.get(metric),
-                             full and full.metrics.get(metric))
+            value = gain_pct(
+                r.metrics.get(metric), floor and floor.metrics.get(metric), full and full.metrics.get(metric)
+            )
             setattr(r, attr, value)
 
 
-def _key(ws: Any, variant: Variant, options: SweepOptions, seed: int, train: list[str],
-         held: list[str]) -> dict[str, Any]:
+def _key(
+    ws: Any, variant: Variant, options: SweepOptions, seed: int, train: list[str], held: list[str]
+) -> dict[str, Any]:
     """Everything a finished variant depends on; any change retrains it."""
     from rvclora.features.extract import file_identity
 
-    train_settings = {k: v for k, v in ws.settings.train.as_dict().items()
-                      if k not in ("keep", "save_every", "log_every", "cache", "precision")}
-    return {"variant": asdict(variant), "steps": options.steps, "seed": seed, "train": train, "held_out": held,
-            "base": file_identity(ws.settings.assets.base), "base_d": file_identity(ws.settings.assets.base_d),
-            "train_settings": train_settings, "lora_scale": _alpha_per_rank(ws)}
+    train_settings = {
+        k: v
+        for k, v in ws.settings.train.as_dict().items()
+        if k not in ("keep", "save_every", "log_every", "cache", "precision")
+    }
+    return {
+        "variant": asdict(variant),
+        "steps": options.steps,
+        "seed": seed,
+        "train": train,
+        "held_out": held,
+        "base": file_identity(ws.settings.assets.base),
+        "base_d": file_identity(ws.settings.assets.base_d),
+        "train_settings": train_settings,
+        "lora_scale": _alpha_per_rank(ws),
+    }
 
 
 def _alpha_per_rank(ws: Any) -> float:
@@ -174,8 +195,17 @@ def _write_json(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
 
 
-def _train_and_score(ws: Any, variant: Variant, key: dict[str, Any], folder: Path, train: list, held: list,
-                     references: dict[str, Path], options: SweepOptions, seed: int) -> VariantResult:
+def _train_and_score(
+    ws: Any,
+    variant: Variant,
+    key: dict[str, Any],
+    folder: Path,
+    train: list,
+    held: list,
+    references: dict[str, Path],
+    options: SweepOptions,
+    seed: int,
+) -> VariantResult:
     from rvclora.train.loop import run_training
 
     restart = options.restart or _stale(folder / KEY, key)
@@ -184,14 +214,24 @@ def _train_and_score(ws: Any, variant: Variant, key: dict[str, Any], folder: Pat
     if result.output is None:  # finished checkpoints, but the final file was deleted since
         from rvclora.errors import OutputError
 
-        raise OutputError(f"sweep variant {variant.name}: training is finished but its output file is gone",
-                          "run the sweep again with --restart")
+        raise OutputError(
+            f"sweep variant {variant.name}: training is finished but its output file is gone",
+            "run the sweep again with --restart",
+        )
     renders = _render_held_out(ws, variant, result.output, held, folder / "heldout")
     metrics = _score(ws, references, renders)
-    row = VariantResult(variant.name, variant.kind, variant.rank, variant.preset, variant.lr,
-                        result.output.stat().st_size,
-                        round(sum(float(h.get("seconds", 0.0)) for h in result.history), 3),
-                        result.steps, str(result.output), metrics)
+    row = VariantResult(
+        variant.name,
+        variant.kind,
+        variant.rank,
+        variant.preset,
+        variant.lr,
+        result.output.stat().st_size,
+        round(sum(float(h.get("seconds", 0.0)) for h in result.history), 3),
+        result.steps,
+        str(result.output),
+        metrics,
+    )
     _write_json(folder / RESULT, {"key": key, "result": row.to_dict()})
     return row
 
@@ -211,16 +251,32 @@ def _job(ws: Any, variant: Variant, folder: Path, train: list, options: SweepOpt
     from rvclora.train.options import TrainJob, TrainOptions
 
     s = ws.settings
-    settings = {**s.train.as_dict(), "epochs": options.steps, "max_steps": options.steps, "seed": seed,
-                "lr": variant.lr, "val_fraction": 0.0, "early_stopping_patience": 0, "full": variant.kind == "full"}
+    settings = {
+        **s.train.as_dict(),
+        "epochs": options.steps,
+        "max_steps": options.steps,
+        "seed": seed,
+        "lr": variant.lr,
+        "val_fraction": 0.0,
+        "early_stopping_patience": 0,
+        "full": variant.kind == "full",
+    }
     lora = {**s.lora.as_dict(), **variant.lora(_alpha_per_rank(ws))}
     return TrainJob(
-        name=variant.name, base=Path(s.assets.base),
+        name=variant.name,
+        base=Path(s.assets.base),
         base_d=None if s.assets.base_d is None else Path(s.assets.base_d),
-        clips=train, adapters_dir=folder / "adapters", checkpoints_dir=folder / "checkpoints",
-        logs_dir=folder / "logs", lora=LoRAConfig.from_dict(lora),
-        options=TrainOptions.from_settings(settings, s.device), version=s.version, sr=ws.sample_rate,
-        f0=bool(s.f0), restart=restart, unvoiced_f0=pitch_convention(ws.manifest) if s.f0 else None,
+        clips=train,
+        adapters_dir=folder / "adapters",
+        checkpoints_dir=folder / "checkpoints",
+        logs_dir=folder / "logs",
+        lora=LoRAConfig.from_dict(lora),
+        options=TrainOptions.from_settings(settings, s.device),
+        version=s.version,
+        sr=ws.sample_rate,
+        f0=bool(s.f0),
+        restart=restart,
+        unvoiced_f0=pitch_convention(ws.manifest) if s.f0 else None,
         info={"base": str(s.assets.base), "workspace": str(ws.root), "sweep_variant": variant.name},
     )
 

@@ -57,16 +57,22 @@ class Item:
         return _moved(self, device, non_blocking=False)
 
 
-def find_clips(wav_dir: Path, features_dir: Path, f0_dir: Path | None,
-               speakers: dict[str, int] | None = None) -> list[Clip]:
+def find_clips(
+    wav_dir: Path, features_dir: Path, f0_dir: Path | None, speakers: dict[str, int] | None = None
+) -> list[Clip]:
     """Clips that have every stream (target wav, features and — for pitch models — f0), sorted by name."""
     speakers = speakers or {}
     names = {p.stem for p in features_dir.glob("*.npy")} & {p.stem for p in wav_dir.glob("*.wav")}
     if f0_dir is not None:
         names &= {p.stem for p in f0_dir.glob("*.npy")}
     return [
-        Clip(n, wav_dir / f"{n}.wav", features_dir / f"{n}.npy", None if f0_dir is None else f0_dir / f"{n}.npy",
-             int(speakers.get(n, 0)))
+        Clip(
+            n,
+            wav_dir / f"{n}.wav",
+            features_dir / f"{n}.npy",
+            None if f0_dir is None else f0_dir / f"{n}.npy",
+            int(speakers.get(n, 0)),
+        )
         for n in sorted(names)
     ]
 
@@ -91,8 +97,10 @@ def load_item(
     phone = np.repeat(feats, 2, axis=0)
     audio, file_sr = load_audio(clip.wav)
     if file_sr != sr:
-        raise IncompatibleError(f"clip {clip.wav.name} is {file_sr} Hz, the model is {sr} Hz",
-                                "run rvclora preprocess again for this sample rate")
+        raise IncompatibleError(
+            f"clip {clip.wav.name} is {file_sr} Hz, the model is {sr} Hz",
+            "run rvclora preprocess again for this sample rate",
+        )
     wav = torch.from_numpy(audio)
     spec = spectrogram(wav)
     lengths = [phone.shape[0], spec.shape[-1], MAX_FRAMES]
@@ -162,7 +170,7 @@ def epoch_batches(lengths: Sequence[int], global_batch: int, seed: int, epoch: i
         order = [bucket[j] for j in torch.randperm(len(bucket), generator=gen).tolist()]
         while len(order) % global_batch:
             order += order[: global_batch - len(order) % global_batch]
-        batches += [order[k:k + global_batch] for k in range(0, len(order), global_batch)]
+        batches += [order[k : k + global_batch] for k in range(0, len(order), global_batch)]
     return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
 
 
@@ -184,9 +192,14 @@ class Batch:
 
 def _moved(record: Any, device: torch.device, non_blocking: bool) -> Any:
     """A copy of a dataclass of tensors with every tensor field on ``device`` (other fields as they are)."""
-    return dataclasses.replace(record, **{
-        f.name: value.to(device, non_blocking=non_blocking)
-        for f in dataclasses.fields(record) if isinstance(value := getattr(record, f.name), torch.Tensor)})
+    return dataclasses.replace(
+        record,
+        **{
+            f.name: value.to(device, non_blocking=non_blocking)
+            for f in dataclasses.fields(record)
+            if isinstance(value := getattr(record, f.name), torch.Tensor)
+        },
+    )
 
 
 def collate(items: Sequence[Item], hop: int, pin_memory: bool = False) -> Batch:

@@ -24,8 +24,9 @@ Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d)
 
 
-def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-              geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+def _convolve(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geometry: Geometry
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The convolution as autocast would run it (inputs cast to its dtype); returns it and the weight used."""
     device = x.device.type
     if torch.is_autocast_enabled(device):
@@ -40,8 +41,9 @@ class _InputGradOnly(torch.autograd.Function):
     """Convolution with a constant weight: saves the weight (not the input) and returns only d(input)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                geometry: Geometry) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geometry: Geometry
+    ) -> torch.Tensor:
         out, used = _convolve(x, weight, bias, geometry)
         ctx.save_for_backward(used)
         ctx.geometry, ctx.input_shape, ctx.input_dtype = geometry, x.shape, x.dtype
@@ -52,7 +54,8 @@ class _InputGradOnly(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         shape_only = weight.new_empty(1).expand(ctx.input_shape)  # the kernel reads the input's shape alone
         grad_input, _, _ = torch.ops.aten.convolution_backward(
-            grad.to(weight.dtype), shape_only, weight, None, *ctx.geometry, [True, False, False])
+            grad.to(weight.dtype), shape_only, weight, None, *ctx.geometry, [True, False, False]
+        )
         return grad_input.to(ctx.input_dtype), None, None, None
 
 
@@ -61,8 +64,7 @@ def _geometry(conv: nn.Module) -> Geometry:
     output_padding, groups."""
     transposed = isinstance(conv, nn.ConvTranspose1d)
     output_padding = tuple(conv.output_padding) if transposed else (0,) * len(conv.stride)
-    return (tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation), transposed, output_padding,
-            conv.groups)
+    return (tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation), transposed, output_padding, conv.groups)
 
 
 def _lean_forward(conv: nn.Module) -> Any:
@@ -87,8 +89,12 @@ def _eligible(module: nn.Module) -> bool:
     if not isinstance(module, _CONVS):
         return False
     params = list(module.parameters(recurse=False))
-    return (bool(params) and not any(p.requires_grad for p in params) and module.padding_mode == "zeros"
-            and not isinstance(module.padding, str))
+    return (
+        bool(params)
+        and not any(p.requires_grad for p in params)
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+    )
 
 
 @contextlib.contextmanager

@@ -25,8 +25,10 @@ class TrainingInterrupted(KeyboardInterrupt):
     def message(self) -> str:
         if self.saved or self.step == self.resume_step:
             return f"interrupted at step {self.step}; run the same command to resume"
-        return (f"interrupted during step {self.step + 1}; run the same command to resume from the last checkpoint "
-                f"(step {self.resume_step})")
+        return (
+            f"interrupted during step {self.step + 1}; run the same command to resume from the last checkpoint "
+            f"(step {self.resume_step})"
+        )
 
 
 class StepGuard:
@@ -57,8 +59,7 @@ class StepGuard:
             self.requested = True
             from rvclora.console import err
 
-            err.print("[yellow]stopping after this step (Ctrl-C again stops at once; this step is then lost)"
-                      "[/yellow]")
+            err.print("[yellow]stopping after this step (Ctrl-C again stops at once; this step is then lost)[/yellow]")
             return
         raise KeyboardInterrupt
 

@@ -16,8 +16,9 @@ class ItemStore:
     """Items by index, loaded from disk on demand; with ``cache_on`` each one is kept after its first load,
     on that device (the GPU with ``--cache``: no disk reads or host copies after the first epoch)."""
 
-    def __init__(self, clips: Sequence[Clip], sr: int, fe: FrontEnd, content_dim: int, f0: bool,
-                 cache_on: torch.device | None) -> None:
+    def __init__(
+        self, clips: Sequence[Clip], sr: int, fe: FrontEnd, content_dim: int, f0: bool, cache_on: torch.device | None
+    ) -> None:
         from rvclora.features.f0 import coarse_f0
 
         self.clips, self.sr, self.fe, self.dim = list(clips), sr, fe, content_dim

@@ -31,7 +31,6 @@ from rvclora.train.options import TrainJob
 from rvclora.train.plan import Estimate, StepTimer, TrainPlan, audio_warnings
 from rvclora.train.precision import choose_precision
 from rvclora.train.slicing import random_starts
-from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
 from rvclora.train.state import (
     capture_rng,
     list_states,
@@ -40,6 +39,7 @@ from rvclora.train.state import (
     save_state,
     state_path,
 )
+from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
 
 EXPLODED = 1e6  # a total generator loss above this is divergence, not a bad batch
 JSONL_NAME = "train.jsonl"
@@ -61,15 +61,22 @@ class TrainResult:
         last = self.history[-1] if self.history else {}
         return {
             "output": None if self.output is None else str(self.output),
-            "epochs": self.epochs_done, "steps": self.steps, "stopped": self.stopped,
+            "epochs": self.epochs_done,
+            "steps": self.steps,
+            "stopped": self.stopped,
             "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
             "discriminator": "fresh (no base D given)" if self.fresh_discriminator else "from base D",
-            "last_mel": last.get("loss_mel"), "last_val_mel": last.get("val_mel"), "warnings": self.warnings,
+            "last_mel": last.get("loss_mel"),
+            "last_val_mel": last.get("val_mel"),
+            "warnings": self.warnings,
         }
 
 
-def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = None,
-                 on_estimate: Callable[[Estimate], None] | None = None) -> TrainResult:
+def run_training(
+    job: TrainJob,
+    on_plan: Callable[[TrainPlan], None] | None = None,
+    on_estimate: Callable[[Estimate], None] | None = None,
+) -> TrainResult:
     """Train (or resume) one adapter; see docs/training.md. Under torchrun every rank calls this.
 
     ``on_plan`` is told the run ahead before its first step (step count, audio, warnings); ``on_estimate`` the
@@ -127,10 +134,20 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
         for old in list_states(job.checkpoints_dir):
             old.unlink(missing_ok=True)
     world.barrier()
-    resumed_from, st = (None, None) if job.restart else newest_intact_state(job.checkpoints_dir, fingerprint, mode,
-                                                                           set_aside=world.main)
-    progress_state: dict[str, Any] = {"epoch": 1, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0,
-                                      "history": [], **_fresh_epoch()}
+    resumed_from, st = (
+        (None, None)
+        if job.restart
+        else newest_intact_state(job.checkpoints_dir, fingerprint, mode, set_aside=world.main)
+    )
+    progress_state: dict[str, Any] = {
+        "epoch": 1,
+        "batch": 0,
+        "step": 0,
+        "best_val": None,
+        "bad_epochs": 0,
+        "history": [],
+        **_fresh_epoch(),
+    }
     if resumed_from is not None and st is not None:
         _check_same_lora(st, job, resumed_from)
         _load_trainable(net, st["trainable"], resumed_from)
@@ -152,11 +169,21 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
     if world.main:
         how = f"resuming from {resumed_from.name}" if resumed_from else "starting"
         d_note = "fresh discriminator (no base D given)" if fresh_d and resumed_from is None else ""
-        err.print(f"{how}: {len(train_clips)} clips ({len(val_clips)} held out), {per_epoch} steps/epoch, "
-                  f"{mode}, {precision.name} on {device}" + (f"; {d_note}" if d_note else ""))
+        err.print(
+            f"{how}: {len(train_clips)} clips ({len(val_clips)} held out), {per_epoch} steps/epoch, "
+            f"{mode}, {precision.name} on {device}" + (f"; {d_note}" if d_note else "")
+        )
         audio_s = sum(clip_frames(c, hop) for c in train_clips + val_clips) * hop / job.sr
-        plan = TrainPlan(total_steps, min(progress_state["step"], total_steps), per_epoch, opts.epochs,
-                         len(train_clips), len(val_clips), audio_s, audio_warnings(audio_s))
+        plan = TrainPlan(
+            total_steps,
+            min(progress_state["step"], total_steps),
+            per_epoch,
+            opts.epochs,
+            len(train_clips),
+            len(val_clips),
+            audio_s,
+            audio_warnings(audio_s),
+        )
         warnings = plan.warnings
         if on_plan is not None:
             on_plan(plan)
@@ -165,11 +192,18 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
 
     def snapshot() -> dict[str, Any]:
         return {
-            "mode": mode, "base_fingerprint": fingerprint, "lora": job.lora.to_dict(),
+            "mode": mode,
+            "base_fingerprint": fingerprint,
+            "lora": job.lora.to_dict(),
             "trainable": {n: p.detach().cpu().clone() for n, p in net.named_parameters() if p.requires_grad},
-            "discriminator": disc.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(), "scaler": scaler.state_dict(),
-            "rng": capture_rng(slice_gen), "progress": dict(progress_state),
+            "discriminator": disc.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "sched_g": sched_g.state_dict(),
+            "sched_d": sched_d.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": capture_rng(slice_gen),
+            "progress": dict(progress_state),
         }
 
     def save_checkpoint() -> Path:
@@ -188,8 +222,11 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
     from rvclora.console import progress as make_progress
 
     bar = make_progress() if world.main else None
-    task = bar.add_task("train", total=total_steps, completed=min(progress_state["step"], total_steps),
-                        status="") if bar else None
+    task = (
+        bar.add_task("train", total=total_steps, completed=min(progress_state["step"], total_steps), status="")
+        if bar
+        else None
+    )
     if bar:
         bar.start()
     lean = contextlib.ExitStack()
@@ -215,14 +252,16 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
                 for b, batch in enumerate(stream, start=first):
                     starts_all = random_starts(torch.tensor([lengths[i] for i in batches[b]]), segment, slice_gen)
                     guard.start()
-                    values = train_step(modules, batch, starts_all[mine], fe, opts.c_mel, opts.c_kl, precision,
-                                        optim)
+                    values = train_step(modules, batch, starts_all[mine], fe, opts.c_mel, opts.c_kl, precision, optim)
                     losses = read_scalars(values)
                     norms = {k: losses.pop(k) for k in ("grad_norm_g", "grad_norm_d")}
                     bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
                     if world.any(bad):
-                        where = (f"the last good checkpoint {last_good} is kept" if last_good
-                                 else "no checkpoint was written")
+                        where = (
+                            f"the last good checkpoint {last_good} is kept"
+                            if last_good
+                            else "no checkpoint was written"
+                        )
                         raise ConfigError(
                             f"training diverged at epoch {epoch}, step {progress_state['step'] + 1} "
                             f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
@@ -238,15 +277,26 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
                     progress_state["epoch_seconds"] += dt
                     stop = guard.finish()  # the step is complete: a Ctrl-C from here on saves it
                     if world.main:
-                        rec = {"step": progress_state["step"], "epoch": epoch, **losses, **norms,
-                               "lr": opt_g.param_groups[0]["lr"], "items_per_s": global_batch / dt}
+                        rec = {
+                            "step": progress_state["step"],
+                            "epoch": epoch,
+                            **losses,
+                            **norms,
+                            "lr": opt_g.param_groups[0]["lr"],
+                            "items_per_s": global_batch / dt,
+                        }
                         log.write(rec)
                         if progress_state["step"] % opts.log_every == 0:
-                            board.scalars({f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
-                                          progress_state["step"])
-                        bar.update(task, advance=1,
-                                   status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
-                                          f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s")
+                            board.scalars(
+                                {f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
+                                progress_state["step"],
+                            )
+                        bar.update(
+                            task,
+                            advance=1,
+                            status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
+                            f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s",
+                        )
                         estimate = timer.step_finished()
                         if estimate is not None and on_estimate is not None:
                             on_estimate(estimate)
@@ -258,10 +308,15 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
                 break
             epoch_done = progress_state["batch"] >= len(batches)
             done_steps = progress_state["epoch_steps"]
-            record: dict[str, Any] = {"event": "epoch", "epoch": epoch, "step": progress_state["step"],
-                                      "steps": done_steps, "seconds": round(progress_state["epoch_seconds"], 3),
-                                      "lr": opt_g.param_groups[0]["lr"],
-                                      **{k: v / max(done_steps, 1) for k, v in sums.items()}}
+            record: dict[str, Any] = {
+                "event": "epoch",
+                "epoch": epoch,
+                "step": progress_state["step"],
+                "steps": done_steps,
+                "seconds": round(progress_state["epoch_seconds"], 3),
+                "lr": opt_g.param_groups[0]["lr"],
+                **{k: v / max(done_steps, 1) for k, v in sums.items()},
+            }
             stop_early = False
             if world.main:
                 val = _validate(net, val_items, fe, opts.seed, device) if val_items else None
@@ -314,8 +369,17 @@ def run_training(job: TrainJob, on_plan: Callable[[TrainPlan], None] | None = No
         if board:
             board.close()
     world.barrier()
-    return TrainResult(output, progress_state["epoch"] - 1, progress_state["step"], stopped, resumed_from, fresh_d,
-                       list(progress_state["history"]), net, warnings)
+    return TrainResult(
+        output,
+        progress_state["epoch"] - 1,
+        progress_state["step"],
+        stopped,
+        resumed_from,
+        fresh_d,
+        list(progress_state["history"]),
+        net,
+        warnings,
+    )
 
 
 def _fresh_epoch() -> dict[str, Any]:
@@ -370,8 +434,10 @@ def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[nn.Module,
 
     if job.base_d is not None:
         if job.discriminator:
-            raise ConfigError("a discriminator shape cannot be given together with a base D file",
-                              "the base D file decides the shape; drop one of the two")
+            raise ConfigError(
+                "a discriminator shape cannot be given together with a base D file",
+                "the base D file decides the shape; drop one of the two",
+            )
         return load_discriminator(job.base_d, job.version).to(device), False
     return MultiPeriodDiscriminator(job.version, **(job.discriminator or {})).to(device), True
 
@@ -379,8 +445,10 @@ def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[nn.Module,
 def _split(job: TrainJob, segment: int, hop: int, world: World, err: Any) -> tuple[list, list]:
     """Hold out validation clips and drop clips shorter than one training window (loudly)."""
     if not job.clips:
-        raise BadInputError("no training clips found (clips, features and f0 must all exist)",
-                            "run rvclora preprocess and rvclora extract first, or give --input")
+        raise BadInputError(
+            "no training clips found (clips, features and f0 must all exist)",
+            "run rvclora preprocess and rvclora extract first, or give --input",
+        )
     usable = [c for c in job.clips if clip_frames(c, hop) >= segment]
     short = len(job.clips) - len(usable)
     if not usable:
@@ -399,8 +467,9 @@ def _check_speakers(clips: list, net: nn.Module) -> None:
     n = net.emb_g.num_embeddings if hasattr(net.emb_g, "num_embeddings") else net.emb_g.weight.shape[0]
     bad = sorted({c.speaker for c in clips if not 0 <= c.speaker < n})
     if bad:
-        raise IncompatibleError(f"speaker id(s) {bad} out of range: the base has {n} speakers",
-                                f"use speaker ids 0..{n - 1}")
+        raise IncompatibleError(
+            f"speaker id(s) {bad} out of range: the base has {n} speakers", f"use speaker ids 0..{n - 1}"
+        )
 
 
 def _param_groups(net: nn.Module, opts: Any) -> list[dict[str, Any]]:
@@ -417,21 +486,26 @@ def _param_groups(net: nn.Module, opts: Any) -> list[dict[str, Any]]:
 
 def _check_same_lora(state: dict[str, Any], job: TrainJob, path: Path) -> None:
     if state["mode"] == "lora" and state.get("lora") != job.lora.to_dict():
-        raise IncompatibleError(f"training checkpoint {path.name} was made with other LoRA settings "
-                                f"(rank {state['lora'].get('rank')}, targets {state['lora'].get('targets')})",
-                                "use the same lora settings, or start over with --restart")
+        raise IncompatibleError(
+            f"training checkpoint {path.name} was made with other LoRA settings "
+            f"(rank {state['lora'].get('rank')}, targets {state['lora'].get('targets')})",
+            "use the same lora settings, or start over with --restart",
+        )
 
 
 def _load_trainable(net: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     params = {n: p for n, p in net.named_parameters() if p.requires_grad}
     if set(params) != set(tensors):
-        raise IncompatibleError(f"training checkpoint {path.name} does not fit this model's trainable tensors",
-                                "start over with --restart")
+        raise IncompatibleError(
+            f"training checkpoint {path.name} does not fit this model's trainable tensors", "start over with --restart"
+        )
     with torch.no_grad():
         for n, p in params.items():
             if p.shape != tensors[n].shape:
-                raise IncompatibleError(f"training checkpoint {path.name}: {n} has shape {tuple(tensors[n].shape)}",
-                                        "start over with --restart")
+                raise IncompatibleError(
+                    f"training checkpoint {path.name}: {n} has shape {tuple(tensors[n].shape)}",
+                    "start over with --restart",
+                )
             p.copy_(tensors[n])
 
 
@@ -447,8 +521,9 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
             lengths = torch.tensor([item.frames], device=device)
             sid = torch.tensor([item.speaker], device=device)
             if item.pitch is not None:
-                audio = net.run_infer(phone, lengths, sid, pitch=item.pitch[None].to(device),
-                                      nsff0=item.pitchf[None].to(device))[0]
+                audio = net.run_infer(
+                    phone, lengths, sid, pitch=item.pitch[None].to(device), nsff0=item.pitchf[None].to(device)
+                )[0]
             else:
                 audio = net.run_infer(phone, lengths, sid)[0]
     finally:
@@ -467,8 +542,9 @@ def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device
     return total / len(items)
 
 
-def _log_held_out(board: Board, net: nn.Module, item: Item, fe: FrontEnd, seed: int, device: torch.device,
-                  step: int, sr: int) -> None:
+def _log_held_out(
+    board: Board, net: nn.Module, item: Item, fe: FrontEnd, seed: int, device: torch.device, step: int, sr: int
+) -> None:
     audio = _infer(net, item, seed, device).cpu()
     board.mel("held_out/mel_generated", fe.mel(audio).numpy(), step)
     board.mel("held_out/mel_real", fe.spec_to_mel(item.spec).numpy(), step)
@@ -479,8 +555,9 @@ def _final_path(job: TrainJob, mode: str) -> Path:
     return job.adapters_dir / (f"{job.name}.pth" if mode == "full" else f"{job.name}.safetensors")
 
 
-def _save_output(net: nn.Module, job: TrainJob, mode: str, epoch: int | None, step: int, fingerprint: str,
-                 per_epoch: int) -> Path:
+def _save_output(
+    net: nn.Module, job: TrainJob, mode: str, epoch: int | None, step: int, fingerprint: str, per_epoch: int
+) -> Path:
     """The adapter (or RVC model with --full): per-epoch copies keep ``keep`` newest; the final one is
     named after the workspace."""
     suffix = ".pth" if mode == "full" else ".safetensors"
@@ -496,8 +573,13 @@ def _save_output(net: nn.Module, job: TrainJob, mode: str, epoch: int | None, st
     else:
         from rvclora.lora.adapter import save_lora
 
-        save_lora(net, path, unvoiced_f0=job.unvoiced_f0, **job.info,
-                  training={"epochs": done_epochs, "steps": step, "base_fingerprint": fingerprint})
+        save_lora(
+            net,
+            path,
+            unvoiced_f0=job.unvoiced_f0,
+            **job.info,
+            training={"epochs": done_epochs, "steps": step, "base_fingerprint": fingerprint},
+        )
     if epoch is not None:
         _prune(job.adapters_dir, job.name, suffix, job.options.keep)
     return path

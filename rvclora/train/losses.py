@@ -40,7 +40,9 @@ def generator_loss(fake: Sequence[torch.Tensor]) -> torch.Tensor:
     return _towards(fake, 1.0)
 
 
-def feature_matching_loss(fmap_real: Sequence[Sequence[torch.Tensor]], fmap_fake: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+def feature_matching_loss(
+    fmap_real: Sequence[Sequence[torch.Tensor]], fmap_fake: Sequence[Sequence[torch.Tensor]]
+) -> torch.Tensor:
     """2 × Σ mean |D-features(real) − D-features(fake)|; real features are constants for the generator."""
     total = torch.zeros((), dtype=torch.float32, device=fmap_fake[0][0].device)
     for layers_r, layers_f in zip(fmap_real, fmap_fake):
@@ -49,7 +51,9 @@ def feature_matching_loss(fmap_real: Sequence[Sequence[torch.Tensor]], fmap_fake
     return total * FM_WEIGHT
 
 
-def kl_loss(z_p: torch.Tensor, logs_q: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def kl_loss(
+    z_p: torch.Tensor, logs_q: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """KL between the flowed posterior sample and the prior, averaged over unmasked positions."""
     z_p, logs_q, m_p, logs_p, mask = (t.float() for t in (z_p, logs_q, m_p, logs_p, mask))
     kl = logs_p - logs_q - 0.5 + 0.5 * (z_p - m_p) ** 2 * torch.exp(-2.0 * logs_p)

@@ -37,9 +37,11 @@ def audio_warnings(audio_s: float) -> list[str]:
     """A warning when the clips hold less audio than :data:`RECOMMENDED_MIN_AUDIO_S`, saying how much."""
     if audio_s >= RECOMMENDED_MIN_AUDIO_S:
         return []
-    return [f"the workspace holds {format_duration(audio_s)} of usable audio; at least "
-            f"{format_duration(RECOMMENDED_MIN_AUDIO_S)} is recommended, so the adapter may sound rough or unstable "
-            "(add recordings to raw/ and run train again)"]
+    return [
+        f"the workspace holds {format_duration(audio_s)} of usable audio; at least "
+        f"{format_duration(RECOMMENDED_MIN_AUDIO_S)} is recommended, so the adapter may sound rough or unstable "
+        "(add recordings to raw/ and run train again)"
+    ]
 
 
 @dataclass

@@ -37,7 +37,9 @@ def choose_precision(requested: str, device: torch.device) -> Precision:
         raise ConfigError(f"unknown training precision {requested!r}", f"use one of {', '.join(CHOICES)}")
     if device.type != "cuda":
         if requested in ("bf16", "fp16"):
-            raise ConfigError(f"precision {requested} needs a CUDA GPU; {device} trains in fp32", "use --precision auto")
+            raise ConfigError(
+                f"precision {requested} needs a CUDA GPU; {device} trains in fp32", "use --precision auto"
+            )
         return Precision("fp32", device.type)
     if requested == "auto":
         requested = "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -23,7 +23,9 @@ def random_starts(lengths: torch.Tensor, segment: int, generator: torch.Generato
     return (u * max_start.cpu().double()).long().clamp(max=max_start.cpu() - 1).to(lengths.device)
 
 
-def slice_aligned(starts: torch.Tensor, segment: int, streams: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
+def slice_aligned(
+    starts: torch.Tensor, segment: int, streams: Sequence[tuple[torch.Tensor, int]]
+) -> list[torch.Tensor]:
     """Cut ``segment`` frames at ``starts`` from every stream.
 
     Each stream is ``(tensor, samples_per_frame)``: a ``[B, C, T·spf]`` or ``[B, T·spf]`` tensor (e.g. the

@@ -83,8 +83,9 @@ def load_state(path: Path, fingerprint: str, mode: str) -> dict[str, Any]:
     return state
 
 
-def newest_intact_state(folder: Path, fingerprint: str, mode: str,
-                        set_aside: bool = True) -> tuple[Path | None, dict[str, Any] | None]:
+def newest_intact_state(
+    folder: Path, fingerprint: str, mode: str, set_aside: bool = True
+) -> tuple[Path | None, dict[str, Any] | None]:
     """The newest state that loads, and its contents; (None, None) when there is none.
 
     A newer state that is truncated or corrupt (a crash or a full disk while it was copied, not while rvclora

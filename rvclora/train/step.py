@@ -79,8 +79,16 @@ class Optimisers:
     scaler: torch.amp.GradScaler
 
 
-def train_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
-               precision: Any, opt: Optimisers) -> dict[str, torch.Tensor]:
+def train_step(
+    m: StepModules,
+    batch: Batch,
+    starts: torch.Tensor,
+    fe: FrontEnd,
+    c_mel: float,
+    c_kl: float,
+    precision: Any,
+    opt: Optimisers,
+) -> dict[str, torch.Tensor]:
     """One D update then one G update; returns the losses and gradient norms as 0-d device tensors."""
     out = _generate(m, batch, starts, precision)
     loss_d, norm_d = _update_discriminator(m, out.target_wav, out.audio.detach(), precision, opt)
@@ -99,20 +107,29 @@ def _generate(m: StepModules, batch: Batch, starts: torch.Tensor, precision: Any
         return m.generator(batch, starts)
 
 
-def _generator_losses(out: GeneratorOutput, fe: FrontEnd, fake: list[torch.Tensor],
-                      fmap_real: list[list[torch.Tensor]], fmap_fake: list[list[torch.Tensor]], c_mel: float,
-                      c_kl: float) -> dict[str, torch.Tensor]:
+def _generator_losses(
+    out: GeneratorOutput,
+    fe: FrontEnd,
+    fake: list[torch.Tensor],
+    fmap_real: list[list[torch.Tensor]],
+    fmap_fake: list[list[torch.Tensor]],
+    c_mel: float,
+    c_kl: float,
+) -> dict[str, torch.Tensor]:
     """The generator objective's terms (upstream's weights) and their sum ``loss_g``."""
     mel_error = torch.nn.functional.l1_loss(fe.spec_to_mel(out.target_spec), fe.mel(out.audio.float().squeeze(1)))
-    terms = {"loss_mel": mel_error * c_mel,
-             "loss_kl": kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl,
-             "loss_fm": feature_matching_loss(fmap_real, fmap_fake),
-             "loss_gen": generator_loss(fake)}
+    terms = {
+        "loss_mel": mel_error * c_mel,
+        "loss_kl": kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * c_kl,
+        "loss_fm": feature_matching_loss(fmap_real, fmap_fake),
+        "loss_gen": generator_loss(fake),
+    }
     return {"loss_g": terms["loss_gen"] + terms["loss_fm"] + terms["loss_mel"] + terms["loss_kl"], **terms}
 
 
-def _update_discriminator(m: StepModules, real: torch.Tensor, fake: torch.Tensor, precision: Any,
-                          opt: Optimisers) -> tuple[torch.Tensor, torch.Tensor]:
+def _update_discriminator(
+    m: StepModules, real: torch.Tensor, fake: torch.Tensor, precision: Any, opt: Optimisers
+) -> tuple[torch.Tensor, torch.Tensor]:
     """D's update on real and (detached) generated audio; returns its loss and gradient norm.
 
     Up to :data:`SHARED_D_PASS_MAX` items, both go through D in one batch (half the launches). Above it the
@@ -143,8 +160,16 @@ def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
     return module.no_sync() if hasattr(module, "no_sync") else contextlib.nullcontext()
 
 
-def reference_step(m: StepModules, batch: Batch, starts: torch.Tensor, fe: FrontEnd, c_mel: float, c_kl: float,
-                   precision: Any, opt: Optimisers) -> dict[str, float]:
+def reference_step(
+    m: StepModules,
+    batch: Batch,
+    starts: torch.Tensor,
+    fe: FrontEnd,
+    c_mel: float,
+    c_kl: float,
+    precision: Any,
+    opt: Optimisers,
+) -> dict[str, float]:
     """The same step written straightforwardly, as upstream does (see the module docstring)."""
     out = _generate(m, batch, starts, precision)
     with precision.autocast():
@@ -170,8 +195,9 @@ def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
 def make_optimiser(params: Any, opts: Any) -> torch.optim.Optimizer:
     """AdamW with the run's hyper-parameters, fused: one kernel updates every tensor (CPU and CUDA), where
     torch's default issues several per tensor or per group of tensors."""
-    return torch.optim.AdamW(params, lr=opts.lr, betas=opts.betas, eps=opts.eps, weight_decay=opts.weight_decay,
-                             fused=True)
+    return torch.optim.AdamW(
+        params, lr=opts.lr, betas=opts.betas, eps=opts.eps, weight_decay=opts.weight_decay, fused=True
+    )
 
 
 @contextlib.contextmanager
@@ -187,8 +213,9 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-            module: nn.Module) -> torch.Tensor:
+def _update(
+    loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: nn.Module
+) -> torch.Tensor:
     """Back-propagate ``loss`` (scaled for fp16), unscale, take the optimizer step; return the gradient norm."""
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()

@@ -19,9 +19,14 @@ from rvclora.train.options import TrainJob, TrainOptions
 from rvclora.train.plan import Estimate, TrainPlan
 
 
-def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False, unset: Iterable[str] = (),
-                    on_plan: Callable[[TrainPlan], None] | None = None,
-                    on_estimate: Callable[[Estimate], None] | None = None) -> TrainResult | None:
+def train_workspace(
+    root: Path,
+    overrides: dict[str, Any],
+    restart: bool = False,
+    unset: Iterable[str] = (),
+    on_plan: Callable[[TrainPlan], None] | None = None,
+    on_estimate: Callable[[Estimate], None] | None = None,
+) -> TrainResult | None:
     """Train the workspace at ``root``; returns None on non-zero DDP ranks.
 
     ``overrides`` and ``unset`` (see :meth:`Workspace.open`) are written to rvclora.yaml only once training
@@ -32,11 +37,14 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
     from rvclora.workspace import Workspace
 
     main = int(os.environ.get("RANK", "0")) == 0
-    ws = Workspace.open(root, overrides=overrides if main else {k: v for k, v in overrides.items()
-                                                                 if not k.startswith(("input", "assets"))},
-                        unset=unset,
-                        required={"assets.base": ("no base model configured",
-                                                  "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")})
+    ws = Workspace.open(
+        root,
+        overrides=overrides if main else {k: v for k, v in overrides.items() if not k.startswith(("input", "assets"))},
+        unset=unset,
+        required={
+            "assets.base": ("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
+        },
+    )
     s = ws.settings
     if main:
         bring_up_to_date(ws)
@@ -55,8 +63,12 @@ def train_workspace(root: Path, overrides: dict[str, Any], restart: bool = False
         f0=bool(s.f0),
         restart=restart,
         unvoiced_f0=pitch_convention(ws.manifest) if s.f0 else None,
-        info={"base": str(s.assets.base), "workspace": str(ws.root),
-              "index_dir": str(ws.index_dir), "f0_method": ws.f0_method},
+        info={
+            "base": str(s.assets.base),
+            "workspace": str(ws.root),
+            "index_dir": str(ws.index_dir),
+            "f0_method": ws.f0_method,
+        },
     )
     if not main:
         run_training(job)
@@ -91,12 +103,16 @@ def bring_up_to_date(ws: Any) -> None:
 
     recordings = ws.input_dir.is_dir()
     if not recordings and not any(ws.clips_dir().glob("*.wav")):
-        raise BadInputError(f"no recordings in {ws.input_dir} and no clips in {ws.clips_dir()}",
-                            "put audio files in the workspace's raw/ folder or give --input")
+        raise BadInputError(
+            f"no recordings in {ws.input_dir} and no clips in {ws.clips_dir()}",
+            "put audio files in the workspace's raw/ folder or give --input",
+        )
     hubert = ws.settings.assets.hubert
     if hubert is None and not any(ws.features_dir.glob("*.npy")):
-        raise ConfigError("no content encoder configured (assets.hubert): the clips' content features cannot be "
-                          "extracted", "give --hubert path/to/hubert_base.pt (stored in rvclora.yaml)")
+        raise ConfigError(
+            "no content encoder configured (assets.hubert): the clips' content features cannot be extracted",
+            "give --hubert path/to/hubert_base.pt (stored in rvclora.yaml)",
+        )
     if recordings:
         preprocess_workspace(ws)
     if hubert is not None:

@@ -64,8 +64,14 @@ class Workspace:
         self._pending: dict[str, Any] | None = None  # rvclora.yaml's new values, until save_settings()
 
     @classmethod
-    def open(cls, path: str | Path, create: bool = True, overrides: Mapping[str, Any] | None = None,
-             required: Mapping[str, tuple[str, str]] | None = None, unset: Iterable[str] = ()) -> Workspace:
+    def open(
+        cls,
+        path: str | Path,
+        create: bool = True,
+        overrides: Mapping[str, Any] | None = None,
+        required: Mapping[str, tuple[str, str]] | None = None,
+        unset: Iterable[str] = (),
+    ) -> Workspace:
         """Open the workspace at ``path``; nothing is written here (see :meth:`save_settings`).
 
         Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
@@ -95,8 +101,10 @@ class Workspace:
             file_values.update({k: v for k, v in user.values.items() if k not in MACHINE_KEYS})
             new = True
         else:
-            raise BadInputError(f"not an rvclora workspace (no {CONFIG_NAME}): {root}",
-                                "run 'rvclora preprocess' on it first, or check the path")
+            raise BadInputError(
+                f"not an rvclora workspace (no {CONFIG_NAME}): {root}",
+                "run 'rvclora preprocess' on it first, or check the path",
+            )
         cleared = unset_keys(unset)
         stored = dict(file_values)
         for name in cleared:
@@ -145,8 +153,7 @@ class Workspace:
             p: Path | None = self.settings.get(name)
             if p is not None and not p.is_file():
                 why = "is a folder" if p.is_dir() else "does not exist"
-                raise ConfigError(f"{self.origin(name)}: '{name}' file {why}: {p}",
-                                  "fix the path, or set it to null")
+                raise ConfigError(f"{self.origin(name)}: '{name}' file {why}: {p}", "fix the path, or set it to null")
 
     def _check_asset_kinds(self, names: Iterable[str]) -> None:
         """Model files given on the command line must be what their key says (a song is not a HuBERT), read
@@ -169,8 +176,10 @@ class Workspace:
     def _check_f0_method(self) -> None:
         """An F0 method that needs a model file needs it configured (else every extract would fail)."""
         if self.settings.f0_method == "rmvpe" and self.settings.assets.rmvpe is None:
-            raise ConfigError(f"{self.origin('f0_method')}: f0_method rmvpe needs the RMVPE model, and assets.rmvpe "
-                              "is not set", "give --rmvpe path/to/rmvpe.pt, or choose another --f0-method")
+            raise ConfigError(
+                f"{self.origin('f0_method')}: f0_method rmvpe needs the RMVPE model, and assets.rmvpe is not set",
+                "give --rmvpe path/to/rmvpe.pt, or choose another --f0-method",
+            )
 
     def _check_lora(self) -> None:
         """Let LoRAConfig judge combinations the per-key checks cannot (e.g. an unknown target preset)."""
@@ -278,9 +287,21 @@ class Workspace:
         If the command fails, the folders the lock had to create are removed again when still empty, so a
         command that fails on a new (or typo'd) workspace leaves no folder behind.
         """
-        require_confined(self.root, (self.root / "clips", self.clips_dir(), self.clips_16k_dir, self.features_dir,
-                                     self.f0_dir, self.index_dir, self.checkpoints_dir, self.adapters_dir,
-                                     self.logs_dir, self.state_dir))
+        require_confined(
+            self.root,
+            (
+                self.root / "clips",
+                self.clips_dir(),
+                self.clips_16k_dir,
+                self.features_dir,
+                self.f0_dir,
+                self.index_dir,
+                self.checkpoints_dir,
+                self.adapters_dir,
+                self.logs_dir,
+                self.state_dir,
+            ),
+        )
         created = [p for p in (self.root, self.state_dir) if not p.exists()]
         try:
             with hold_lock(self.state_dir / "lock", command):

@@ -58,8 +58,10 @@ def _is_stale(path: Path, holder: dict[str, Any] | None) -> bool:
 def _describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "another rvclora command (just started)"
-    return (f"'rvclora {holder.get('command', '?')}' (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-            f"since {holder.get('since', '?')})")
+    return (
+        f"'rvclora {holder.get('command', '?')}' (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+        f"since {holder.get('since', '?')})"
+    )
 
 
 @contextlib.contextmanager
@@ -84,8 +86,12 @@ def hold_lock(path: Path, command: str) -> Iterator[None]:
 
 def _acquire(path: Path, command: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-            "since": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")}
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "since": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+    }
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -99,10 +105,12 @@ def _acquire(path: Path, command: str) -> None:
                 f"wait for it to finish, or delete {path} if that process is gone",
             ) from None
         except OSError as exc:
-            raise OutputError(f"cannot create the workspace lock {path}: {exc.strerror}",
-                              "make the workspace folder writable") from exc
+            raise OutputError(
+                f"cannot create the workspace lock {path}: {exc.strerror}", "make the workspace folder writable"
+            ) from exc
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(info, f)
         return
-    raise WorkspaceBusyError(f"workspace {path.parent.parent} is busy: {_describe(read_holder(path))}",
-                             "try again in a moment")
+    raise WorkspaceBusyError(
+        f"workspace {path.parent.parent} is busy: {_describe(read_holder(path))}", "try again in a moment"
+    )

@@ -57,8 +57,15 @@ def fingerprint(path: Path) -> dict[str, Any]:
 _NUMBER = (int, float)
 # Types of the info values stages read back (a mistyped one would be a TypeError deep inside a stage).
 INFO_TYPES: dict[str, tuple[type, ...]] = {
-    "speaker_id": (int,), "clips": (int,), "frames": (int,), "dim": (int,), "voiced": (int,),
-    "duration_s": _NUMBER, "kept_s": _NUMBER, "f0_min": (*_NUMBER, type(None)), "f0_max": (*_NUMBER, type(None)),
+    "speaker_id": (int,),
+    "clips": (int,),
+    "frames": (int,),
+    "dim": (int,),
+    "voiced": (int,),
+    "duration_s": _NUMBER,
+    "kept_s": _NUMBER,
+    "f0_min": (*_NUMBER, type(None)),
+    "f0_max": (*_NUMBER, type(None)),
     "skipped": (str, type(None)),
 }
 
@@ -72,7 +79,7 @@ def _plain_relative(stored: str) -> bool:
 def schema_problem(doc: Any) -> str | None:
     """What is wrong with a parsed manifest (None when it is sound): types checked down to each entry."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("stages"), dict):
-        return f"expected {{\"format\": {FORMAT}, \"stages\": {{...}}}}"
+        return f'expected {{"format": {FORMAT}, "stages": {{...}}}}'
     for stage, entries in doc["stages"].items():
         if not isinstance(entries, dict):
             return f"stages.{stage} is not an object"
@@ -120,8 +127,9 @@ class Manifest:
         except FileNotFoundError:
             return {}
         except (OSError, UnicodeDecodeError) as exc:
-            raise BadInputError(f"cannot read {self.path}: {getattr(exc, 'strerror', None) or exc}",
-                                "check its permissions") from exc
+            raise BadInputError(
+                f"cannot read {self.path}: {getattr(exc, 'strerror', None) or exc}", "check its permissions"
+            ) from exc
         try:
             doc = json.loads(text)
         except ValueError:
@@ -145,8 +153,10 @@ class Manifest:
         except OSError:
             kept = "left in place"
         redo = f"the {', '.join(stages)} work" if stages else "every stage's work"
-        warnings.warn(RvcloraWarning(f"{self.path} is damaged ({problem}); {kept}. "
-                                     f"{redo[0].upper()}{redo[1:]} will be redone"), stacklevel=3)
+        warnings.warn(
+            RvcloraWarning(f"{self.path} is damaged ({problem}); {kept}. {redo[0].upper()}{redo[1:]} will be redone"),
+            stacklevel=3,
+        )
 
     def _check_outputs(self, stages: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
         """Refuse the manifest if any output lies outside the stages' folders (``../``, absolute, via a link).
@@ -195,8 +205,9 @@ class Manifest:
     def keys(self, stage: str) -> list[str]:
         return sorted(self._data.get(stage, {}))
 
-    def is_fresh(self, stage: str, key: str, inputs: Iterable[str | os.PathLike[str]],
-                 settings: Mapping[str, Any]) -> bool:
+    def is_fresh(
+        self, stage: str, key: str, inputs: Iterable[str | os.PathLike[str]], settings: Mapping[str, Any]
+    ) -> bool:
         """True when the entry exists, its inputs and settings are unchanged and all its outputs exist."""
         e = self.entry(stage, key)
         if e is None or e.get("settings_hash") != settings_hash(settings):
@@ -206,8 +217,15 @@ class Manifest:
             return False
         return all(self.abs(o).exists() for o in e.get("outputs", []))
 
-    def record(self, stage: str, key: str, inputs: Iterable[str | os.PathLike[str]], settings: Mapping[str, Any],
-               outputs: Iterable[str | os.PathLike[str]], info: Mapping[str, Any] | None = None) -> None:
+    def record(
+        self,
+        stage: str,
+        key: str,
+        inputs: Iterable[str | os.PathLike[str]],
+        settings: Mapping[str, Any],
+        outputs: Iterable[str | os.PathLike[str]],
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
         """Store an entry and write the manifest (at once, or per :meth:`batched`); call it only after the
         outputs are complete."""
         self._data.setdefault(stage, {})[key] = {
@@ -288,6 +306,8 @@ class Manifest:
         Python encoder, about 4x slower on a large workspace."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(self.path) as tmp:
-            tmp.write_text(json.dumps({"format": FORMAT, "stages": self._data}, sort_keys=True,
-                                      separators=(",", ":")), encoding="utf-8")
+            tmp.write_text(
+                json.dumps({"format": FORMAT, "stages": self._data}, sort_keys=True, separators=(",", ":")),
+                encoding="utf-8",
+            )
         self._pending = 0

@@ -59,77 +59,150 @@ TOP: tuple[Key, ...] = (
     Key("version", "str", "v2", "RVC model version: v1 (256-d content features) or v2 (768-d)", choices=("v1", "v2")),
     Key("f0", "bool", True, "pitch-guided model (RVC 'f0' bases); false for the no-pitch variant"),
     Key("input", "path", "raw", "folder of source recordings; subfolders = speakers (see docs/workspace.md)"),
-    Key("speaker_id", "int", 0, "speaker id for files directly in the input folder (RVC bases have 109)",
-        minimum=0, maximum=108),
+    Key(
+        "speaker_id",
+        "int",
+        0,
+        "speaker id for files directly in the input folder (RVC bases have 109)",
+        minimum=0,
+        maximum=108,
+    ),
     Key("device", "str", "auto", "auto, cpu, mps, cuda or cuda:N; auto = best available", pattern=DEVICE_PATTERN),
-    Key("f0_method", "str", "auto", "pitch extractor; auto = rmvpe when assets.rmvpe is set, else harvest",
-        choices=F0_METHODS),
-    Key("unvoiced_f0", "str", "zero", "pitch on unvoiced frames: 0 Hz as older RVC, or filled in as RVC main does "
-        "(docs/inference.md)", choices=UNVOICED_F0),
+    Key(
+        "f0_method",
+        "str",
+        "auto",
+        "pitch extractor; auto = rmvpe when assets.rmvpe is set, else harvest",
+        choices=F0_METHODS,
+    ),
+    Key(
+        "unvoiced_f0",
+        "str",
+        "zero",
+        "pitch on unvoiced frames: 0 Hz as older RVC, or filled in as RVC main does (docs/inference.md)",
+        choices=UNVOICED_F0,
+    ),
 )
 
-ASSETS = Section("assets", "model files; null = not set here (the user config or $RVCLORA_* may set it)", (
-    Key("base", "path", None, "pretrained generator, e.g. pretrained_v2/f0G40k.pth", nullable=True),
-    Key("base_d", "path", None, "pretrained discriminator, e.g. pretrained_v2/f0D40k.pth", nullable=True),
-    Key("hubert", "path", None, "content encoder hubert_base.pt (ContentVec)", nullable=True),
-    Key("rmvpe", "path", None, "RMVPE pitch model rmvpe.pt", nullable=True),
-))
+ASSETS = Section(
+    "assets",
+    "model files; null = not set here (the user config or $RVCLORA_* may set it)",
+    (
+        Key("base", "path", None, "pretrained generator, e.g. pretrained_v2/f0G40k.pth", nullable=True),
+        Key("base_d", "path", None, "pretrained discriminator, e.g. pretrained_v2/f0D40k.pth", nullable=True),
+        Key("hubert", "path", None, "content encoder hubert_base.pt (ContentVec)", nullable=True),
+        Key("rmvpe", "path", None, "RMVPE pitch model rmvpe.pt", nullable=True),
+    ),
+)
 
-PREPROCESS = Section("preprocess", "cutting raw recordings into training clips (RVC's numbers)", (
-    Key("threshold_db", "float", -42.0, "RMS below this level (dBFS) counts as silence", maximum=0.0),
-    Key("min_length_ms", "int", 1500, "a slice is at least this long before a silence may end it", minimum=1),
-    Key("min_interval_ms", "int", 400, "shortest silence that splits a slice", minimum=1),
-    Key("hop_ms", "int", 15, "RMS hop of the silence detector", minimum=1),
-    Key("max_sil_kept_ms", "int", 500, "silence kept around each cut", minimum=0),
-    Key("window_s", "float", 3.7, "clip length; RVC uses 3.0 on small GPUs", minimum=0.5),
-    Key("overlap_s", "float", 0.3, "overlap between consecutive clips of one slice", minimum=0.0),
-    Key("peak_limit", "float", 2.5, "clips whose peak exceeds this are dropped (broken or clipped audio)",
-        minimum=0.0),
-    Key("norm_max", "float", 0.9, "peak level of the normalised part of a clip", minimum=0.0, maximum=1.0),
-    Key("norm_alpha", "float", 0.75, "mix: alpha * peak-normalised + (1 - alpha) * original", minimum=0.0,
-        maximum=1.0),
-    Key("highpass_hz", "float", 48.0, "Butterworth order-5 high-pass cutoff (removes rumble and DC)", minimum=1.0),
-    Key("min_clip_s", "float", 1.0, "shorter clips are dropped (RVC's trainer ignores clips under ~0.75 s)",
-        minimum=0.0),
-    Key("workers", "int", 0, "parallel processes; 0 = one per CPU core (at most 8), 1 = in-process", minimum=0),
-))
+PREPROCESS = Section(
+    "preprocess",
+    "cutting raw recordings into training clips (RVC's numbers)",
+    (
+        Key("threshold_db", "float", -42.0, "RMS below this level (dBFS) counts as silence", maximum=0.0),
+        Key("min_length_ms", "int", 1500, "a slice is at least this long before a silence may end it", minimum=1),
+        Key("min_interval_ms", "int", 400, "shortest silence that splits a slice", minimum=1),
+        Key("hop_ms", "int", 15, "RMS hop of the silence detector", minimum=1),
+        Key("max_sil_kept_ms", "int", 500, "silence kept around each cut", minimum=0),
+        Key("window_s", "float", 3.7, "clip length; RVC uses 3.0 on small GPUs", minimum=0.5),
+        Key("overlap_s", "float", 0.3, "overlap between consecutive clips of one slice", minimum=0.0),
+        Key(
+            "peak_limit",
+            "float",
+            2.5,
+            "clips whose peak exceeds this are dropped (broken or clipped audio)",
+            minimum=0.0,
+        ),
+        Key("norm_max", "float", 0.9, "peak level of the normalised part of a clip", minimum=0.0, maximum=1.0),
+        Key(
+            "norm_alpha",
+            "float",
+            0.75,
+            "mix: alpha * peak-normalised + (1 - alpha) * original",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Key("highpass_hz", "float", 48.0, "Butterworth order-5 high-pass cutoff (removes rumble and DC)", minimum=1.0),
+        Key(
+            "min_clip_s",
+            "float",
+            1.0,
+            "shorter clips are dropped (RVC's trainer ignores clips under ~0.75 s)",
+            minimum=0.0,
+        ),
+        Key("workers", "int", 0, "parallel processes; 0 = one per CPU core (at most 8), 1 = in-process", minimum=0),
+    ),
+)
 
-EXTRACT = Section("extract", "content features, pitch and the retrieval index", (
-    Key("batch_size", "int", 8, "clips per content-encoder batch", minimum=1),
-    Key("build_index", "bool", True, "build the faiss retrieval index after extracting features"),
-))
+EXTRACT = Section(
+    "extract",
+    "content features, pitch and the retrieval index",
+    (
+        Key("batch_size", "int", 8, "clips per content-encoder batch", minimum=1),
+        Key("build_index", "bool", True, "build the faiss retrieval index after extracting features"),
+    ),
+)
 
-TRAIN = Section("train", "adapter training (RVC's values unless the comment says otherwise)", (
-    Key("epochs", "int", 100, "passes over the clips (an adapter needs more than RVC's 20 full fine-tune epochs)",
-        minimum=1),
-    Key("max_steps", "int", None, "stop after this many optimizer steps; null = no limit (--max-steps 0 clears it)",
-        nullable=True, minimum=1),
-    Key("batch_size", "int", 4, "clips per step", minimum=1),
-    Key("lr", "float", None, f"learning rate; null = {LORA_LR:g} for an adapter (LoRA factors start near zero and "
-        f"train few parameters, so they need a larger step), {FULL_LR:g} with full (RVC's fine-tune)", nullable=True,
-        minimum=0.0),
-    Key("lr_decay", "float", 0.999875, "exponential learning-rate decay per epoch", minimum=0.0, maximum=1.0),
-    Key("betas", "floats", [0.8, 0.99], "AdamW betas"),
-    Key("eps", "float", 1e-9, "AdamW epsilon", minimum=0.0),
-    Key("weight_decay", "float", 0.01, "AdamW weight decay (upstream leaves AdamW's default 0.01 on)",
-        minimum=0.0),
-    Key("c_mel", "float", 45.0, "weight of the mel L1 loss", minimum=0.0),
-    Key("c_kl", "float", 1.0, "weight of the KL loss", minimum=0.0),
-    Key("save_every", "int", 10, "save a checkpoint every N epochs", minimum=1),
-    Key("keep", "int", 3, "checkpoints kept on disk (older ones are deleted)", minimum=1),
-    Key("seed", "int", 1234, "random seed"),
-    Key("val_fraction", "float", 0.05, "share of clips held out for validation", minimum=0.0, maximum=0.5),
-    Key("early_stopping_patience", "int", 0, "stop after N epochs without validation gain; 0 = off",
-        minimum=0),
-    Key("precision", "str", "auto", "auto = bf16/fp16 on capable GPUs, fp32 on CPU",
-        choices=("auto", "fp32", "fp16", "bf16")),
-    Key("lora_plus_ratio", "float", 1.0, "LoRA+: learning rate of B = ratio x lr of A; 1 = plain LoRA",
-        minimum=1.0),
-    Key("cache", "bool", False, "keep clips on the training device (GPU) after their first load, like RVC's "
-        "cache option"),
-    Key("full", "bool", False, "train the whole generator like RVC instead of an adapter"),
-    Key("log_every", "int", 200, "log losses to TensorBoard every N steps", minimum=1),
-))
+TRAIN = Section(
+    "train",
+    "adapter training (RVC's values unless the comment says otherwise)",
+    (
+        Key(
+            "epochs",
+            "int",
+            100,
+            "passes over the clips (an adapter needs more than RVC's 20 full fine-tune epochs)",
+            minimum=1,
+        ),
+        Key(
+            "max_steps",
+            "int",
+            None,
+            "stop after this many optimizer steps; null = no limit (--max-steps 0 clears it)",
+            nullable=True,
+            minimum=1,
+        ),
+        Key("batch_size", "int", 4, "clips per step", minimum=1),
+        Key(
+            "lr",
+            "float",
+            None,
+            f"learning rate; null = {LORA_LR:g} for an adapter (LoRA factors start near zero and "
+            f"train few parameters, so they need a larger step), {FULL_LR:g} with full (RVC's fine-tune)",
+            nullable=True,
+            minimum=0.0,
+        ),
+        Key("lr_decay", "float", 0.999875, "exponential learning-rate decay per epoch", minimum=0.0, maximum=1.0),
+        Key("betas", "floats", [0.8, 0.99], "AdamW betas"),
+        Key("eps", "float", 1e-9, "AdamW epsilon", minimum=0.0),
+        Key("weight_decay", "float", 0.01, "AdamW weight decay (upstream leaves AdamW's default 0.01 on)", minimum=0.0),
+        Key("c_mel", "float", 45.0, "weight of the mel L1 loss", minimum=0.0),
+        Key("c_kl", "float", 1.0, "weight of the KL loss", minimum=0.0),
+        Key("save_every", "int", 10, "save a checkpoint every N epochs", minimum=1),
+        Key("keep", "int", 3, "checkpoints kept on disk (older ones are deleted)", minimum=1),
+        Key("seed", "int", 1234, "random seed"),
+        Key("val_fraction", "float", 0.05, "share of clips held out for validation", minimum=0.0, maximum=0.5),
+        Key("early_stopping_patience", "int", 0, "stop after N epochs without validation gain; 0 = off", minimum=0),
+        Key(
+            "precision",
+            "str",
+            "auto",
+            "auto = bf16/fp16 on capable GPUs, fp32 on CPU",
+            choices=("auto", "fp32", "fp16", "bf16"),
+        ),
+        Key(
+            "lora_plus_ratio", "float", 1.0, "LoRA+: learning rate of B = ratio x lr of A; 1 = plain LoRA", minimum=1.0
+        ),
+        Key(
+            "cache",
+            "bool",
+            False,
+            "keep clips on the training device (GPU) after their first load, like RVC's cache option",
+        ),
+        Key("full", "bool", False, "train the whole generator like RVC instead of an adapter"),
+        Key("log_every", "int", 200, "log losses to TensorBoard every N steps", minimum=1),
+    ),
+)
 
 # Comments for LoRAConfig fields, used only when the dataclass field carries no metadata["help"].
 _LORA_COMMENTS = {
@@ -141,8 +214,15 @@ _LORA_COMMENTS = {
     "rslora": "rank-stabilised scaling alpha / sqrt(rank)",
     "full_modules": "small modules trained fully and stored whole (e.g. the speaker embedding)",
 }
-_ANNOTATION_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list[str]": "strs",
-                     "str | list[str]": "str_or_strs", "list[float]": "floats"}
+_ANNOTATION_KINDS = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "str": "str",
+    "list[str]": "strs",
+    "str | list[str]": "str_or_strs",
+    "list[float]": "floats",
+}
 
 
 def _lora_section() -> Section:

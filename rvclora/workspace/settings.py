@@ -48,13 +48,13 @@ def check_value(name: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: '{name}' cannot be empty", f"set a value, the default is {key.default!r}")
     checked = _check_kind(key, value)
     if checked is _BAD:
-        raise ConfigError(f"{where}: '{name}' must be {_kind_words(key)}, got {value!r}",
-                          f"the default is {_show(key.default)}")
+        raise ConfigError(
+            f"{where}: '{name}' must be {_kind_words(key)}, got {value!r}", f"the default is {_show(key.default)}"
+        )
     if key.choices is not None and checked not in key.choices:
         close = difflib.get_close_matches(str(checked), [str(c) for c in key.choices], n=1)
         hint = f"did you mean '{close[0]}'?" if close else "choose one of " + ", ".join(map(str, key.choices))
-        raise ConfigError(f"{where}: '{name}' must be one of {', '.join(map(str, key.choices))}, got {checked!r}",
-                          hint)
+        raise ConfigError(f"{where}: '{name}' must be one of {', '.join(map(str, key.choices))}, got {checked!r}", hint)
     if key.pattern is not None and not re.fullmatch(key.pattern, checked):
         raise ConfigError(f"{where}: '{name}' must match {key.pattern.replace('|', ' | ')}, got {checked!r}")
     if isinstance(checked, (int, float)) and not isinstance(checked, bool):
@@ -91,9 +91,16 @@ def _check_kind(key: Key, v: Any) -> Any:
 
 
 def _kind_words(key: Key) -> str:
-    words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a text value",
-             "path": "a path", "floats": "a list of numbers", "strs": "a list of text values",
-             "str_or_strs": "a text value or a list of text values"}[key.kind]
+    words = {
+        "int": "a whole number",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a text value",
+        "path": "a path",
+        "floats": "a list of numbers",
+        "strs": "a list of text values",
+        "str_or_strs": "a text value or a list of text values",
+    }[key.kind]
     return words + (" or null" if key.nullable else "")
 
 
@@ -187,8 +194,10 @@ def unset_keys(names: Iterable[str]) -> list[str]:
     for name in names:
         if name not in KEYS:
             close = difflib.get_close_matches(name, list(KEYS), n=1)
-            raise ConfigError(f"unknown setting '{name}'",
-                              f"did you mean '{close[0]}'?" if close else "see docs/workspace.md for the valid keys")
+            raise ConfigError(
+                f"unknown setting '{name}'",
+                f"did you mean '{close[0]}'?" if close else "see docs/workspace.md for the valid keys",
+            )
         out.append(name)
     return out
 
@@ -276,7 +285,7 @@ class SettingsView:
         for name, value in self._values.items():
             if not name.startswith(self._prefix):
                 continue
-            parts = name[len(self._prefix):].split(".")
+            parts = name[len(self._prefix) :].split(".")
             node = nested
             for p in parts[:-1]:
                 node = node.setdefault(p, {})

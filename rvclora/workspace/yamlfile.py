@@ -37,18 +37,25 @@ def read_yaml(path: Path, label: str) -> tuple[dict[str, Any], dict[str, int]]:
 def _check_bounds(text: str, label: str) -> None:
     """Refuse a document that is too large, too deep or uses aliases, streaming its events (nothing is built)."""
     if len(text) > MAX_BYTES:
-        raise ConfigError(f"{label} is {len(text) // 1024} KB, more than a settings file needs "
-                          f"({MAX_BYTES // 1024} KB at most)", "check the file; rvclora writes ~6 KB")
+        raise ConfigError(
+            f"{label} is {len(text) // 1024} KB, more than a settings file needs ({MAX_BYTES // 1024} KB at most)",
+            "check the file; rvclora writes ~6 KB",
+        )
     depth = 0
     for event in yaml.parse(text, Loader=_EVENTS_LOADER):
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(f"{label} line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                              "allowed in settings files", "write the value out instead")
+            raise ConfigError(
+                f"{label} line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                "allowed in settings files",
+                "write the value out instead",
+            )
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ConfigError(f"{label} line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels "
-                                  "deep", "settings are at most a section, a key and a list")
+                raise ConfigError(
+                    f"{label} line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
+                    "settings are at most a section, a key and a list",
+                )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
 

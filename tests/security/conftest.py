@@ -34,9 +34,16 @@ def _template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> 
     sf.write(root / "raw" / "b.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp, root.parent)
-        ws = Workspace.open(root, overrides={
-            "sr": "32k", "f0_method": "dio", "preprocess.workers": 1, "extract.build_index": False,
-            "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt")})
+        ws = Workspace.open(
+            root,
+            overrides={
+                "sr": "32k",
+                "f0_method": "dio",
+                "preprocess.workers": 1,
+                "extract.build_index": False,
+                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+            },
+        )
         assert preprocess_workspace(ws).clips >= 2
         ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
     yield root

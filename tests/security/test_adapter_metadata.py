@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_assets import run_cli
 from safetensors.torch import save_file
 
 from rvclora.errors import BadInputError
 from rvclora.lora.adapter import MAX_META_BYTES, META_KEY, read_adapter
-from helpers_assets import run_cli
 from tests.security.helpers import one_line
 
 
@@ -35,10 +35,13 @@ HOSTILE = {
     "100k brackets": lambda d: _safetensors(d / "a.safetensors", "[" * 100_000),
     "valid but 40 deep": lambda d: _safetensors(d / "b.safetensors", json.dumps(_meta(info=_nested(40)))),
     "huge": lambda d: _safetensors(d / "c.safetensors", json.dumps(_meta(info="x" * (MAX_META_BYTES + 1)))),
-    "pth 40 deep": lambda d: (torch.save({META_KEY: _meta(info=_nested(40)), "tensors": {}}, d / "d.pth"),
-                              d / "d.pth")[1],
-    "pth huge": lambda d: (torch.save({META_KEY: _meta(info="x" * (MAX_META_BYTES + 1)), "tensors": {}},
-                                      d / "e.pth"), d / "e.pth")[1],
+    "pth 40 deep": lambda d: (torch.save({META_KEY: _meta(info=_nested(40)), "tensors": {}}, d / "d.pth"), d / "d.pth")[
+        1
+    ],
+    "pth huge": lambda d: (
+        torch.save({META_KEY: _meta(info="x" * (MAX_META_BYTES + 1)), "tensors": {}}, d / "e.pth"),
+        d / "e.pth",
+    )[1],
 }
 
 
@@ -56,14 +59,25 @@ def test_real_adapter_still_reads(tiny_adapter: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["inspect", "merge", "infer"])
-def test_commands_exit_2_in_one_line(tmp_path: Path, tiny_base: Path, command: str,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_commands_exit_2_in_one_line(
+    tmp_path: Path, tiny_base: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = HOSTILE["100k brackets"](tmp_path)
     args = {
         "inspect": ["inspect", str(bad)],
         "merge": ["merge", "--base", str(tiny_base), "--lora", str(bad), "-o", str(tmp_path / "out.pth")],
-        "infer": ["infer", str(tmp_path / "in.wav"), "--base", str(tiny_base), "--lora", str(bad),
-                  "-o", str(tmp_path / "out.wav"), "--device", "cpu"],
+        "infer": [
+            "infer",
+            str(tmp_path / "in.wav"),
+            "--base",
+            str(tiny_base),
+            "--lora",
+            str(bad),
+            "-o",
+            str(tmp_path / "out.wav"),
+            "--device",
+            "cpu",
+        ],
     }[command]
     if command == "infer":
         import numpy as np

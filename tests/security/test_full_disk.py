@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_assets import run_cli
 
 from rvclora.errors import DiskFullError
 from rvclora.fileio import atomic_torch_save, atomic_write
-from helpers_assets import run_cli
 from tests.security.helpers import one_line
 
 
@@ -94,13 +94,29 @@ def test_other_errors_are_not_called_disk_full(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
-def test_merge_to_a_full_disk_is_one_line(tmp_path: Path, tiny_base: Path, tiny_adapter: Path, suffix: str,
-                                          full_torch: None, full_safetensors: None,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_merge_to_a_full_disk_is_one_line(
+    tmp_path: Path,
+    tiny_base: Path,
+    tiny_adapter: Path,
+    suffix: str,
+    full_torch: None,
+    full_safetensors: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / "out" / f"voice{suffix}"
     out.parent.mkdir()
-    code, _, err = run_cli(capsys, "merge", "--base", str(tiny_base), "--lora", str(tiny_adapter),
-                           "--lora", str(tiny_adapter), "-o", str(out))
+    code, _, err = run_cli(
+        capsys,
+        "merge",
+        "--base",
+        str(tiny_base),
+        "--lora",
+        str(tiny_adapter),
+        "--lora",
+        str(tiny_adapter),
+        "-o",
+        str(out),
+    )
     assert code == 2
     assert one_line(err).startswith(f"error: no space left on {'/'}") and f"writing {out}" in err
     assert _left(out.parent) == []
@@ -108,12 +124,23 @@ def test_merge_to_a_full_disk_is_one_line(tmp_path: Path, tiny_base: Path, tiny_
 
 @pytest.mark.skipif(not os.environ.get("RVCLORA_FULL_FS"), reason="set RVCLORA_FULL_FS to a nearly full mount")
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
-def test_merge_to_a_real_full_disk(tiny_base: Path, tiny_adapter: Path, suffix: str,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_merge_to_a_real_full_disk(
+    tiny_base: Path, tiny_adapter: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = Path(os.environ["RVCLORA_FULL_FS"])
     before = _left(folder)
     out = folder / f"sec_voice{suffix}"
-    code, _, err = run_cli(capsys, "merge", "--base", str(tiny_base), "--lora", str(tiny_adapter),
-                           "--lora", str(tiny_adapter), "-o", str(out))
+    code, _, err = run_cli(
+        capsys,
+        "merge",
+        "--base",
+        str(tiny_base),
+        "--lora",
+        str(tiny_adapter),
+        "--lora",
+        str(tiny_adapter),
+        "-o",
+        str(out),
+    )
     assert code == 2 and "no space left on" in one_line(err)
     assert _left(folder) == before

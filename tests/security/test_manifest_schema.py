@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers_assets import run_cli
 
 from rvclora.errors import RvcloraWarning
 from rvclora.workspace.manifest import Manifest, schema_problem
-from helpers_assets import run_cli
 
 BAD = {
     "wrong stage type": '{"format":1,"stages":{"preprocess":[1,2]}}',
     "wrong entry type": '{"format":1,"stages":{"preprocess":{"a.wav":"x"}}}',
     "outputs not a list": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":{},"settings_hash":"h",'
-                          '"outputs":"clips/x.wav","info":{}}}}}',
+    '"outputs":"clips/x.wav","info":{}}}}}',
     "mistyped info": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":{},"settings_hash":"h",'
-                     '"outputs":[],"info":{"speaker_id":"abc"}}}}}',
+    '"outputs":[],"info":{"speaker_id":"abc"}}}}}',
     "no format": '{"stages":{}}',
     "a list": "[1, 2, 3]",
     "truncated": '{"format":1,"stages":{"preprocess":{"a.wav":{"inputs":',

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from helpers_assets import run_cli
+
 from tests.security.helpers import one_line
 
 MANIFEST = Path(".rvclora") / "manifest.json"
@@ -34,11 +34,15 @@ def victims(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.parametrize("stage,command", [("preprocess", "preprocess"), ("extract.features", "extract")])
 def test_absolute_and_parent_paths_are_refused_and_victims_survive(
-        workspace: Path, victims: list[Path], stage: str, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Path, victims: list[Path], stage: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _plant(workspace, stage, [str(victims[0]), "../victim2.txt"])  # workspace is tmp_path/voice
     before = (workspace / MANIFEST).read_bytes()
-    code, _, err = run_cli(capsys, command, str(workspace), "--device", "cpu") if command == "extract" else \
-        run_cli(capsys, command, str(workspace))
+    code, _, err = (
+        run_cli(capsys, command, str(workspace), "--device", "cpu")
+        if command == "extract"
+        else run_cli(capsys, command, str(workspace))
+    )
     assert code == 2
     line = one_line(err)
     assert "manifest.json" in line and stage in line and "outside" in line
@@ -47,8 +51,9 @@ def test_absolute_and_parent_paths_are_refused_and_victims_survive(
 
 
 @pytest.mark.parametrize("stored", ["clips/../../victim.txt", "raw/a.wav", "rvclora.yaml", "clips/32k/../../raw/a.wav"])
-def test_files_the_workspace_did_not_create_are_refused(workspace: Path, tmp_path: Path, stored: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_files_the_workspace_did_not_create_are_refused(
+    workspace: Path, tmp_path: Path, stored: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "victim.txt").write_text("precious")
     _plant(workspace, "preprocess", [stored])
     code, _, err = run_cli(capsys, "preprocess", str(workspace))
@@ -57,8 +62,9 @@ def test_files_the_workspace_did_not_create_are_refused(workspace: Path, tmp_pat
     assert (workspace / "rvclora.yaml").exists()
 
 
-def test_an_output_folder_linked_outside_is_refused(workspace: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_output_folder_linked_outside_is_refused(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``features -> elsewhere`` plus a relative manifest path inside it: lexically inside, really outside."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -82,7 +88,8 @@ def test_a_linked_output_file_is_refused(workspace: Path, tmp_path: Path, capsys
 
 @pytest.mark.parametrize("folder", ["clips/32k", "features", ".rvclora", "checkpoints"])
 def test_workspace_folders_linked_outside_are_refused_before_any_sweep(
-        workspace: Path, tmp_path: Path, folder: str, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Path, tmp_path: Path, folder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """preprocess deletes stray .wav files in clips/<sr>/: through a link that would be someone else's audio."""
     elsewhere = tmp_path / "music"
     target = workspace / folder

@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers_assets import run_cli
 
 from rvclora.errors import OutputError
 from rvclora.merging import merge_to_model
-from helpers_assets import run_cli
 from tests.security.helpers import one_line
 
 
@@ -25,8 +25,14 @@ def base(tiny_base: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("how", ["same path", "relative spelling", "symlink", "hard link"])
-def test_output_onto_the_base_is_refused(base: Path, tiny_adapter: Path, tmp_path: Path, how: str,
-                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_onto_the_base_is_refused(
+    base: Path,
+    tiny_adapter: Path,
+    tmp_path: Path,
+    how: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     before = _digest(base)
     if how == "same path":
         out = base
@@ -40,18 +46,31 @@ def test_output_onto_the_base_is_refused(base: Path, tiny_adapter: Path, tmp_pat
     else:
         out = tmp_path / "hard.pth"
         os.link(base, out)
-    code, _, err = run_cli(capsys, "merge", "--base", str(base), "--lora", str(tiny_adapter), "-o", str(out),
-                           "--overwrite")
+    code, _, err = run_cli(
+        capsys, "merge", "--base", str(base), "--lora", str(tiny_adapter), "-o", str(out), "--overwrite"
+    )
     assert code == 2 and "is the base model" in one_line(err)
     assert _digest(base) == before
 
 
-def test_output_onto_an_adapter_is_refused(base: Path, tiny_adapter: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_onto_an_adapter_is_refused(
+    base: Path, tiny_adapter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     adapter = Path(shutil.copy(tiny_adapter, tmp_path / "a.safetensors"))
     before = _digest(adapter)
-    code, _, err = run_cli(capsys, "merge", "--base", str(base), "--lora", str(adapter), "--lora", str(adapter),
-                           "-o", str(adapter), "--overwrite")
+    code, _, err = run_cli(
+        capsys,
+        "merge",
+        "--base",
+        str(base),
+        "--lora",
+        str(adapter),
+        "--lora",
+        str(adapter),
+        "-o",
+        str(adapter),
+        "--overwrite",
+    )
     assert code == 2 and "is the adapter" in one_line(err)
     assert _digest(adapter) == before
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_assets import run_cli
 
 from rvclora.errors import OutputError
 from rvclora.fileio import atomic_torch_save, atomic_write
-from helpers_assets import run_cli
 from tests.security.helpers import one_line
 
 
@@ -53,8 +53,12 @@ def _yaml(p: Path) -> Path:
     return ws.config_path
 
 
-WRITERS: dict[str, Callable[[Path], Path]] = {"wav": _wav, "pth": _pth, "safetensors": _safetensors,
-                                              "rvclora.yaml": _yaml}
+WRITERS: dict[str, Callable[[Path], Path]] = {
+    "wav": _wav,
+    "pth": _pth,
+    "safetensors": _safetensors,
+    "rvclora.yaml": _yaml,
+}
 
 
 @pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -84,12 +88,22 @@ def test_an_output_that_is_a_link_is_refused_and_its_target_kept(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter.safetensors", "bashrc"]
 
 
-def test_merge_onto_a_link_is_one_line(tmp_path: Path, tiny_base: Path, tiny_adapter: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_merge_onto_a_link_is_one_line(
+    tmp_path: Path, tiny_base: Path, tiny_adapter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "elsewhere.pth"
     target.write_text("precious")
     (tmp_path / "voice.pth").symlink_to(target)
-    code, _, err = run_cli(capsys, "merge", "--base", str(tiny_base), "--lora", str(tiny_adapter),
-                           "-o", str(tmp_path / "voice.pth"), "--overwrite")
+    code, _, err = run_cli(
+        capsys,
+        "merge",
+        "--base",
+        str(tiny_base),
+        "--lora",
+        str(tiny_adapter),
+        "-o",
+        str(tmp_path / "voice.pth"),
+        "--overwrite",
+    )
     assert code == 2 and "symbolic link" in one_line(err)
     assert target.read_text() == "precious"

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_assets import run_cli
 
 from rvclora.errors import ConfigError
 from rvclora.workspace.yamlfile import MAX_BYTES, parse_yaml
-from helpers_assets import run_cli
 from tests.security.helpers import one_line
 
 
