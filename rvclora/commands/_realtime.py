@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, se
 def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
     from rvclora.commands.infer import _parse_weights
 
-    return dict(lora=lora, weights=_parse_weights(weights), **rest)
+    plain = {k: v.value if isinstance(v, Enum) else v for k, v in rest.items()}  # choices as their strings
+    return dict(lora=lora, weights=_parse_weights(weights), **plain)
 
 
 def slow_warning(stats: Any) -> str | None:

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from rvclora.compress.settings import DEFAULT_PROBE_SECONDS, DEFAULT_RANK, DEFAULT_TARGET_SNR, DEFAULT_TARGETS
+from rvclora.choices import F0Method, StoragePrecision, TargetPreset
+from rvclora.compress.settings import (
+    DEFAULT_PRECISION,
+    DEFAULT_PROBE_SECONDS,
+    DEFAULT_RANK,
+    DEFAULT_TARGET_SNR,
+    DEFAULT_TARGETS,
+)
 
 
 def parse_rank(text: str) -> int | None:
@@ -65,7 +72,7 @@ def compress_command(
         str,
         typer.Option(
             "--targets",
-            help="LoRA target preset (all, voice, decoder, flow, …) or "
+            help=f"LoRA target preset ({', '.join(TargetPreset.values())}) or "
             "comma-separated module patterns; other changes are stored whole.",
         ),
     ] = DEFAULT_TARGETS,
@@ -95,13 +102,13 @@ def compress_command(
     hubert: Annotated[
         Path | None, typer.Option("--hubert", help="hubert_base.pt, for --probe.", show_default=False)
     ] = None,
-    f0_method: Annotated[
-        str, typer.Option("--f0-method", help="F0 estimator for --probe (harvest, rmvpe, …).")
-    ] = "harvest",
+    f0_method: Annotated[F0Method, typer.Option("--f0-method", help="F0 estimator for --probe.")] = F0Method.harvest,
     rmvpe: Annotated[
         Path | None, typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.", show_default=False)
     ] = None,
-    precision: Annotated[str, typer.Option("--precision", help="Adapter storage: fp16 or fp32.")] = "fp16",
+    precision: Annotated[
+        StoragePrecision, typer.Option("--precision", help="Adapter storage precision.")
+    ] = StoragePrecision(DEFAULT_PRECISION),
     force: Annotated[
         bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from this base.")
     ] = False,
@@ -128,11 +135,11 @@ def compress_command(
         rank=parse_rank(rank),
         target_snr=target_snr,
         targets=target_list,
-        precision=precision,
+        precision=precision.value,
         probe_seconds=probe_seconds,
         probe=probe,
         hubert=hubert,
-        f0_method=f0_method,
+        f0_method=f0_method.value,
         rmvpe=rmvpe,
         force=force,
         overwrite=overwrite,

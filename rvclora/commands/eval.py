@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from rvclora.evaluate.settings import Align, EvalSettings, McdStyle
+from rvclora.choices import Align, F0Method, McdStyle
+from rvclora.evaluate.settings import EvalSettings
 
 DEFAULTS = EvalSettings()
 
@@ -32,8 +33,8 @@ def eval_command(
         "--pitch",
         help="Semitones the conversion was transposed by: the reference F0 is multiplied by 2^(N/12) before comparing.",
     ),
-    f0_method: str = typer.Option(
-        DEFAULTS.f0_method, "--f0-method", help="F0 estimator: harvest, dio, pm, rmvpe, ... (as rvclora extract)."
+    f0_method: F0Method = typer.Option(
+        F0Method(DEFAULTS.f0_method), "--f0-method", help="F0 estimator (as rvclora extract)."
     ),
     rmvpe: Path | None = typer.Option(None, "--rmvpe", help="rmvpe.pt, for --f0-method rmvpe."),
     align: Align = typer.Option(
@@ -87,7 +88,7 @@ def eval_command(
             raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
         require_matplotlib()
     settings = EvalSettings(
-        f0_method=f0_method,
+        f0_method=f0_method.value,
         rmvpe=rmvpe,
         pitch=pitch,
         align=align,

@@ -7,9 +7,8 @@ from typing import Any
 
 import typer
 
-from rvclora.commands._workspace_options import UnvoicedF0
-from rvclora.infer.options import DEFAULTS, PRECISIONS
-from rvclora.workspace.schema import F0_METHODS
+from rvclora.choices import AudioFormat, F0Setting, Precision, UnvoicedF0
+from rvclora.infer.options import DEFAULTS
 
 D = DEFAULTS
 
@@ -30,9 +29,11 @@ def infer(
     index: Path | None = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
     hubert: Path | None = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
     rmvpe: Path | None = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
-    f0_method: str | None = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
+    f0_method: F0Setting | None = typer.Option(
+        None, "--f0-method", help="Pitch extractor (auto = rmvpe if configured, else harvest).", show_default=False
+    ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
-    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision; auto = fp16 on GPU."),
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
     f0_file: Path | None = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
     unvoiced_f0: UnvoicedF0 | None = typer.Option(
@@ -55,8 +56,11 @@ def infer(
         help="Seed of the model's noise: the same seed gives the same output; -1 = new noise every run.",
     ),
     suffix: str = typer.Option("", "--suffix", help="Added to output names in folder mode."),
-    fmt: str | None = typer.Option(
-        None, "--format", help="wav, flac, ogg, mp3, aiff (what this soundfile writes; default: from the output name)."
+    fmt: AudioFormat | None = typer.Option(
+        None,
+        "--format",
+        help="Output file type, where this soundfile writes it (default: from the output name).",
+        show_default=False,
     ),
     subtype: str | None = typer.Option(None, "--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (default: skip them)."),
@@ -78,7 +82,7 @@ def infer(
             inputs=inputs,
             output=output,
             suffix=suffix,
-            fmt=fmt,
+            fmt=fmt.value if fmt else None,
             subtype=subtype,
             overwrite=overwrite,
             recursive=recursive,
@@ -93,9 +97,9 @@ def infer(
                 index=index,
                 hubert=hubert,
                 rmvpe=rmvpe,
-                f0_method=f0_method,
+                f0_method=f0_method.value if f0_method else None,
                 device=device,
-                precision=precision,
+                precision=precision.value,
                 force=force,
                 fast=not eager,
                 pitch=pitch,

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from rvclora.choices import Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -58,7 +59,7 @@ def live(
     rmvpe: RmvpeOpt = None,
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
     list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and exit."),
     input_device: str | None = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
     output_device: str | None = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),

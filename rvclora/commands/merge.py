@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-class Precision(str, enum.Enum):
-    fp16 = "fp16"
-    fp32 = "fp32"
+from rvclora.choices import StoragePrecision
 
 
 def parse_weights(text: str | None, count: int) -> list[float]:
@@ -51,8 +47,8 @@ def merge_command(
     ] = None,
     scale: Annotated[float, typer.Option("--scale", help="Overall adapter strength (multiplies every weight).")] = 1.0,
     precision: Annotated[
-        Precision, typer.Option("--precision", help="Weight precision of an RVC model output.")
-    ] = Precision.fp16,
+        StoragePrecision, typer.Option("--precision", help="Weight precision of an RVC model output.")
+    ] = StoragePrecision.fp16,
     info: Annotated[str | None, typer.Option("--info", help="Text stored in the model's info field.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Merge even if an adapter was made for another base.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,

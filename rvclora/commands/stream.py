@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from rvclora.choices import PcmSample, Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -38,7 +39,6 @@ from rvclora.commands._voice_options import (
     WeightsOpt,
 )
 from rvclora.infer.options import DEFAULTS
-from rvclora.realtime.pcm import FORMATS
 
 D = DEFAULTS
 
@@ -58,11 +58,11 @@ def stream(
     rmvpe: RmvpeOpt = None,
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
     sr: int | None = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
     out_sr: int | None = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
     raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
-    fmt: str = typer.Option("s16le", "--format", help=f"Raw sample format: {', '.join(FORMATS)}."),
+    fmt: PcmSample = typer.Option(PcmSample.s16le, "--format", help="Raw sample format."),
     block: BlockOpt = BLOCK,
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
@@ -85,18 +85,15 @@ def stream(
     import sys
 
     from rvclora.commands._realtime import build_stream, converter_args, make_reporter
-    from rvclora.errors import ConfigError
     from rvclora.realtime.pcm import PcmFormat
     from rvclora.realtime.pipe import open_input, run_pipe
     from rvclora.realtime.settings import StreamSettings, check_rate
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     settings = StreamSettings(block, context, lookahead, crossfade)
     if sr is not None:
         check_rate(sr)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    fmt_in, first = open_input(source, raw, fmt, sr)
+    fmt_in, first = open_input(source, raw, fmt.value, sr)
     check_rate(fmt_in.sr, "the input rate")
     args = converter_args(
         lora,

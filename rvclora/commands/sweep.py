@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rvclora.choices import TargetPreset
 from rvclora.commands._workspace_options import (
     BaseDOpt,
     BaseOpt,
@@ -40,9 +41,12 @@ def sweep_command(
     ranks: Annotated[str, typer.Option("--ranks", help="LoRA ranks to try (comma-separated).")] = ",".join(
         map(str, DEFAULTS.ranks)
     ),
-    presets: Annotated[str, typer.Option("--presets", help="Target presets to try (comma-separated).")] = ",".join(
-        DEFAULTS.presets
-    ),
+    presets: Annotated[
+        str,
+        typer.Option(
+            "--presets", help=f"Target presets to try (comma-separated; from {', '.join(TargetPreset.values())})."
+        ),
+    ] = ",".join(DEFAULTS.presets),
     full: Annotated[
         bool,
         typer.Option(

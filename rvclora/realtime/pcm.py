@@ -9,9 +9,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from rvclora.choices import PcmSample
 from rvclora.errors import BadInputError
 
-FORMATS = ("s16le", "f32le")
+FORMATS = PcmSample.values()
 
 
 @dataclass(frozen=True)
