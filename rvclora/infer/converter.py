@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rvclora.devices import resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
 from rvclora.infer.chunking import ChunkConfig, default_chunking
@@ -39,7 +40,6 @@ from rvclora.infer.voices import (
 from rvclora.lora.adapter import blend_unvoiced_f0
 
 PathLike = str | os.PathLike[str]
-_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass
@@ -131,7 +131,7 @@ class Converter:
         settings = asset_lookup.workspace_settings(workspace)
         found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
         self.device = found.device
-        self.dtype = _pick_dtype(precision, self.device)
+        self.dtype = getattr(torch, resolve_precision(precision, self.device).torch_name)
         self.f0_method = found.f0_method
         self.rmvpe = found.rmvpe
         self.chunking = chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
@@ -412,19 +412,6 @@ class Converter:
 
 def _opt(value: PathLike | None) -> Path | None:
     return Path(value).expanduser() if value else None
-
-
-def _pick_dtype(precision: str, device: str) -> Any:
-    import torch
-
-    precision = (precision or "auto").lower()
-    if precision == "auto":
-        precision = "fp16" if device.startswith("cuda") else "fp32"
-    if precision not in _DTYPES:
-        raise ConfigError(f"unknown precision {precision!r}", "use auto, fp32, fp16 or bf16")
-    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU does not support bf16", "use --precision fp16")
-    return getattr(torch, _DTYPES[precision])
 
 
 def _gpu_memory_gb(device: str) -> float | None:
