@@ -22,10 +22,8 @@ def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, se
 
 
 def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
-    from rvclora.commands.infer import _parse_weights
-
     plain = {k: v.value if isinstance(v, Enum) else v for k, v in rest.items()}  # choices as their strings
-    return dict(lora=lora, weights=_parse_weights(weights), **plain)
+    return dict(lora=lora, weights=weights or None, **plain)
 
 
 def slow_warning(stats: Any) -> str | None:

@@ -89,7 +89,7 @@ def infer(
             on_progress=bar.update,
             converter_args=dict(
                 lora=lora,
-                weights=_parse_weights(weights),
+                weights=weights or None,
                 scale=scale,
                 each=each,
                 model=model,
@@ -198,13 +198,3 @@ def _warn(rows: list[dict[str, Any]]) -> None:
 
 def _fmt(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
-
-
-def _parse_weights(values: list[str]) -> list[float] | None:
-    from rvclora.errors import ConfigError
-
-    parts = [p for v in values for p in v.split(",") if p.strip()]
-    try:
-        return [float(p) for p in parts] or None
-    except ValueError:
-        raise ConfigError(f"--weights must be numbers, got {', '.join(values)}", "e.g. --weights 0.7,0.3") from None

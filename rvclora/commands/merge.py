@@ -10,21 +10,6 @@ import typer
 from rvclora.choices import StoragePrecision
 
 
-def parse_weights(text: str | None, count: int) -> list[float]:
-    """``"0.7,0.3"`` → [0.7, 0.3]; no text → one adapter at 1.0, several averaged (1/n each)."""
-    from rvclora.errors import ConfigError
-
-    if not text:
-        return [1.0 / count] * count
-    try:
-        weights = [float(w) for w in text.split(",") if w.strip()]
-    except ValueError:
-        raise ConfigError(f"--weights must be numbers separated by commas, got {text!r}", "e.g. --weights 0.7,0.3")
-    if len(weights) != count:
-        raise ConfigError(f"--weights has {len(weights)} values for {count} adapters", "give one weight per --lora")
-    return weights
-
-
 def merge_command(
     base: Annotated[
         Path,
@@ -58,6 +43,7 @@ def merge_command(
 
     -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
     """
+    from rvclora.blend_weights import parse_weights
     from rvclora.errors import ConfigError, OutputError
     from rvclora.merging import merge_to_adapter, merge_to_model, refuse_output_among_inputs
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rvclora.blend_weights import parse_weights
 from rvclora.devices import resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
@@ -34,7 +35,6 @@ from rvclora.infer.voices import (
     check_encoder_fits,
     finish,
     load_retriever,
-    normalise_weights,
     voice_names,
 )
 from rvclora.lora.adapter import blend_unvoiced_f0
@@ -75,7 +75,7 @@ def _paths(value: PathLike | Sequence[PathLike] | None) -> list[Path]:
 class Converter:
     """Convert audio to one voice (an adapter, a blend of adapters, or a plain RVC model) or to several.
 
-    ``lora``: adapter path(s); ``weights``: blend shares (default equal); ``scale``: adapter strength;
+    ``lora``: adapter path(s); ``weights``: blend shares, numbers or text such as ``"0.7,0.3"`` (default equal); ``scale``: adapter strength;
     ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC ``.pth`` (no adapter);
     ``base``: the base model (default: the path recorded in the adapter); ``index``: a retrieval index
     (default: the adapter workspace's ``index/``); ``hubert``/``rmvpe``/``f0_method``/``device``: assets
@@ -93,7 +93,7 @@ class Converter:
         lora: PathLike | Sequence[PathLike] | None = None,
         *,
         model: PathLike | None = None,
-        weights: Sequence[float] | None = None,
+        weights: str | Sequence[float | str] | None = None,
         scale: float = 1.0,
         each: bool = False,
         index: PathLike | None = None,
@@ -123,6 +123,7 @@ class Converter:
             raise ConfigError("nothing to convert with", "pass --lora adapter.safetensors or --model voice.pth")
         if not 0 <= scale <= 4:
             raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
+        blend = parse_weights(weights, len(adapters), shares=True) if adapters and not each else None
         metas = [self._read_meta(p) for p in adapters]
         self.warnings: list[str] = []
         self._workspaces: dict[Path, Path | None] = {}
@@ -163,7 +164,7 @@ class Converter:
                 metas,
                 scale,
                 force,
-                normalise_weights(list(weights) if weights else None, len(adapters)),
+                blend,
             )
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class Converter:
     def load_voice(
         self,
         lora: PathLike | Sequence[PathLike],
-        weights: Sequence[float] | None = None,
+        weights: str | Sequence[float | str] | None = None,
         scale: float = 1.0,
         base: PathLike | None = None,
         force: bool = False,
@@ -209,7 +210,7 @@ class Converter:
             metas,
             scale,
             force,
-            normalise_weights(list(weights) if weights else None, len(adapters)),
+            parse_weights(weights, len(adapters), shares=True),
         )
 
     def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:

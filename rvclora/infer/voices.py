@@ -135,18 +135,6 @@ class BaseCache:
         return copy.deepcopy(self._models[key])
 
 
-def normalise_weights(weights: list[float] | None, n: int) -> list[float]:
-    """Blend weights summing to 1 (default: equal shares)."""
-    if weights is None or not weights:
-        return [1.0 / n] * n
-    if len(weights) != n:
-        raise ConfigError(f"{len(weights)} --weights for {n} --lora adapters", "give one weight per adapter")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ConfigError("--weights must be non-negative and not all zero")
-    total = float(sum(weights))
-    return [w / total for w in weights]
-
-
 def attach_adapters(model: nn.Module, adapters: list[Path], weights: list[float], scale: float, force: bool) -> None:
     """One adapter: attach and merge (fastest at run time). Several: attach one exact blend, unmerged."""
     if len(adapters) == 1:
