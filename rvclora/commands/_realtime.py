@@ -21,7 +21,7 @@ def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, se
     return Stream(converter, sr, out_sr, settings)
 
 
-def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
+def converter_args(lora: list[Path] | None, weights: list[str] | None, **rest: Any) -> dict[str, Any]:
     plain = {k: v.value if isinstance(v, Enum) else v for k, v in rest.items()}  # choices as their strings
     return dict(lora=lora, weights=weights or None, **plain)
 

@@ -11,8 +11,10 @@ from rvclora.choices import F0Setting, Precision
 from rvclora.infer.options import DEFAULTS as D
 from rvclora.realtime.settings import DEFAULTS as S
 
-LoraOpt = Annotated[list[Path], typer.Option("--lora", "-l", help="Adapter(s); several are blended.")]
-WeightsOpt = Annotated[list[str], typer.Option("--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3).")]
+LoraOpt = Annotated[list[Path] | None, typer.Option("--lora", "-l", help="Adapter(s); several are blended.")]
+WeightsOpt = Annotated[
+    list[str] | None, typer.Option("--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3).")
+]
 ScaleOpt = Annotated[float, typer.Option("--scale", help="Adapter strength (1 = as trained).")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="A plain RVC model .pth (no adapter).")]
 BaseOpt = Annotated[Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")]

@@ -17,6 +17,8 @@ from rvclora.compress.settings import (
     DEFAULT_TARGETS,
 )
 
+STORAGE_PRECISION = StoragePrecision(DEFAULT_PRECISION)
+
 
 def parse_rank(text: str) -> int | None:
     """``"auto"`` → None, ``"32"`` → 32."""
@@ -108,7 +110,7 @@ def compress_command(
     ] = None,
     precision: Annotated[
         StoragePrecision, typer.Option("--precision", help="Adapter storage precision.")
-    ] = StoragePrecision(DEFAULT_PRECISION),
+    ] = STORAGE_PRECISION,
     force: Annotated[
         bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from this base.")
     ] = False,

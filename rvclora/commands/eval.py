@@ -7,6 +7,7 @@ JSON. Heavy imports stay inside the function so ``rvclora eval --help`` is insta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,59 +15,75 @@ from rvclora.choices import Align, F0Method, McdStyle
 from rvclora.evaluate.settings import EvalSettings
 
 DEFAULTS = EvalSettings()
+DEFAULT_F0_METHOD = F0Method(DEFAULTS.f0_method)
 
 
 def eval_command(
-    ref: Path = typer.Argument(..., help="Reference audio file, or a folder of reference files."),
-    converted: Path = typer.Argument(
-        ..., help="Converted audio file, or a folder: files pair with REF's by name without extension."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of tables."),
-    plot: Path | None = typer.Option(
-        None,
-        "--plot",
-        help="Write F0 contours and spectrograms: an image file (.png/.pdf/.svg/.jpg), "
-        "or in folder mode a folder that gets NAME.png per pair. Needs the 'plot' extra.",
-    ),
-    pitch: float = typer.Option(
-        DEFAULTS.pitch,
-        "--pitch",
-        help="Semitones the conversion was transposed by: the reference F0 is multiplied by 2^(N/12) before comparing.",
-    ),
-    f0_method: F0Method = typer.Option(
-        F0Method(DEFAULTS.f0_method), "--f0-method", help="F0 estimator (as rvclora extract)."
-    ),
-    rmvpe: Path | None = typer.Option(None, "--rmvpe", help="rmvpe.pt, for --f0-method rmvpe."),
-    align: Align = typer.Option(
-        DEFAULTS.align,
-        "--align",
-        help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
-        "(for conversions of the reference itself).",
-    ),
-    mcd_style: McdStyle = typer.Option(
-        DEFAULTS.mcd_style,
-        "--mcd-style",
-        help="classic: SPTK/WORLD MCD (order 24, c0 left out; the rating bands "
-        "apply); pymcd: the parameters of pymcd, as RVCBench reports (order 13, alpha 0.65, c0 counted): far lower "
-        "numbers, no band. See docs/metrics.md.",
-    ),
-    speaker: bool | None = typer.Option(
-        DEFAULTS.speaker,
-        "--speaker/--no-speaker",
-        show_default="when the 'speaker' extra is installed",
-        help="Speaker similarity (resemblyzer): --speaker makes a missing extra an error.",
-    ),
-    phones: bool = typer.Option(
-        False,
-        "--phones",
-        help="Phone error rate (pocketsphinx, extra 'phones'): is the content of REF, the "
-        "conversion's source, kept? Needs English speech.",
-    ),
-    target_voice: Path | None = typer.Option(
-        None,
-        "--target-voice",
-        help="Folder of the target voice: compare speaker embeddings against its mean instead of the reference's.",
-    ),
+    ref: Annotated[Path, typer.Argument(help="Reference audio file, or a folder of reference files.")],
+    converted: Annotated[
+        Path, typer.Argument(help="Converted audio file, or a folder: files pair with REF's by name without extension.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON to stdout instead of tables.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write F0 contours and spectrograms: an image file (.png/.pdf/.svg/.jpg), "
+            "or in folder mode a folder that gets NAME.png per pair. Needs the 'plot' extra.",
+        ),
+    ] = None,
+    pitch: Annotated[
+        float,
+        typer.Option(
+            "--pitch",
+            help="Semitones the conversion was transposed by: the reference F0 is multiplied by 2^(N/12) before "
+            "comparing.",
+        ),
+    ] = DEFAULTS.pitch,
+    f0_method: Annotated[
+        F0Method, typer.Option("--f0-method", help="F0 estimator (as rvclora extract).")
+    ] = DEFAULT_F0_METHOD,
+    rmvpe: Annotated[Path | None, typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.")] = None,
+    align: Annotated[
+        Align,
+        typer.Option(
+            "--align",
+            help="dtw: align frames by DTW on mel-cepstra; time: frame i with frame i "
+            "(for conversions of the reference itself).",
+        ),
+    ] = DEFAULTS.align,
+    mcd_style: Annotated[
+        McdStyle,
+        typer.Option(
+            "--mcd-style",
+            help="classic: SPTK/WORLD MCD (order 24, c0 left out; the rating bands "
+            "apply); pymcd: the parameters of pymcd, as RVCBench reports (order 13, alpha 0.65, c0 counted): far lower "
+            "numbers, no band. See docs/metrics.md.",
+        ),
+    ] = DEFAULTS.mcd_style,
+    speaker: Annotated[
+        bool | None,
+        typer.Option(
+            "--speaker/--no-speaker",
+            show_default="when the 'speaker' extra is installed",
+            help="Speaker similarity (resemblyzer): --speaker makes a missing extra an error.",
+        ),
+    ] = DEFAULTS.speaker,
+    phones: Annotated[
+        bool,
+        typer.Option(
+            "--phones",
+            help="Phone error rate (pocketsphinx, extra 'phones'): is the content of REF, the "
+            "conversion's source, kept? Needs English speech.",
+        ),
+    ] = False,
+    target_voice: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-voice",
+            help="Folder of the target voice: compare speaker embeddings against its mean instead of the reference's.",
+        ),
+    ] = None,
 ) -> None:
     """Measure conversions: MCD, spectral convergence, F0 RMSE/correlation, voicing error, speaker similarity."""
     from rich.markup import escape

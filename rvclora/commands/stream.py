@@ -4,6 +4,7 @@ rvclora.realtime)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -44,12 +45,12 @@ D = DEFAULTS
 
 
 def register(app: typer.Typer) -> None:
-    app.command("stream", no_args_is_help=True)(stream)
+    app.command("stream", no_args_is_help=True)(stream_command)
 
 
-def stream(
-    lora: LoraOpt = [],
-    weights: WeightsOpt = [],
+def stream_command(
+    lora: LoraOpt = None,
+    weights: WeightsOpt = None,
     scale: ScaleOpt = 1.0,
     model: ModelOpt = None,
     base: BaseOpt = None,
@@ -59,27 +60,34 @@ def stream(
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = Precision.auto,
-    sr: int | None = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
-    out_sr: int | None = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
-    raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
-    fmt: PcmSample = typer.Option(PcmSample.s16le, "--format", help="Raw sample format."),
+    sr: Annotated[
+        int | None, typer.Option("--sr", help="Input rate (needed with --raw; checked against a WAV).")
+    ] = None,
+    out_sr: Annotated[int | None, typer.Option("--out-sr", help="Output rate (default: the input's).")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Headerless mono PCM in and out (else WAV in and out).")] = False,
+    fmt: Annotated[PcmSample, typer.Option("--format", help="Raw sample format.")] = PcmSample.s16le,
     block: BlockOpt = BLOCK,
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
     crossfade: CrossfadeOpt = CROSSFADE,
-    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
+    pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,
     index_rate: IndexRateOpt = INDEX_RATE,
     protect: ProtectOpt = PROTECT,
     rms_mix_rate: RmsMixOpt = RMS_MIX,
     speaker_id: SpeakerIdOpt = SPEAKER_ID,
-    control: Path | None = typer.Option(
-        None,
-        "--control",
-        help="File or FIFO of commands while running (e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md.",
-    ),
+    control: Annotated[
+        Path | None,
+        typer.Option(
+            "--control",
+            help="File or FIFO of commands while running (e.g. 'pitch 3', 'voice b.safetensors'); "
+            "see docs/realtime.md.",
+        ),
+    ] = None,
     force: ForceOpt = False,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No latency report on stderr."),
-    as_json: bool = typer.Option(False, "--json", help="Latency report as one JSON object per line on stderr."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No latency report on stderr.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Latency report as one JSON object per line on stderr.")
+    ] = False,
 ) -> None:
     """Convert a live stream: stdin → stdout, one block at a time (e.g. arecord | rvclora stream | aplay)."""
     import sys
