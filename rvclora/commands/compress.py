@@ -35,17 +35,6 @@ def parse_rank(text: str) -> int | None:
     return rank
 
 
-def _is_adapter(path: Path) -> bool:
-    """An rvclora adapter (.safetensors, or a .pth holding rvclora metadata) rather than an RVC model."""
-    if path.suffix.lower() == ".safetensors":
-        return True
-    from rvclora.fileio import safe_torch_load
-    from rvclora.lora.adapter import META_KEY
-
-    obj = safe_torch_load(path, "model or adapter")
-    return isinstance(obj, dict) and META_KEY in obj
-
-
 def compress_command(
     source: Annotated[
         Path | None,
@@ -159,7 +148,9 @@ def compress_command(
     from rvclora.fileio import require_file
 
     require_file(source, "model")
-    if _is_adapter(source):
+    from rvclora.inspection import describe
+
+    if describe(source)["kind"] == "rvclora-adapter":
         if options.rank is None:
             raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
         out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")

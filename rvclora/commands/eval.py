@@ -7,7 +7,7 @@ JSON. Heavy imports stay inside the function so ``rvclora eval --help`` is insta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,21 +89,9 @@ def eval_command(
     from rich.markup import escape
 
     from rvclora.console import emit_json, err, progress, show, table
-    from rvclora.errors import BadInputError, ConfigError
     from rvclora.evaluate import report
-    from rvclora.evaluate.compare import Evaluator
-    from rvclora.evaluate.pairing import pair_folders
-    from rvclora.evaluate.plot import PLOT_FORMATS, plot_pair, require_matplotlib
+    from rvclora.evaluate.run import evaluate_paths
 
-    folder_mode = ref.is_dir()
-    if folder_mode != converted.is_dir() and converted.exists() and ref.exists():
-        raise BadInputError(f"{ref} and {converted} must both be files or both be folders", "give two of a kind")
-    if plot is not None:
-        if not folder_mode and plot.suffix.lower() not in PLOT_FORMATS:
-            raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
-        if folder_mode and plot.suffix.lower() in PLOT_FORMATS:
-            raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
-        require_matplotlib()
     settings = EvalSettings(
         f0_method=f0_method.value,
         rmvpe=rmvpe,
@@ -114,32 +102,34 @@ def eval_command(
         mcd_style=mcd_style,
         phones=phones,
     )
-    pairing = pair_folders(ref, converted) if folder_mode else None
-    evaluator = Evaluator(settings)
+    bar: Any = None
 
+    def advance(done: int, total: int, name: str) -> None:  # folder mode only: a bar over the pairs
+        nonlocal bar
+        if bar is None:
+            bar = progress()
+            bar.start()
+            bar.add_task("eval", total=total, status="")
+        bar.update(bar.task_ids[0], completed=done, **({"status": name} if name else {}))
+
+    try:
+        run = evaluate_paths(ref, converted, settings, plot=plot, on_progress=advance)
+    finally:
+        if bar is not None:
+            bar.stop()
+    results, pairing = run.results, run.pairing
     if pairing is None:
-        result = evaluator.evaluate(ref, converted)
-        if plot is not None:
-            plot_pair(result, plot, pitch)
+        result = results[0]
         if json_out:
-            emit_json(report.single_json(result, evaluator.notes))
+            emit_json(report.single_json(result, run.notes))
             return
         show(table(result.name, ["metric", "value", "rating"], report.metric_rows(result)))
-        for note in [*evaluator.notes, *result.notes]:
+        for note in [*run.notes, *result.notes]:
             err.print(f"[dim]note: {escape(note)}[/dim]")
         return
 
-    results = []
-    with progress() as bar:
-        task = bar.add_task("eval", total=len(pairing.pairs), status="")
-        for stem, ref_file, conv_file in pairing.pairs:
-            bar.update(task, status=stem)
-            results.append(evaluator.evaluate(ref_file, conv_file, name=stem))
-            if plot is not None:
-                plot_pair(results[-1], plot / f"{stem}.png", pitch)
-            bar.advance(task)
     if json_out:
-        emit_json(report.folder_json(results, pairing, evaluator.notes))
+        emit_json(report.folder_json(results, pairing, run.notes))
         return
     show(
         table(
@@ -156,7 +146,7 @@ def eval_command(
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
         if names:
             err.print(f"[yellow]unpaired ({label}):[/yellow] {escape(', '.join(names))}")
-    for note in evaluator.notes:
+    for note in run.notes:
         err.print(f"[dim]note: {escape(note)}[/dim]")
     for r in results:
         for note in r.notes:
