@@ -39,4 +39,4 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Load adapters even if t
 
 # the defaults these options take, from the one place each is defined
 BLOCK, CONTEXT, LOOKAHEAD, CROSSFADE = S.block, S.context, S.lookahead, S.crossfade
-PITCH, INDEX_RATE, PROTECT, RMS_MIX, SPEAKER_ID = D.pitch, D.index_rate, D.protect, D.rms_mix_rate, D.speaker_id
+INDEX_RATE, PROTECT, RMS_MIX, SPEAKER_ID = D.index_rate, D.protect, D.rms_mix_rate, D.speaker_id

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rvclora.errors import BadInputError, ConfigError, IncompatibleError
+from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.workspace.schema import default
 
 
@@ -196,9 +196,3 @@ def check_encoder_fits(encoder: Any, model: nn.Module, name: str) -> None:
             f"the content encoder gives {have}-dim {version} features but {name} needs {want}",
             "use the HuBERT/ContentVec checkpoint the model was trained with",
         )
-
-
-def describe_source(path: Path) -> str:
-    if not path.exists():
-        raise BadInputError(f"model file not found: {path}", "check the path")
-    return path.name

@@ -9,10 +9,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from rvclora.choices import PcmSample
 from rvclora.errors import BadInputError
-
-FORMATS = PcmSample.values()
 
 
 @dataclass(frozen=True)

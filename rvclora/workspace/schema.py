@@ -286,10 +286,6 @@ def default(name: str) -> Any:
     return KEYS[name].default
 
 
-def is_valid_name(name: str) -> bool:
-    return name in KEYS
-
-
 def schema_markdown() -> str:
     """The settings table of docs/workspace.md (a test keeps the doc equal to this)."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
