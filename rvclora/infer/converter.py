@@ -76,7 +76,8 @@ class Converter:
     """Convert audio to one voice (an adapter, a blend of adapters, or a plain RVC model) or to several.
 
     ``lora``: adapter path(s); ``weights``: blend shares, numbers or text such as ``"0.7,0.3"`` (default equal);
-    ``scale``: adapter strength; ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC ``.pth`` (no adapter);
+    ``scale``: adapter strength; ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC
+    ``.pth`` (no adapter);
     ``base``: the base model (default: the path recorded in the adapter); ``index``: a retrieval index
     (default: the adapter workspace's ``index/``); ``hubert``/``rmvpe``/``f0_method``/``device``: assets
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
