@@ -166,7 +166,8 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
     import soundfile as sf
     from random_assets import full_hubert, full_rmvpe
 
-    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, resolve_precision, run_extract
+    from rvclora.devices import resolve_precision
+    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, run_extract
     from rvclora.workspace.manifest import Manifest
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -178,7 +179,7 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
         f0_method="rmvpe",
         rmvpe=full_rmvpe(root),
         device=device,
-        precision=resolve_precision("auto", device),
+        precision=resolve_precision("auto", device).value,
         build_index=False,
     )
     rng = np.random.default_rng(0)

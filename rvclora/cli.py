@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import Annotated
 
 import typer
 
@@ -55,10 +56,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool | None = typer.Option(
-        None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for unexpected errors."),
+    version: Annotated[
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for unexpected errors.")] = False,
 ) -> None:
     _state["debug"] = debug
 

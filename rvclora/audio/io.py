@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from rvclora.choices import AudioFormat
 from rvclora.errors import BadInputError
 from rvclora.fileio import atomic_write, require_file
 
@@ -92,7 +93,7 @@ def load_audio(
 
 
 #: output extensions and the soundfile format each is written in (offered where this libsndfile can write it)
-OUTPUT_EXTENSIONS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3", "aiff": "AIFF", "aif": "AIFF"}
+OUTPUT_EXTENSIONS = {f.value: f.soundfile_format for f in AudioFormat}
 #: MPEG audio exists only at these rates: other outputs are resampled to the next one up for .mp3
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 

@@ -40,16 +40,36 @@ def _conventional(typer_label: str | None, is_choice: bool) -> str | None:
     return _TYPE_NAMES.get(label, label.upper())
 
 
+def _parse_choices(param: Any, value: Any) -> Any:
+    """A typed choice becomes its member (case does not count), or the one-line error rvclora gives everywhere
+    for an unknown choice (:meth:`rvclora.choices.Choice.parse`) instead of click's usage box."""
+    from rvclora.choices import Choice
+
+    choices = param.type_descriptor.choices if param.type_descriptor.is_choice else None
+    if not choices or not isinstance(choices[0], Choice) or value is None:
+        return value
+    kind = type(choices[0])
+    if isinstance(value, (list, tuple)):
+        return type(value)(kind.parse(v) for v in value)
+    return kind.parse(value)
+
+
 class PlainOption(TyperOption):
     def display_type(self, ctx: Any) -> Any:
         if self.is_flag:
             return None  # a flag takes no value: show no type
         return _conventional(super().display_type(ctx), self.type_descriptor.is_choice)
 
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        return super().process_value(ctx, _parse_choices(self, value))
+
 
 class PlainArgument(TyperArgument):
     def display_type(self, ctx: Any) -> Any:
         return _conventional(super().display_type(ctx), self.type_descriptor.is_choice)
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        return super().process_value(ctx, _parse_choices(self, value))
 
     def _usage_display_name(self) -> str:
         name = (self.metavar or self.name or "").upper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,9 @@ def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, se
     return Stream(converter, sr, out_sr, settings)
 
 
-def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
-    from rvclora.commands.infer import _parse_weights
-
-    return dict(lora=lora, weights=_parse_weights(weights), **rest)
+def converter_args(lora: list[Path] | None, weights: list[str] | None, **rest: Any) -> dict[str, Any]:
+    plain = {k: v.value if isinstance(v, Enum) else v for k, v in rest.items()}  # choices as their strings
+    return dict(lora=lora, weights=weights or None, **plain)
 
 
 def slow_warning(stats: Any) -> str | None:

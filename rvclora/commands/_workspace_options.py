@@ -13,12 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rvclora.workspace.schema import F0_METHODS, SAMPLE_RATES, UNVOICED_F0, default
-
-SampleRate = enum.Enum("SampleRate", {name: name for name in SAMPLE_RATES}, type=str)  # type: ignore[misc]
-ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)  # type: ignore[misc]
-F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str)  # type: ignore[misc]
-UnvoicedF0 = enum.Enum("UnvoicedF0", {name: name for name in UNVOICED_F0}, type=str)  # type: ignore[misc]
+from rvclora.choices import F0Setting, ModelVersion, SampleRate, UnvoicedF0
+from rvclora.workspace.schema import default
 
 
 def default_note(key: str) -> str:
@@ -70,7 +66,7 @@ RmvpeOpt = Annotated[
     typer.Option("--rmvpe", help=_help("RMVPE pitch model rmvpe.pt.", "assets.rmvpe"), show_default=False),
 ]
 F0MethodOpt = Annotated[
-    F0Method | None,
+    F0Setting | None,
     typer.Option(
         "--f0-method",
         help=_help("Pitch extractor (auto = rmvpe if configured, else harvest).", "f0_method"),

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rvclora.compress.settings import DEFAULT_PROBE_SECONDS, DEFAULT_RANK, DEFAULT_TARGET_SNR, DEFAULT_TARGETS
+from rvclora.choices import F0Method, StoragePrecision, TargetPreset
+from rvclora.compress.settings import (
+    DEFAULT_PRECISION,
+    DEFAULT_PROBE_SECONDS,
+    DEFAULT_RANK,
+    DEFAULT_TARGET_SNR,
+    DEFAULT_TARGETS,
+)
+
+STORAGE_PRECISION = StoragePrecision(DEFAULT_PRECISION)
 
 
 def parse_rank(text: str) -> int | None:
@@ -24,17 +33,6 @@ def parse_rank(text: str) -> int | None:
     if rank < 1:
         raise ConfigError(f"--rank must be a positive integer or auto, got {text!r}")
     return rank
-
-
-def _is_adapter(path: Path) -> bool:
-    """An rvclora adapter (.safetensors, or a .pth holding rvclora metadata) rather than an RVC model."""
-    if path.suffix.lower() == ".safetensors":
-        return True
-    from rvclora.fileio import safe_torch_load
-    from rvclora.lora.adapter import META_KEY
-
-    obj = safe_torch_load(path, "model or adapter")
-    return isinstance(obj, dict) and META_KEY in obj
 
 
 def compress_command(
@@ -65,7 +63,7 @@ def compress_command(
         str,
         typer.Option(
             "--targets",
-            help="LoRA target preset (all, voice, decoder, flow, …) or "
+            help=f"LoRA target preset ({', '.join(TargetPreset.values())}) or "
             "comma-separated module patterns; other changes are stored whole.",
         ),
     ] = DEFAULT_TARGETS,
@@ -95,13 +93,13 @@ def compress_command(
     hubert: Annotated[
         Path | None, typer.Option("--hubert", help="hubert_base.pt, for --probe.", show_default=False)
     ] = None,
-    f0_method: Annotated[
-        str, typer.Option("--f0-method", help="F0 estimator for --probe (harvest, rmvpe, …).")
-    ] = "harvest",
+    f0_method: Annotated[F0Method, typer.Option("--f0-method", help="F0 estimator for --probe.")] = F0Method.harvest,
     rmvpe: Annotated[
         Path | None, typer.Option("--rmvpe", help="rmvpe.pt, for --f0-method rmvpe.", show_default=False)
     ] = None,
-    precision: Annotated[str, typer.Option("--precision", help="Adapter storage: fp16 or fp32.")] = "fp16",
+    precision: Annotated[
+        StoragePrecision, typer.Option("--precision", help="Adapter storage precision.")
+    ] = STORAGE_PRECISION,
     force: Annotated[
         bool, typer.Option("--force", help="Write the adapter even if the voice was not trained from this base.")
     ] = False,
@@ -128,11 +126,11 @@ def compress_command(
         rank=parse_rank(rank),
         target_snr=target_snr,
         targets=target_list,
-        precision=precision,
+        precision=precision.value,
         probe_seconds=probe_seconds,
         probe=probe,
         hubert=hubert,
-        f0_method=f0_method,
+        f0_method=f0_method.value,
         rmvpe=rmvpe,
         force=force,
         overwrite=overwrite,
@@ -150,7 +148,9 @@ def compress_command(
     from rvclora.fileio import require_file
 
     require_file(source, "model")
-    if _is_adapter(source):
+    from rvclora.inspection import describe
+
+    if describe(source)["kind"] == "rvclora-adapter":
         if options.rank is None:
             raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
         out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")

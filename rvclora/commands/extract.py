@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rvclora.choices import Precision
 from rvclora.commands._workspace_options import (
     DeviceOpt,
     F0MethodOpt,
@@ -22,13 +22,6 @@ from rvclora.commands._workspace_options import (
 
 if TYPE_CHECKING:
     from rvclora.features.extract import ExtractSummary
-
-
-class Precision(str, enum.Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    fp16 = "fp16"
-    bf16 = "bf16"
 
 
 def extract_command(

@@ -3,71 +3,115 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from rvclora.commands._workspace_options import UnvoicedF0
-from rvclora.infer.options import DEFAULTS, PRECISIONS
-from rvclora.workspace.schema import F0_METHODS
+from rvclora.choices import AudioFormat, F0Setting, Precision, UnvoicedF0
+from rvclora.infer.options import DEFAULTS
 
 D = DEFAULTS
 
 
 def register(app: typer.Typer) -> None:
-    app.command("infer", no_args_is_help=True)(infer)
+    app.command("infer", no_args_is_help=True)(infer_command)
 
 
-def infer(
-    inputs: list[str] = typer.Argument(..., help="Audio files, folders, or - for stdin.", show_default=False),
-    output: str = typer.Option(..., "-o", "--output", help="Output file, folder, or - for stdout (WAV)."),
-    lora: list[Path] = typer.Option([], "--lora", "-l", help="Adapter(s); several are blended (or see --each)."),
-    weights: list[str] = typer.Option([], "--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3)."),
-    scale: float = typer.Option(1.0, "--scale", help="Adapter strength (1 = as trained)."),
-    each: bool = typer.Option(False, "--each", help="One output per --lora instead of a blend (shares analysis)."),
-    model: Path | None = typer.Option(None, "--model", help="A plain RVC model .pth to convert with (no adapter)."),
-    base: Path | None = typer.Option(None, "--base", help="Base model (default: the one recorded in the adapter)."),
-    index: Path | None = typer.Option(None, "--index", help="Retrieval index (default: the adapter workspace's)."),
-    hubert: Path | None = typer.Option(None, "--hubert", help="Content encoder (default: workspace/user config)."),
-    rmvpe: Path | None = typer.Option(None, "--rmvpe", help="RMVPE pitch model (default: workspace/user config)."),
-    f0_method: str | None = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
-    precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
-    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
-    f0_file: Path | None = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
-    unvoiced_f0: UnvoicedF0 | None = typer.Option(
-        None,
-        "--unvoiced-f0",
-        case_sensitive=False,
-        show_default=False,
-        help="Pitch on unvoiced frames: zero (older RVC) or fill (interpolated, RVC's current main; protect then "
-        "has no effect). Default: the adapter's training convention, else the unvoiced_f0 setting (zero).",
-    ),
-    index_rate: float = typer.Option(D.index_rate, "--index-rate", help="Share of retrieved training features."),
-    protect: float = typer.Option(D.protect, "--protect", help="Keep consonants/breaths (0.5 = off)."),
-    filter_radius: int = typer.Option(D.filter_radius, "--filter-radius", help=">2: median-filter harvest pitch."),
-    rms_mix_rate: float = typer.Option(D.rms_mix_rate, "--rms-mix-rate", help="1 = model loudness, 0 = input's."),
-    resample_sr: int = typer.Option(D.resample_sr, "--resample-sr", help="Resample the output (0 = model rate)."),
-    speaker_id: int = typer.Option(D.speaker_id, "--speaker-id", help="Speaker of multi-speaker models."),
-    seed: int = typer.Option(
-        D.seed if D.seed is not None else -1,
-        "--seed",
-        help="Seed of the model's noise: the same seed gives the same output; -1 = new noise every run.",
-    ),
-    suffix: str = typer.Option("", "--suffix", help="Added to output names in folder mode."),
-    fmt: str | None = typer.Option(
-        None, "--format", help="wav, flac, ogg, mp3, aiff (what this soundfile writes; default: from the output name)."
-    ),
-    subtype: str | None = typer.Option(None, "--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (default: skip them)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look for audio in subfolders too."),
-    force: bool = typer.Option(False, "--force", help="Load adapters even if they do not fit the base."),
-    eager: bool = typer.Option(
-        False,
-        "--eager",
-        help="Run the models as loaded: the slower reference path, for debugging (same outputs within 1e-4).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+def infer_command(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, folders, or - for stdin.", show_default=False)],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output file, folder, or - for stdout (WAV).")],
+    lora: Annotated[
+        list[Path] | None, typer.Option("--lora", "-l", help="Adapter(s); several are blended (or see --each).")
+    ] = None,
+    weights: Annotated[
+        list[str] | None, typer.Option("--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3).")
+    ] = None,
+    scale: Annotated[float, typer.Option("--scale", help="Adapter strength (1 = as trained).")] = 1.0,
+    each: Annotated[
+        bool, typer.Option("--each", help="One output per --lora instead of a blend (shares analysis).")
+    ] = False,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A plain RVC model .pth to convert with (no adapter).")
+    ] = None,
+    base: Annotated[
+        Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")
+    ] = None,
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Retrieval index (default: the adapter workspace's).")
+    ] = None,
+    hubert: Annotated[
+        Path | None, typer.Option("--hubert", help="Content encoder (default: workspace/user config).")
+    ] = None,
+    rmvpe: Annotated[
+        Path | None, typer.Option("--rmvpe", help="RMVPE pitch model (default: workspace/user config).")
+    ] = None,
+    f0_method: Annotated[
+        F0Setting | None,
+        typer.Option(
+            "--f0-method", help="Pitch extractor (auto = rmvpe if configured, else harvest).", show_default=False
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N, mps.")] = None,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="Model precision; auto = fp16 on GPU.")
+    ] = Precision.auto,
+    pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,
+    f0_file: Annotated[
+        Path | None, typer.Option("--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch.")
+    ] = None,
+    unvoiced_f0: Annotated[
+        UnvoicedF0 | None,
+        typer.Option(
+            "--unvoiced-f0",
+            case_sensitive=False,
+            show_default=False,
+            help="Pitch on unvoiced frames: zero (older RVC) or fill (interpolated, RVC's current main; protect then "
+            "has no effect). Default: the adapter's training convention, else the unvoiced_f0 setting (zero).",
+        ),
+    ] = None,
+    index_rate: Annotated[
+        float, typer.Option("--index-rate", help="Share of retrieved training features.")
+    ] = D.index_rate,
+    protect: Annotated[float, typer.Option("--protect", help="Keep consonants/breaths (0.5 = off).")] = D.protect,
+    filter_radius: Annotated[
+        int, typer.Option("--filter-radius", help=">2: median-filter harvest pitch.")
+    ] = D.filter_radius,
+    rms_mix_rate: Annotated[
+        float, typer.Option("--rms-mix-rate", help="1 = model loudness, 0 = input's.")
+    ] = D.rms_mix_rate,
+    resample_sr: Annotated[
+        int, typer.Option("--resample-sr", help="Resample the output (0 = model rate).")
+    ] = D.resample_sr,
+    speaker_id: Annotated[int, typer.Option("--speaker-id", help="Speaker of multi-speaker models.")] = D.speaker_id,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the model's noise: the same seed gives the same output; -1 = new noise every run."
+        ),
+    ] = D.seed if D.seed is not None else -1,
+    suffix: Annotated[str, typer.Option("--suffix", help="Added to output names in folder mode.")] = "",
+    fmt: Annotated[
+        AudioFormat | None,
+        typer.Option(
+            "--format",
+            help="Output file type, where this soundfile writes it (default: from the output name).",
+            show_default=False,
+        ),
+    ] = None,
+    subtype: Annotated[str | None, typer.Option("--subtype", help="Sample format, e.g. PCM_16, PCM_24, FLOAT.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them).")
+    ] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Look for audio in subfolders too.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Load adapters even if they do not fit the base.")] = False,
+    eager: Annotated[
+        bool,
+        typer.Option(
+            "--eager",
+            help="Run the models as loaded: the slower reference path, for debugging (same outputs within 1e-4).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Convert audio to an adapter's voice with RVC's inference pipeline."""
     from rvclora.errors import BadInputError
@@ -78,14 +122,14 @@ def infer(
             inputs=inputs,
             output=output,
             suffix=suffix,
-            fmt=fmt,
+            fmt=fmt.value if fmt else None,
             subtype=subtype,
             overwrite=overwrite,
             recursive=recursive,
             on_progress=bar.update,
             converter_args=dict(
                 lora=lora,
-                weights=_parse_weights(weights),
+                weights=weights or None,
                 scale=scale,
                 each=each,
                 model=model,
@@ -93,9 +137,9 @@ def infer(
                 index=index,
                 hubert=hubert,
                 rmvpe=rmvpe,
-                f0_method=f0_method,
+                f0_method=f0_method.value if f0_method else None,
                 device=device,
-                precision=precision,
+                precision=precision.value,
                 force=force,
                 fast=not eager,
                 pitch=pitch,
@@ -194,13 +238,3 @@ def _warn(rows: list[dict[str, Any]]) -> None:
 
 def _fmt(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
-
-
-def _parse_weights(values: list[str]) -> list[float] | None:
-    from rvclora.errors import ConfigError
-
-    parts = [p for v in values for p in v.split(",") if p.strip()]
-    try:
-        return [float(p) for p in parts] or None
-    except ValueError:
-        raise ConfigError(f"--weights must be numbers, got {', '.join(values)}", "e.g. --weights 0.7,0.3") from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from rvclora.choices import Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -44,12 +45,12 @@ KEYS = "+/- pitch up/down · m monitor on/off · s status · q quit · or: pitch
 
 
 def register(app: typer.Typer) -> None:
-    app.command("live", no_args_is_help=True)(live)
+    app.command("live", no_args_is_help=True)(live_command)
 
 
-def live(
-    lora: LoraOpt = [],
-    weights: WeightsOpt = [],
+def live_command(
+    lora: LoraOpt = None,
+    weights: WeightsOpt = None,
     scale: ScaleOpt = 1.0,
     model: ModelOpt = None,
     base: BaseOpt = None,
@@ -58,17 +59,25 @@ def live(
     rmvpe: RmvpeOpt = None,
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    list_devices: bool = typer.Option(False, "--list-devices", help="List audio devices and exit."),
-    input_device: str | None = typer.Option(None, "--input", "-i", help="Microphone: index or part of its name."),
-    output_device: str | None = typer.Option(None, "--output", "-o", help="Speakers: index or part of its name."),
-    sr: int | None = typer.Option(None, "--sr", help="Device rate (default: the input device's)."),
-    monitor: bool = typer.Option(True, "--monitor/--no-monitor", help="Play the converted voice (toggle: m)."),
+    precision: PrecisionOpt = Precision.auto,
+    list_devices: Annotated[bool, typer.Option("--list-devices", help="List audio devices and exit.")] = False,
+    input_device: Annotated[
+        str | None, typer.Option("--input", "-i", help="Microphone: index or part of its name.")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option("--output", "-o", help="Speakers: index or part of its name.")
+    ] = None,
+    sr: Annotated[int | None, typer.Option("--sr", help="Device rate (default: the input device's).")] = None,
+    monitor: Annotated[
+        bool, typer.Option("--monitor/--no-monitor", help="Play the converted voice (toggle: m).")
+    ] = True,
     block: BlockOpt = BLOCK,
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
     crossfade: CrossfadeOpt = CROSSFADE,
-    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones (keys: +/-)."),
+    pitch: Annotated[
+        float, typer.Option("--pitch", "-p", help="Transpose by this many semitones (keys: +/-).")
+    ] = D.pitch,
     index_rate: IndexRateOpt = INDEX_RATE,
     protect: ProtectOpt = PROTECT,
     rms_mix_rate: RmsMixOpt = RMS_MIX,

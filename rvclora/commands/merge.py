@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-class Precision(str, enum.Enum):
-    fp16 = "fp16"
-    fp32 = "fp32"
-
-
-def parse_weights(text: str | None, count: int) -> list[float]:
-    """``"0.7,0.3"`` → [0.7, 0.3]; no text → one adapter at 1.0, several averaged (1/n each)."""
-    from rvclora.errors import ConfigError
-
-    if not text:
-        return [1.0 / count] * count
-    try:
-        weights = [float(w) for w in text.split(",") if w.strip()]
-    except ValueError:
-        raise ConfigError(f"--weights must be numbers separated by commas, got {text!r}", "e.g. --weights 0.7,0.3")
-    if len(weights) != count:
-        raise ConfigError(f"--weights has {len(weights)} values for {count} adapters", "give one weight per --lora")
-    return weights
+from rvclora.choices import StoragePrecision
 
 
 def merge_command(
@@ -51,8 +32,8 @@ def merge_command(
     ] = None,
     scale: Annotated[float, typer.Option("--scale", help="Overall adapter strength (multiplies every weight).")] = 1.0,
     precision: Annotated[
-        Precision, typer.Option("--precision", help="Weight precision of an RVC model output.")
-    ] = Precision.fp16,
+        StoragePrecision, typer.Option("--precision", help="Weight precision of an RVC model output.")
+    ] = StoragePrecision.fp16,
     info: Annotated[str | None, typer.Option("--info", help="Text stored in the model's info field.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Merge even if an adapter was made for another base.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
@@ -62,6 +43,7 @@ def merge_command(
 
     -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
     """
+    from rvclora.blend_weights import parse_weights
     from rvclora.errors import ConfigError, OutputError
     from rvclora.merging import merge_to_adapter, merge_to_model, refuse_output_among_inputs
 

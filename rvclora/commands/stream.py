@@ -4,9 +4,11 @@ rvclora.realtime)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from rvclora.choices import PcmSample, Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -38,18 +40,17 @@ from rvclora.commands._voice_options import (
     WeightsOpt,
 )
 from rvclora.infer.options import DEFAULTS
-from rvclora.realtime.pcm import FORMATS
 
 D = DEFAULTS
 
 
 def register(app: typer.Typer) -> None:
-    app.command("stream", no_args_is_help=True)(stream)
+    app.command("stream", no_args_is_help=True)(stream_command)
 
 
-def stream(
-    lora: LoraOpt = [],
-    weights: WeightsOpt = [],
+def stream_command(
+    lora: LoraOpt = None,
+    weights: WeightsOpt = None,
     scale: ScaleOpt = 1.0,
     model: ModelOpt = None,
     base: BaseOpt = None,
@@ -58,45 +59,49 @@ def stream(
     rmvpe: RmvpeOpt = None,
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
-    sr: int | None = typer.Option(None, "--sr", help="Input rate (needed with --raw; checked against a WAV)."),
-    out_sr: int | None = typer.Option(None, "--out-sr", help="Output rate (default: the input's)."),
-    raw: bool = typer.Option(False, "--raw", help="Headerless mono PCM in and out (else WAV in and out)."),
-    fmt: str = typer.Option("s16le", "--format", help=f"Raw sample format: {', '.join(FORMATS)}."),
+    precision: PrecisionOpt = Precision.auto,
+    sr: Annotated[
+        int | None, typer.Option("--sr", help="Input rate (needed with --raw; checked against a WAV).")
+    ] = None,
+    out_sr: Annotated[int | None, typer.Option("--out-sr", help="Output rate (default: the input's).")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Headerless mono PCM in and out (else WAV in and out).")] = False,
+    fmt: Annotated[PcmSample, typer.Option("--format", help="Raw sample format.")] = PcmSample.s16le,
     block: BlockOpt = BLOCK,
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
     crossfade: CrossfadeOpt = CROSSFADE,
-    pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
+    pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,
     index_rate: IndexRateOpt = INDEX_RATE,
     protect: ProtectOpt = PROTECT,
     rms_mix_rate: RmsMixOpt = RMS_MIX,
     speaker_id: SpeakerIdOpt = SPEAKER_ID,
-    control: Path | None = typer.Option(
-        None,
-        "--control",
-        help="File or FIFO of commands while running (e.g. 'pitch 3', 'voice b.safetensors'); see docs/realtime.md.",
-    ),
+    control: Annotated[
+        Path | None,
+        typer.Option(
+            "--control",
+            help="File or FIFO of commands while running (e.g. 'pitch 3', 'voice b.safetensors'); "
+            "see docs/realtime.md.",
+        ),
+    ] = None,
     force: ForceOpt = False,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No latency report on stderr."),
-    as_json: bool = typer.Option(False, "--json", help="Latency report as one JSON object per line on stderr."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No latency report on stderr.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Latency report as one JSON object per line on stderr.")
+    ] = False,
 ) -> None:
     """Convert a live stream: stdin → stdout, one block at a time (e.g. arecord | rvclora stream | aplay)."""
     import sys
 
     from rvclora.commands._realtime import build_stream, converter_args, make_reporter
-    from rvclora.errors import ConfigError
     from rvclora.realtime.pcm import PcmFormat
     from rvclora.realtime.pipe import open_input, run_pipe
     from rvclora.realtime.settings import StreamSettings, check_rate
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     settings = StreamSettings(block, context, lookahead, crossfade)
     if sr is not None:
         check_rate(sr)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    fmt_in, first = open_input(source, raw, fmt, sr)
+    fmt_in, first = open_input(source, raw, fmt.value, sr)
     check_rate(fmt_in.sr, "the input rate")
     args = converter_args(
         lora,

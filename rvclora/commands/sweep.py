@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rvclora.choices import TargetPreset
 from rvclora.commands._workspace_options import (
     BaseDOpt,
     BaseOpt,
@@ -40,9 +41,12 @@ def sweep_command(
     ranks: Annotated[str, typer.Option("--ranks", help="LoRA ranks to try (comma-separated).")] = ",".join(
         map(str, DEFAULTS.ranks)
     ),
-    presets: Annotated[str, typer.Option("--presets", help="Target presets to try (comma-separated).")] = ",".join(
-        DEFAULTS.presets
-    ),
+    presets: Annotated[
+        str,
+        typer.Option(
+            "--presets", help=f"Target presets to try (comma-separated; from {', '.join(TargetPreset.values())})."
+        ),
+    ] = ",".join(DEFAULTS.presets),
     full: Annotated[
         bool,
         typer.Option(
@@ -85,15 +89,12 @@ def sweep_command(
     features and F0, and scores them with the eval metrics. Variants live in WORKSPACE/sweep/; a finished
     one is reused, an interrupted one resumes. See docs/sweep.md.
     """
-    from rvclora.errors import ConfigError
     from rvclora.sweep.stage import sweep_workspace
 
     if plot is not None:
-        from rvclora.evaluate.plot import PLOT_FORMATS, require_matplotlib
+        from rvclora.evaluate.plot import check_plot_target
 
-        if plot.suffix.lower() not in PLOT_FORMATS:
-            raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
-        require_matplotlib()
+        check_plot_target(plot)
     options = SweepOptions(
         ranks=_ints(ranks),
         presets=tuple(p.strip() for p in presets.split(",") if p.strip()),

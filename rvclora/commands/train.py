@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rvclora.choices import Precision, TargetPreset
 from rvclora.commands._workspace_options import (
     BaseDOpt,
     BaseOpt,
@@ -36,7 +37,10 @@ def train_command(
     workspace: WorkspaceArg,
     rank: Annotated[int | None, _opt("--rank", "lora.rank", "LoRA rank.", min=1)] = None,
     alpha: Annotated[float | None, _opt("--alpha", "lora.alpha", "LoRA alpha (scale = alpha / rank).")] = None,
-    targets: Annotated[str | None, _opt("--targets", "lora.targets", "Target preset or module pattern.")] = None,
+    targets: Annotated[
+        str | None,
+        _opt("--targets", "lora.targets", f"Target preset ({', '.join(TargetPreset.values())}) or module pattern."),
+    ] = None,
     epochs: Annotated[int | None, _opt("--epochs", "train.epochs", "Passes over the clips.", min=1)] = None,
     max_steps: Annotated[
         int | None,
@@ -54,9 +58,7 @@ def train_command(
         ),
     ] = None,
     seed: Annotated[int | None, _opt("--seed", "train.seed", "Random seed.")] = None,
-    save_every: Annotated[
-        int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)
-    ] = None,
+    save_every: Annotated[int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)] = None,
     keep: Annotated[int | None, _opt("--keep", "train.keep", "Checkpoints/adapters kept.", min=1)] = None,
     val_fraction: Annotated[
         float | None, _opt("--val-fraction", "train.val_fraction", "Share of clips held out.")
@@ -69,7 +71,9 @@ def train_command(
             "Stop after N epochs without validation gain (0 = off).",
         ),
     ] = None,
-    precision: Annotated[str | None, _opt("--precision", "train.precision", "auto, fp32, bf16 or fp16.")] = None,
+    precision: Annotated[
+        Precision | None, _opt("--precision", "train.precision", "Training arithmetic; auto = bf16/fp16 on GPU.")
+    ] = None,
     lora_plus_ratio: Annotated[
         float | None, _opt("--lora-plus-ratio", "train.lora_plus_ratio", "LoRA+: lr of B = ratio x lr.")
     ] = None,

@@ -64,11 +64,6 @@ def make_sentences(count: int, words: int, seed: int) -> list[Sentence]:
     ]
 
 
-def spell(sentence: Sentence) -> str:
-    """How a sentence reads, e.g. ``"kamo li shu"`` (shown in the demo summary)."""
-    return " ".join("".join(c + v for c, v in word) for word in sentence)
-
-
 @dataclass
 class _Tracks:
     """Control tracks at CONTROL_RATE: voicing amplitude, noise (bump / aspiration), formants, accents."""

@@ -30,6 +30,20 @@ def require_matplotlib() -> None:
     _pyplot()
 
 
+def check_plot_target(plot: Path | None, folder: bool = False) -> None:
+    """Refuse, before any work, a ``--plot`` that cannot be written: an image file needs a known type; with
+    ``folder`` it names a folder (one image per pair); either way matplotlib must be installed."""
+    if plot is None:
+        return
+    from rvclora.errors import ConfigError
+
+    if not folder and plot.suffix.lower() not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
+    if folder and plot.suffix.lower() in PLOT_FORMATS:
+        raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
+    require_matplotlib()
+
+
 def plot_pair(result: PairResult, path: Path, pitch: float = 0.0) -> None:
     """Write the figure of one pair to ``path`` (format from its extension), atomically."""
     plt = _pyplot()

@@ -6,23 +6,10 @@ Kept free of numpy/scipy imports so ``rvclora eval --help`` stays instant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
-
-class Align(str, Enum):
-    """How frames of the two files are matched before frame-wise metrics."""
-
-    dtw = "dtw"  # dynamic time warping on mel-cepstra: for recordings that are not time-aligned
-    time = "time"  # frame i with frame i, cut to the shorter file: for conversions of the reference itself
-
-
-class McdStyle(str, Enum):
-    """Which MCD convention ``mcd_db`` follows (docs/metrics.md)."""
-
-    classic = "classic"  # SPTK/WORLD: order 24, alpha fitted to the rate, c0 excluded
-    pymcd = "pymcd"  # pymcd's parameters (as RVCBench): order 13, alpha 0.65, c0 included, 1e-8 floor
-
+from rvclora.choices import Align as Align  # re-exported: the eval settings' choices
+from rvclora.choices import McdStyle as McdStyle
 
 FRAME_PERIOD_S = 0.01  # every frame-wise metric uses the 10 ms grid of RVC's F0 (hop 160 at 16 kHz)
 F0_RATE = 16000  # F0 estimators take 16 kHz audio, as in RVC

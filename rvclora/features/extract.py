@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from rvclora.audio.preprocess import SILENCE_CLIP
-from rvclora.devices import resolve_device
+from rvclora.choices import Precision
+from rvclora.devices import resolve_device, resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.fileio import atomic_write
 from rvclora.workspace.manifest import Manifest, fingerprint
@@ -49,8 +50,6 @@ MUTE_STAGE = "extract.mute"
 MUTE = SILENCE_CLIP
 MUTE_SECONDS = 3
 CONTENT_SR = 16000
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_RMVPE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,7 @@ def _load_models(options: ExtractOptions, need_encoder: bool, need_f0: bool) -> 
         if options.f0_method == "rmvpe":
             on_gpu = options.device.startswith("cuda")
             extra = {
-                "dtype": _RMVPE_DTYPES[options.precision] if on_gpu else "float32",
+                "dtype": Precision(options.precision).torch_name if on_gpu else "float32",
                 "batch_size": options.batch_size,
             }
         models.estimator = load_f0_estimator(
@@ -264,7 +263,7 @@ def run_extract(
     """
     if not clips:
         raise BadInputError(f"no clips in {layout.clips_16k_dir}", "run rvclora preprocess first")
-    if options.precision not in _RMVPE_DTYPES:
+    if options.precision not in (Precision.fp32, Precision.fp16, Precision.bf16):
         raise ConfigError(f"unknown precision {options.precision!r}", "use fp32, fp16 or bf16")
     if options.unvoiced_f0 not in UNVOICED_F0:
         raise ConfigError(f"unknown unvoiced_f0 convention {options.unvoiced_f0!r}", "use zero or fill")
@@ -460,15 +459,6 @@ def _update_index(
     return {**info, "rebuilt": True}
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """``auto`` -> fp16 on CUDA (RVC's ``is_half``), fp32 elsewhere."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}", f"use one of: {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        return "fp16" if device.startswith("cuda") else "fp32"
-    return precision
-
-
 def extract(
     workspace: Any,
     *,
@@ -501,7 +491,7 @@ def extract(
         f0_method=ws.f0_method if s.f0 else None,
         rmvpe=s.assets.rmvpe,
         device=device,
-        precision=resolve_precision(precision, device),
+        precision=resolve_precision(precision, device).value,
         batch_size=s.extract.batch_size,
         build_index=s.extract.build_index,
         index_name=ws.root.name,

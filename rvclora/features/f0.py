@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rvclora.choices import F0Method
 from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError, MissingExtraError
 
@@ -356,15 +357,15 @@ class RmvpeEstimator(F0Estimator):
         return [_fit_length(f0, n_frames(len(x))) for f0, x in zip(f0s, clips)]
 
 
-_METHODS: dict[str, type[F0Estimator]] = {
-    "rmvpe": RmvpeEstimator,
-    "harvest": HarvestEstimator,
-    "dio": DioEstimator,
-    "pm": PmEstimator,
-    "crepe": CrepeEstimator,
-    "fcpe": FcpeEstimator,
+_METHODS: dict[F0Method, type[F0Estimator]] = {
+    F0Method.rmvpe: RmvpeEstimator,
+    F0Method.harvest: HarvestEstimator,
+    F0Method.dio: DioEstimator,
+    F0Method.pm: PmEstimator,
+    F0Method.crepe: CrepeEstimator,
+    F0Method.fcpe: FcpeEstimator,
 }
-F0_METHODS = tuple(_METHODS)
+F0_METHODS = F0Method.values()
 
 
 def _import_extra(module: str, extra: str, package: str) -> Any:
@@ -385,9 +386,7 @@ def load_f0_estimator(
     is used by the neural methods (rmvpe, crepe, fcpe). ``options`` are the method's keyword arguments, e.g.
     ``threshold`` (rmvpe, crepe, fcpe), ``median_filter`` (harvest), ``dtype`` (rmvpe).
     """
-    cls = _METHODS.get(str(method).lower())
-    if cls is None:
-        raise ConfigError(f"unknown F0 method {method!r}", f"use one of: {', '.join(F0_METHODS)}")
+    cls = _METHODS[F0Method.parse(method)]
     params = inspect.signature(cls.__init__).parameters
     unknown = sorted(set(options) - set(params))
     if unknown:

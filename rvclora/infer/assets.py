@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rvclora.devices import resolve_device
-from rvclora.errors import BadInputError, ConfigError
+from rvclora.errors import ConfigError
 
 # Keys under which training records provenance in an adapter's ``info`` metadata (first match wins).
 _BASE_KEYS = ("base", "base_path", "base_model")
@@ -126,9 +126,3 @@ def find_index(workspace: Path | None, version: str | None = None) -> Path | Non
     if not found:
         return None
     return max(found, key=lambda p: (p.name.startswith("added"), p.stat().st_mtime))
-
-
-def require_path(path: Path, what: str, hint: str) -> Path:
-    if not path.exists():
-        raise BadInputError(f"{what} not found: {path}", hint)
-    return path

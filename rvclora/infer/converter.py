@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from rvclora.blend_weights import parse_weights
+from rvclora.devices import resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
 from rvclora.infer.chunking import ChunkConfig, default_chunking
@@ -33,13 +35,11 @@ from rvclora.infer.voices import (
     check_encoder_fits,
     finish,
     load_retriever,
-    normalise_weights,
     voice_names,
 )
 from rvclora.lora.adapter import blend_unvoiced_f0
 
 PathLike = str | os.PathLike[str]
-_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass
@@ -75,8 +75,9 @@ def _paths(value: PathLike | Sequence[PathLike] | None) -> list[Path]:
 class Converter:
     """Convert audio to one voice (an adapter, a blend of adapters, or a plain RVC model) or to several.
 
-    ``lora``: adapter path(s); ``weights``: blend shares (default equal); ``scale``: adapter strength;
-    ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC ``.pth`` (no adapter);
+    ``lora``: adapter path(s); ``weights``: blend shares, numbers or text such as ``"0.7,0.3"`` (default equal);
+    ``scale``: adapter strength; ``each``: one voice per adapter instead of a blend; ``model``: a plain RVC
+    ``.pth`` (no adapter);
     ``base``: the base model (default: the path recorded in the adapter); ``index``: a retrieval index
     (default: the adapter workspace's ``index/``); ``hubert``/``rmvpe``/``f0_method``/``device``: assets
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
@@ -93,7 +94,7 @@ class Converter:
         lora: PathLike | Sequence[PathLike] | None = None,
         *,
         model: PathLike | None = None,
-        weights: Sequence[float] | None = None,
+        weights: str | Sequence[float | str] | None = None,
         scale: float = 1.0,
         each: bool = False,
         index: PathLike | None = None,
@@ -123,6 +124,7 @@ class Converter:
             raise ConfigError("nothing to convert with", "pass --lora adapter.safetensors or --model voice.pth")
         if not 0 <= scale <= 4:
             raise ConfigError(f"--scale must be between 0 and 4, got {scale}")
+        blend = parse_weights(weights, len(adapters), shares=True) if adapters and not each else None
         metas = [self._read_meta(p) for p in adapters]
         self.warnings: list[str] = []
         self._workspaces: dict[Path, Path | None] = {}
@@ -131,7 +133,7 @@ class Converter:
         settings = asset_lookup.workspace_settings(workspace)
         found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
         self.device = found.device
-        self.dtype = _pick_dtype(precision, self.device)
+        self.dtype = getattr(torch, resolve_precision(precision, self.device).torch_name)
         self.f0_method = found.f0_method
         self.rmvpe = found.rmvpe
         self.chunking = chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
@@ -163,7 +165,7 @@ class Converter:
                 metas,
                 scale,
                 force,
-                normalise_weights(list(weights) if weights else None, len(adapters)),
+                blend,
             )
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ class Converter:
     def load_voice(
         self,
         lora: PathLike | Sequence[PathLike],
-        weights: Sequence[float] | None = None,
+        weights: str | Sequence[float | str] | None = None,
         scale: float = 1.0,
         base: PathLike | None = None,
         force: bool = False,
@@ -209,7 +211,7 @@ class Converter:
             metas,
             scale,
             force,
-            normalise_weights(list(weights) if weights else None, len(adapters)),
+            parse_weights(weights, len(adapters), shares=True),
         )
 
     def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:
@@ -412,19 +414,6 @@ class Converter:
 
 def _opt(value: PathLike | None) -> Path | None:
     return Path(value).expanduser() if value else None
-
-
-def _pick_dtype(precision: str, device: str) -> Any:
-    import torch
-
-    precision = (precision or "auto").lower()
-    if precision == "auto":
-        precision = "fp16" if device.startswith("cuda") else "fp32"
-    if precision not in _DTYPES:
-        raise ConfigError(f"unknown precision {precision!r}", "use auto, fp32, fp16 or bf16")
-    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU does not support bf16", "use --precision fp16")
-    return getattr(torch, _DTYPES[precision])
 
 
 def _gpu_memory_gb(device: str) -> float | None:

@@ -10,11 +10,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rvclora.choices import UnvoicedF0
 from rvclora.errors import ConfigError
-from rvclora.workspace.schema import UNVOICED_F0
-
-F0_METHODS = ("rmvpe", "harvest", "pm", "crepe", "fcpe")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,10 @@ class ConvertOptions:
             (self.resample_sr == 0 or 16000 <= self.resample_sr <= 192000, "--resample-sr must be 0 or 16000..192000"),
             (self.speaker_id >= 0, "--speaker-id must not be negative"),
             (-48 <= self.pitch <= 48, "--pitch must be within ±48 semitones"),
-            (self.unvoiced_f0 in (None, *UNVOICED_F0), f"--unvoiced-f0 must be {' or '.join(UNVOICED_F0)}"),
+            (
+                self.unvoiced_f0 in (None, *UnvoicedF0.values()),
+                f"--unvoiced-f0 must be {' or '.join(UnvoicedF0.values())}",
+            ),
             (self.seed is None or 0 <= self.seed < 2**63, "--seed must be between 0 and 2^63-1 (or -1 for random)"),
         )
         for ok, message in checks:

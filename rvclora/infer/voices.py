@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rvclora.errors import BadInputError, ConfigError, IncompatibleError
+from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.workspace.schema import default
 
 
@@ -135,18 +135,6 @@ class BaseCache:
         return copy.deepcopy(self._models[key])
 
 
-def normalise_weights(weights: list[float] | None, n: int) -> list[float]:
-    """Blend weights summing to 1 (default: equal shares)."""
-    if weights is None or not weights:
-        return [1.0 / n] * n
-    if len(weights) != n:
-        raise ConfigError(f"{len(weights)} --weights for {n} --lora adapters", "give one weight per adapter")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ConfigError("--weights must be non-negative and not all zero")
-    total = float(sum(weights))
-    return [w / total for w in weights]
-
-
 def attach_adapters(model: nn.Module, adapters: list[Path], weights: list[float], scale: float, force: bool) -> None:
     """One adapter: attach and merge (fastest at run time). Several: attach one exact blend, unmerged."""
     if len(adapters) == 1:
@@ -208,9 +196,3 @@ def check_encoder_fits(encoder: Any, model: nn.Module, name: str) -> None:
             f"the content encoder gives {have}-dim {version} features but {name} needs {want}",
             "use the HuBERT/ContentVec checkpoint the model was trained with",
         )
-
-
-def describe_source(path: Path) -> str:
-    if not path.exists():
-        raise BadInputError(f"model file not found: {path}", "check the path")
-    return path.name

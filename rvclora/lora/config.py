@@ -10,6 +10,8 @@ import fnmatch
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rvclora.choices import TargetPreset
+
 # Named target presets. The posterior encoder (enc_q) is never a target: it is training-only and is
 # dropped from inference models, so an adapter on it could not change a converted voice.
 # "voice" (the default) spends the bytes where the speaker lives: the whole flow (it maps the content prior
@@ -17,7 +19,7 @@ from typing import Any
 # the kernel-3 resblocks (index 3·stage). The kernel-7/11 resblocks hold ~70 % of a decoder adapter's
 # parameters for fine texture the base already renders well. Numbers: docs/adapter-format.md.
 PRESETS: dict[str, tuple[str, ...]] = {
-    "voice": (
+    TargetPreset.voice.value: (
         "flow.*",
         "dec.conv_pre",
         "dec.cond",
@@ -26,21 +28,13 @@ PRESETS: dict[str, tuple[str, ...]] = {
         "dec.resblocks.12.*",
         "dec.conv_post",
     ),
-    "decoder": ("dec.*",),
-    "flow": ("flow.*",),
-    "encoder": ("enc_p.*",),
-    "decoder+flow": ("dec.*", "flow.*"),
-    "all": ("enc_p.*", "flow.*", "dec.*"),
+    TargetPreset.decoder.value: ("dec.*",),
+    TargetPreset.flow.value: ("flow.*",),
+    TargetPreset.encoder.value: ("enc_p.*",),
+    TargetPreset.decoder_flow.value: ("dec.*", "flow.*"),
+    TargetPreset.all.value: ("enc_p.*", "flow.*", "dec.*"),
 }
-DEFAULT_PRESET = "voice"
-PRESET_HELP = {
-    "voice": "flow + decoder entry, conditioning, upsamplers, kernel-3 resblocks and exit (< 1 MB at rank 8)",
-    "decoder": "the HiFi-GAN/NSF decoder (dec.*): upsamplers, resblocks, conditioning",
-    "flow": "the normalising flow (flow.*) that maps the content prior to the speaker's latent",
-    "encoder": "the content/text encoder (enc_p.*): attention, FFN, projections, embeddings",
-    "decoder+flow": "decoder and flow: every speaker-dependent path",
-    "all": "encoder, flow and decoder (everything kept in an inference model)",
-}
+DEFAULT_PRESET = TargetPreset.voice.value
 
 
 @dataclass

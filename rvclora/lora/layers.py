@@ -49,9 +49,6 @@ class LoRALayer(nn.Module):
     """Common part: the base layer, the two factors, scale, dropout and the explicit merge state."""
 
     kind: ClassVar[str]
-    # Which dimension of lora_A / lora_B is the rank (concatenating along it blends adapters exactly).
-    a_rank_dim: int = 0
-    b_rank_dim: int = 1
 
     def __init__(self, base: nn.Module, rank: int, scale: float = 1.0, dropout: float = 0.0) -> None:
         super().__init__()
@@ -216,7 +213,6 @@ class LoRAConvTranspose1d(LoRALayer):
         if base.groups != 1:
             raise ValueError("LoRAConvTranspose1d supports groups=1 only")
         self.order = order or cheaper_order(base)
-        self.a_rank_dim, self.b_rank_dim = rank_dims(self.kind, self.order)
         self.stride = base.stride
         self.padding = base.padding
         self.output_padding = base.output_padding

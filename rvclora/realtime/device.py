@@ -55,12 +55,9 @@ class LiveLoop:
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.monitor = True
-        self.xruns = 0  # blocks the device reported as under- or overflowed
         self.error: BaseException | None = None
 
     def callback(self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
-        if status:
-            self.xruns += 1
         try:
             converted = self.stream.process(indata[:, 0])
         except Exception as exc:

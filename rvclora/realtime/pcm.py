@@ -11,8 +11,6 @@ import numpy as np
 
 from rvclora.errors import BadInputError
 
-FORMATS = ("s16le", "f32le")
-
 
 @dataclass(frozen=True)
 class PcmFormat:

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rvclora.errors import ConfigError
-
-CHOICES = ("auto", "fp32", "bf16", "fp16")
+from rvclora.devices import resolve_precision
 
 
 @dataclass(frozen=True)
@@ -33,16 +31,6 @@ class Precision:
 
 
 def choose_precision(requested: str, device: torch.device) -> Precision:
-    if requested not in CHOICES:
-        raise ConfigError(f"unknown training precision {requested!r}", f"use one of {', '.join(CHOICES)}")
-    if device.type != "cuda":
-        if requested in ("bf16", "fp16"):
-            raise ConfigError(
-                f"precision {requested} needs a CUDA GPU; {device} trains in fp32", "use --precision auto"
-            )
-        return Precision("fp32", device.type)
-    if requested == "auto":
-        requested = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if requested == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU has no bf16 support", "use --precision fp16 or auto")
-    return Precision(requested, "cuda")
+    """The training arithmetic for the ``train.precision`` setting on ``device`` (resolved by
+    :func:`rvclora.devices.resolve_precision`, which every stage shares)."""
+    return Precision(resolve_precision(requested, device, training=True).value, device.type)

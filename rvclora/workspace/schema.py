@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rvclora.choices import F0Setting, ModelVersion, Precision, SampleRate, UnvoicedF0
 from rvclora.lora.config import PRESETS, LoRAConfig
 
 # Value kinds a key can have; each has a checker in rvclora.workspace.settings.
 KINDS = ("int", "float", "bool", "str", "path", "floats", "strs", "str_or_strs")
 
-SAMPLE_RATES = {"32k": 32000, "40k": 40000, "48k": 48000}
-F0_METHODS = ("auto", "rmvpe", "harvest", "dio", "pm", "crepe", "fcpe")
-UNVOICED_F0 = ("zero", "fill")  # F0 on unvoiced frames: 0 Hz (older RVC) or interpolated (RVC main, 2026)
+SAMPLE_RATES = {rate.value: rate.hz for rate in SampleRate}
+UNVOICED_F0 = UnvoicedF0.values()
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 # Learning rates used when train.lr is null: an adapter's, and RVC's for full fine-tuning.
 LORA_LR = 5e-4
@@ -55,8 +55,14 @@ class Section:
 
 
 TOP: tuple[Key, ...] = (
-    Key("sr", "str", "40k", "model sample rate; clips are written at this rate", choices=tuple(SAMPLE_RATES)),
-    Key("version", "str", "v2", "RVC model version: v1 (256-d content features) or v2 (768-d)", choices=("v1", "v2")),
+    Key("sr", "str", "40k", "model sample rate; clips are written at this rate", choices=SampleRate.values()),
+    Key(
+        "version",
+        "str",
+        "v2",
+        "RVC model version: v1 (256-d content features) or v2 (768-d)",
+        choices=ModelVersion.values(),
+    ),
     Key("f0", "bool", True, "pitch-guided model (RVC 'f0' bases); false for the no-pitch variant"),
     Key("input", "path", "raw", "folder of source recordings; subfolders = speakers (see docs/workspace.md)"),
     Key(
@@ -73,14 +79,14 @@ TOP: tuple[Key, ...] = (
         "str",
         "auto",
         "pitch extractor; auto = rmvpe when assets.rmvpe is set, else harvest",
-        choices=F0_METHODS,
+        choices=F0Setting.values(),
     ),
     Key(
         "unvoiced_f0",
         "str",
         "zero",
         "pitch on unvoiced frames: 0 Hz as older RVC, or filled in as RVC main does (docs/inference.md)",
-        choices=UNVOICED_F0,
+        choices=UnvoicedF0.values(),
     ),
 )
 
@@ -188,7 +194,7 @@ TRAIN = Section(
             "str",
             "auto",
             "auto = bf16/fp16 on capable GPUs, fp32 on CPU",
-            choices=("auto", "fp32", "fp16", "bf16"),
+            choices=Precision.values(),
         ),
         Key(
             "lora_plus_ratio", "float", 1.0, "LoRA+: learning rate of B = ratio x lr of A; 1 = plain LoRA", minimum=1.0
@@ -278,10 +284,6 @@ def defaults() -> dict[str, Any]:
 def default(name: str) -> Any:
     """The default of one dotted key, e.g. ``default("preprocess.window_s")``."""
     return KEYS[name].default
-
-
-def is_valid_name(name: str) -> bool:
-    return name in KEYS
 
 
 def schema_markdown() -> str:

@@ -83,3 +83,22 @@ def test_top_level_version_is_the_program_version(capsys: pytest.CaptureFixture[
 
     code, out, _ = _run(capsys, "--version")
     assert code == 0 and out.strip() == f"rvclora {__version__}"
+
+
+def test_one_typer_style_and_one_naming_rule() -> None:
+    """Every command is ``rvclora.commands.<name>.<name>_command`` and declares its options with ``Annotated``
+    (no ``= typer.Option(...)`` defaults), so the Python defaults are the real ones."""
+    import importlib
+    import inspect
+
+    from typer.models import ParameterInfo
+
+    from rvclora.cli import COMMANDS, _root, app
+
+    registered = {info.name: info.callback for info in app.registered_commands}
+    for name in COMMANDS:
+        function = getattr(importlib.import_module(f"rvclora.commands.{name}"), f"{name}_command")
+        assert registered[name] is function
+        for fn in (function, _root):
+            for param in inspect.signature(fn).parameters.values():
+                assert not isinstance(param.default, ParameterInfo), (fn.__name__, param.name)

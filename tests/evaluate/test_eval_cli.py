@@ -255,3 +255,28 @@ def test_ratings_are_printed_beside_the_metrics(
     assert "…" not in out and "rating" in out
     data = run_json(capsys, "eval", wavs / "ref.wav", wavs / "flat.wav", "--f0-method", "dio")
     assert set(data["ratings"]) == {"mcd_db", "f0_corr", "spectral_convergence"}
+
+
+def test_library_runs_folders_and_checks_plots_first(wavs: Path) -> None:
+    """``rvclora eval``'s work is one library call (rvclora.evaluate.run); the command only renders it."""
+    from rvclora.errors import BadInputError, ConfigError
+    from rvclora.evaluate.run import evaluate_paths
+    from rvclora.evaluate.settings import EvalSettings
+
+    refs, convs = wavs / "refs", wavs / "convs"
+    refs.mkdir(), convs.mkdir()
+    for name, f0 in (("a", 180.0), ("b", 220.0)):
+        sf.write(refs / f"{name}.wav", voice(f0), SR)
+        sf.write(convs / f"{name}.wav", voice(f0 * 2 ** (1 / 12)), SR)
+    settings = EvalSettings(f0_method="dio", speaker=False)
+    with pytest.raises(BadInputError, match="both be files or both be folders"):
+        evaluate_paths(wavs / "ref.wav", refs, settings)
+    with pytest.raises(ConfigError, match="in folder mode --plot names a folder"):
+        evaluate_paths(refs, convs, settings, plot=wavs / "x.png")
+    with pytest.raises(ConfigError, match="unknown image type"):
+        evaluate_paths(wavs / "ref.wav", wavs / "up3.wav", settings, plot=wavs / "x.gif")
+    seen: list[tuple[int, int, str]] = []
+    run_ = evaluate_paths(refs, convs, settings, on_progress=lambda *a: seen.append(a))
+    assert seen == [(0, 2, "a"), (1, 2, "b"), (2, 2, "")]
+    assert run_.pairing is not None and [r.name for r in run_.results] == ["a", "b"]
+    assert all(r.metrics["f0_rmse_cents"] == pytest.approx(100.0, abs=10.0) for r in run_.results)
