@@ -36,7 +36,7 @@ from rvclora.infer.voices import (
     normalise_weights,
     voice_names,
 )
-from rvclora.lora.adapter import blend_unvoiced_f0
+from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 
 PathLike = str | os.PathLike[str]
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -168,12 +168,12 @@ class Converter:
 
     # --- loading ----------------------------------------------------------------------------------------
     @staticmethod
-    def _read_meta(path: Path) -> dict[str, Any]:
+    def _read_meta(path: Path) -> AdapterMeta:
         from rvclora.lora.adapter import read_adapter
 
         return read_adapter(path)[1]
 
-    def _base_for(self, base: Path | None, metas: list[dict[str, Any]]) -> Path:
+    def _base_for(self, base: Path | None, metas: list[AdapterMeta]) -> Path:
         """Explicit base > the path recorded in the adapter > assets.base of the settings."""
         if base is not None:
             return base
@@ -212,7 +212,7 @@ class Converter:
             normalise_weights(list(weights) if weights else None, len(adapters)),
         )
 
-    def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:
+    def _find_workspaces(self, adapters: list[Path], metas: list[AdapterMeta]) -> None:
         """Each adapter's workspace (next to it first, then the one it recorded), once; warnings on the way."""
         for path, meta in zip(adapters, metas):
             if path not in self._workspaces:
@@ -225,7 +225,7 @@ class Converter:
         name: str,
         base: Path,
         adapters: list[Path],
-        metas: list[dict[str, Any]],
+        metas: list[AdapterMeta],
         scale: float,
         force: bool,
         weights: list[float] | None = None,
@@ -239,7 +239,7 @@ class Converter:
         name: str,
         base: Path,
         adapters: list[Path],
-        metas: list[dict[str, Any]],
+        metas: list[AdapterMeta],
         scale: float,
         force: bool,
         weights: list[float] | None = None,
