@@ -149,7 +149,7 @@ class LoRAConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoRAConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> LoRAConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

@@ -177,7 +177,7 @@ class AdapterMeta:
 def blend_unvoiced_f0(metas: Sequence[AdapterMeta], weights: Sequence[float]) -> str | None:
     """A blend's convention: that of the part with the largest weight among those that recorded one (the
     first of equals), since one pitch track feeds the whole blend."""
-    recorded = [(w, -i, m.unvoiced_f0) for i, (m, w) in enumerate(zip(metas, weights)) if m.unvoiced_f0]
+    recorded = [(w, -i, m.unvoiced_f0) for i, (m, w) in enumerate(zip(metas, weights, strict=False)) if m.unvoiced_f0]
     return max(recorded)[2] if recorded else None
 
 
