@@ -63,10 +63,10 @@ def collect_adapter(model: nn.Module) -> tuple[Tensors, AdapterMeta]:
     for key, value in model.state_dict().items():
         if ".lora_" not in key and config.is_full_module(key.rpartition(".")[0]):
             tensors[FULL_PREFIX + key] = value.detach().to("cpu", torch.float32)
-    first, layer = layers[0]
+    first_path, first = layers[0]
     meta = AdapterMeta(
         config=config,
-        scale=layer.scale * (config.scale / config.scale_for(first)),  # the scale at the config's rank and alpha
+        scale=first.scale * (config.scale / config.scale_for(first_path)),  # at the config's own rank and alpha
         layers={p: layer.kind for p, layer in layers},
         conv_transpose_order={p: layer.order for p, layer in layers if isinstance(layer, LoRAConvTranspose1d)},
         rvc=RvcIdentity.of(model),

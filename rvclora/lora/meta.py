@@ -145,10 +145,7 @@ class AdapterMeta:
     def from_dict(cls, data: Mapping[str, Any]) -> AdapterMeta:
         """Metadata of a file of any format version this rvclora reads (the caller has checked ``format``)."""
         config = LoRAConfig.from_dict(_mapping(data.get("config")))
-        if "scale" in data:
-            scale = float(data["scale"])
-        else:
-            scale = config.scale
+        scale = float(data["scale"]) if "scale" in data else config.scale
         ranks = _mapping(data.get("ranks"))
         if ranks and not config.rank_pattern:  # compress before rank_pattern: per-layer ranks beside the config
             config = config.with_layer_ranks({str(p): int(r) for p, r in ranks.items()})
