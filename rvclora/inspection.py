@@ -154,30 +154,29 @@ def _rmvpe(p: Path, state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _adapter(p: Path) -> dict[str, Any]:
-    from rvclora.lora.adapter import read_adapter, recorded_unvoiced_f0
+    from rvclora.lora.adapter import read_adapter
 
     tensors, meta = read_adapter(p)
-    config = meta.get("config", {})
-    rvc = meta.get("rvc", {}) or {}
+    config = meta.config
     return _finish(
         "rvclora-adapter",
-        format_version=meta.get("format_version"),
-        rank=config.get("rank"),
-        alpha=config.get("alpha"),
-        rslora=config.get("rslora"),
-        scale=meta.get("scale"),
-        targets=config.get("targets"),
-        full_modules=config.get("full_modules"),
-        layers=len(meta.get("layers", {})),
-        version=rvc.get("version"),
-        sr=rvc.get("sr"),
-        f0=rvc.get("f0"),
-        unvoiced_f0=recorded_unvoiced_f0(meta),
-        base_fingerprint=meta.get("base_fingerprint"),
+        format_version=meta.format_version,
+        rank=config.rank,
+        alpha=config.alpha,
+        rslora=config.rslora,
+        scale=meta.scale,
+        targets=config.targets,
+        full_modules=config.full_modules,
+        layers=len(meta.layers),
+        version=meta.rvc.version,
+        sr=meta.rvc.sr,
+        f0=meta.rvc.f0,
+        unvoiced_f0=meta.unvoiced_f0,
+        base_fingerprint=meta.base_fingerprint,
         n_params=sum(int(t.numel()) for t in tensors.values()),
         dtype=_dtype(tensors),
-        created=meta.get("created"),
-        info=meta.get("info"),
+        created=meta.created,
+        info=meta.info,
     )
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.errors import IncompatibleError, OutputError
+
+if TYPE_CHECKING:
+    from rvclora.lora.adapter import Tensors
+    from rvclora.lora.meta import AdapterMeta
 
 
 def refuse_output_among_inputs(output: Path, base: Path, adapters: Sequence[Path]) -> None:
@@ -19,19 +23,21 @@ def refuse_output_among_inputs(output: Path, base: Path, adapters: Sequence[Path
             raise OutputError(f"output {output} is the {what} {path} it is made from", "choose another output path")
 
 
-def _read_all(adapters: Sequence[Path]) -> list[tuple[dict, dict]]:
+def _read_all(adapters: Sequence[Path]) -> list[tuple[Tensors, AdapterMeta]]:
     from rvclora.lora.adapter import read_adapter
 
     return [read_adapter(p) for p in adapters]
 
 
-def _check_base(model: Any, adapters: Sequence[Path], loaded: Sequence[tuple[dict, dict]], force: bool) -> str:
+def _check_base(
+    model: Any, adapters: Sequence[Path], loaded: Sequence[tuple[Tensors, AdapterMeta]], force: bool
+) -> str:
     """Refuse adapters trained on another base (before any arithmetic); returns the base fingerprint."""
     from rvclora.lora.fingerprint import base_fingerprint
 
     fingerprint = base_fingerprint(model)
     for path, (_, meta) in zip(adapters, loaded):
-        wanted = meta.get("base_fingerprint")
+        wanted = meta.base_fingerprint
         if wanted and wanted != fingerprint and not force:
             raise IncompatibleError(
                 f"adapter {Path(path).name} was trained on another base model "
@@ -89,7 +95,7 @@ def merge_to_adapter(
     loaded = _read_all(adapters)
     fingerprint = _check_base(model, adapters, loaded, force)
     tensors, meta = blend_adapters(loaded, weights, base=model.state_dict(), force=force)
-    meta["base_fingerprint"] = fingerprint
+    meta.base_fingerprint = fingerprint
     write_adapter(output, tensors, meta)
     params = sum(t.numel() for t in tensors.values())
     return {
@@ -99,5 +105,5 @@ def merge_to_adapter(
         "weights": list(weights),
         "params": params,
         "bytes": output.stat().st_size,
-        "rank": meta["config"]["rank"],
+        "rank": meta.config.rank,
     }

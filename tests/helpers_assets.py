@@ -65,18 +65,17 @@ def build_adapter(
 def with_legacy_info(path: Path, **info: str) -> Path:
     """Rewrite an adapter's ``info`` as adapters before portable metadata did: absolute local paths of the base
     and workspace (new adapters never store those; old ones must keep working)."""
-    import json
 
     from rvclora.lora.adapter import META_KEY, read_adapter
 
     tensors, meta = read_adapter(path)
-    meta["info"] = {**meta.get("info", {}), **info}
+    meta.info.update(info)
     if Path(path).suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+        save_file(tensors, str(path), metadata={META_KEY: meta.to_json()})
     else:
-        torch.save({META_KEY: meta, "tensors": tensors}, path)
+        torch.save({META_KEY: meta.to_dict(), "tensors": tensors}, path)
     return Path(path)
 
 

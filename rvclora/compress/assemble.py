@@ -1,7 +1,7 @@
 """Per-layer ranks → adapter tensors and metadata in the format ``load_lora`` and ``rvclora merge`` read.
 
-The factors carry all of ΔW (√σ on each side), so the adapter's scale is 1 (alpha = rank). Layers may have
-different ranks: the loader reads each layer's rank from its tensor shapes.
+The factors carry all of ΔW (√σ on each side), so every layer's scale is 1 (alpha = rank). Layers have their own
+ranks: the config's ``rank`` is the largest and ``rank_pattern`` lists the layers below it.
 """
 
 from __future__ import annotations
@@ -14,18 +14,10 @@ import torch
 from torch import nn
 
 from rvclora.compress.factor import CONV_T, Layout, Spectrum
-from rvclora.lora.adapter import (
-    FORMAT,
-    FORMAT_VERSION,
-    FULL_PREFIX,
-    Metadata,
-    Tensors,
-    attach_adapter,
-    rvc_identity,
-    utc_now,
-)
+from rvclora.lora.adapter import FULL_PREFIX, Tensors, attach_adapter
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.merge import merge_lora
+from rvclora.lora.meta import AdapterMeta, RvcIdentity
 
 FP16_MAX = 65504.0
 
@@ -63,29 +55,30 @@ def adapter_metadata(
     ranks: Mapping[str, int],
     full_keys: list[str],
     info: dict[str, Any],
-) -> Metadata:
-    """Self-describing metadata: config (alpha = max rank, scale 1), kinds, orders, per-layer ranks, provenance."""
+) -> AdapterMeta:
+    """Self-describing metadata: per-layer ranks in the config (scale 1 everywhere), kinds, orders, provenance."""
     kept = {p: r for p, r in ranks.items() if r > 0}
-    rank = max(kept.values(), default=1)
     # Whole tensors are listed by module so a load → save_lora round trip keeps them.
     full_modules = sorted({k.rpartition(".")[0] for k in full_keys})
-    config = LoRAConfig(rank=rank, alpha=float(rank), targets=targets, full_modules=full_modules)
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "scale": 1.0,
-        "layers": {p: layouts[p].kind for p in kept},
-        "conv_transpose_order": {p: layouts[p].order for p in kept if layouts[p].kind == CONV_T},
-        "ranks": kept,
-        "rvc": rvc_identity(base),
-        "base_fingerprint": fingerprint,
-        "created": utc_now(),
-        "info": info,
-    }
+    return AdapterMeta(
+        config=layer_ranks_config(kept, targets=targets, full_modules=full_modules),
+        scale=1.0,
+        layers={p: layouts[p].kind for p in kept},
+        conv_transpose_order={p: layouts[p].order for p in kept if layouts[p].kind == CONV_T},
+        rvc=RvcIdentity.of(base),
+        base_fingerprint=fingerprint,
+        info=info,
+    )
 
 
-def with_adapter(base: nn.Module, tensors: Tensors, meta: Metadata) -> nn.Module:
+def layer_ranks_config(ranks: Mapping[str, int], **fields: Any) -> LoRAConfig:
+    """A scale-1 config for factors of the given per-layer ranks: ``rank`` is the largest (so ``inspect`` shows
+    it), ``rank_pattern`` holds the layers below it."""
+    rank = max(ranks.values(), default=1)
+    return LoRAConfig(rank=rank, alpha=float(rank), rslora=False, **fields).with_layer_ranks(ranks)
+
+
+def with_adapter(base: nn.Module, tensors: Tensors, meta: AdapterMeta) -> nn.Module:
     """A copy of ``base`` with the adapter attached as ``load_lora`` attaches the file, then baked in as
     ``rvclora merge`` does (the merged model renders twice as fast as the attached one)."""
     model = copy.deepcopy(base)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from rvclora.compress.settings import (
     UNRELATED_REL_DIFF,
 )
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError, OutputError
+from rvclora.lora.meta import AdapterMeta
 
 LOW_ENERGY = 0.5  # a layer whose kept rank captures under half of ‖ΔW‖² is "not low rank"
 
@@ -157,7 +158,7 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     layouts = {c.path: c.layout for c in diff.layers}
     info = {"base": str(base_path), "source": str(voice_path), "compressed_from": voice_path.name}
 
-    def build(ranks: Ranks) -> tuple[dict[str, torch.Tensor], dict[str, Any], torch.dtype, str | None]:
+    def build(ranks: Ranks) -> tuple[dict[str, torch.Tensor], AdapterMeta, torch.dtype, str | None]:
         tensors = {}
         for c in diff.layers:
             if ranks.get(c.path, 0) > 0:
@@ -201,7 +202,7 @@ def compress_model(voice_path: Path, base_path: Path, output: Path, options: Com
     low_rank = _low_rank_warning(rows, audio["snr_db"], options)
     if low_rank:
         warnings.append(low_rank)
-    meta["info"]["compress"] = {**mode, "snr_db": audio["snr_db"], "probe": audio["probe"]}
+    meta.info["compress"] = {**mode, "snr_db": audio["snr_db"], "probe": audio["probe"]}
     from rvclora.lora.adapter import write_adapter
 
     write_adapter(output, tensors, meta, dtype)
@@ -276,9 +277,7 @@ def resize_adapter(
     options = options or CompressOptions(rank=rank)
     _check_output(output, options.overwrite)
     tensors, meta = read_adapter(adapter_path)
-    scale = float(meta.get("scale", 1.0))
-    orders = meta.get("conv_transpose_order", {})
-    kinds = meta.get("layers", {})
+    orders, kinds = meta.conv_transpose_order, meta.layers
     new: dict[str, torch.Tensor] = {}
     rows, ranks, layouts = [], {}, {}
     for key in [k for k in tensors if k.endswith(".lora_A")]:
@@ -291,7 +290,7 @@ def resize_adapter(
             )
         layout = Layout(kinds[path], _weight_shape(kinds[path], orders.get(path), a, b), orders.get(path))
         left, right = layout.from_factors(a, b)
-        spectrum = Spectrum.of_product(left * scale, right)
+        spectrum = Spectrum.of_product(left * meta.layer_scale(path), right)
         old = left.shape[1]
         keep = min(rank, spectrum.max_rank)
         if keep > 0:
@@ -311,16 +310,21 @@ def resize_adapter(
     new.update({k: v for k, v in tensors.items() if not k.endswith((".lora_A", ".lora_B"))})
     dtype, note = assemble.storage_dtype(new, options.precision)
     kept = {p: r for p, r in ranks.items() if r > 0}
-    top = max(kept.values(), default=1)
-    out_meta = dict(meta)
-    out_meta.update(
+    config = meta.config
+    out_meta = replace(
+        meta,
+        config=assemble.layer_ranks_config(
+            kept,
+            dropout=config.dropout,
+            targets=config.targets,
+            exclude=config.exclude,
+            full_modules=config.full_modules,
+        ),
         scale=1.0,
-        ranks=kept,
         layers={p: kinds[p] for p in kept},
         conv_transpose_order={p: orders[p] for p in kept if p in orders},
-        config={**meta.get("config", {}), "rank": top, "alpha": float(top), "rslora": False},
+        info={**meta.info, "resized_from": adapter_path.name, "resize_rank": rank},
     )
-    out_meta["info"] = {**meta.get("info", {}), "resized_from": adapter_path.name, "resize_rank": rank}
     warnings = [note] if note else []
     audio = None
     if base_path is not None:

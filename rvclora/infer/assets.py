@@ -10,29 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.devices import resolve_device
 from rvclora.errors import ConfigError
 
-# Keys under which training records provenance in an adapter's ``info`` metadata (first match wins).
-_BASE_KEYS = ("base", "base_path", "base_model")
-_WORKSPACE_KEYS = ("workspace", "workspace_path")
+if TYPE_CHECKING:
+    from rvclora.lora.meta import AdapterMeta
 
 
-def _info_path(meta: Mapping[str, Any], keys: tuple[str, ...]) -> Path | None:
-    info = meta.get("info") if isinstance(meta.get("info"), Mapping) else {}
-    for key in keys:
-        if info.get(key):
-            return Path(str(info[key])).expanduser()
-    return None
+def _path_of(recorded: str | None) -> Path | None:
+    return Path(recorded).expanduser() if recorded else None
 
 
-def recorded_base(meta: Mapping[str, Any]) -> Path | None:
-    return _info_path(meta, _BASE_KEYS)
+def recorded_base(meta: AdapterMeta) -> Path | None:
+    """The base model the adapter recorded (older adapters kept its absolute path), if any."""
+    return _path_of(meta.recorded_base)
 
 
-def adapter_workspace(adapter: Path, meta: Mapping[str, Any]) -> tuple[Path | None, str | None]:
+def adapter_workspace(adapter: Path, meta: AdapterMeta) -> tuple[Path | None, str | None]:
     """The adapter's workspace and a warning, if any.
 
     First the folder the adapter sits in (``<workspace>/adapters/<name>.safetensors``), so a moved, copied or
@@ -42,7 +38,7 @@ def adapter_workspace(adapter: Path, meta: Mapping[str, Any]) -> tuple[Path | No
     around = Path(adapter).expanduser().absolute().parent.parent
     if (around / "rvclora.yaml").is_file():
         return around, None
-    recorded = _info_path(meta, _WORKSPACE_KEYS)
+    recorded = _path_of(meta.recorded_workspace)
     if recorded is None or recorded.is_dir():
         return recorded, None
     return None, (

@@ -37,7 +37,7 @@ from rvclora.infer.voices import (
     load_retriever,
     voice_names,
 )
-from rvclora.lora.adapter import blend_unvoiced_f0
+from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 
 PathLike = str | os.PathLike[str]
 
@@ -170,12 +170,12 @@ class Converter:
 
     # --- loading ----------------------------------------------------------------------------------------
     @staticmethod
-    def _read_meta(path: Path) -> dict[str, Any]:
+    def _read_meta(path: Path) -> AdapterMeta:
         from rvclora.lora.adapter import read_adapter
 
         return read_adapter(path)[1]
 
-    def _base_for(self, base: Path | None, metas: list[dict[str, Any]]) -> Path:
+    def _base_for(self, base: Path | None, metas: list[AdapterMeta]) -> Path:
         """Explicit base > the path recorded in the adapter > assets.base of the settings."""
         if base is not None:
             return base
@@ -214,7 +214,7 @@ class Converter:
             parse_weights(weights, len(adapters), shares=True),
         )
 
-    def _find_workspaces(self, adapters: list[Path], metas: list[dict[str, Any]]) -> None:
+    def _find_workspaces(self, adapters: list[Path], metas: list[AdapterMeta]) -> None:
         """Each adapter's workspace (next to it first, then the one it recorded), once; warnings on the way."""
         for path, meta in zip(adapters, metas):
             if path not in self._workspaces:
@@ -227,7 +227,7 @@ class Converter:
         name: str,
         base: Path,
         adapters: list[Path],
-        metas: list[dict[str, Any]],
+        metas: list[AdapterMeta],
         scale: float,
         force: bool,
         weights: list[float] | None = None,
@@ -241,7 +241,7 @@ class Converter:
         name: str,
         base: Path,
         adapters: list[Path],
-        metas: list[dict[str, Any]],
+        metas: list[AdapterMeta],
         scale: float,
         force: bool,
         weights: list[float] | None = None,

@@ -3,18 +3,15 @@
 Format (docs/adapter-format.md): ``.safetensors`` (default) or ``.pth`` by extension. Tensors are named
 ``<module path>.lora_A`` / ``<module path>.lora_B`` and ``full.<state_dict key>`` for whole modules (the
 speaker embedding). Metadata is one JSON object — in the safetensors header under ``"rvclora"``, in a
-``.pth`` next to the tensors — so the file explains itself: config, scale, per-layer kinds and transposed-conv
-factor orders, RVC version/rate/pitch, base fingerprint, parameter count, creation time and free ``info``,
-and, for adapters trained with pitch, the unvoiced-F0 convention of the training pitch (``unvoiced_f0``), which
-inference follows by default.
+``.pth`` next to the tensors — so the file explains itself; its fields are :class:`rvclora.lora.meta.AdapterMeta`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +24,9 @@ from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
 from rvclora.lora.inject import lora_layers, lora_state, replace_module
 from rvclora.lora.layers import LoRAConvTranspose1d, LoRALayer, cheaper_order, rank_dims, wrapper_class
+from rvclora.lora.meta import FORMAT, FORMAT_VERSION, AdapterMeta, RvcIdentity
 from rvclora.workspace.schema import UNVOICED_F0
 
-FORMAT = "rvclora.lora"
-FORMAT_VERSION = 1
 FULL_PREFIX = "full."
 META_KEY = "rvclora"  # safetensors header key, and the .pth top-level key holding the metadata
 DEFAULT_DTYPE = torch.float16  # halves the file; fp16 keeps ~3 significant digits of ΔW, far below audible
@@ -41,29 +37,6 @@ MAX_META_BYTES = 1 << 20
 MAX_META_DEPTH = 32
 
 Tensors = dict[str, torch.Tensor]
-Metadata = dict[str, Any]
-
-
-def rvc_identity(model: nn.Module) -> dict[str, Any]:
-    """RVC version / sample rate / pitch flag from ``model.config`` when the synthesizer carries one."""
-    cfg = getattr(model, "config", None)
-    sr = getattr(cfg, "sr", None) or getattr(cfg, "sampling_rate", None)
-    f0 = getattr(cfg, "f0", None)
-    return {"version": getattr(cfg, "version", None), "sr": sr, "f0": None if f0 is None else bool(f0)}
-
-
-def recorded_unvoiced_f0(meta: Mapping[str, Any]) -> str | None:
-    """The unvoiced-F0 convention (``zero``/``fill``) the adapter was trained with; None when it is not
-    recorded (adapters from before rvclora recorded it, no-pitch ones, ones compressed from a model)."""
-    value = meta.get("unvoiced_f0")
-    return value if value in UNVOICED_F0 else None
-
-
-def blend_unvoiced_f0(metas: Sequence[Mapping[str, Any]], weights: Sequence[float]) -> str | None:
-    """A blend's convention: that of the part with the largest weight among those that recorded one (the
-    first of equals), since one pitch track feeds the whole blend."""
-    recorded = [(w, -i, c) for i, (m, w) in enumerate(zip(metas, weights)) if (c := recorded_unvoiced_f0(m))]
-    return max(recorded)[2] if recorded else None
 
 
 def _check_suffix(path: Path) -> str:
@@ -73,18 +46,16 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def utc_now() -> str:
-    """Creation stamp of files rvclora writes (UTC, seconds, ISO 8601 with Z)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def collect_adapter(model: nn.Module) -> tuple[Tensors, AdapterMeta]:
+    """The LoRA factors, full-module tensors and metadata of ``model``'s attached adapter (fp32, CPU).
 
-
-def collect_adapter(model: nn.Module) -> tuple[Tensors, Metadata]:
-    """The LoRA factors, full-module tensors and metadata of ``model``'s attached adapter (fp32, CPU)."""
+    A loaded adapter's ``info``, unvoiced-F0 convention and unknown keys carry over to the new metadata."""
     layers = list(lora_layers(model))
     if not layers:
         raise BadInputError("the model has no LoRA adapter to save", "attach one with add_lora or load_lora")
     state = lora_state(model)
     config: LoRAConfig = state.get("config") or LoRAConfig(rank=layers[0][1].rank)
+    loaded: AdapterMeta | None = state.get("metadata")
     tensors: Tensors = {}
     for path, layer in layers:
         tensors[f"{path}.lora_A"] = layer.lora_A.detach().to("cpu", torch.float32)
@@ -92,41 +63,42 @@ def collect_adapter(model: nn.Module) -> tuple[Tensors, Metadata]:
     for key, value in model.state_dict().items():
         if ".lora_" not in key and config.is_full_module(key.rpartition(".")[0]):
             tensors[FULL_PREFIX + key] = value.detach().to("cpu", torch.float32)
-    meta = dict(state.get("metadata") or {})  # keeps unknown keys of a loaded adapter
-    meta.update(
-        format=FORMAT,
-        format_version=FORMAT_VERSION,
-        config=config.to_dict(),
-        scale=layers[0][1].scale,
+    first_path, first = layers[0]
+    meta = AdapterMeta(
+        config=config,
+        scale=first.scale * (config.scale / config.scale_for(first_path)),  # at the config's own rank and alpha
         layers={p: layer.kind for p, layer in layers},
         conv_transpose_order={p: layer.order for p, layer in layers if isinstance(layer, LoRAConvTranspose1d)},
-        rvc=rvc_identity(model),
+        rvc=RvcIdentity.of(model),
         base_fingerprint=state.get("base_fingerprint") or base_fingerprint(model),
-        created=utc_now(),
+        unvoiced_f0=loaded.unvoiced_f0 if loaded else None,
+        info=dict(loaded.info) if loaded else {},
+        extra=dict(loaded.extra) if loaded else {},
     )
     return tensors, meta
 
 
 def write_adapter(
-    path: str | os.PathLike[str], tensors: Tensors, meta: Metadata, dtype: torch.dtype = DEFAULT_DTYPE
+    path: str | os.PathLike[str], tensors: Tensors, meta: AdapterMeta, dtype: torch.dtype = DEFAULT_DTYPE
 ) -> Path:
-    """Write an adapter atomically; the format follows the extension. Returns the path."""
+    """Write an adapter atomically; the format follows the extension. Returns the path.
+
+    The file's metadata adds the storage dtype and parameter count; absolute paths in ``info`` are not stored."""
     dest = Path(path).expanduser()
     suffix = _check_suffix(dest)
     if not dtype.is_floating_point:
         raise OutputError(f"adapter storage dtype must be a float type, got {dtype}", "use float16 or float32")
     stored = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
-    meta = dict(meta, dtype=str(dtype).removeprefix("torch."), params=sum(v.numel() for v in stored.values()))
-    meta = json.loads(json.dumps(meta, default=str))  # plain JSON values only, in both formats
-    if isinstance(meta.get("info"), dict):
-        meta["info"] = portable_info(meta["info"])
+    params = sum(v.numel() for v in stored.values())
+    written = replace(meta, dtype=str(dtype).removeprefix("torch."), params=params, info=portable_info(meta.info))
+    text = written.to_json()  # plain JSON values only, in both formats
     with atomic_write(dest, size_hint=sum(v.numel() * v.element_size() for v in stored.values())) as tmp:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
 
-            save_file(stored, str(tmp), metadata={META_KEY: json.dumps(meta)})
+            save_file(stored, str(tmp), metadata={META_KEY: text})
         else:
-            torch.save({META_KEY: meta, "tensors": stored}, tmp)
+            torch.save({META_KEY: json.loads(text), "tensors": stored}, tmp)
     return dest
 
 
@@ -155,15 +127,15 @@ def save_lora(
     uses the same by default.
     """
     tensors, meta = collect_adapter(model)
-    meta["info"] = {**meta.get("info", {}), **info}
+    meta.info.update(info)
     if unvoiced_f0 is not None:
         if unvoiced_f0 not in UNVOICED_F0:
             raise BadInputError(f"unknown unvoiced_f0 convention {unvoiced_f0!r}", "use zero or fill")
-        meta["unvoiced_f0"] = unvoiced_f0
+        meta.unvoiced_f0 = unvoiced_f0
     return write_adapter(path, tensors, meta, dtype)
 
 
-def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
+def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, AdapterMeta]:
     """Tensors (as stored) and metadata of an adapter file, without a model. Loads are always safe."""
     p = require_file(path, "adapter")
     suffix = _check_suffix(p)
@@ -196,12 +168,16 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
         _check_meta_size(p, len(json.dumps(meta, default=str)))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"{p.name} is not an rvclora adapter (no rvclora metadata)", "give an adapter file")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    try:
+        typed = AdapterMeta.from_dict(meta)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise BadInputError(f"adapter {p.name} has malformed metadata ({exc})", "re-export it with rvclora") from None
+    if typed.format_version > FORMAT_VERSION:
         raise IncompatibleError(
-            f"adapter {p.name} uses format version {meta['format_version']}, newer than this rvclora reads",
+            f"adapter {p.name} uses format version {typed.format_version}, newer than this rvclora reads",
             "upgrade rvclora",
         )
-    return tensors, meta
+    return tensors, typed
 
 
 def _depth(obj: Any) -> int:
@@ -233,10 +209,13 @@ def _too_deep(path: Path) -> BadInputError:
     )
 
 
-def _plan_layers(model: nn.Module, tensors: Tensors, meta: Metadata) -> tuple[list[tuple[str, LoRALayer]], list[str]]:
-    """Build (not yet attach) one wrapper per adapter layer; returns them and the problems found."""
-    orders = meta.get("conv_transpose_order", {})
-    kinds = meta.get("layers", {})
+def _plan_layers(
+    model: nn.Module, tensors: Tensors, meta: AdapterMeta
+) -> tuple[list[tuple[str, LoRALayer]], list[str]]:
+    """Build (not yet attach) one wrapper per adapter layer; returns them and the problems found. A layer's rank
+    is read from its tensors (files written before ``rank_pattern`` do not all state it)."""
+    orders = meta.conv_transpose_order
+    kinds = meta.layers
     paths = [k[: -len(".lora_A")] for k in tensors if k.endswith(".lora_A")]
     planned, problems = [], []
     for path in paths:
@@ -267,13 +246,18 @@ def _plan_layers(model: nn.Module, tensors: Tensors, meta: Metadata) -> tuple[li
 
 
 def attach_adapter(
-    model: nn.Module, tensors: Tensors, meta: Metadata, scale: float = 1.0, force: bool = False, name: str = "adapter"
-) -> Metadata:
+    model: nn.Module,
+    tensors: Tensors,
+    meta: AdapterMeta,
+    scale: float = 1.0,
+    force: bool = False,
+    name: str = "adapter",
+) -> AdapterMeta:
     """Attach an adapter (already read) to a plain base model, checking that it fits unless ``force``."""
     if any(True for _ in lora_layers(model)):
         raise IncompatibleError("the model already has a LoRA adapter attached", "merge or remove it first")
     fingerprint = base_fingerprint(model)
-    wanted = meta.get("base_fingerprint")
+    wanted = meta.base_fingerprint
     problems = []
     if wanted and wanted != fingerprint:
         problems.append(f"{name} was trained on another base model (fingerprint {wanted[:12]} ≠ {fingerprint[:12]})")
@@ -292,21 +276,19 @@ def attach_adapter(
 
         for problem in problems:
             err.print(f"[yellow]warning:[/] {problem}; loading anyway (forced)")
-    config = LoRAConfig.from_dict(meta.get("config", {}))
-    layer_scale = float(meta.get("scale", config.scale)) * scale
     for path, layer in planned:
-        layer.scale = layer_scale
-        if config.dropout > 0:
-            layer.dropout = torch.nn.Dropout(config.dropout)
+        layer.scale = meta.layer_scale(path) * scale
+        if meta.config.dropout > 0:
+            layer.dropout = torch.nn.Dropout(meta.config.dropout)
         replace_module(model, path, layer)
     if full:
         model.load_state_dict(full, strict=False)
     state = lora_state(model)
-    state.update(config=config, base_fingerprint=wanted or fingerprint, metadata=dict(meta))
+    state.update(config=meta.config, base_fingerprint=wanted or fingerprint, metadata=meta)
     return meta
 
 
-def load_lora(model: nn.Module, path: str | os.PathLike[str], scale: float = 1.0, force: bool = False) -> Metadata:
+def load_lora(model: nn.Module, path: str | os.PathLike[str], scale: float = 1.0, force: bool = False) -> AdapterMeta:
     """Attach the adapter at ``path`` to ``model`` (in place) at ``scale``; returns its metadata.
 
     A base with another fingerprint, or layers whose shapes differ, raise IncompatibleError unless ``force``

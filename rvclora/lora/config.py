@@ -7,7 +7,8 @@ synthesizer's module names, e.g. ``dec.ups.*``. A preset is a named list of patt
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from rvclora.choices import TargetPreset
@@ -39,7 +40,12 @@ DEFAULT_PRESET = TargetPreset.voice.value
 
 @dataclass
 class LoRAConfig:
-    """How an adapter is shaped. Scale = alpha / rank (or alpha / sqrt(rank) with ``rslora``)."""
+    """How an adapter is shaped. Scale = alpha / rank (or alpha / sqrt(rank) with ``rslora``).
+
+    ``rank_pattern`` / ``alpha_pattern`` (module-path pattern → rank / alpha, as PEFT's) give some layers their
+    own rank or alpha: an exact module path wins, else the first pattern that matches the path or a parent.
+    Compress and blends use them for per-layer ranks, with alphas that keep every layer's scale equal.
+    """
 
     rank: int = 8
     alpha: float = 8.0
@@ -49,9 +55,19 @@ class LoRAConfig:
     rslora: bool = False
     # Small modules trained fully and stored whole in the adapter (e.g. the speaker embedding).
     full_modules: list[str] = field(default_factory=lambda: ["emb_g"])
+    # Per-layer shape (not workspace settings: written by compress and blends, or given through the Python API).
+    rank_pattern: dict[str, int] = field(default_factory=dict, metadata={"setting": False})
+    alpha_pattern: dict[str, float] = field(default_factory=dict, metadata={"setting": False})
 
     def __post_init__(self) -> None:
         from rvclora.errors import ConfigError
+
+        for path, rank in self.rank_pattern.items():
+            if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+                raise ConfigError(f"LoRA rank_pattern: the rank of {path} must be a positive integer, got {rank!r}")
+        for path, alpha in self.alpha_pattern.items():
+            if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
+                raise ConfigError(f"LoRA alpha_pattern: the alpha of {path} must be positive, got {alpha!r}")
 
         if not isinstance(self.rank, int) or self.rank < 1:
             raise ConfigError(f"LoRA rank must be a positive integer, got {self.rank!r}")
@@ -67,7 +83,26 @@ class LoRAConfig:
 
     @property
     def scale(self) -> float:
+        """The scale of a layer at ``rank`` and ``alpha`` (one not shaped by a pattern)."""
         return self.alpha / (self.rank**0.5 if self.rslora else self.rank)
+
+    def rank_for(self, module_path: str) -> int:
+        return _pattern_value(self.rank_pattern, module_path, self.rank)
+
+    def alpha_for(self, module_path: str) -> float:
+        return _pattern_value(self.alpha_pattern, module_path, self.alpha)
+
+    def scale_for(self, module_path: str) -> float:
+        """The scale of the layer at ``module_path``: its alpha over its rank (or √rank with ``rslora``)."""
+        rank = self.rank_for(module_path)
+        return self.alpha_for(module_path) / (rank**0.5 if self.rslora else rank)
+
+    def with_layer_ranks(self, ranks: Mapping[str, int]) -> LoRAConfig:
+        """This config with ``ranks`` (module path → rank) in ``rank_pattern`` for the layers whose rank is not
+        ``rank``, each with the alpha that keeps this config's scale, so every layer scales alike."""
+        pattern = {p: r for p, r in ranks.items() if r != self.rank}
+        alphas = {p: self.scale * (r**0.5 if self.rslora else r) for p, r in pattern.items()}
+        return replace(self, rank_pattern=pattern, alpha_pattern=alphas)
 
     def _target_items(self) -> list[str]:
         return [self.targets] if isinstance(self.targets, str) else list(self.targets)
@@ -100,12 +135,23 @@ class LoRAConfig:
         return any(path_matches(module_path, p) for p in self.full_modules)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values; empty patterns are left out, so configs without them read as they always did."""
+        data = asdict(self)
+        for name in ("rank_pattern", "alpha_pattern"):
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoRAConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> LoRAConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def _pattern_value(patterns: Mapping[str, Any], module_path: str, default: Any) -> Any:
+    if module_path in patterns:
+        return patterns[module_path]
+    return next((v for p, v in patterns.items() if path_matches(module_path, p)), default)
 
 
 def path_matches(module_path: str, pattern: str) -> bool:

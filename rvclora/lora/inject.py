@@ -11,12 +11,13 @@ from typing import Any
 from torch import nn
 
 from rvclora.errors import ConfigError, IncompatibleError
-from rvclora.lora.config import LoRAConfig
+from rvclora.lora.config import LoRAConfig, path_matches
 from rvclora.lora.fingerprint import base_fingerprint
 from rvclora.lora.layers import LoRALayer, wrapper_class
 
-# Per-model bookkeeping: the config, the base fingerprint taken before training, the metadata of a loaded
-# adapter (unknown keys survive a re-save) and the parameters add_lora froze (remove_lora thaws exactly those).
+# Per-model bookkeeping: the config, the base fingerprint taken before training, the AdapterMeta of a loaded
+# adapter (its info and unknown keys survive a re-save) and the parameters add_lora froze (remove_lora thaws
+# exactly those).
 _STATE_ATTR = "_rvclora"
 
 
@@ -87,6 +88,12 @@ def add_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
     wrapped = [p for p in candidates if config.matches(p)]
     if not wrapped:
         raise ConfigError("the LoRA targets select no layer (all excluded)", "loosen the exclude patterns")
+    shaped = [p for p in (*config.rank_pattern, *config.alpha_pattern) if not any(path_matches(w, p) for w in wrapped)]
+    if shaped:
+        raise ConfigError(
+            f"LoRA rank/alpha pattern(s) {', '.join(dict.fromkeys(shaped))} match no targeted layer",
+            "check the module paths in rank_pattern / alpha_pattern",
+        )
     frozen = []
     for name, param in model.named_parameters():
         if name not in trainable and param.requires_grad:
@@ -94,8 +101,9 @@ def add_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
             frozen.append(name)
     for path in wrapped:
         base = model.get_submodule(path)
-        replace_module(model, path, wrapper_class(base)(base, config.rank, config.scale, config.dropout))
-    lora_state(model).update(config=config, base_fingerprint=fingerprint, frozen=frozen, metadata={})
+        wrapper = wrapper_class(base)(base, config.rank_for(path), config.scale_for(path), config.dropout)
+        replace_module(model, path, wrapper)
+    lora_state(model).update(config=config, base_fingerprint=fingerprint, frozen=frozen, metadata=None)
     return wrapped
 
 

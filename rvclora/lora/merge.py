@@ -12,20 +12,11 @@ import torch
 from torch import nn
 
 from rvclora.errors import ConfigError, IncompatibleError
-from rvclora.lora.adapter import (
-    FORMAT,
-    FORMAT_VERSION,
-    FULL_PREFIX,
-    Metadata,
-    Tensors,
-    attach_adapter,
-    blend_unvoiced_f0,
-    full_tensors,
-    utc_now,
-)
+from rvclora.lora.adapter import FULL_PREFIX, Tensors, attach_adapter, full_tensors
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import lora_layers, strip_wrappers
 from rvclora.lora.layers import rank_dims
+from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 
 
 def merge_adapters(model: nn.Module) -> nn.Module:
@@ -55,11 +46,11 @@ def _common(values: Sequence[object], what: str, force: bool) -> object:
 
 
 def blend_adapters(
-    adapters: Sequence[tuple[Tensors, Metadata]],
+    adapters: Sequence[tuple[Tensors, AdapterMeta]],
     weights: Sequence[float],
     base: Mapping[str, torch.Tensor] | None = None,
     force: bool = False,
-) -> tuple[Tensors, Metadata]:
+) -> tuple[Tensors, AdapterMeta]:
     """One adapter computing Σ wᵢ·adapterᵢ exactly (ranks concatenated, scale 1).
 
     Whole modules (the speaker embedding) blend as base + Σ wᵢ·(Fᵢ − base); without ``base`` that needs
@@ -68,21 +59,21 @@ def blend_adapters(
     if not adapters or len(adapters) != len(weights):
         raise ConfigError("give one weight per adapter", f"got {len(adapters)} adapters and {len(weights)} weights")
     metas = [m for _, m in adapters]
-    fingerprint = _common([m.get("base_fingerprint") for m in metas], "base models", force)
+    fingerprint = _common([m.base_fingerprint for m in metas], "base models", force)
     a_parts: dict[str, list[torch.Tensor]] = {}
     b_parts: dict[str, list[torch.Tensor]] = {}
     kinds: dict[str, str] = {}
     orders: dict[str, str] = {}
     for (tensors, meta), weight in zip(adapters, weights):
-        scale = float(meta.get("scale", LoRAConfig.from_dict(meta.get("config", {})).scale))
         for key in (k for k in tensors if k.endswith(".lora_A")):
             path = key[: -len(".lora_A")]
-            kind = meta.get("layers", {}).get(path, "")
-            order = meta.get("conv_transpose_order", {}).get(path)
+            kind = meta.layers.get(path, "")
+            order = meta.conv_transpose_order.get(path)
             if kinds.setdefault(path, kind) != kind or orders.setdefault(path, order) != order:
                 raise IncompatibleError(f"layer {path} is shaped differently in the adapters", "re-train one of them")
             a_parts.setdefault(path, []).append(tensors[key].to(torch.float32))
-            b_parts.setdefault(path, []).append(tensors[f"{path}.lora_B"].to(torch.float32) * (weight * scale))
+            scaled = tensors[f"{path}.lora_B"].to(torch.float32) * (weight * meta.layer_scale(path))
+            b_parts.setdefault(path, []).append(scaled)
     out: Tensors = {}
     for path, a_list in a_parts.items():
         a_dim, b_dim = rank_dims(kinds[path], orders[path])
@@ -92,36 +83,30 @@ def blend_adapters(
         except RuntimeError as exc:
             raise IncompatibleError(f"layer {path} has different shapes in the adapters", "blend one base") from exc
     out.update(_blend_full(adapters, weights, base))
-    configs = [LoRAConfig.from_dict(m.get("config", {})) for m in metas]
+    configs = [m.config for m in metas]
     rank = sum(c.rank for c in configs)
+    a_dims = {path: rank_dims(kinds[path], orders[path])[0] for path in a_parts}
     config = LoRAConfig(
         rank=rank,
         alpha=float(rank),
         targets=sorted({p for c in configs for p in c.target_patterns()}),
         full_modules=sorted({p for c in configs for p in c.full_modules}),
+    ).with_layer_ranks({path: out[f"{path}.lora_A"].shape[dim] for path, dim in a_dims.items()})
+    meta = AdapterMeta(
+        config=config,
+        scale=1.0,
+        layers={p: k for p, k in kinds.items() if k},
+        conv_transpose_order={p: o for p, o in orders.items() if o},
+        rvc=metas[0].rvc,
+        unvoiced_f0=blend_unvoiced_f0(metas, weights),
+        base_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        info={"blend": [{"weight": w, "info": m.info, "created": m.created} for m, w in zip(metas, weights)]},
     )
-    meta: Metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "scale": 1.0,
-        "layers": {p: k for p, k in kinds.items() if k},
-        "conv_transpose_order": {p: o for p, o in orders.items() if o},
-        "rvc": metas[0].get("rvc", {}),
-        **({"unvoiced_f0": c} if (c := blend_unvoiced_f0(metas, weights)) else {}),
-        "base_fingerprint": fingerprint,
-        "created": utc_now(),
-        "info": {
-            "blend": [
-                {"weight": w, "info": m.get("info", {}), "created": m.get("created")} for m, w in zip(metas, weights)
-            ]
-        },
-    }
     return out, meta
 
 
 def _blend_full(
-    adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], base: Mapping[str, torch.Tensor] | None
+    adapters: Sequence[tuple[Tensors, AdapterMeta]], weights: Sequence[float], base: Mapping[str, torch.Tensor] | None
 ) -> Tensors:
     fulls = [full_tensors(t) for t, _ in adapters]
     keys = sorted({k for f in fulls for k in f})
@@ -142,7 +127,7 @@ def _blend_full(
 
 
 def merge_weighted(
-    model: nn.Module, adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], force: bool = False
+    model: nn.Module, adapters: Sequence[tuple[Tensors, AdapterMeta]], weights: Sequence[float], force: bool = False
 ) -> nn.Module:
     """Bake Σ wᵢ·adapterᵢ into a plain base model; returns it without wrappers (upstream keys)."""
     tensors, meta = blend_adapters(adapters, weights, base=model.state_dict(), force=force)

@@ -235,6 +235,8 @@ def _lora_section() -> Section:
     """Build the ``lora:`` section from LoRAConfig's fields so its defaults are never restated here."""
     keys = []
     for f in dataclasses.fields(LoRAConfig):
+        if f.metadata.get("setting") is False:
+            continue
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:

@@ -136,11 +136,12 @@ def test_error_falls_with_rank_and_full_rank_is_exact(assets: dict[str, Path]) -
 def test_adapter_metadata_and_balanced_scale(assets: dict[str, Path]) -> None:
     compress_model(assets["voice"], assets["base"], assets["dir"] / "meta.safetensors", _options(rank=3))
     tensors, meta = read_adapter(assets["dir"] / "meta.safetensors")
-    assert meta["scale"] == 1.0 and meta["config"]["alpha"] == meta["config"]["rank"] == 3
+    assert meta.scale == 1.0 and meta.config.alpha == meta.config.rank == 3
     assert "full.emb_g.weight" in tensors and "full.enc_p.encoder.attn_layers.0.emb_rel_k" in tensors
-    assert meta["info"]["base_name"] == assets["base"].name  # adapters keep no absolute local paths
-    assert set(meta["ranks"]) == set(meta["layers"])
-    for path, kind in meta["layers"].items():
+    assert meta.info["base_name"] == assets["base"].name  # adapters keep no absolute local paths
+    assert set(meta.config.rank_pattern) < set(meta.layers)  # only the layers below rank 3 are listed
+    assert all(meta.layer_scale(p) == 1.0 for p in meta.layers)
+    for path, kind in meta.layers.items():
         assert kind in ("linear", "embedding", "conv1d", "conv_transpose1d")
         assert f"{path}.lora_A" in tensors and f"{path}.lora_B" in tensors
 
@@ -154,7 +155,10 @@ def test_auto_rank_meets_target_with_per_layer_ranks(assets: dict[str, Path]) ->
     base = load_synthesizer(assets["base"])
     base.remove_posterior_encoder()
     load_lora(base, out)
-    assert {p: layer.rank for p, layer in lora_layers(base)} == read_adapter(out)[1]["ranks"]
+    meta = read_adapter(out)[1]
+    assert {p: layer.rank for p, layer in lora_layers(base)} == {p: meta.config.rank_for(p) for p in meta.layers}
+    assert meta.config.rank == max(ranks) and meta.config.rank_pattern  # the largest, and the layers below it
+    assert {layer.scale for _, layer in lora_layers(base)} == {1.0}
 
 
 def test_unrelated_voice_is_refused_unless_forced(assets: dict[str, Path]) -> None:
@@ -250,7 +254,7 @@ def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_pat
     new = _deltas(base, tmp_path / "r2.safetensors")
     for row in report["layers"]:
         path, delta = row["layer"], old[row["layer"]]
-        layout = Layout(meta["layers"][path], tuple(delta.shape), meta["conv_transpose_order"].get(path))
+        layout = Layout(meta.layers[path], tuple(delta.shape), meta.conv_transpose_order.get(path))
         sv = torch.linalg.svdvals(layout.to_matrix(delta).double())
         tail = float(sv[2:].square().sum().sqrt())
         assert abs(float((new[path] - delta).norm()) - tail) < 1e-4 * float(delta.norm()) + 1e-6

@@ -22,7 +22,9 @@ from rvclora.infer.chunking import ChunkConfig
 from rvclora.infer.converter import Converter
 from rvclora.infer.options import ConvertOptions
 from rvclora.infer.pipeline import analyze, synthesize
-from rvclora.lora.adapter import blend_unvoiced_f0, read_adapter, recorded_unvoiced_f0
+from rvclora.lora.adapter import read_adapter
+from rvclora.lora.config import LoRAConfig
+from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 from rvclora.models.noise import without_noise
 from rvclora.workspace import Workspace
 from rvclora.workspace.schema import ENV_VARS
@@ -174,9 +176,9 @@ def test_fill_changes_the_output_and_equals_the_model_fed_the_formulas_pitch(pla
 def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[str, Path]) -> None:
     from rvclora.inspection import describe
 
-    assert read_adapter(assets["fill"])[1]["unvoiced_f0"] == "fill"
+    assert read_adapter(assets["fill"])[1].unvoiced_f0 == "fill"
     assert describe(assets["fill"])["unvoiced_f0"] == "fill"  # `rvclora inspect` shows it
-    assert recorded_unvoiced_f0(read_adapter(assets["legacy"])[1]) is None
+    assert read_adapter(assets["legacy"])[1].unvoiced_f0 is None
     conv = _converter(assets, model=None, lora=assets["fill"])
     assert conv.voices[0].unvoiced_f0 == "fill"
     wav = _speech()
@@ -197,15 +199,17 @@ def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[s
 def test_blends_follow_the_heaviest_part_and_the_user_config_sets_the_plain_default(
     assets: dict[str, Path], tmp_path: Path
 ) -> None:
-    fill, zero = {"unvoiced_f0": "fill"}, {"unvoiced_f0": "zero"}
+    fill, zero, none = (
+        AdapterMeta(config=LoRAConfig(), scale=1.0, layers={}, unvoiced_f0=c) for c in ("fill", "zero", None)
+    )
     assert blend_unvoiced_f0([fill, zero], [0.7, 0.3]) == "fill"
     assert blend_unvoiced_f0([fill, zero], [0.3, 0.7]) == "zero"
     assert blend_unvoiced_f0([fill, zero], [0.5, 0.5]) == "fill"  # first of equals
-    assert blend_unvoiced_f0([{}, zero], [0.9, 0.1]) == "zero" and blend_unvoiced_f0([{}], [1.0]) is None
+    assert blend_unvoiced_f0([none, zero], [0.9, 0.1]) == "zero" and blend_unvoiced_f0([none], [1.0]) is None
     from rvclora.lora.merge import blend_adapters
 
     parts = [read_adapter(assets["fill"]), read_adapter(assets["zero"])]
-    assert blend_adapters(parts, [0.2, 0.8])[1]["unvoiced_f0"] == "zero"  # `rvclora merge` blends keep it
+    assert blend_adapters(parts, [0.2, 0.8])[1].unvoiced_f0 == "zero"  # `rvclora merge` blends keep it
     blend = _converter(assets, model=None, lora=[assets["fill"], assets["zero"]], weights=[0.6, 0.4])
     assert blend.voices[0].unvoiced_f0 == "fill"
 
@@ -303,7 +307,6 @@ def test_training_records_the_convention_of_the_pitch_files(
     voice: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import rvclora.train.workflow as workflow
-    from rvclora.lora.config import LoRAConfig
     from rvclora.lora.inject import add_lora, lora_layers
     from rvclora.models.checkpoint import load_synthesizer
     from rvclora.train.loop import _save_output
@@ -319,7 +322,7 @@ def test_training_records_the_convention_of_the_pitch_files(
     for _, layer in lora_layers(net):
         layer.lora_B.data.normal_()
     path = _save_output(net, jobs[-1], "lora", None, 3, "fp", 1)
-    assert read_adapter(path)[1]["unvoiced_f0"] == "fill"
+    assert read_adapter(path)[1].unvoiced_f0 == "fill"
 
     workflow.train_workspace(voice, {"f0": False})
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention

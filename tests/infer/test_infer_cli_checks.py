@@ -215,7 +215,7 @@ def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(
     adapter = save_lora(
         model, ws / "adapters" / "alice.safetensors", base=str(setup["base"]), workspace=str(ws.absolute())
     )
-    info = read_adapter(adapter)[1]["info"]
+    info = read_adapter(adapter)[1].info
     assert not [v for v in info.values() if isinstance(v, str) and v.startswith("/")], info
     assert info["base_name"] == setup["base"].name
     shutil.move(str(ws), str(tmp_path / "alice2"))

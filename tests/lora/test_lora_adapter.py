@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from test_lora_inject import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
-from rvclora.lora.adapter import load_lora, read_adapter, save_lora, write_adapter
+from rvclora.lora.adapter import attach_adapter, load_lora, read_adapter, save_lora, write_adapter
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
 from rvclora.lora.inject import add_lora, lora_layers
 from rvclora.lora.layers import POINTWISE_FIRST
 from rvclora.lora.merge import blend_adapters, merge_weighted
+from rvclora.lora.meta import RvcIdentity
 from rvclora.lora.weights import effective_weight
 
 
@@ -41,14 +43,14 @@ def test_save_load_exact_fp32(tmp_path: Path, suffix: str) -> None:
         assert torch.equal(ours[p].lora_A, layer.lora_A) and torch.equal(ours[p].lora_B, layer.lora_B)
         assert ours[p].scale == layer.scale == 2.0
     assert torch.equal(fresh.emb_g.weight, model.emb_g.weight)
-    assert meta["info"] == {"epochs": 3, "note": "hi"}
+    assert meta.info == {"epochs": 3, "note": "hi"}
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
 def test_default_fp16_storage_rounds_only(tmp_path: Path, suffix: str) -> None:
     model = trained(1)
     tensors, meta = read_adapter(save_lora(model, tmp_path / f"a{suffix}"))
-    assert meta["dtype"] == "float16"
+    assert meta.dtype == "float16"
     for p, layer in lora_layers(model):
         assert tensors[f"{p}.lora_A"].dtype == torch.float16
         assert torch.equal(tensors[f"{p}.lora_B"], layer.lora_B.detach().half())
@@ -58,26 +60,26 @@ def test_default_fp16_storage_rounds_only(tmp_path: Path, suffix: str) -> None:
 def test_metadata_describes_the_adapter(tmp_path: Path) -> None:
     model = trained(1, targets="voice", rank=4, alpha=8.0)
     tensors, meta = read_adapter(save_lora(model, tmp_path / "a.safetensors", dtype=torch.float32))
-    assert meta["format"] == "rvclora.lora" and meta["format_version"] == 1
-    assert meta["config"]["rank"] == 4 and meta["config"]["alpha"] == 8.0 and meta["config"]["targets"] == "voice"
-    assert meta["scale"] == 2.0
-    assert meta["rvc"] == {"version": "v2", "sr": 40000, "f0": True}
-    assert meta["base_fingerprint"] == base_fingerprint(tiny_model(0))
-    assert meta["conv_transpose_order"] == {"dec.ups.0": POINTWISE_FIRST}
-    assert meta["layers"]["dec.ups.0"] == "conv_transpose1d" and meta["layers"]["dec.cond"] == "conv1d"
-    assert meta["params"] == sum(t.numel() for t in tensors.values())
-    assert datetime.fromisoformat(meta["created"].replace("Z", "+00:00")).tzinfo is not None
-    assert set(tensors) == {f"{p}.lora_{f}" for p in meta["layers"] for f in "AB"} | {"full.emb_g.weight"}
+    assert meta.to_dict()["format"] == "rvclora.lora" and meta.format_version == 1
+    assert meta.config == LoRAConfig(rank=4, alpha=8.0, targets="voice")
+    assert meta.scale == 2.0
+    assert meta.rvc == RvcIdentity(version="v2", sr=40000, f0=True)
+    assert meta.base_fingerprint == base_fingerprint(tiny_model(0))
+    assert meta.conv_transpose_order == {"dec.ups.0": POINTWISE_FIRST}
+    assert meta.layers["dec.ups.0"] == "conv_transpose1d" and meta.layers["dec.cond"] == "conv1d"
+    assert meta.params == sum(t.numel() for t in tensors.values())
+    assert meta.created and datetime.fromisoformat(meta.created.replace("Z", "+00:00")).tzinfo is not None
+    assert set(tensors) == {f"{p}.lora_{f}" for p in meta.layers for f in "AB"} | {"full.emb_g.weight"}
 
 
 def test_unknown_metadata_keys_survive_load_and_resave(tmp_path: Path) -> None:
     tensors, meta = read_adapter(save_lora(trained(1), tmp_path / "a.pth"))
-    meta["from_the_future"] = {"x": [1, 2]}
+    meta.extra["from_the_future"] = {"x": [1, 2]}
     write_adapter(tmp_path / "b.safetensors", tensors, meta)
     model = tiny_model(0)
-    assert load_lora(model, tmp_path / "b.safetensors")["from_the_future"] == {"x": [1, 2]}
+    assert load_lora(model, tmp_path / "b.safetensors").extra["from_the_future"] == {"x": [1, 2]}
     _, again = read_adapter(save_lora(model, tmp_path / "c.safetensors"))
-    assert again["from_the_future"] == {"x": [1, 2]}
+    assert again.extra["from_the_future"] == {"x": [1, 2]} and again.to_dict()["from_the_future"] == {"x": [1, 2]}
 
 
 def test_fingerprint_stable_across_fp16_fp32_and_forms() -> None:
@@ -118,7 +120,7 @@ def test_wrong_base_refused_unless_forced(tmp_path: Path) -> None:
 def test_shape_mismatch_refused(tmp_path: Path) -> None:
     tensors, meta = read_adapter(save_lora(trained(1), tmp_path / "a.safetensors"))
     tensors["dec.cond.lora_A"] = torch.zeros(3, 9, 1)
-    meta.pop("base_fingerprint")
+    meta.base_fingerprint = None
     write_adapter(tmp_path / "b.safetensors", tensors, meta)
     with pytest.raises(IncompatibleError, match="dec.cond"):
         load_lora(tiny_model(0), tmp_path / "b.safetensors")
@@ -200,8 +202,8 @@ def test_blended_adapter_file_equals_weighted_sum(tmp_path: Path) -> None:
     for p in db:
         assert torch.allclose(db[p], 0.5 * d1[p] + 0.5 * d2[p], rtol=1e-5, atol=1e-7), p
     assert torch.allclose(model.emb_g.weight, 0.5 * (one.emb_g.weight + two.emb_g.weight))
-    assert [b["weight"] for b in meta["info"]["blend"]] == [0.5, 0.5]
-    assert meta["created"].endswith("Z") and meta["config"]["rank"] == 6
+    assert [b["weight"] for b in meta.info["blend"]] == [0.5, 0.5]
+    assert meta.created and meta.created.endswith("Z") and meta.config.rank == 6 and not meta.config.rank_pattern
     with pytest.raises(ConfigError, match="base model"):
         blend_adapters(files, [1.0, 1.0])
 
@@ -209,7 +211,53 @@ def test_blended_adapter_file_equals_weighted_sum(tmp_path: Path) -> None:
 def test_blend_refuses_adapters_of_different_bases(tmp_path: Path) -> None:
     a = read_adapter(save_lora(trained(1), tmp_path / "a.pth"))
     tensors, meta = read_adapter(save_lora(trained(2), tmp_path / "b.pth"))
-    meta = json.loads(json.dumps(meta))
-    meta["base_fingerprint"] = "0" * 64
+    meta.base_fingerprint = "0" * 64
     with pytest.raises(IncompatibleError, match="different base"):
         blend_adapters([a, (tensors, meta)], [0.5, 0.5])
+
+
+def test_rank_pattern_shapes_each_layer_and_round_trips(tmp_path: Path) -> None:
+    config = LoRAConfig(
+        rank=3, alpha=6.0, targets="all", rank_pattern={"dec.ups": 1, "dec.cond": 5}, alpha_pattern={"dec.cond": 5.0}
+    )
+    model = tiny_model(0)
+    add_lora(model, config)
+    randomize_adapter(model, 1)
+    layers = dict(lora_layers(model))
+    assert (layers["dec.ups.0"].rank, layers["dec.cond"].rank, layers["enc_p.proj"].rank) == (1, 5, 3)
+    assert (layers["dec.ups.0"].scale, layers["dec.cond"].scale, layers["enc_p.proj"].scale) == (6.0, 1.0, 2.0)
+    path = save_lora(model, tmp_path / "a.safetensors", dtype=torch.float32)
+    with safe_open(str(path), framework="pt") as f:
+        raw = json.loads(f.metadata()["rvclora"])
+    assert raw["format_version"] == 2  # layers scale differently: a version-1 reader would apply one scale to all
+    fresh = tiny_model(0)
+    meta = load_lora(fresh, path)
+    assert meta.config == config and {p: layer.scale for p, layer in lora_layers(fresh)} == {
+        p: layer.scale for p, layer in layers.items()
+    }
+    x = tiny_inputs()
+    assert torch.equal(fresh(*x), model(*x))
+    tensors, blend = blend_adapters([read_adapter(path), read_adapter(path)], [0.25, 0.75])
+    assert blend.config.rank == 6 and blend.config.rank_pattern == {"dec.ups.0": 2, "dec.cond": 10}
+    assert blend.single_scale and blend.to_dict()["format_version"] == 1
+    blended = tiny_model(0)
+    attach_adapter(blended, tensors, blend)
+    assert {p: layer.rank for p, layer in lora_layers(blended)}["dec.cond"] == 10
+    d, db = _deltas(model), _deltas(blended)
+    for p in d:
+        assert torch.allclose(db[p], d[p], rtol=1e-5, atol=1e-6), p
+
+
+def test_rank_pattern_that_matches_no_layer_is_refused() -> None:
+    with pytest.raises(ConfigError, match="dec.upz"):
+        add_lora(tiny_model(0), LoRAConfig(targets="all", rank_pattern={"dec.upz.*": 2}))
+    with pytest.raises(ConfigError, match="positive"):
+        LoRAConfig(rank_pattern={"dec.ups.*": 0})
+
+
+def test_configs_without_patterns_read_and_write_as_before() -> None:
+    from rvclora.workspace.schema import SECTIONS
+
+    assert set(LoRAConfig().to_dict()) == {"rank", "alpha", "dropout", "targets", "exclude", "rslora", "full_modules"}
+    lora = next(s for s in SECTIONS if s.name == "lora")
+    assert "rank_pattern" not in {k.name for k in lora.keys}  # not a workspace setting

@@ -88,7 +88,7 @@ def test_adapter_moves_between_fp32_training_and_fp16_inference_files(
     inputs = dict(np.load(reference_dir / f"{name}.npz"))
     small = load_synthesizer(reference_dir / f"{name}.pth")  # fp16 file: same fingerprint, no force needed
     meta = load_lora(small, path)
-    assert meta["rvc"] == {"version": "v2", "sr": 40000, "f0": True}
+    assert (meta.rvc.version, meta.rvc.sr, meta.rvc.f0) == ("v2", 40000, True)
     assert torch.allclose(infer(small, inputs), infer(trained, inputs), rtol=1e-4, atol=1e-5)
 
 
@@ -103,4 +103,4 @@ def test_default_preset_full_size_v2_40k_under_one_megabyte(tmp_path: Path) -> N
     assert path.stat().st_size <= 1_000_000
     _, meta = read_adapter(path)
     # hand count (docs/adapter-format.md): LoRA 416,520 at rank 8 + emb_g 109·256
-    assert meta["params"] == 416_520 + 109 * 256
+    assert meta.params == 416_520 + 109 * 256

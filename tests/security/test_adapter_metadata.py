@@ -55,7 +55,7 @@ def test_read_adapter_refuses(tmp_path: Path, make) -> None:  # type: ignore[no-
 
 def test_real_adapter_still_reads(tiny_adapter: Path) -> None:
     tensors, meta = read_adapter(tiny_adapter)
-    assert tensors and meta["format"] == "rvclora.lora"
+    assert tensors and meta.to_dict()["format"] == "rvclora.lora"
 
 
 @pytest.mark.parametrize("command", ["inspect", "merge", "infer"])

@@ -41,8 +41,11 @@ def _pth(p: Path) -> Path:
 
 def _safetensors(p: Path) -> Path:
     from rvclora.lora.adapter import write_adapter
+    from rvclora.lora.config import LoRAConfig
+    from rvclora.lora.meta import AdapterMeta
 
-    return write_adapter(p / "a.safetensors", {"x.lora_A": torch.ones(2, 2)}, {"format": "rvclora.lora"})
+    meta = AdapterMeta(config=LoRAConfig(), scale=1.0, layers={})
+    return write_adapter(p / "a.safetensors", {"x.lora_A": torch.ones(2, 2)}, meta)
 
 
 def _yaml(p: Path) -> Path:

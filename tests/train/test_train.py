@@ -93,8 +93,8 @@ def test_adapter_holds_only_the_adapter_and_matches_the_base(trained, reference_
     tensors, meta = read_adapter(result.output)
     assert tensors and all(k.endswith((".lora_A", ".lora_B")) or k.startswith("full.emb_g") for k in tensors)
     assert not any("enc_q" in k or k.startswith("full.dec") for k in tensors)
-    assert meta["base_fingerprint"] == base_fingerprint(load_synthesizer(reference_dir / BASE))
-    assert meta["info"]["training"]["steps"] == result.steps == 24
+    assert meta.base_fingerprint == base_fingerprint(load_synthesizer(reference_dir / BASE))
+    assert meta.info["training"]["steps"] == result.steps == 24
     # --save-every 3 → epochs 3 and 6 as epoch adapters, --keep 2 keeps both; epoch 8 is the final file
     assert sorted(p.name for p in (root / "adapters").glob("voice_e*")) == [
         "voice_e3_s9.safetensors",

@@ -73,7 +73,7 @@ def test_sigint_inside_a_step_lets_it_finish_then_stops(
     from rvclora.lora.adapter import read_adapter
 
     meta = read_adapter(tmp_path / "adapters" / "voice.safetensors")[1]
-    assert meta["info"]["training"]["steps"] == 2
+    assert meta.info["training"]["steps"] == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
 
 

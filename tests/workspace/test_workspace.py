@@ -86,6 +86,7 @@ def test_lora_section_follows_the_dataclass(tmp_path: Path) -> None:
     expected = {
         f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
         for f in dataclasses.fields(LoRAConfig)
+        if f.metadata.get("setting", True)  # rank_pattern/alpha_pattern: per-layer shape, not settings
     }
     ws = Workspace.open(tmp_path / "v")
     assert ws.settings.lora.as_dict() == expected
