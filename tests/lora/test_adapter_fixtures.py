@@ -1,6 +1,6 @@
 """Adapter files written by older rvclora keep loading: same metadata, same merged weights.
 
-The fixtures in tests/fixtures/adapters/ were written once by the code of commit 10a5d67 (make_fixtures.py
+The fixtures in tests/lora/fixtures/adapters/ were written once by the code of commit 10a5d67 (make_fixtures.py
 there says how); expected.json holds the merged-weight figures that code computed from them.
 """
 
