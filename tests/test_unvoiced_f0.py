@@ -172,7 +172,7 @@ def test_fill_changes_the_output_and_equals_the_model_fed_the_formulas_pitch(pla
 
 
 def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[str, Path]) -> None:
-    from rvclora.inspection import describe
+    from rvclora.inspect.stage import describe
 
     assert read_adapter(assets["fill"])[1]["unvoiced_f0"] == "fill"
     assert describe(assets["fill"])["unvoiced_f0"] == "fill"  # `rvclora inspect` shows it

@@ -44,7 +44,7 @@ def inspect_command(
 
     Knows RVC voice models, pretrained/training G and D files, rvclora adapters (rank, alpha, targets, base fingerprint, info), HuBERT (fairseq or Hugging Face), RMVPE and retrieval indexes.
     """
-    from rvclora.inspection import describe
+    from rvclora.inspect.stage import describe
 
     desc = describe(file)
     if json_out:

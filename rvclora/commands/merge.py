@@ -63,7 +63,7 @@ def merge_command(
     -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
     """
     from rvclora.errors import ConfigError, OutputError
-    from rvclora.merging import merge_to_adapter, merge_to_model, refuse_output_among_inputs
+    from rvclora.merge.stage import merge_to_adapter, merge_to_model, refuse_output_among_inputs
 
     suffix = output.suffix.lower()
     if suffix not in (".pth", ".safetensors"):

@@ -268,7 +268,7 @@ class _Demo:
         }
 
     def merge(self) -> dict[str, Any]:
-        from rvclora.merging import merge_to_model
+        from rvclora.merge.stage import merge_to_model
 
         merged, adapter = self.root / MERGED, self._adapter()
         if _newer(merged, adapter):
@@ -284,7 +284,7 @@ class _Demo:
         return {**result, "status": "written"}
 
     def inspect(self) -> dict[str, Any]:
-        from rvclora.inspection import describe
+        from rvclora.inspect.stage import describe
         from rvclora.lora.fingerprint import base_fingerprint
         from rvclora.models.checkpoint import load_synthesizer
 

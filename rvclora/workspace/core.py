@@ -42,7 +42,7 @@ Paths are relative to this folder. null or auto = not set here: your user config
 (~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
 rvclora rewrites this file (comments regenerated) after a successful command whose options changed a
 setting, and on 'rvclora config --set/--unset'."""
-# What a model file set on the command line must be: its kinds (rvclora.inspection), in words, and an example.
+# What a model file set on the command line must be: its kinds (rvclora.inspect.stage), in words, and an example.
 ASSET_KINDS = {
     "assets.base": (("rvc-train-G", "rvc-model"), "an RVC generator", "pretrained_v2/f0G40k.pth"),
     "assets.base_d": (("rvc-train-D",), "an RVC discriminator", "pretrained_v2/f0D40k.pth"),
@@ -158,7 +158,7 @@ class Workspace:
     def _check_asset_kinds(self, names: Iterable[str]) -> None:
         """Model files given on the command line must be what their key says (a song is not a HuBERT), read
         with the same checks ``rvclora inspect`` uses, before they can be stored."""
-        from rvclora.inspection import KIND_LABELS, describe
+        from rvclora.inspect.stage import KIND_LABELS, describe
 
         for name in names:
             p: Path | None = self.settings.get(name)

@@ -1,4 +1,4 @@
-"""The merge stage: base + adapters → a standard RVC model, or a blended adapter (plain inputs → dict)."""
+"""The merge stage: base + adapters → a standard RVC model, or a blended adapter."""
 
 from __future__ import annotations
 

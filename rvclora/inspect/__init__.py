@@ -1,0 +1,1 @@
+"""The inspect stage: say what a model, adapter, content encoder, pitch model or index file is (``stage``)."""

@@ -1,0 +1,1 @@
+"""The merge stage: base + adapters -> a standard RVC model, or one blended adapter (``stage``)."""
