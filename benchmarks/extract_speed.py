@@ -166,7 +166,7 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
     import soundfile as sf
     from random_assets import full_hubert, full_rmvpe
 
-    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, resolve_precision, run_extract
+    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, resolve_precision, extract_clips
     from rvclora.workspace.manifest import Manifest
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -193,9 +193,9 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
             sf.write(path, (0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR, subtype="FLOAT")
             clips.append(ClipPaths(path.stem, work / "clips" / path.name, path))
         layout = Layout(work / "clips", clips_dir, work / "features", work / "f0", work / "index")
-        run_extract(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
+        extract_clips(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
         started: list[float] = []  # when the models are loaded and the clips start
-        run_extract(
+        extract_clips(
             clips,
             layout,
             options,

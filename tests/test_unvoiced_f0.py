@@ -307,10 +307,11 @@ def test_training_records_the_convention_of_the_pitch_files(
     from rvclora.lora.inject import add_lora, lora_layers
     from rvclora.models.checkpoint import load_synthesizer
     from rvclora.train.loop import _save_output
+    from rvclora.workspace.overrides import Overrides
 
     jobs = []
     monkeypatch.setattr(workflow, "run_training", lambda job, *callbacks: jobs.append(job))
-    workflow.train_workspace(voice, {"unvoiced_f0": "fill"})  # train brings pitch up to date first
+    workflow.train_workspace(voice, Overrides(unvoiced_f0="fill"))  # train brings pitch up to date first
     assert jobs[-1].unvoiced_f0 == "fill"
     assert all((f > 0).all() for k, f in _f0_files(voice).items() if k != ex.MUTE)
 
@@ -321,7 +322,7 @@ def test_training_records_the_convention_of_the_pitch_files(
     path = _save_output(net, jobs[-1], "lora", None, 3, "fp", 1)
     assert read_adapter(path)[1]["unvoiced_f0"] == "fill"
 
-    workflow.train_workspace(voice, {"f0": False})
+    workflow.train_workspace(voice, Overrides(f0=False))
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention
 
 

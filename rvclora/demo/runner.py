@@ -111,8 +111,10 @@ def _write_stamp(path: Path, data: dict[str, Any]) -> None:
 
 
 def plain(obj: Any) -> Any:
-    """A JSON-ready copy of a stage's result (dataclasses, ``to_dict()`` objects, paths, non-finite floats)."""
-    if hasattr(obj, "to_dict"):
+    """A JSON-ready copy of a stage's result (dataclasses, ``to_json()`` summaries, paths, non-finite floats)."""
+    if hasattr(obj, "to_json"):
+        obj = obj.to_json()
+    elif hasattr(obj, "to_dict"):
         obj = obj.to_dict()
     elif is_dataclass(obj) and not isinstance(obj, type):
         obj = asdict(obj)
@@ -200,22 +202,22 @@ class _Demo:
     def preprocess(self) -> dict[str, Any]:
         from rvclora.audio.preprocess import preprocess_workspace
 
-        return preprocess_workspace(self.workspace()).to_dict()
+        return preprocess_workspace(self.workspace()).to_json()
 
     def extract(self) -> dict[str, Any]:
         from rvclora.features.extract import extract
 
-        return extract(self.workspace()).to_dict()
+        return extract(self.workspace()).to_json()
 
     def train(self) -> dict[str, Any]:
-        from rvclora.train.workflow import train_workspace
+        from rvclora.train.workflow import TrainRequest, run_train
 
-        result = train_workspace(self._world().workspace, {})
-        assert result is not None  # single process: rank 0
-        if result.output is None:
+        summary = run_train(TrainRequest(self._world().workspace))
+        assert summary is not None  # single process: rank 0
+        if summary.output is None:
             raise OutputError("training produced no adapter", "run the demo again with --overwrite")
-        self.adapter = Path(result.output)
-        return result.summary()
+        self.adapter = Path(summary.output)
+        return summary.to_json()
 
     def infer(self) -> dict[str, Any]:
         from rvclora.demo.speech import VOICES

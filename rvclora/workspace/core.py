@@ -22,6 +22,7 @@ from rvclora.fileio import atomic_write
 from rvclora.workspace.confine import require_confined
 from rvclora.workspace.lock import hold_lock
 from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.overrides import Overrides
 from rvclora.workspace.schema import ENV_VARS, KEYS, SAMPLE_RATES, defaults
 from rvclora.workspace.settings import (
     Layer,
@@ -68,14 +69,15 @@ class Workspace:
         cls,
         path: str | Path,
         create: bool = True,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Overrides | Mapping[str, Any] | None = None,
         required: Mapping[str, tuple[str, str]] | None = None,
         unset: Iterable[str] = (),
     ) -> Workspace:
         """Open the workspace at ``path``; nothing is written here (see :meth:`save_settings`).
 
-        Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
-        ``"sr"`` or ``"preprocess.workers"``; None values are ignored). ``unset`` names keys whose value in
+        Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (an :class:`Overrides`,
+        or dotted keys such as ``"sr"`` or ``"preprocess.workers"`` as ``rvclora config --set`` takes them; None
+        values are ignored). ``unset`` names keys whose value in
         rvclora.yaml goes back to the default (null for assets: the user config or environment decides again).
         Every override is checked completely first, model files included (each must be the right kind), and
         ``required`` maps dotted keys the caller cannot do without to the (message, hint) of the error raised
@@ -83,6 +85,9 @@ class Workspace:
         only by :meth:`save_settings` — call it once the command has succeeded, so a failed command (or a
         typo'd path) leaves nothing behind.
         """
+        if isinstance(overrides, Overrides):
+            unset = [*unset, *overrides.cleared()]
+            overrides = overrides.settings()
         root = Path(path).expanduser()
         if root.name == CONFIG_NAME and root.is_file():
             root = root.parent
