@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from rvclora.infer.options import ConverterConfig, ConvertOptions
 from rvclora.realtime.settings import StreamSettings
 
 
-def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, settings: StreamSettings) -> Any:
+def build_stream(
+    config: ConverterConfig, options: ConvertOptions, sr: int, out_sr: int | None, settings: StreamSettings
+) -> Any:
     """A Converter (one voice) and a Stream on it; user errors surface as RvcloraError."""
     from rvclora.infer.converter import Converter
     from rvclora.realtime.stream import Stream
 
-    options = {k: converter_args.pop(k) for k in ("pitch", "index_rate", "protect", "rms_mix_rate", "speaker_id")}
-    converter = Converter(**converter_args, **options)
-    return Stream(converter, sr, out_sr, settings)
+    return Stream(Converter.from_config(config, options), sr, out_sr, settings)
 
 
-def converter_args(lora: list[Path], weights: list[str], **rest: Any) -> dict[str, Any]:
+def parse_weights(weights: list[str]) -> list[float] | None:
     from rvclora.commands.infer import _parse_weights
 
-    return dict(lora=lora, weights=_parse_weights(weights), **rest)
+    return _parse_weights(weights)
 
 
 def slow_warning(stats: Any) -> str | None:

@@ -7,6 +7,7 @@ JSON. Heavy imports stay inside the function so ``rvclora eval --help`` is insta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -70,22 +71,10 @@ def eval_command(
     """Measure conversions: MCD, spectral convergence, F0 RMSE/correlation, voicing error, speaker similarity."""
     from rich.markup import escape
 
-    from rvclora.console import emit_json, err, progress, show, table
-    from rvclora.errors import BadInputError, ConfigError
+    from rvclora.console import emit_json, err, show, table
     from rvclora.evaluate import report
-    from rvclora.evaluate.compare import Evaluator
-    from rvclora.evaluate.pairing import pair_folders
-    from rvclora.evaluate.plot import PLOT_FORMATS, plot_pair, require_matplotlib
+    from rvclora.evaluate.run import EvalRequest, run_eval
 
-    folder_mode = ref.is_dir()
-    if folder_mode != converted.is_dir() and converted.exists() and ref.exists():
-        raise BadInputError(f"{ref} and {converted} must both be files or both be folders", "give two of a kind")
-    if plot is not None:
-        if not folder_mode and plot.suffix.lower() not in PLOT_FORMATS:
-            raise ConfigError(f"--plot {plot}: unknown image type", f"end the name with {', '.join(PLOT_FORMATS)}")
-        if folder_mode and plot.suffix.lower() in PLOT_FORMATS:
-            raise ConfigError(f"--plot {plot}: in folder mode --plot names a folder", "give a folder path")
-        require_matplotlib()
     settings = EvalSettings(
         f0_method=f0_method,
         rmvpe=rmvpe,
@@ -96,32 +85,17 @@ def eval_command(
         mcd_style=mcd_style,
         phones=phones,
     )
-    pairing = pair_folders(ref, converted) if folder_mode else None
-    evaluator = Evaluator(settings)
-
-    if pairing is None:
-        result = evaluator.evaluate(ref, converted)
-        if plot is not None:
-            plot_pair(result, plot, pitch)
-        if json_out:
-            emit_json(report.single_json(result, evaluator.notes))
-            return
-        show(table(result.name, ["metric", "value", "rating"], report.metric_rows(result)))
-        for note in [*evaluator.notes, *result.notes]:
-            err.print(f"[dim]note: {escape(note)}[/dim]")
-        return
-
-    results = []
-    with progress() as bar:
-        task = bar.add_task("eval", total=len(pairing.pairs), status="")
-        for stem, ref_file, conv_file in pairing.pairs:
-            bar.update(task, status=stem)
-            results.append(evaluator.evaluate(ref_file, conv_file, name=stem))
-            if plot is not None:
-                plot_pair(results[-1], plot / f"{stem}.png", pitch)
-            bar.advance(task)
+    with _PairBar() as bar:
+        summary = run_eval(EvalRequest(ref, converted, settings, plot), on_pair=bar.update)
     if json_out:
-        emit_json(report.folder_json(results, pairing, evaluator.notes))
+        emit_json(summary.to_json())
+        return
+    results, pairing = summary.results, summary.pairing
+    if pairing is None:
+        result = results[0]
+        show(table(result.name, ["metric", "value", "rating"], report.metric_rows(result)))
+        for note in [*summary.notes, *result.notes]:
+            err.print(f"[dim]note: {escape(note)}[/dim]")
         return
     show(
         table(
@@ -138,11 +112,35 @@ def eval_command(
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
         if names:
             err.print(f"[yellow]unpaired ({label}):[/yellow] {escape(', '.join(names))}")
-    for note in evaluator.notes:
+    for note in summary.notes:
         err.print(f"[dim]note: {escape(note)}[/dim]")
     for r in results:
         for note in r.notes:
             err.print(f"[dim]note: {escape(r.name)}: {escape(note)}[/dim]")
+
+
+class _PairBar:
+    """The folder-mode progress bar over the pairs; it starts with the first pair (a single pair has none)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _PairBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, stem: str, done: int, total: int) -> None:
+        from rvclora.console import progress
+
+        if self._bar is None:
+            self._bar = progress()
+            self._bar.start()
+            self._task = self._bar.add_task("eval", total=total, status="")
+        self._bar.update(self._task, completed=done, status=stem)
 
 
 def register(app: typer.Typer) -> None:

@@ -84,8 +84,9 @@ def stream(
     """Convert a live stream: stdin → stdout, one block at a time (e.g. arecord | rvclora stream | aplay)."""
     import sys
 
-    from rvclora.commands._realtime import build_stream, converter_args, make_reporter
+    from rvclora.commands._realtime import build_stream, make_reporter, parse_weights
     from rvclora.errors import ConfigError
+    from rvclora.infer.options import ConverterConfig, ConvertOptions
     from rvclora.realtime.pcm import PcmFormat
     from rvclora.realtime.pipe import open_input, run_pipe
     from rvclora.realtime.settings import StreamSettings, check_rate
@@ -98,9 +99,9 @@ def stream(
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     fmt_in, first = open_input(source, raw, fmt, sr)
     check_rate(fmt_in.sr, "the input rate")
-    args = converter_args(
-        lora,
-        weights,
+    config = ConverterConfig(
+        lora=lora,
+        weights=parse_weights(weights),
         scale=scale,
         model=model,
         base=base,
@@ -111,13 +112,11 @@ def stream(
         device=device,
         precision=precision,
         force=force,
-        pitch=pitch,
-        index_rate=index_rate,
-        protect=protect,
-        rms_mix_rate=rms_mix_rate,
-        speaker_id=speaker_id,
     )
-    converter_stream = build_stream(args, fmt_in.sr, out_sr, settings)
+    options = ConvertOptions(
+        pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate, speaker_id=speaker_id
+    )
+    converter_stream = build_stream(config, options, fmt_in.sr, out_sr, settings)
     out = PcmFormat(fmt_in.sample, converter_stream.out_sr)
     report = make_reporter(quiet, as_json)
     if control is not None:

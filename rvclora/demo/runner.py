@@ -221,41 +221,21 @@ class _Demo:
 
     def infer(self) -> dict[str, Any]:
         from rvclora.demo.speech import VOICES
-        from rvclora.infer.options import DEFAULTS as D
-        from rvclora.infer.run import run_infer
+        from rvclora.infer.options import ConverterConfig, ConvertOptions
+        from rvclora.infer.run import InferRequest, run_infer
 
         w = self._world()
         # Voice B speaks about an octave above voice A: transpose as an RVC user would for such a pair.
         pitch = round(12 * math.log2(VOICES[0].f0_hz / VOICES[1].f0_hz))
         fresh = _newer(self.converted, self._adapter())  # as merge: redo when the adapter changed
-        rows = run_infer(
-            inputs=[str(w.source)],
-            output=str(self.converted),
-            converter_args=dict(
-                lora=[self._adapter()],
-                weights=None,
-                scale=1.0,
-                each=False,
-                model=None,
-                base=None,
-                index=None,
-                hubert=None,
-                rmvpe=None,
-                f0_method=None,
-                device=None,
-                precision="auto",
-                force=False,
-                pitch=pitch,
-                f0_file=None,
-                index_rate=D.index_rate,
-                protect=D.protect,
-                filter_radius=D.filter_radius,
-                rms_mix_rate=D.rms_mix_rate,
-                resample_sr=D.resample_sr,
-                speaker_id=D.speaker_id,
-            ),
+        request = InferRequest(
+            [str(w.source)],
+            str(self.converted),
+            ConverterConfig(lora=[self._adapter()]),
+            ConvertOptions(pitch=pitch),
             overwrite=not fresh,
         )
+        rows = run_infer(request).to_json()
         import soundfile as sf
 
         info = sf.info(str(self.converted))
@@ -283,7 +263,7 @@ class _Demo:
             precision="fp16",
             info="rvclora demo (random base: not a real voice)",
         )
-        return {**result, "status": "written"}
+        return {**result.to_json(), "status": "written"}
 
     def inspect(self) -> dict[str, Any]:
         from rvclora.inspect.stage import describe
