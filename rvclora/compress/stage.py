@@ -383,14 +383,17 @@ def run_compress(request: CompressRequest) -> CompressSummary:
     and run it."""
     from rvclora.fileio import require_file
 
-    source, base, output, options = request.source, request.base, request.output, request.options
-    if request.folder is not None:
+    source, base, output, folder = (
+        None if p is None else Path(p) for p in (request.source, request.base, request.output, request.folder)
+    )
+    options = request.options
+    if folder is not None:
         if source is not None or base is None or output is None:
             raise ConfigError(
                 "--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
                 "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/",
             )
-        return CompressSummary("folder", compress_folder(request.folder, base, output, options))
+        return CompressSummary("folder", compress_folder(folder, base, output, options))
     if source is None:
         raise ConfigError("give a voice model (or an adapter) to compress, or --folder")
     require_file(source, "model")

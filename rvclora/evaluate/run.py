@@ -53,7 +53,8 @@ def run_eval(request: EvalRequest, *, on_pair: PairProgress | None = None) -> Ev
     from rvclora.evaluate.pairing import pair_folders
     from rvclora.evaluate.plot import PLOT_FORMATS, plot_pair, require_matplotlib
 
-    ref, converted, plot, pitch = request.ref, request.converted, request.plot, request.settings.pitch
+    ref, converted, pitch = Path(request.ref), Path(request.converted), request.settings.pitch
+    plot = None if request.plot is None else Path(request.plot)
     folder_mode = ref.is_dir()
     if folder_mode != converted.is_dir() and converted.exists() and ref.exists():
         raise BadInputError(f"{ref} and {converted} must both be files or both be folders", "give two of a kind")

@@ -87,7 +87,7 @@ def run_infer(request: InferRequest, *, on_progress: JobProgress | None = None) 
     check_f0_file(request.options)
     config = request.converter
     sources = collect_inputs(list(request.inputs), request.recursive)
-    names = voice_names(list(config.lora), config.model, config.each)
+    names = voice_names([Path(p) for p in config.lora], config.model, config.each)
     jobs = plan_jobs(sources, request.output, names, request.suffix, request.fmt)
     rows: list[OutputRow] = []
     todo = []

@@ -84,22 +84,20 @@ class MergeSummary:
 
 def run_merge(request: MergeRequest) -> MergeSummary:
     """The stage's entry point (``rvclora merge``, ``rvclora.merge``): check the output, then write it."""
-    output = request.output
+    output, base, adapters = Path(request.output), Path(request.base), [Path(p) for p in request.adapters]
     if output.suffix.lower() not in (".pth", ".safetensors"):
         raise ConfigError(f"output {output.name} must end in .pth (RVC model) or .safetensors (adapter)")
-    refuse_output_among_inputs(output, request.base, request.adapters)
+    refuse_output_among_inputs(output, base, adapters)
     if output.exists() and not request.overwrite:
         raise OutputError(f"{output} already exists", "pass --overwrite to replace it")
-    count = len(request.adapters)
+    count = len(adapters)
     shares = list(request.weights) if request.weights else [1.0 / count] * count
     if len(shares) != count:
         raise ConfigError(f"--weights has {len(shares)} values for {count} adapters", "give one weight per --lora")
     blend = [w * request.scale for w in shares]
     if output.suffix.lower() == ".pth":
-        return merge_to_model(
-            request.base, request.adapters, blend, output, request.precision, request.info, request.force
-        )
-    return merge_to_adapter(request.base, request.adapters, blend, output, request.force)
+        return merge_to_model(base, adapters, blend, output, request.precision, request.info, request.force)
+    return merge_to_adapter(base, adapters, blend, output, request.force)
 
 
 def merge_to_model(
