@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 import rvclora.evaluate.phones as phones
-from tests.test_eval_cli import SR, run, voice
+from tests.evaluate.test_eval_cli import SR, run, voice
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, vo
 from rvclora.cli import main
 from rvclora.realtime.pcm import PcmFormat, read_wav_header, wav_header
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

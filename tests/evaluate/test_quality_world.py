@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-QUALITY = Path(__file__).resolve().parents[1] / "benchmarks" / "quality"
+QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed (apt-get install flite)"),

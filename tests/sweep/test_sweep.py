@@ -225,7 +225,7 @@ def test_training_that_stops_at_an_epoch_end_resumes_as_finished(tmp_path: Path,
     """--max-steps on an epoch boundary (every sweep variant on a small workspace) keeps its final
     checkpoint, so running again reuses it instead of training from scratch."""
     from rvclora.train.loop import run_training
-    from tests.test_train import make_dataset, make_job
+    from tests.train.test_train import make_dataset, make_job
 
     make_dataset(tmp_path, n_clips=4)  # batch 2 → 2 steps per epoch
     job = make_job(tmp_path, reference_dir, epochs=5, max_steps=2, save_every=10)

@@ -30,7 +30,7 @@ def test_the_demo_content_encoder(tmp_path: Path) -> None:
     "form", ["fairseq without its label dictionary", "Hugging Face state under hubert.", "bare Hugging Face state"]
 )
 def test_content_encoder_layouts_the_loader_accepts(tmp_path: Path, reference_dir: Path, form: str) -> None:
-    from test_hubert import _tiny_hf_state
+    from tests.features.test_hubert import _tiny_hf_state
 
     if form.startswith("fairseq"):
         ckpt = _fixture_hubert(reference_dir)

@@ -19,7 +19,7 @@ from rvclora.workspace import manifest as manifest_mod
 from rvclora.workspace.manifest import Manifest
 from rvclora.workspace.schema import ENV_VARS, KEYS, defaults, schema_markdown
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
