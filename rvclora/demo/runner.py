@@ -175,26 +175,27 @@ class _Demo:
 
     def workspace(self) -> Any:
         from rvclora.workspace import Workspace
+        from rvclora.workspace.overrides import AssetOverrides, Overrides, PreprocessOverrides, TrainOverrides
 
         w = self._world()
         ws = Workspace.open(
             w.workspace,
-            overrides={
-                "sr": "40k",
-                "version": "v2",
-                "f0": True,
-                "f0_method": self.plan.f0_method,
-                "assets.base": str(w.base),
-                "assets.base_d": str(w.base_d),
-                "assets.hubert": str(w.hubert),
-                "preprocess.workers": 1,
-                "train.epochs": 1000,
-                "train.max_steps": self.plan.steps,
-                "train.batch_size": self.plan.batch_size,
-                "train.save_every": 1000,
-                "train.log_every": 1,
-                "train.seed": self.plan.seed,
-            },
+            overrides=Overrides(
+                sr="40k",
+                version="v2",
+                f0=True,
+                f0_method=self.plan.f0_method,
+                assets=AssetOverrides(base=w.base, base_d=w.base_d, hubert=w.hubert),
+                preprocess=PreprocessOverrides(workers=1),
+                train=TrainOverrides(
+                    epochs=1000,
+                    max_steps=self.plan.steps,
+                    batch_size=self.plan.batch_size,
+                    save_every=1000,
+                    log_every=1,
+                    seed=self.plan.seed,
+                ),
+            ),
         )
         ws.save_settings()  # the demo's own settings; train reads them from the file
         return ws
