@@ -167,7 +167,7 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
     from random_assets import full_hubert, full_rmvpe
 
     from rvclora.devices import resolve_precision
-    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, run_extract
+    from rvclora.features.extract import ClipPaths, ExtractOptions, Layout, extract_clips
     from rvclora.workspace.manifest import Manifest
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -194,9 +194,9 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
             sf.write(path, (0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR, subtype="FLOAT")
             clips.append(ClipPaths(path.stem, work / "clips" / path.name, path))
         layout = Layout(work / "clips", clips_dir, work / "features", work / "f0", work / "index")
-        run_extract(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
+        extract_clips(clips[:1], layout, options, Manifest(work / "warm.json", work), force=True)  # warm-up
         started: list[float] = []  # when the models are loaded and the clips start
-        run_extract(
+        extract_clips(
             clips,
             layout,
             options,

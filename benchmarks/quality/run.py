@@ -195,8 +195,9 @@ def adapt_and_convert(
     """``rvclora sweep`` on the target's first sentences, then each variant converts ``source``'s last ones."""
     import world
 
-    from rvclora.sweep.stage import sweep_workspace
+    from rvclora.sweep.stage import SweepRequest, run_sweep
     from rvclora.sweep.variants import SweepOptions
+    from rvclora.workspace.overrides import AssetOverrides, ExtractOverrides, Overrides, TrainOverrides
 
     adapt = renders[target][: scale.sentences - scale.convert]
     ws = work / "targets" / target
@@ -205,21 +206,15 @@ def adapt_and_convert(
     for p in adapt:
         if not (raw / p.name).exists():
             (raw / p.name).symlink_to(p.resolve())
-    overrides = {
-        "input": str(raw),
-        "assets.base": str(base_g),
-        "assets.base_d": str(base_d),
-        "assets.hubert": str(hubert),
-        "f0_method": scale.f0_method,
-        "train.batch_size": scale.batch_size,
-        "train.log_every": 5,
-        "extract.build_index": False,
-    }
-    summary = sweep_workspace(
-        ws,
-        overrides,
-        SweepOptions(ranks=scale.ranks, presets=scale.presets, steps=scale.sweep_steps, holdout=0.1, seed=seed),
+    overrides = Overrides(
+        input=raw,
+        assets=AssetOverrides(base=base_g, base_d=base_d, hubert=hubert),
+        f0_method=scale.f0_method,
+        train=TrainOverrides(batch_size=scale.batch_size, log_every=5),
+        extract=ExtractOverrides(build_index=False),
     )
+    options = SweepOptions(ranks=scale.ranks, presets=scale.presets, steps=scale.sweep_steps, holdout=0.1, seed=seed)
+    summary = run_sweep(SweepRequest(ws, overrides, options))
     # conversion set: the last sentences, never in the target's adaptation data
     conv = work / "convert" / target
     src_dir, ref_dir = conv / "source", conv / "reference"
@@ -291,7 +286,7 @@ def adapt_and_convert(
         "base_scores": base_scores,
         "source_voice": source,
         "pitch_semitones": pitch,
-        "sweep": summary.to_dict(),
+        "sweep": summary.to_json(),
     }
 
 

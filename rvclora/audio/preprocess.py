@@ -25,6 +25,7 @@ from rvclora.audio.io import is_audio_file, load_audio, resample, save_audio
 from rvclora.audio.slicer import SlicerParams, slice_silence, split_windows
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.overrides import Overrides
 from rvclora.workspace.schema import default
 
 STAGE = "preprocess"
@@ -112,7 +113,8 @@ class PreprocessSummary:
     clips_dir: str = ""
     clips_16k_dir: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """What ``rvclora preprocess --json`` prints."""
         return asdict(self)
 
 
@@ -374,3 +376,28 @@ def preprocess_workspace(
             on_start=on_start,
             on_result=on_result,
         )
+
+
+@dataclass(frozen=True)
+class PreprocessRequest:
+    """One preprocess run: the workspace (created if missing), the settings it changes, and ``force``."""
+
+    workspace: Path
+    overrides: Overrides = field(default_factory=Overrides)
+    force: bool = False  # redo every file even if its clips are up to date
+
+
+def run_preprocess(
+    request: PreprocessRequest,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[SourceResult], None] | None = None,
+) -> PreprocessSummary:
+    """The stage's entry point (``rvclora preprocess``, ``rvclora.preprocess``): open the workspace, cut its
+    recordings, and store the request's settings in rvclora.yaml only once that succeeded."""
+    from rvclora.workspace import Workspace
+
+    ws = Workspace.open(request.workspace, overrides=request.overrides)
+    summary = preprocess_workspace(ws, force=request.force, on_start=on_start, on_result=on_result)
+    ws.save_settings()  # only now: a failed run leaves rvclora.yaml (and a new folder) as they were
+    return summary

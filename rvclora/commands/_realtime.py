@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
+from rvclora.infer.options import ConverterConfig, ConvertOptions
 from rvclora.realtime.settings import StreamSettings
 
 
-def build_stream(converter_args: dict[str, Any], sr: int, out_sr: int | None, settings: StreamSettings) -> Any:
+def build_stream(
+    config: ConverterConfig, options: ConvertOptions, sr: int, out_sr: int | None, settings: StreamSettings
+) -> Any:
     """A Converter (one voice) and a Stream on it; user errors surface as RvcloraError."""
     from rvclora.infer.converter import Converter
     from rvclora.realtime.stream import Stream
 
-    options = {k: converter_args.pop(k) for k in ("pitch", "index_rate", "protect", "rms_mix_rate", "speaker_id")}
-    converter = Converter(**converter_args, **options)
-    return Stream(converter, sr, out_sr, settings)
-
-
-def converter_args(lora: list[Path] | None, weights: list[str] | None, **rest: Any) -> dict[str, Any]:
-    plain = {k: v.value if isinstance(v, Enum) else v for k, v in rest.items()}  # choices as their strings
-    return dict(lora=lora, weights=weights or None, **plain)
+    return Stream(Converter.from_config(config, options), sr, out_sr, settings)
 
 
 def slow_warning(stats: Any) -> str | None:

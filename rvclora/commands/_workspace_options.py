@@ -2,14 +2,13 @@
 
 Each option defaults to None ("not given"), so only what the user typed becomes an override; the help text
 shows the workspace default read from the schema. Use the ``Annotated`` aliases as parameter types and
-pass the values to :func:`workspace_overrides`.
+build a :class:`~rvclora.workspace.overrides.Overrides` from the values.
 """
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -90,44 +89,3 @@ DeviceOpt = Annotated[
     str | None, typer.Option("--device", help=_help("auto, cpu, mps, cuda or cuda:N.", "device"), show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-
-
-def workspace_overrides(
-    *,
-    input: Path | None = None,
-    sr: enum.Enum | str | None = None,
-    version: enum.Enum | str | None = None,
-    base: Path | None = None,
-    base_d: Path | None = None,
-    hubert: Path | None = None,
-    rmvpe: Path | None = None,
-    f0_method: enum.Enum | str | None = None,
-    device: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Turn the common flags into a dotted-key overrides dict for ``Workspace.open`` (None = not given).
-
-    ``extra`` passes command-specific dotted keys through, e.g. ``**{"preprocess.workers": workers}``.
-    """
-    given = {
-        "input": input,
-        "sr": sr,
-        "version": version,
-        "assets.base": base,
-        "assets.base_d": base_d,
-        "assets.hubert": hubert,
-        "assets.rmvpe": rmvpe,
-        "f0_method": f0_method,
-        "device": device,
-        **extra,
-    }
-    out: dict[str, Any] = {}
-    for key, value in given.items():
-        if value is None:
-            continue
-        if isinstance(value, enum.Enum):
-            value = value.value
-        elif isinstance(value, Path):
-            value = str(value)
-        out[key] = value
-    return out

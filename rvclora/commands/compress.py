@@ -118,8 +118,7 @@ def compress_command(
 
     Per layer: the truncated SVD of (voice − base). The report gives the size saved, ranks per module group (every layer with --layers) and how closely base + adapter reproduces the original (SNR, MCD, max |diff|). An adapter as SOURCE is resized to --rank.
     """
-    from rvclora.compress.stage import CompressOptions, compress_folder, compress_model, resize_adapter
-    from rvclora.errors import ConfigError
+    from rvclora.compress.stage import CompressOptions, CompressRequest, run_compress
 
     target_list: str | list[str] = [t.strip() for t in targets.split(",") if t.strip()] if "," in targets else targets
     options = CompressOptions(
@@ -135,30 +134,11 @@ def compress_command(
         force=force,
         overwrite=overwrite,
     )
-    if folder is not None:
-        if source is not None or base is None or output is None:
-            raise ConfigError(
-                "--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
-                "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/",
-            )
-        _show_folder(compress_folder(folder, base, output, options), json_out)
-        return
-    if source is None:
-        raise ConfigError("give a voice model (or an adapter) to compress, or --folder")
-    from rvclora.fileio import require_file
-
-    require_file(source, "model")
-    from rvclora.inspection import describe
-
-    if describe(source)["kind"] == "rvclora-adapter":
-        if options.rank is None:
-            raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
-        out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")
-        _show(resize_adapter(source, options.rank, out, base, options), json_out, layers)
-        return
-    if base is None:
-        raise ConfigError("compressing a voice model needs its base", "pass --base f0G40k.pth (the pretrained G)")
-    _show(compress_model(source, base, output or source.with_suffix(".safetensors"), options), json_out, layers)
+    summary = run_compress(CompressRequest(source, base, output, folder, options))
+    if summary.mode == "folder":
+        _show_folder(summary.report, json_out)
+    else:
+        _show(summary.report, json_out, layers)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

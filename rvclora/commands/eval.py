@@ -88,9 +88,9 @@ def eval_command(
     """Measure conversions: MCD, spectral convergence, F0 RMSE/correlation, voicing error, speaker similarity."""
     from rich.markup import escape
 
-    from rvclora.console import emit_json, err, progress, show, table
+    from rvclora.console import emit_json, err, show, table
     from rvclora.evaluate import report
-    from rvclora.evaluate.run import evaluate_paths
+    from rvclora.evaluate.run import EvalRequest, run_eval
 
     settings = EvalSettings(
         f0_method=f0_method.value,
@@ -102,34 +102,17 @@ def eval_command(
         mcd_style=mcd_style,
         phones=phones,
     )
-    bar: Any = None
-
-    def advance(done: int, total: int, name: str) -> None:  # folder mode only: a bar over the pairs
-        nonlocal bar
-        if bar is None:
-            bar = progress()
-            bar.start()
-            bar.add_task("eval", total=total, status="")
-        bar.update(bar.task_ids[0], completed=done, **({"status": name} if name else {}))
-
-    try:
-        run = evaluate_paths(ref, converted, settings, plot=plot, on_progress=advance)
-    finally:
-        if bar is not None:
-            bar.stop()
-    results, pairing = run.results, run.pairing
+    with _PairBar() as bar:
+        summary = run_eval(EvalRequest(ref, converted, settings, plot), on_pair=bar.update)
+    if json_out:
+        emit_json(summary.to_json())
+        return
+    results, pairing = summary.results, summary.pairing
     if pairing is None:
         result = results[0]
-        if json_out:
-            emit_json(report.single_json(result, run.notes))
-            return
         show(table(result.name, ["metric", "value", "rating"], report.metric_rows(result)))
-        for note in [*run.notes, *result.notes]:
+        for note in [*summary.notes, *result.notes]:
             err.print(f"[dim]note: {escape(note)}[/dim]")
-        return
-
-    if json_out:
-        emit_json(report.folder_json(results, pairing, run.notes))
         return
     show(
         table(
@@ -146,11 +129,35 @@ def eval_command(
     for label, names in (("reference only", pairing.ref_only), ("converted only", pairing.converted_only)):
         if names:
             err.print(f"[yellow]unpaired ({label}):[/yellow] {escape(', '.join(names))}")
-    for note in run.notes:
+    for note in summary.notes:
         err.print(f"[dim]note: {escape(note)}[/dim]")
     for r in results:
         for note in r.notes:
             err.print(f"[dim]note: {escape(r.name)}: {escape(note)}[/dim]")
+
+
+class _PairBar:
+    """The folder-mode progress bar over the pairs; it starts with the first pair (a single pair has none)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _PairBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, stem: str, done: int, total: int) -> None:
+        from rvclora.console import progress
+
+        if self._bar is None:
+            self._bar = progress()
+            self._bar.start()
+            self._task = self._bar.add_task("eval", total=total, status="")
+        self._bar.update(self._task, completed=done, status=stem)
 
 
 def register(app: typer.Typer) -> None:

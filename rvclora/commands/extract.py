@@ -17,7 +17,6 @@ from rvclora.commands._workspace_options import (
     VersionOpt,
     WorkspaceArg,
     default_note,
-    workspace_overrides,
 )
 
 if TYPE_CHECKING:
@@ -65,19 +64,18 @@ def extract_command(
     See docs/workspace.md.
     """
     from rvclora.console import progress
-    from rvclora.features.extract import extract
-    from rvclora.workspace import Workspace
+    from rvclora.features.extract import ExtractRequest, run_extract
+    from rvclora.workspace.overrides import AssetOverrides, ExtractOverrides, Overrides
 
-    overrides = workspace_overrides(
-        hubert=hubert,
+    overrides = Overrides(
         version=version,
+        assets=AssetOverrides(hubert=hubert, rmvpe=rmvpe),
         f0_method=f0_method,
-        rmvpe=rmvpe,
         device=device,
         unvoiced_f0=unvoiced_f0,
-        **{"extract.batch_size": batch_size, "extract.build_index": build_index},
+        extract=ExtractOverrides(batch_size=batch_size, build_index=build_index),
     )
-    ws = Workspace.open(workspace, create=False, overrides=overrides)
+    request = ExtractRequest(workspace, overrides, precision=precision.value, force=force)
     with progress(transient=True) as bar:
         task = bar.add_task("extract", total=None, status="loading models")
 
@@ -87,12 +85,11 @@ def extract_command(
         def advanced(n: int, status: str) -> None:
             bar.update(task, advance=n, status=status[:60])
 
-        summary = extract(ws, precision=precision.value, force=force, on_start=started, on_advance=advanced)
-    ws.save_settings()  # only now: a failed run leaves rvclora.yaml as it was
+        summary = run_extract(request, on_start=started, on_advance=advanced)
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json(summary.to_dict())
+        emit_json(summary.to_json())
         return
     _show_summary(summary)
 

@@ -115,45 +115,43 @@ def infer_command(
 ) -> None:
     """Convert audio to an adapter's voice with RVC's inference pipeline."""
     from rvclora.errors import BadInputError
-    from rvclora.infer.run import run_infer
+    from rvclora.infer.options import ConverterConfig, ConvertOptions
+    from rvclora.infer.run import InferRequest, run_infer
 
+    config = ConverterConfig(
+        lora=lora,
+        weights=weights or None,
+        scale=scale,
+        each=each,
+        model=model,
+        base=base,
+        index=index,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        f0_method=f0_method,
+        device=device,
+        precision=precision,
+        force=force,
+        fast=not eager,
+    )
+    options = ConvertOptions(
+        pitch=pitch,
+        f0_file=f0_file,
+        index_rate=index_rate,
+        protect=protect,
+        filter_radius=filter_radius,
+        rms_mix_rate=rms_mix_rate,
+        resample_sr=resample_sr,
+        speaker_id=speaker_id,
+        seed=None if seed < 0 else seed,
+        unvoiced_f0=unvoiced_f0.value if unvoiced_f0 else None,
+    )
+    request = InferRequest(
+        inputs, output, config, options, suffix, fmt.value if fmt else None, subtype, overwrite, recursive
+    )
     with _ProgressBar() as bar:
-        rows = run_infer(
-            inputs=inputs,
-            output=output,
-            suffix=suffix,
-            fmt=fmt.value if fmt else None,
-            subtype=subtype,
-            overwrite=overwrite,
-            recursive=recursive,
-            on_progress=bar.update,
-            converter_args=dict(
-                lora=lora,
-                weights=weights or None,
-                scale=scale,
-                each=each,
-                model=model,
-                base=base,
-                index=index,
-                hubert=hubert,
-                rmvpe=rmvpe,
-                f0_method=f0_method.value if f0_method else None,
-                device=device,
-                precision=precision.value,
-                force=force,
-                fast=not eager,
-                pitch=pitch,
-                f0_file=f0_file,
-                index_rate=index_rate,
-                protect=protect,
-                filter_radius=filter_radius,
-                rms_mix_rate=rms_mix_rate,
-                resample_sr=resample_sr,
-                speaker_id=speaker_id,
-                seed=None if seed < 0 else seed,
-                unvoiced_f0=unvoiced_f0.value if unvoiced_f0 else None,
-            ),
-        )
+        summary = run_infer(request, on_progress=bar.update)
+    rows = summary.to_json()
     _summarise(rows, as_json, to_stderr=output == "-")
     _warn(rows)
     failed = [r for r in rows if r["status"].startswith("failed")]

@@ -44,9 +44,9 @@ def inspect_command(
 
     Knows RVC voice models, pretrained/training G and D files, rvclora adapters (rank, alpha, targets, base fingerprint, info), HuBERT (fairseq or Hugging Face), RMVPE and retrieval indexes.
     """
-    from rvclora.inspection import describe
+    from rvclora.inspect.stage import InspectRequest, run_inspect
 
-    desc = describe(file)
+    desc = run_inspect(InspectRequest(file)).to_json()
     if json_out:
         from rvclora.console import emit_json
 

@@ -87,8 +87,9 @@ def live_command(
     """Change your voice live: microphone to speakers through an adapter (pip install "rvclora\\[live]")."""
     import sys
 
-    from rvclora.commands._realtime import build_stream, converter_args
+    from rvclora.commands._realtime import build_stream
     from rvclora.console import err, out, table
+    from rvclora.infer.options import ConverterConfig, ConvertOptions
     from rvclora.realtime.device import LiveLoop, default_rate, device_arg, import_sounddevice
     from rvclora.realtime.device import list_devices as query
     from rvclora.realtime.settings import StreamSettings, check_rate
@@ -107,9 +108,9 @@ def live_command(
     settings = StreamSettings(block, context, lookahead, crossfade)
     mic, speakers = device_arg(input_device), device_arg(output_device)
     rate = check_rate(sr or default_rate(sd, mic), "the device rate")
-    args = converter_args(
-        lora,
-        weights,
+    config = ConverterConfig(
+        lora=lora,
+        weights=weights or None,
         scale=scale,
         model=model,
         base=base,
@@ -120,13 +121,11 @@ def live_command(
         device=device,
         precision=precision,
         force=force,
-        pitch=pitch,
-        index_rate=index_rate,
-        protect=protect,
-        rms_mix_rate=rms_mix_rate,
-        speaker_id=speaker_id,
     )
-    loop = LiveLoop(build_stream(args, rate, rate, settings))
+    options = ConvertOptions(
+        pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate, speaker_id=speaker_id
+    )
+    loop = LiveLoop(build_stream(config, options, rate, rate, settings))
     loop.monitor = monitor
     run_live(loop, loop.open(sd, mic, speakers), _lines(sys.stdin), err)
 

@@ -44,33 +44,33 @@ def merge_command(
     -o voice.pth writes a model RVC WebUI and Applio load unmodified; -o blend.safetensors writes the blend as a new adapter (exact: the ranks are concatenated).
     """
     from rvclora.blend_weights import parse_weights
-    from rvclora.errors import ConfigError, OutputError
-    from rvclora.merging import merge_to_adapter, merge_to_model, refuse_output_among_inputs
+    from rvclora.merge.stage import MergeRequest, run_merge
 
-    suffix = output.suffix.lower()
-    if suffix not in (".pth", ".safetensors"):
-        raise ConfigError(f"output {output.name} must end in .pth (RVC model) or .safetensors (adapter)")
-    refuse_output_among_inputs(output, base, lora)
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output} already exists", "pass --overwrite to replace it")
-    blend = [w * scale for w in parse_weights(weights, len(lora))]
-    if suffix == ".pth":
-        result = merge_to_model(base, lora, blend, output, precision=precision.value, info=info, force=force)
-    else:
-        result = merge_to_adapter(base, lora, blend, output, force=force)
+    request = MergeRequest(
+        base,
+        lora,
+        output,
+        weights=parse_weights(weights, len(lora)),
+        scale=scale,
+        precision=precision.value,
+        info=info,
+        force=force,
+        overwrite=overwrite,
+    )
+    summary = run_merge(request)
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json(result)
+        emit_json(summary.to_json())
         return
     from rvclora.console import human_bytes, show, table
 
     rows = [
-        ("output", result["output"]),
-        ("kind", result["kind"]),
-        ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(result["adapters"], result["weights"]))),
-        ("parameters", f"{result['params']:,}"),
-        ("size", human_bytes(result["bytes"])),
+        ("output", summary.output),
+        ("kind", summary.kind),
+        ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(summary.adapters, summary.weights))),
+        ("parameters", f"{summary.params:,}"),
+        ("size", human_bytes(summary.bytes)),
     ]
     show(table("merge", ["", ""], rows))
 

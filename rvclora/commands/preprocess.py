@@ -12,7 +12,6 @@ from rvclora.commands._workspace_options import (
     SrOpt,
     WorkspaceArg,
     default_note,
-    workspace_overrides,
 )
 
 if TYPE_CHECKING:
@@ -41,11 +40,15 @@ def preprocess_command(
 
     Writes clips/<sr>/ and clips/16k/. Up-to-date files are skipped; bad files are reported and skipped. See docs/workspace.md.
     """
-    from rvclora.audio.preprocess import SourceResult, preprocess_workspace
+    from rvclora.audio.preprocess import PreprocessRequest, SourceResult, run_preprocess
     from rvclora.console import progress
-    from rvclora.workspace import Workspace
+    from rvclora.workspace.overrides import Overrides, PreprocessOverrides
 
-    ws = Workspace.open(workspace, overrides=workspace_overrides(input=input, sr=sr, **{"preprocess.workers": workers}))
+    request = PreprocessRequest(
+        workspace,
+        Overrides(input=input, sr=sr, preprocess=PreprocessOverrides(workers=workers)),
+        force=force,
+    )
     with progress(transient=True) as bar:
         task = bar.add_task("preprocess", total=None, status="")
 
@@ -56,12 +59,11 @@ def preprocess_command(
             status = f"skipped {result.key}" if result.skipped else f"{result.key}: {result.clips} clips"
             bar.update(task, advance=1, status=status[:60])
 
-        summary = preprocess_workspace(ws, force=force, on_start=started, on_result=finished)
-    ws.save_settings()  # only now: a failed run leaves rvclora.yaml (and a new folder) as they were
+        summary = run_preprocess(request, on_start=started, on_result=finished)
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json(summary.to_dict())
+        emit_json(summary.to_json())
         return
     _show_summary(summary)
 

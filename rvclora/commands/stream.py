@@ -92,7 +92,8 @@ def stream_command(
     """Convert a live stream: stdin → stdout, one block at a time (e.g. arecord | rvclora stream | aplay)."""
     import sys
 
-    from rvclora.commands._realtime import build_stream, converter_args, make_reporter
+    from rvclora.commands._realtime import build_stream, make_reporter
+    from rvclora.infer.options import ConverterConfig, ConvertOptions
     from rvclora.realtime.pcm import PcmFormat
     from rvclora.realtime.pipe import open_input, run_pipe
     from rvclora.realtime.settings import StreamSettings, check_rate
@@ -103,9 +104,9 @@ def stream_command(
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     fmt_in, first = open_input(source, raw, fmt.value, sr)
     check_rate(fmt_in.sr, "the input rate")
-    args = converter_args(
-        lora,
-        weights,
+    config = ConverterConfig(
+        lora=lora,
+        weights=weights or None,
         scale=scale,
         model=model,
         base=base,
@@ -116,13 +117,11 @@ def stream_command(
         device=device,
         precision=precision,
         force=force,
-        pitch=pitch,
-        index_rate=index_rate,
-        protect=protect,
-        rms_mix_rate=rms_mix_rate,
-        speaker_id=speaker_id,
     )
-    converter_stream = build_stream(args, fmt_in.sr, out_sr, settings)
+    options = ConvertOptions(
+        pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate, speaker_id=speaker_id
+    )
+    converter_stream = build_stream(config, options, fmt_in.sr, out_sr, settings)
     out = PcmFormat(fmt_in.sample, converter_stream.out_sr)
     report = make_reporter(quiet, as_json)
     if control is not None:

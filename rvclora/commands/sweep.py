@@ -20,7 +20,6 @@ from rvclora.commands._workspace_options import (
     SrOpt,
     VersionOpt,
     WorkspaceArg,
-    workspace_overrides,
 )
 from rvclora.sweep.variants import FULL_LR, SweepOptions
 
@@ -89,7 +88,8 @@ def sweep_command(
     features and F0, and scores them with the eval metrics. Variants live in WORKSPACE/sweep/; a finished
     one is reused, an interrupted one resumes. See docs/sweep.md.
     """
-    from rvclora.sweep.stage import sweep_workspace
+    from rvclora.sweep.stage import SweepRequest, run_sweep
+    from rvclora.workspace.overrides import AssetOverrides, Overrides
 
     if plot is not None:
         from rvclora.evaluate.plot import check_plot_target
@@ -104,18 +104,15 @@ def sweep_command(
         seed=seed,
         restart=restart,
     )
-    overrides = workspace_overrides(
+    overrides = Overrides(
         input=input,
         sr=sr,
         version=version,
-        base=base,
-        base_d=base_d,
-        hubert=hubert,
-        rmvpe=rmvpe,
+        assets=AssetOverrides(base=base, base_d=base_d, hubert=hubert, rmvpe=rmvpe),
         f0_method=f0_method,
         device=device,
     )
-    summary = sweep_workspace(Path(workspace), overrides, options, on_variant=_announce)
+    summary = run_sweep(SweepRequest(workspace, overrides, options), on_variant=_announce)
     if plot is not None:
         from rvclora.sweep.plot import plot_sweep
 
@@ -123,7 +120,7 @@ def sweep_command(
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json(summary.to_dict())
+        emit_json(summary.to_json())
         return
     _show(summary)
 

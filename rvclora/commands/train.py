@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,12 +20,12 @@ from rvclora.commands._workspace_options import (
     VersionOpt,
     WorkspaceArg,
     default_note,
-    workspace_overrides,
 )
 from rvclora.workspace.schema import FULL_LR, LORA_LR
 
 if TYPE_CHECKING:
     from rvclora.train.plan import Estimate, TrainPlan
+    from rvclora.train.workflow import TrainSummary
 
 
 def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
@@ -104,54 +103,48 @@ def train_command(
     """
     from rvclora.console import err
     from rvclora.train.interrupt import TrainingInterrupted
-    from rvclora.train.workflow import train_workspace
+    from rvclora.train.workflow import TrainRequest, run_train
+    from rvclora.workspace.overrides import AssetOverrides, LoRAOverrides, Overrides, TrainOverrides
 
-    unset = ["train.max_steps"] if max_steps == 0 else []
-    overrides = workspace_overrides(
+    overrides = Overrides(
         input=input,
         sr=sr,
         version=version,
-        base=base,
-        base_d=base_d,
-        hubert=hubert,
-        rmvpe=rmvpe,
+        assets=AssetOverrides(base=base, base_d=base_d, hubert=hubert, rmvpe=rmvpe),
         f0_method=f0_method,
         device=device,
-        **{
-            "lora.rank": rank,
-            "lora.alpha": alpha,
-            "lora.targets": targets,
-            "train.epochs": epochs,
-            "train.max_steps": max_steps or None,
-            "train.batch_size": batch_size,
-            "train.lr": lr,
-            "train.seed": seed,
-            "train.save_every": save_every,
-            "train.keep": keep,
-            "train.val_fraction": val_fraction,
-            "train.early_stopping_patience": patience,
-            "train.precision": precision,
-            "train.lora_plus_ratio": lora_plus_ratio,
-            "train.cache": cache,
-            "train.full": full,
-        },
+        lora=LoRAOverrides(rank=rank, alpha=alpha, targets=targets),
+        train=TrainOverrides(
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            save_every=save_every,
+            keep=keep,
+            val_fraction=val_fraction,
+            early_stopping_patience=patience,
+            precision=precision,
+            lora_plus_ratio=lora_plus_ratio,
+            cache=cache,
+            full=full,
+        ),
     )
     try:
-        result = train_workspace(
-            Path(workspace), overrides, restart=restart, unset=unset, on_plan=_show_plan, on_estimate=_show_estimate
+        summary = run_train(
+            TrainRequest(workspace, overrides, restart=restart), on_plan=_show_plan, on_estimate=_show_estimate
         )
     except TrainingInterrupted as exc:
         err.print(f"[yellow]{exc.message()}[/yellow]")
         raise typer.Exit(130) from None
-    if result is None:  # a non-zero DDP rank: rank 0 reports
+    if summary is None:  # a non-zero DDP rank: rank 0 reports
         return
-    summary = result.summary()
     if json_out:
         from rvclora.console import emit_json
 
-        emit_json(summary)
+        emit_json(summary.to_json())
         return
-    _show(result, summary)
+    _show(summary)
 
 
 def _show_plan(plan: TrainPlan) -> None:
@@ -182,7 +175,7 @@ def _show_estimate(estimate: Estimate) -> None:
     )
 
 
-def _show(result: Any, summary: dict[str, Any]) -> None:
+def _show(summary: TrainSummary) -> None:
     from rvclora.console import show, table
 
     cols = ("epoch", "steps", "loss_g", "loss_d", "mel", "kl", "fm", "val_mel", "lr", "s")
@@ -199,23 +192,17 @@ def _show(result: Any, summary: dict[str, Any]) -> None:
             f"{h['lr']:.3g}",
             h["seconds"],
         )
-        for h in result.history[-30:]
+        for h in summary.history[-30:]
     ]
     if rows:
         show(table("epochs (last 30)", cols, rows))
     # table() writes the values plainly (no None, no 17-digit floats)
-    show(
-        table(
-            "train",
-            ("", ""),
-            [(k, v) for k, v in summary.items() if k not in ("history", "warnings") and v is not None],
-        )
-    )
+    show(table("train", ("", ""), [(k, v) for k, v in summary.to_json().items() if k != "warnings" and v is not None]))
     from rich.markup import escape
 
     from rvclora.console import err
 
-    for warning in result.warnings:
+    for warning in summary.warnings:
         err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 
 

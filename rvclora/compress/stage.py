@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -351,6 +351,75 @@ def resize_adapter(
         "audio": audio,
         "warnings": warnings,
     }
+
+
+@dataclass(frozen=True)
+class CompressRequest:
+    """One compress run: a voice model (``source`` + ``base``) → an adapter; an adapter as ``source`` → a
+    smaller ``options.rank``; or every ``.pth`` in ``folder`` (with ``base``) → adapters in the ``output`` folder.
+    ``output`` default: the source's name with .safetensors (``-r<rank>`` added for a resized adapter)."""
+
+    source: Path | None = None
+    base: Path | None = None
+    output: Path | None = None
+    folder: Path | None = None
+    options: CompressOptions = field(default_factory=CompressOptions)
+
+
+@dataclass
+class CompressSummary:
+    """``mode`` is ``model``, ``adapter`` (resized) or ``folder``; ``report`` is that mode's report (sizes, ranks
+    per layer and per module group, audio agreement; docs/compress.md), which :meth:`to_json` prints."""
+
+    mode: str
+    report: dict[str, Any]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.report.get("warnings", []))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.report
+
+
+def run_compress(request: CompressRequest) -> CompressSummary:
+    """The stage's entry point (``rvclora compress``, ``rvclora.compress``): pick the mode, check the inputs,
+    and run it."""
+    from rvclora.fileio import require_file
+
+    source, base, output, folder = (
+        None if p is None else Path(p) for p in (request.source, request.base, request.output, request.folder)
+    )
+    options = request.options
+    if folder is not None:
+        if source is not None or base is None or output is None:
+            raise ConfigError(
+                "--folder takes no SOURCE and needs --base and -o OUTPUT_FOLDER",
+                "e.g. rvclora compress --folder models/ --base f0G40k.pth -o adapters/",
+            )
+        return CompressSummary("folder", compress_folder(folder, base, output, options))
+    if source is None:
+        raise ConfigError("give a voice model (or an adapter) to compress, or --folder")
+    require_file(source, "model")
+    if is_adapter(source):
+        if options.rank is None:
+            raise ConfigError("resizing an adapter needs a number: --rank N", "e.g. --rank 4")
+        out = output or source.with_name(f"{source.stem}-r{options.rank}.safetensors")
+        return CompressSummary("adapter", resize_adapter(source, options.rank, out, base, options))
+    if base is None:
+        raise ConfigError("compressing a voice model needs its base", "pass --base f0G40k.pth (the pretrained G)")
+    return CompressSummary("model", compress_model(source, base, output or source.with_suffix(".safetensors"), options))
+
+
+def is_adapter(path: Path) -> bool:
+    """An rvclora adapter (.safetensors, or a .pth holding rvclora metadata) rather than an RVC model."""
+    if path.suffix.lower() == ".safetensors":
+        return True
+    from rvclora.fileio import safe_torch_load
+    from rvclora.lora.adapter import META_KEY
+
+    obj = safe_torch_load(path, "model or adapter")
+    return isinstance(obj, dict) and META_KEY in obj
 
 
 def _weight_shape(kind: str, order: str | None, a: torch.Tensor, b: torch.Tensor) -> tuple[int, ...]:

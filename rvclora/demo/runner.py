@@ -111,8 +111,10 @@ def _write_stamp(path: Path, data: dict[str, Any]) -> None:
 
 
 def plain(obj: Any) -> Any:
-    """A JSON-ready copy of a stage's result (dataclasses, ``to_dict()`` objects, paths, non-finite floats)."""
-    if hasattr(obj, "to_dict"):
+    """A JSON-ready copy of a stage's result (dataclasses, ``to_json()`` summaries, paths, non-finite floats)."""
+    if hasattr(obj, "to_json"):
+        obj = obj.to_json()
+    elif hasattr(obj, "to_dict"):
         obj = obj.to_dict()
     elif is_dataclass(obj) and not isinstance(obj, type):
         obj = asdict(obj)
@@ -173,26 +175,27 @@ class _Demo:
 
     def workspace(self) -> Any:
         from rvclora.workspace import Workspace
+        from rvclora.workspace.overrides import AssetOverrides, Overrides, PreprocessOverrides, TrainOverrides
 
         w = self._world()
         ws = Workspace.open(
             w.workspace,
-            overrides={
-                "sr": "40k",
-                "version": "v2",
-                "f0": True,
-                "f0_method": self.plan.f0_method,
-                "assets.base": str(w.base),
-                "assets.base_d": str(w.base_d),
-                "assets.hubert": str(w.hubert),
-                "preprocess.workers": 1,
-                "train.epochs": 1000,
-                "train.max_steps": self.plan.steps,
-                "train.batch_size": self.plan.batch_size,
-                "train.save_every": 1000,
-                "train.log_every": 1,
-                "train.seed": self.plan.seed,
-            },
+            overrides=Overrides(
+                sr="40k",
+                version="v2",
+                f0=True,
+                f0_method=self.plan.f0_method,
+                assets=AssetOverrides(base=w.base, base_d=w.base_d, hubert=w.hubert),
+                preprocess=PreprocessOverrides(workers=1),
+                train=TrainOverrides(
+                    epochs=1000,
+                    max_steps=self.plan.steps,
+                    batch_size=self.plan.batch_size,
+                    save_every=1000,
+                    log_every=1,
+                    seed=self.plan.seed,
+                ),
+            ),
         )
         ws.save_settings()  # the demo's own settings; train reads them from the file
         return ws
@@ -200,60 +203,40 @@ class _Demo:
     def preprocess(self) -> dict[str, Any]:
         from rvclora.audio.preprocess import preprocess_workspace
 
-        return preprocess_workspace(self.workspace()).to_dict()
+        return preprocess_workspace(self.workspace()).to_json()
 
     def extract(self) -> dict[str, Any]:
         from rvclora.features.extract import extract
 
-        return extract(self.workspace()).to_dict()
+        return extract(self.workspace()).to_json()
 
     def train(self) -> dict[str, Any]:
-        from rvclora.train.workflow import train_workspace
+        from rvclora.train.workflow import TrainRequest, run_train
 
-        result = train_workspace(self._world().workspace, {})
-        assert result is not None  # single process: rank 0
-        if result.output is None:
+        summary = run_train(TrainRequest(self._world().workspace))
+        assert summary is not None  # single process: rank 0
+        if summary.output is None:
             raise OutputError("training produced no adapter", "run the demo again with --overwrite")
-        self.adapter = Path(result.output)
-        return result.summary()
+        self.adapter = Path(summary.output)
+        return summary.to_json()
 
     def infer(self) -> dict[str, Any]:
         from rvclora.demo.speech import VOICES
-        from rvclora.infer.options import DEFAULTS as D
-        from rvclora.infer.run import run_infer
+        from rvclora.infer.options import ConverterConfig, ConvertOptions
+        from rvclora.infer.run import InferRequest, run_infer
 
         w = self._world()
         # Voice B speaks about an octave above voice A: transpose as an RVC user would for such a pair.
         pitch = round(12 * math.log2(VOICES[0].f0_hz / VOICES[1].f0_hz))
         fresh = _newer(self.converted, self._adapter())  # as merge: redo when the adapter changed
-        rows = run_infer(
-            inputs=[str(w.source)],
-            output=str(self.converted),
-            converter_args=dict(
-                lora=[self._adapter()],
-                weights=None,
-                scale=1.0,
-                each=False,
-                model=None,
-                base=None,
-                index=None,
-                hubert=None,
-                rmvpe=None,
-                f0_method=None,
-                device=None,
-                precision="auto",
-                force=False,
-                pitch=pitch,
-                f0_file=None,
-                index_rate=D.index_rate,
-                protect=D.protect,
-                filter_radius=D.filter_radius,
-                rms_mix_rate=D.rms_mix_rate,
-                resample_sr=D.resample_sr,
-                speaker_id=D.speaker_id,
-            ),
+        request = InferRequest(
+            [str(w.source)],
+            str(self.converted),
+            ConverterConfig(lora=[self._adapter()]),
+            ConvertOptions(pitch=pitch),
             overwrite=not fresh,
         )
+        rows = run_infer(request).to_json()
         import soundfile as sf
 
         info = sf.info(str(self.converted))
@@ -268,7 +251,7 @@ class _Demo:
         }
 
     def merge(self) -> dict[str, Any]:
-        from rvclora.merging import merge_to_model
+        from rvclora.merge.stage import merge_to_model
 
         merged, adapter = self.root / MERGED, self._adapter()
         if _newer(merged, adapter):
@@ -281,10 +264,10 @@ class _Demo:
             precision="fp16",
             info="rvclora demo (random base: not a real voice)",
         )
-        return {**result, "status": "written"}
+        return {**result.to_json(), "status": "written"}
 
     def inspect(self) -> dict[str, Any]:
-        from rvclora.inspection import describe
+        from rvclora.inspect.stage import describe
         from rvclora.lora.fingerprint import base_fingerprint
         from rvclora.models.checkpoint import load_synthesizer
 

@@ -5,4 +5,12 @@ One module per job: ``settings`` (defaults, light), ``pairing`` (folder pairing)
 ``speaker`` (optional resemblyzer embeddings), ``analysis`` (one file → features), ``compare`` (one pair →
 metrics), ``stats`` (aggregates), ``report`` (table/JSON shapes) and ``plot`` (optional matplotlib figure).
 Formulas and conventions: ``docs/metrics.md``.
+
+Calling the package runs the stage: ``rvclora.evaluate(EvalRequest(...))`` → :class:`EvalSummary` (see docs/api.md).
 """
+
+from __future__ import annotations
+
+from rvclora._stage_package import make_callable
+
+make_callable(__name__, "rvclora.evaluate.run:run_eval")

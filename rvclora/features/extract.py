@@ -41,6 +41,7 @@ from rvclora.devices import resolve_device, resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.fileio import atomic_write
 from rvclora.workspace.manifest import Manifest, fingerprint
+from rvclora.workspace.overrides import Overrides
 from rvclora.workspace.schema import UNVOICED_F0, default
 
 FEATURES = "extract.features"
@@ -114,7 +115,8 @@ class ExtractSummary:
     mute: str | None = None
     index: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """What ``rvclora extract --json`` prints."""
         return asdict(self)
 
 
@@ -246,7 +248,7 @@ def _sweep_temporaries(layout: Layout) -> None:
                     p.unlink(missing_ok=True)
 
 
-def run_extract(
+def extract_clips(
     clips: Sequence[ClipPaths],
     layout: Layout,
     options: ExtractOptions,
@@ -503,8 +505,30 @@ def extract(
         if not records:
             raise BadInputError(f"workspace {ws.root} has no clips yet", "run rvclora preprocess first")
         clips = [ClipPaths(r.clip.stem, r.clip, r.clip_16k) for r in records]
-        return run_extract(clips, layout, options, ws.manifest, force=force, on_start=on_start, on_advance=on_advance)
+        return extract_clips(clips, layout, options, ws.manifest, force=force, on_start=on_start, on_advance=on_advance)
 
 
-# The name parallel to ``preprocess_workspace`` (the train stage brings a workspace up to date with both).
-extract_workspace = extract
+@dataclass(frozen=True)
+class ExtractRequest:
+    """One extract run: an existing workspace, the settings it changes, the model precision and ``force``."""
+
+    workspace: Path
+    overrides: Overrides = field(default_factory=Overrides)
+    precision: str = "auto"  # auto = fp16 on CUDA (as RVC), fp32 elsewhere
+    force: bool = False  # redo every clip even if its outputs are up to date
+
+
+def run_extract(
+    request: ExtractRequest,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_advance: Callable[[int, str], None] | None = None,
+) -> ExtractSummary:
+    """The stage's entry point (``rvclora extract``, ``rvclora.extract``): open the workspace, extract, and
+    store the request's settings in rvclora.yaml only once that succeeded."""
+    from rvclora.workspace import Workspace
+
+    ws = Workspace.open(request.workspace, create=False, overrides=request.overrides)
+    summary = extract(ws, precision=request.precision, force=request.force, on_start=on_start, on_advance=on_advance)
+    ws.save_settings()  # only now: a failed run leaves rvclora.yaml as it was
+    return summary

@@ -24,7 +24,7 @@ from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
 from rvclora.infer.chunking import ChunkConfig, default_chunking
 from rvclora.infer.longform import Progress, convert_pieces
-from rvclora.infer.options import ConvertOptions
+from rvclora.infer.options import DEFAULTS, ConverterConfig, ConvertOptions
 from rvclora.infer.outputs import OutputTarget
 from rvclora.infer.pipeline import Analysis, analyze, synthesize, timed, unvoiced_convention
 from rvclora.infer.source import PreparedInput, prepare_input
@@ -108,13 +108,44 @@ class Converter:
         fast: bool = True,
         **options: Any,
     ) -> None:
-        import torch
-
         unknown = sorted(set(options) - set(ConvertOptions.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"unknown conversion option(s): {', '.join(unknown)}")
-        self.options = ConvertOptions(**options)
-        adapters = _paths(lora)
+        conversion = ConvertOptions(**options)
+        config = ConverterConfig(
+            lora=_paths(lora),
+            weights=weights,
+            scale=scale,
+            each=each,
+            model=_opt(model),
+            base=_opt(base),
+            index=_opt(index),
+            hubert=_opt(hubert),
+            rmvpe=_opt(rmvpe),
+            f0_method=f0_method,
+            device=device,
+            precision=precision,
+            chunking=chunking,
+            force=force,
+            fast=fast,
+        )
+        self._load(config, conversion)
+
+    @classmethod
+    def from_config(cls, config: ConverterConfig, options: ConvertOptions = DEFAULTS) -> Converter:
+        """A Converter from typed settings, as the CLI builds them (:class:`ConverterConfig` says what loads,
+        ``options`` are the conversion defaults of :meth:`convert`)."""
+        converter = cls.__new__(cls)
+        converter._load(config, options)
+        return converter
+
+    def _load(self, config: ConverterConfig, options: ConvertOptions) -> None:
+        import torch
+
+        self.options = options
+        adapters = _paths(config.lora)
+        model, base, index = _opt(config.model), _opt(config.base), _opt(config.index)
+        scale, each, weights, force, fast = config.scale, config.each, config.weights, config.force, config.fast
         if model is not None and adapters:
             raise ConfigError(
                 "give either --model (a plain RVC model) or --lora adapters, not both",
@@ -131,12 +162,14 @@ class Converter:
         self._find_workspaces(adapters, metas)
         workspace = next((self._workspaces[p] for p in adapters if self._workspaces[p] is not None), None)
         settings = asset_lookup.workspace_settings(workspace)
-        found = asset_lookup.resolve_assets(settings, _opt(hubert), _opt(rmvpe), f0_method, device)
+        found = asset_lookup.resolve_assets(
+            settings, _opt(config.hubert), _opt(config.rmvpe), config.f0_method, config.device
+        )
         self.device = found.device
-        self.dtype = getattr(torch, resolve_precision(precision, self.device).torch_name)
+        self.dtype = getattr(torch, resolve_precision(config.precision, self.device).torch_name)
         self.f0_method = found.f0_method
         self.rmvpe = found.rmvpe
-        self.chunking = chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
+        self.chunking = config.chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
         from rvclora.features.hubert import load_content_encoder
 
         # HuBERT has no fp16 CPU kernels worth using; there only the synthesizer runs in half precision.
@@ -146,21 +179,21 @@ class Converter:
         )
         self._f0_cache: dict[bool, Any] = {}
         self._bases = BaseCache()
-        self._index_path = _opt(index)
+        self._index_path = index
         self._settings_base = _opt(settings.get("assets.base"))
         self._unvoiced_default = asset_lookup.default_unvoiced_f0()
         self.fast = fast
         self.voices: list[Voice] = []
-        names = voice_names(adapters, _opt(model), each)
+        names = voice_names(adapters, model, each)
         if model is not None:
-            self._add_voice(names[0], Path(model), [], [], scale, force)
+            self._add_voice(names[0], model, [], [], scale, force)
         elif each:
             for name, path, meta in zip(names, adapters, metas):
-                self._add_voice(name, self._base_for(_opt(base), [meta]), [path], [meta], scale, force)
+                self._add_voice(name, self._base_for(base, [meta]), [path], [meta], scale, force)
         else:
             self._add_voice(
                 names[0],
-                self._base_for(_opt(base), metas),
+                self._base_for(base, metas),
                 adapters,
                 metas,
                 scale,

@@ -6,12 +6,17 @@ expect without flags.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.choices import UnvoicedF0
 from rvclora.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rvclora.infer.chunking import ChunkConfig
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,32 @@ class ConvertOptions:
 
 
 DEFAULTS = ConvertOptions()
+
+
+@dataclass(frozen=True)
+class ConverterConfig:
+    """What a :class:`~rvclora.infer.converter.Converter` loads (once, for any number of inputs); checked when
+    it loads. The keywords of ``Converter(...)`` are these fields; see its docstring for each."""
+
+    lora: Sequence[Path] = ()  # adapter(s): blended into one voice, or one voice each with ``each``
+    weights: str | Sequence[float | str] | None = None  # blend shares, numbers or "0.7,0.3" (default equal)
+    scale: float = 1.0  # adapter strength
+    each: bool = False
+    model: Path | None = None  # a plain RVC model instead of adapters
+    base: Path | None = None  # default: the base recorded in the adapter
+    index: Path | None = None  # default: the adapter workspace's
+    hubert: Path | None = None
+    rmvpe: Path | None = None
+    f0_method: str | None = None
+    device: str | None = None
+    precision: str = "auto"
+    chunking: ChunkConfig | None = field(default=None, compare=False)
+    force: bool = False  # load adapters even if they do not fit the base
+    fast: bool = True  # the optimised path; False runs the models as loaded (the reference)
+
+    def __post_init__(self) -> None:
+        # choices arrive as Enum members from the CLI; the converter keeps (and records) their plain strings
+        for name in ("f0_method", "precision"):
+            value = getattr(self, name)
+            if isinstance(value, Enum):
+                object.__setattr__(self, name, value.value)

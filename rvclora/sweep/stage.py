@@ -17,6 +17,7 @@ from typing import Any
 
 from rvclora.sweep.gain import gain_pct
 from rvclora.sweep.variants import FLOOR, FULL, SweepOptions, Variant, plan_variants
+from rvclora.workspace.overrides import Overrides
 
 SWEEP_DIR = "sweep"
 RESULT = "result.json"
@@ -59,7 +60,8 @@ class SweepSummary:
     variants: list[VariantResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """What ``rvclora sweep --json`` prints."""
         return {
             **{k: v for k, v in asdict(self).items() if k != "variants"},
             "variants": [v.to_dict() for v in self.variants],
@@ -69,16 +71,25 @@ class SweepSummary:
 VariantEvent = Callable[[int, int, Variant, bool], None]  # (index, total, variant, reused)
 
 
-def sweep_workspace(
-    root: Path, overrides: dict[str, Any], options: SweepOptions, on_variant: VariantEvent | None = None
-) -> SweepSummary:
-    """Run (or resume) a sweep on the workspace at ``root``, holding its lock."""
+@dataclass(frozen=True)
+class SweepRequest:
+    """One sweep: the workspace (created if missing), the settings it changes, and what to sweep."""
+
+    workspace: Path
+    overrides: Overrides = field(default_factory=Overrides)
+    options: SweepOptions = field(default_factory=SweepOptions)
+
+
+def run_sweep(request: SweepRequest, *, on_variant: VariantEvent | None = None) -> SweepSummary:
+    """The stage's entry point (``rvclora sweep``, ``rvclora.sweep``): run (or resume) a sweep on the
+    workspace, holding its lock; the request's settings are stored only once the sweep has succeeded."""
     from rvclora.train.workflow import bring_up_to_date
     from rvclora.workspace import Workspace
 
+    options = request.options
     ws = Workspace.open(
-        root,
-        overrides=overrides,
+        request.workspace,
+        overrides=request.overrides,
         required={
             "assets.base": ("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
         },

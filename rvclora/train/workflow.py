@@ -7,7 +7,8 @@ Kept apart from the loop so the loop takes plain inputs (a :class:`TrainJob`) an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,64 @@ from rvclora.train.interrupt import TrainingInterrupted
 from rvclora.train.loop import TrainResult, run_training
 from rvclora.train.options import TrainJob, TrainOptions
 from rvclora.train.plan import Estimate, TrainPlan
+from rvclora.workspace.overrides import Overrides
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training run: the workspace (created if missing), the settings it changes, and ``restart``."""
+
+    workspace: Path
+    overrides: Overrides = field(default_factory=Overrides)
+    restart: bool = False  # start over instead of resuming
+
+
+@dataclass
+class TrainSummary:
+    """What a finished (or already finished) run reports; :meth:`to_json` is ``rvclora train --json``."""
+
+    output: str | None  # the adapter (or RVC model with --full); None when nothing was trained
+    epochs: int
+    steps: int
+    stopped: str  # "finished", "max_steps", "early_stopping", "already_finished"
+    resumed_from: str | None
+    discriminator: str
+    last_mel: float | None
+    last_val_mel: float | None
+    warnings: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch records (not in the JSON)
+
+    @classmethod
+    def from_result(cls, result: TrainResult) -> TrainSummary:
+        return cls(**result.summary(), history=result.history)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+def run_train(
+    request: TrainRequest,
+    *,
+    on_plan: Callable[[TrainPlan], None] | None = None,
+    on_estimate: Callable[[Estimate], None] | None = None,
+) -> TrainSummary | None:
+    """The stage's entry point (``rvclora train``, ``rvclora.train``); returns None on non-zero DDP ranks.
+
+    The request's settings are written to rvclora.yaml only once training has finished, or was interrupted
+    with its progress saved; a run that fails stores nothing.
+    """
+    result = train_workspace(request.workspace, request.overrides, request.restart, on_plan, on_estimate)
+    return None if result is None else TrainSummary.from_result(result)
 
 
 def train_workspace(
     root: Path,
-    overrides: dict[str, Any],
+    overrides: Overrides,
     restart: bool = False,
-    unset: Iterable[str] = (),
     on_plan: Callable[[TrainPlan], None] | None = None,
     on_estimate: Callable[[Estimate], None] | None = None,
 ) -> TrainResult | None:
-    """Train the workspace at ``root``; returns None on non-zero DDP ranks.
-
-    ``overrides`` and ``unset`` (see :meth:`Workspace.open`) are written to rvclora.yaml only once training
-    has finished, or was interrupted with its progress saved; a run that fails stores nothing.
-    """
+    """Train the workspace at ``root`` and return the loop's result (with the trained net, for tests)."""
     from rvclora.features.extract import pitch_convention
     from rvclora.lora.config import LoRAConfig
     from rvclora.workspace import Workspace
@@ -39,8 +83,7 @@ def train_workspace(
     main = int(os.environ.get("RANK", "0")) == 0
     ws = Workspace.open(
         root,
-        overrides=overrides if main else {k: v for k, v in overrides.items() if not k.startswith(("input", "assets"))},
-        unset=unset,
+        overrides=overrides if main else overrides.without_inputs(),
         required={
             "assets.base": ("no base model configured", "give --base pretrained_v2/f0G40k.pth (stored in rvclora.yaml)")
         },
@@ -116,6 +159,6 @@ def bring_up_to_date(ws: Any) -> None:
     if recordings:
         preprocess_workspace(ws)
     if hubert is not None:
-        from rvclora.features.extract import extract_workspace
+        from rvclora.features.extract import extract
 
-        extract_workspace(ws)  # incremental: up-to-date clips are skipped
+        extract(ws)  # incremental: up-to-date clips are skipped

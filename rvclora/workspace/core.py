@@ -22,6 +22,7 @@ from rvclora.fileio import atomic_write
 from rvclora.workspace.confine import require_confined
 from rvclora.workspace.lock import hold_lock
 from rvclora.workspace.manifest import Manifest
+from rvclora.workspace.overrides import Overrides
 from rvclora.workspace.schema import ENV_VARS, KEYS, SAMPLE_RATES, defaults
 from rvclora.workspace.settings import (
     Layer,
@@ -42,7 +43,7 @@ Paths are relative to this folder. null or auto = not set here: your user config
 (~/.config/rvclora/config.yaml) or $RVCLORA_* environment variables may fill them in.
 rvclora rewrites this file (comments regenerated) after a successful command whose options changed a
 setting, and on 'rvclora config --set/--unset'."""
-# What a model file set on the command line must be: its kinds (rvclora.inspection), in words, and an example.
+# What a model file set on the command line must be: its kinds (rvclora.inspect.stage), in words, and an example.
 ASSET_KINDS = {
     "assets.base": (("rvc-train-G", "rvc-model"), "an RVC generator", "pretrained_v2/f0G40k.pth"),
     "assets.base_d": (("rvc-train-D",), "an RVC discriminator", "pretrained_v2/f0D40k.pth"),
@@ -68,14 +69,15 @@ class Workspace:
         cls,
         path: str | Path,
         create: bool = True,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Overrides | Mapping[str, Any] | None = None,
         required: Mapping[str, tuple[str, str]] | None = None,
         unset: Iterable[str] = (),
     ) -> Workspace:
         """Open the workspace at ``path``; nothing is written here (see :meth:`save_settings`).
 
-        Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (dotted keys such as
-        ``"sr"`` or ``"preprocess.workers"``; None values are ignored). ``unset`` names keys whose value in
+        Settings = defaults <- user config <- $RVCLORA_* <- rvclora.yaml <- ``overrides`` (an :class:`Overrides`,
+        or dotted keys such as ``"sr"`` or ``"preprocess.workers"`` as ``rvclora config --set`` takes them; None
+        values are ignored). ``unset`` names keys whose value in
         rvclora.yaml goes back to the default (null for assets: the user config or environment decides again).
         Every override is checked completely first, model files included (each must be the right kind), and
         ``required`` maps dotted keys the caller cannot do without to the (message, hint) of the error raised
@@ -83,6 +85,9 @@ class Workspace:
         only by :meth:`save_settings` — call it once the command has succeeded, so a failed command (or a
         typo'd path) leaves nothing behind.
         """
+        if isinstance(overrides, Overrides):
+            unset = [*unset, *overrides.cleared()]
+            overrides = overrides.settings()
         root = Path(path).expanduser()
         if root.name == CONFIG_NAME and root.is_file():
             root = root.parent
@@ -158,7 +163,7 @@ class Workspace:
     def _check_asset_kinds(self, names: Iterable[str]) -> None:
         """Model files given on the command line must be what their key says (a song is not a HuBERT), read
         with the same checks ``rvclora inspect`` uses, before they can be stored."""
-        from rvclora.inspection import KIND_LABELS, describe
+        from rvclora.inspect.stage import KIND_LABELS, describe
 
         for name in names:
             p: Path | None = self.settings.get(name)

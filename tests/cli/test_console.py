@@ -92,19 +92,20 @@ def test_preprocess_through_a_pipe_shows_progress_lines(
 
 
 def test_train_summary_has_no_reprs(piped: io.StringIO) -> None:
-    from types import SimpleNamespace
-
     from rvclora.commands.train import _show
+    from rvclora.train.workflow import TrainSummary
 
     _show(
-        SimpleNamespace(history=[], warnings=[]),
-        {
-            "output": "ws/adapters/ws.safetensors",
-            "steps": 12,
-            "resumed_from": None,
-            "last_mel": 138.6778991699219,
-            "last_val_mel": None,
-        },
+        TrainSummary(
+            output="ws/adapters/ws.safetensors",
+            epochs=1,
+            steps=12,
+            stopped="finished",
+            resumed_from=None,
+            discriminator="base",
+            last_mel=138.6778991699219,
+            last_val_mel=None,
+        )
     )
     text = piped.out.getvalue()  # type: ignore[attr-defined]
     assert "138.7" in text and "138.67" not in text and "None" not in text and "resumed_from" not in text

@@ -69,7 +69,8 @@ def test_version_alias_still_sets_the_model_version(
     seen: dict[str, Any] = {}
 
     def fake_open(cls: Any, folder: Path, **kwargs: Any) -> Any:
-        seen.update(kwargs.get("overrides") or {})
+        overrides = kwargs.get("overrides")
+        seen.update(overrides.settings() if overrides is not None else {})
         raise ConfigError("stop here")
 
     monkeypatch.setattr(Workspace, "open", classmethod(fake_open))

@@ -77,7 +77,7 @@ def test_clips_features_pitch_and_index(demo: tuple[Path, dict[str, Any]]) -> No
 
 
 def test_adapter_fits_the_base(demo: tuple[Path, dict[str, Any]]) -> None:
-    from rvclora.inspection import describe
+    from rvclora.inspect.stage import describe
     from rvclora.lora.fingerprint import base_fingerprint
     from rvclora.models.checkpoint import load_synthesizer
 

@@ -260,7 +260,7 @@ def test_ratings_are_printed_beside_the_metrics(
 def test_library_runs_folders_and_checks_plots_first(wavs: Path) -> None:
     """``rvclora eval``'s work is one library call (rvclora.evaluate.run); the command only renders it."""
     from rvclora.errors import BadInputError, ConfigError
-    from rvclora.evaluate.run import evaluate_paths
+    from rvclora.evaluate.run import EvalRequest, run_eval
     from rvclora.evaluate.settings import EvalSettings
 
     refs, convs = wavs / "refs", wavs / "convs"
@@ -270,13 +270,13 @@ def test_library_runs_folders_and_checks_plots_first(wavs: Path) -> None:
         sf.write(convs / f"{name}.wav", voice(f0 * 2 ** (1 / 12)), SR)
     settings = EvalSettings(f0_method="dio", speaker=False)
     with pytest.raises(BadInputError, match="both be files or both be folders"):
-        evaluate_paths(wavs / "ref.wav", refs, settings)
+        run_eval(EvalRequest(wavs / "ref.wav", refs, settings))
     with pytest.raises(ConfigError, match="in folder mode --plot names a folder"):
-        evaluate_paths(refs, convs, settings, plot=wavs / "x.png")
+        run_eval(EvalRequest(refs, convs, settings, plot=wavs / "x.png"))
     with pytest.raises(ConfigError, match="unknown image type"):
-        evaluate_paths(wavs / "ref.wav", wavs / "up3.wav", settings, plot=wavs / "x.gif")
-    seen: list[tuple[int, int, str]] = []
-    run_ = evaluate_paths(refs, convs, settings, on_progress=lambda *a: seen.append(a))
-    assert seen == [(0, 2, "a"), (1, 2, "b"), (2, 2, "")]
+        run_eval(EvalRequest(wavs / "ref.wav", wavs / "up3.wav", settings, plot=wavs / "x.gif"))
+    seen: list[tuple[str, int, int]] = []
+    run_ = run_eval(EvalRequest(refs, convs, settings), on_pair=lambda *a: seen.append(a))
+    assert seen == [("a", 0, 2), ("a", 1, 2), ("b", 1, 2), ("b", 2, 2)]
     assert run_.pairing is not None and [r.name for r in run_.results] == ["a", "b"]
     assert all(r.metrics["f0_rmse_cents"] == pytest.approx(100.0, abs=10.0) for r in run_.results)

@@ -154,7 +154,7 @@ def test_hugging_face_layouts_give_the_same_features(
         save_file(hf, str(folder / "model.safetensors"))
         target = folder if layout.startswith("folder") else folder / "model.safetensors"
     enc = load_content_encoder(target)
-    from rvclora.inspection import describe  # `rvclora inspect` recognises every layout too
+    from rvclora.inspect.stage import describe  # `rvclora inspect` recognises every layout too
 
     desc = describe(target)
     assert (desc["kind"], desc["layout"], desc["architecture"]["num_layers"]) == ("hubert", "huggingface", 12)

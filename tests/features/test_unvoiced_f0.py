@@ -174,7 +174,7 @@ def test_fill_changes_the_output_and_equals_the_model_fed_the_formulas_pitch(pla
 
 
 def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[str, Path]) -> None:
-    from rvclora.inspection import describe
+    from rvclora.inspect.stage import describe
 
     assert read_adapter(assets["fill"])[1].unvoiced_f0 == "fill"
     assert describe(assets["fill"])["unvoiced_f0"] == "fill"  # `rvclora inspect` shows it
@@ -310,10 +310,11 @@ def test_training_records_the_convention_of_the_pitch_files(
     from rvclora.lora.inject import add_lora, lora_layers
     from rvclora.models.checkpoint import load_synthesizer
     from rvclora.train.loop import _save_output
+    from rvclora.workspace.overrides import Overrides
 
     jobs = []
     monkeypatch.setattr(workflow, "run_training", lambda job, *callbacks: jobs.append(job))
-    workflow.train_workspace(voice, {"unvoiced_f0": "fill"})  # train brings pitch up to date first
+    workflow.train_workspace(voice, Overrides(unvoiced_f0="fill"))  # train brings pitch up to date first
     assert jobs[-1].unvoiced_f0 == "fill"
     assert all((f > 0).all() for k, f in _f0_files(voice).items() if k != ex.MUTE)
 
@@ -324,7 +325,7 @@ def test_training_records_the_convention_of_the_pitch_files(
     path = _save_output(net, jobs[-1], "lora", None, 3, "fp", 1)
     assert read_adapter(path)[1].unvoiced_f0 == "fill"
 
-    workflow.train_workspace(voice, {"f0": False})
+    workflow.train_workspace(voice, Overrides(f0=False))
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention
 
 

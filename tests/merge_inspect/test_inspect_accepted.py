@@ -9,7 +9,7 @@ import torch
 
 from rvclora.features.hubert import load_content_encoder
 from rvclora.features.hubert_load import FairseqDictionary
-from rvclora.inspection import describe
+from rvclora.inspect.stage import describe
 
 
 def _fixture_hubert(reference_dir: Path) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from helpers_assets import run_cli
 
 from rvclora.errors import OutputError
-from rvclora.merging import merge_to_model
+from rvclora.merge.stage import merge_to_model
 from tests.security.helpers import one_line
 
 

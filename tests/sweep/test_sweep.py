@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from rvclora.workspace.overrides import AssetOverrides, Overrides, PreprocessOverrides, TrainOverrides
 from tests.helpers_assets import build_tiny_hubert, voice_like
 
 SR = 40000
@@ -116,17 +117,15 @@ def _raw(folder: Path, n: int) -> Path:
     return folder
 
 
-def _workspace(ws: Path, raw: Path, assets: dict[str, Path]) -> dict[str, str]:
+def _workspace(ws: Path, raw: Path, assets: dict[str, Path]) -> Overrides:
     """Settings as the CLI flags would give them (preprocess in-process: no worker start-up)."""
-    return {
-        "input": str(raw),
-        "assets.base": str(assets["base"]),
-        "assets.base_d": str(assets["base_d"]),
-        "assets.hubert": str(assets["hubert"]),
-        "f0_method": "dio",
-        "preprocess.workers": 1,
-        "train.batch_size": 2,
-    }
+    return Overrides(
+        input=raw,
+        assets=AssetOverrides(base=assets["base"], base_d=assets["base_d"], hubert=assets["hubert"]),
+        f0_method="dio",
+        preprocess=PreprocessOverrides(workers=1),
+        train=TrainOverrides(batch_size=2),
+    )
 
 
 OPTIONS = {"ranks": (2,), "presets": ("voice",), "steps": 2, "holdout": 0.3, "seed": 5}
@@ -134,14 +133,14 @@ OPTIONS = {"ranks": (2,), "presets": ("voice",), "steps": 2, "holdout": 0.3, "se
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory, assets: dict[str, Path]):
-    from rvclora.sweep.stage import sweep_workspace
+    from rvclora.sweep.stage import SweepRequest, run_sweep
     from rvclora.sweep.variants import SweepOptions
 
     root = tmp_path_factory.mktemp("sweep_ws")
     raw = _raw(root / "raw", 3)
     ws = root / "voice"
-    summary = sweep_workspace(ws, _workspace(ws, raw, assets), SweepOptions(**OPTIONS))
-    return ws, raw, summary.to_dict()
+    summary = run_sweep(SweepRequest(ws, _workspace(ws, raw, assets), SweepOptions(**OPTIONS)))
+    return ws, raw, summary.to_json()
 
 
 @pytest.mark.slow
@@ -169,15 +168,16 @@ def test_sweep_trains_every_variant_apart_from_the_workspace_outputs(swept) -> N
 
 @pytest.mark.slow
 def test_sweep_reuses_finished_variants_and_resumes_a_stopped_one(swept, assets: dict[str, Path]) -> None:
-    from rvclora.sweep.stage import sweep_workspace
+    from rvclora.sweep.stage import SweepRequest, run_sweep
     from rvclora.sweep.variants import SweepOptions
 
     ws, raw, first = swept
     (ws / "sweep" / "voice-r2" / "result.json").unlink()  # stopped after training voice-r2, before scoring it
     seen: list[tuple[str, bool]] = []
-    again = sweep_workspace(
-        ws, {}, SweepOptions(**OPTIONS), on_variant=lambda i, n, v, reused: seen.append((v.name, reused))
-    ).to_dict()
+    again = run_sweep(
+        SweepRequest(ws, options=SweepOptions(**OPTIONS)),
+        on_variant=lambda i, n, v, reused: seen.append((v.name, reused)),
+    ).to_json()
     assert seen == [("embedding", True), ("voice-r2", False), ("full", True)]
     assert [v["reused"] for v in again["variants"]] == [True, False, True]
     # the stopped variant resumed from its finished checkpoint instead of training again: same numbers
@@ -185,10 +185,8 @@ def test_sweep_reuses_finished_variants_and_resumes_a_stopped_one(swept, assets:
         assert a["metrics"]["mcd_db"] == pytest.approx(b["metrics"]["mcd_db"], rel=1e-6)
         assert a["train_seconds"] == b["train_seconds"]
     # other settings retrain: a finished variant is reused only for the same steps
-    changed = sweep_workspace(
-        ws,
-        {},
-        SweepOptions(**{**OPTIONS, "steps": 3, "full": False, "ranks": (2,)}),
+    changed = run_sweep(
+        SweepRequest(ws, options=SweepOptions(**{**OPTIONS, "steps": 3, "full": False, "ranks": (2,)})),
         on_variant=lambda i, n, v, reused: seen.append((v.name, reused)),
     )
     assert seen[3:] == [("embedding", False), ("voice-r2", False)]

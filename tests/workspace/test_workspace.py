@@ -460,7 +460,7 @@ def test_a_command_failing_under_the_lock_leaves_no_new_folder(tmp_path: Path) -
 def test_a_model_file_is_identified_once_when_first_stored(
     tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rvclora.inspection as inspection
+    import rvclora.inspect.stage as inspection
 
     calls: list[str] = []
     real = inspection.describe

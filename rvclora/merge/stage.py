@@ -1,12 +1,13 @@
-"""The merge stage: base + adapters → a standard RVC model, or a blended adapter (plain inputs → dict)."""
+"""The merge stage: base + adapters → a standard RVC model, or a blended adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rvclora.errors import IncompatibleError, OutputError
+from rvclora.errors import ConfigError, IncompatibleError, OutputError
 
 if TYPE_CHECKING:
     from rvclora.lora.adapter import Tensors
@@ -51,6 +52,60 @@ def _describe_blend(adapters: Sequence[Path], weights: Sequence[float]) -> str:
     return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights))
 
 
+@dataclass(frozen=True)
+class MergeRequest:
+    """One merge: ``output`` ending in .pth bakes the adapters into an RVC model, .safetensors blends them into
+    one adapter. ``weights`` are the blend shares (scaled by ``scale``); default: 1 for one adapter, the average
+    for several."""
+
+    base: Path
+    adapters: Sequence[Path]
+    output: Path
+    weights: Sequence[float] | None = None
+    scale: float = 1.0
+    precision: str = "fp16"  # of an RVC model output
+    info: str | None = None  # text stored in the model's info field
+    force: bool = False  # merge even if an adapter was made for another base
+    overwrite: bool = False
+
+
+@dataclass
+class MergeSummary:
+    """What was written; :meth:`to_json` is ``rvclora merge --json``."""
+
+    output: str
+    kind: str  # "rvc-model" or "rvclora-adapter"
+    adapters: list[str]
+    weights: list[float]
+    params: int
+    bytes: int
+    precision: str | None = None  # an RVC model's weight precision
+    rank: int | None = None  # a blended adapter's rank
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("rank" if self.kind == "rvc-model" else "precision")
+        return out
+
+
+def run_merge(request: MergeRequest) -> MergeSummary:
+    """The stage's entry point (``rvclora merge``, ``rvclora.merge``): check the output, then write it."""
+    output, base, adapters = Path(request.output), Path(request.base), [Path(p) for p in request.adapters]
+    if output.suffix.lower() not in (".pth", ".safetensors"):
+        raise ConfigError(f"output {output.name} must end in .pth (RVC model) or .safetensors (adapter)")
+    refuse_output_among_inputs(output, base, adapters)
+    if output.exists() and not request.overwrite:
+        raise OutputError(f"{output} already exists", "pass --overwrite to replace it")
+    count = len(adapters)
+    shares = list(request.weights) if request.weights else [1.0 / count] * count
+    if len(shares) != count:
+        raise ConfigError(f"--weights has {len(shares)} values for {count} adapters", "give one weight per --lora")
+    blend = [w * request.scale for w in shares]
+    if output.suffix.lower() == ".pth":
+        return merge_to_model(base, adapters, blend, output, request.precision, request.info, request.force)
+    return merge_to_adapter(base, adapters, blend, output, request.force)
+
+
 def merge_to_model(
     base: Path,
     adapters: Sequence[Path],
@@ -59,8 +114,8 @@ def merge_to_model(
     precision: str = "fp16",
     info: str | None = None,
     force: bool = False,
-) -> dict[str, Any]:
-    """Bake Σ wᵢ·adapterᵢ into ``base`` and write an RVC inference model; returns a summary."""
+) -> MergeSummary:
+    """Bake Σ wᵢ·adapterᵢ into ``base`` and write an RVC inference model."""
     from rvclora.lora.merge import merge_weighted
     from rvclora.models.checkpoint import load_synthesizer, save_rvc_model
 
@@ -71,21 +126,15 @@ def merge_to_model(
     model = merge_weighted(model, loaded, weights, force=force)
     save_rvc_model(model, output, precision=precision, info=info or _describe_blend(adapters, weights))
     params = sum(p.numel() for k, p in model.state_dict().items() if "enc_q" not in k)
-    return {
-        "output": str(output),
-        "kind": "rvc-model",
-        "adapters": [str(p) for p in adapters],
-        "weights": list(weights),
-        "params": params,
-        "bytes": output.stat().st_size,
-        "precision": precision,
-    }
+    return MergeSummary(
+        str(output), "rvc-model", [str(p) for p in adapters], list(weights), params, output.stat().st_size, precision
+    )
 
 
 def merge_to_adapter(
     base: Path, adapters: Sequence[Path], weights: Sequence[float], output: Path, force: bool = False
-) -> dict[str, Any]:
-    """Write one adapter equal to Σ wᵢ·adapterᵢ (ranks concatenated, exact); returns a summary."""
+) -> MergeSummary:
+    """Write one adapter equal to Σ wᵢ·adapterᵢ (ranks concatenated, exact)."""
     from rvclora.lora.adapter import write_adapter
     from rvclora.lora.merge import blend_adapters
     from rvclora.models.checkpoint import load_synthesizer
@@ -98,12 +147,8 @@ def merge_to_adapter(
     meta.base_fingerprint = fingerprint
     write_adapter(output, tensors, meta)
     params = sum(t.numel() for t in tensors.values())
-    return {
-        "output": str(output),
-        "kind": "rvclora-adapter",
-        "adapters": [str(p) for p in adapters],
-        "weights": list(weights),
-        "params": params,
-        "bytes": output.stat().st_size,
-        "rank": meta.config.rank,
-    }
+    size = output.stat().st_size
+    rank = meta.config.rank
+    return MergeSummary(
+        str(output), "rvclora-adapter", [str(p) for p in adapters], list(weights), params, size, rank=rank
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,41 @@ KIND_LABELS = {
     "rmvpe": "RMVPE pitch model",
     "faiss-index": "retrieval index (faiss)",
 }
+
+
+@dataclass(frozen=True)
+class InspectRequest:
+    """One file to describe: any RVC/rvclora file (voice .pth, G/D, adapter, HuBERT, RMVPE, .index)."""
+
+    path: Path
+
+
+@dataclass
+class FileDescription:
+    """What a file is; ``details`` holds the fields of its kind (version, sr, rank, ...). :meth:`to_json` is
+    ``rvclora inspect --json``."""
+
+    path: str
+    kind: str  # a key of KIND_LABELS
+    label: str
+    size_bytes: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "label": self.label,
+            "size_bytes": self.size_bytes,
+            **self.details,
+        }
+
+
+def run_inspect(request: InspectRequest) -> FileDescription:
+    """The stage's entry point (``rvclora inspect``, ``rvclora.inspect``)."""
+    desc = describe(request.path)
+    head = {name: desc.pop(name) for name in ("path", "kind", "label", "size_bytes")}
+    return FileDescription(**head, details=desc)
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
