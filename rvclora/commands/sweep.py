@@ -85,6 +85,7 @@ def sweep_command(
     features and F0, and scores them with the eval metrics. Variants live in WORKSPACE/sweep/; a finished
     one is reused, an interrupted one resumes. See docs/sweep.md.
     """
+    from rvclora.commands._train_progress import TrainDisplay
     from rvclora.errors import ConfigError
     from rvclora.sweep.stage import sweep_workspace
 
@@ -114,7 +115,9 @@ def sweep_command(
         f0_method=f0_method,
         device=device,
     )
-    summary = sweep_workspace(Path(workspace), overrides, options, on_variant=_announce)
+    summary = sweep_workspace(
+        Path(workspace), overrides, options, on_variant=_announce, progress=TrainDisplay(details=False)
+    )
     if plot is not None:
         from rvclora.sweep.plot import plot_sweep
 

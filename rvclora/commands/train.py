@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -23,9 +23,6 @@ from rvclora.commands._workspace_options import (
     workspace_overrides,
 )
 from rvclora.workspace.schema import FULL_LR, LORA_LR
-
-if TYPE_CHECKING:
-    from rvclora.train.plan import Estimate, TrainPlan
 
 
 def _opt(flag: str, key: str, text: str, **kw: Any) -> Any:
@@ -54,9 +51,7 @@ def train_command(
         ),
     ] = None,
     seed: Annotated[int | None, _opt("--seed", "train.seed", "Random seed.")] = None,
-    save_every: Annotated[
-        int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)
-    ] = None,
+    save_every: Annotated[int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)] = None,
     keep: Annotated[int | None, _opt("--keep", "train.keep", "Checkpoints/adapters kept.", min=1)] = None,
     val_fraction: Annotated[
         float | None, _opt("--val-fraction", "train.val_fraction", "Share of clips held out.")
@@ -98,6 +93,7 @@ def train_command(
     Writes adapters/<workspace>.safetensors, checkpoints/ and logs/ (TensorBoard, train.jsonl). Multi-GPU:
     torchrun --nproc-per-node N -m rvclora train WORKSPACE. See docs/training.md.
     """
+    from rvclora.commands._train_progress import TrainDisplay
     from rvclora.console import err
     from rvclora.train.interrupt import TrainingInterrupted
     from rvclora.train.workflow import train_workspace
@@ -133,9 +129,7 @@ def train_command(
         },
     )
     try:
-        result = train_workspace(
-            Path(workspace), overrides, restart=restart, unset=unset, on_plan=_show_plan, on_estimate=_show_estimate
-        )
+        result = train_workspace(Path(workspace), overrides, restart=restart, unset=unset, progress=TrainDisplay())
     except TrainingInterrupted as exc:
         err.print(f"[yellow]{exc.message()}[/yellow]")
         raise typer.Exit(130) from None
@@ -148,34 +142,6 @@ def train_command(
         emit_json(summary)
         return
     _show(result, summary)
-
-
-def _show_plan(plan: TrainPlan) -> None:
-    """Before the first step (on stderr): how many steps, on how much audio, and any warning."""
-    from rich.markup import escape
-
-    from rvclora.console import err
-    from rvclora.train.plan import format_duration
-
-    resumed = f", {plan.steps_done} done before" if plan.steps_done else ""
-    if plan.steps_left:
-        epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"
-        err.print(
-            f"training {plan.steps_left} steps ({plan.steps_total} in all{resumed}; {plan.steps_per_epoch} "
-            f"per epoch, {epochs} at most) on {format_duration(plan.audio_s)} of audio"
-        )
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
-
-
-def _show_estimate(estimate: Estimate) -> None:
-    from rvclora.console import err
-    from rvclora.train.plan import format_duration
-
-    err.print(
-        f"estimated time left: about {format_duration(estimate.seconds)} ({estimate.seconds_per_step:.2f} s per "
-        f"step over {estimate.timed_steps} timed steps; validation and checkpoints add to it)"
-    )
 
 
 def _show(result: Any, summary: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rvclora.errors import BadInputError, IncompatibleError, OutputError
+from rvclora.errors import BadInputError, IncompatibleError, OutputError, RvcloraWarning
 from rvclora.fileio import atomic_write, require_file, safe_torch_load
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
@@ -287,11 +288,8 @@ def attach_adapter(
     if problems and not force:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise IncompatibleError(f"{problems[0]}{more}", "use the base model the adapter was trained on, or force")
-    if problems:
-        from rvclora.console import err
-
-        for problem in problems:
-            err.print(f"[yellow]warning:[/] {problem}; loading anyway (forced)")
+    for problem in problems:  # forced: each is a warning (the CLI shows it as one ``warning:`` line)
+        warnings.warn(RvcloraWarning(f"{problem}; loading anyway (forced)"), stacklevel=2)
     config = LoRAConfig.from_dict(meta.get("config", {}))
     layer_scale = float(meta.get("scale", config.scale)) * scale
     for path, layer in planned:

@@ -13,10 +13,13 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.sweep.gain import gain_pct
 from rvclora.sweep.variants import FLOOR, FULL, SweepOptions, Variant, plan_variants
+
+if TYPE_CHECKING:
+    from rvclora.train.progress import TrainProgress
 
 SWEEP_DIR = "sweep"
 RESULT = "result.json"
@@ -70,9 +73,14 @@ VariantEvent = Callable[[int, int, Variant, bool], None]  # (index, total, varia
 
 
 def sweep_workspace(
-    root: Path, overrides: dict[str, Any], options: SweepOptions, on_variant: VariantEvent | None = None
+    root: Path,
+    overrides: dict[str, Any],
+    options: SweepOptions,
+    on_variant: VariantEvent | None = None,
+    progress: TrainProgress | None = None,
 ) -> SweepSummary:
-    """Run (or resume) a sweep on the workspace at ``root``, holding its lock."""
+    """Run (or resume) a sweep on the workspace at ``root``, holding its lock; ``progress`` is told each
+    variant's training."""
     from rvclora.train.workflow import bring_up_to_date
     from rvclora.workspace import Workspace
 
@@ -90,12 +98,14 @@ def sweep_workspace(
         require_sources(len(find_sources(ws.input_dir, ws.settings.speaker_id)))
     with ws.lock("sweep"):
         bring_up_to_date(ws)
-        summary = _run(ws, options, on_variant)
+        summary = _run(ws, options, on_variant, progress)
     ws.save_settings()  # flags are stored only once the sweep has succeeded
     return summary
 
 
-def _run(ws: Any, options: SweepOptions, on_variant: VariantEvent | None) -> SweepSummary:
+def _run(
+    ws: Any, options: SweepOptions, on_variant: VariantEvent | None, progress: TrainProgress | None
+) -> SweepSummary:
     from rvclora.audio.preprocess import list_clips
     from rvclora.sweep.holdout import split_by_source
     from rvclora.train.data import find_clips
@@ -127,7 +137,7 @@ def _run(ws: Any, options: SweepOptions, on_variant: VariantEvent | None) -> Swe
         if on_variant:
             on_variant(i, len(variants), variant, done is not None)
         if done is None:
-            done = _train_and_score(ws, variant, key, folder, train, held, references, options, seed)
+            done = _train_and_score(ws, variant, key, folder, train, held, references, options, seed, progress)
         summary.variants.append(done)
     add_gains(summary.variants)
     if not options.full:
@@ -205,12 +215,13 @@ def _train_and_score(
     references: dict[str, Path],
     options: SweepOptions,
     seed: int,
+    progress: TrainProgress | None,
 ) -> VariantResult:
     from rvclora.train.loop import run_training
 
     restart = options.restart or _stale(folder / KEY, key)
     _write_json(folder / KEY, key)
-    result = run_training(_job(ws, variant, folder, train, options, seed, restart))
+    result = run_training(_job(ws, variant, folder, train, options, seed, restart), progress)
     if result.output is None:  # finished checkpoints, but the final file was deleted since
         from rvclora.errors import OutputError
 

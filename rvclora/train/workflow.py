@@ -7,7 +7,7 @@ Kept apart from the loop so the loop takes plain inputs (a :class:`TrainJob`) an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from rvclora.train.data import find_clips
 from rvclora.train.interrupt import TrainingInterrupted
 from rvclora.train.loop import TrainResult, run_training
 from rvclora.train.options import TrainJob, TrainOptions
-from rvclora.train.plan import Estimate, TrainPlan
+from rvclora.train.progress import TrainProgress
 
 
 def train_workspace(
@@ -24,8 +24,7 @@ def train_workspace(
     overrides: dict[str, Any],
     restart: bool = False,
     unset: Iterable[str] = (),
-    on_plan: Callable[[TrainPlan], None] | None = None,
-    on_estimate: Callable[[Estimate], None] | None = None,
+    progress: TrainProgress | None = None,
 ) -> TrainResult | None:
     """Train the workspace at ``root``; returns None on non-zero DDP ranks.
 
@@ -75,7 +74,7 @@ def train_workspace(
         return None
     with ws.lock("train"):
         try:
-            result = run_training(job, on_plan, on_estimate)
+            result = run_training(job, progress)
         except TrainingInterrupted as exc:
             if exc.saved:
                 ws.save_settings()
