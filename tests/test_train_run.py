@@ -91,9 +91,9 @@ def test_an_epoch_then_its_end_steps_the_schedule_and_saves_every_n_epochs(run_p
     run = start(epochs=3, save_every=1)
     try:
         with run.guarded():
-            assert run.run_epoch() == (0, 3, 3)
+            assert run.run_epoch() == (0, 3, 3)  # from batch 0, 3 batches, of 3
             assert (run.state.step, run.state.batch, run.state.epoch) == (3, 3, 1)
-            assert run.end_epoch(1, 3, "finished") == "finished"
+            assert run.end_epoch(3, "finished") == "finished"
     finally:
         run.close()
     assert (run.state.epoch, run.state.batch, len(run.state.history)) == (2, 0, 1)
@@ -109,8 +109,9 @@ def test_a_step_budget_inside_an_epoch_stops_there_and_checkpoints(run_parts) ->
     run = start(epochs=3, max_steps=2, save_every=10)
     try:
         with run.guarded():
-            assert run.run_epoch() == (0, 2, 3)
-            assert run.end_epoch(1, 3, "max_steps") == "max_steps"
+            done = run.run_epoch()
+            assert done == (0, 2, 3) and done.cut_short
+            assert run.end_epoch(3, "max_steps") == "max_steps"
     finally:
         run.close()
     assert (run.state.epoch, run.state.batch) == (1, 2)  # the epoch is not over: no schedule step
@@ -126,7 +127,7 @@ def test_a_validation_without_a_new_best_stops_early(run_parts) -> None:
     try:
         with run.guarded():
             assert run.run_epoch() == (0, 2, 2)
-            assert run.end_epoch(1, 2, "finished") == "early_stopping"
+            assert run.end_epoch(2, "finished") == "early_stopping"
     finally:
         run.close()
     assert run.state.bad_epochs == 1 and "val_mel" in run.state.history[0]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -76,6 +76,20 @@ class TrainResult:
             "last_val_mel": last.get("val_mel"),
             "warnings": self.warnings,
         }
+
+
+class EpochPass(NamedTuple):
+    """What one call of :meth:`TrainingRun.run_epoch` trained: ``trained`` batches from batch ``first``, of the
+    epoch's ``batches``."""
+
+    first: int
+    trained: int
+    batches: int
+
+    @property
+    def cut_short(self) -> bool:
+        """The step budget ended before the epoch did."""
+        return self.first + self.trained < self.batches
 
 
 def run_training(job: TrainJob, progress: TrainProgress | None = None) -> TrainResult:
@@ -237,34 +251,30 @@ class TrainingRun:
             return "already_finished"
         stopped = "finished"
         while stopped == "finished" and st.epoch <= self.opts.epochs:
-            epoch = st.epoch
-            first, done, batches = self.run_epoch()
-            if first + done < batches:
+            done = self.run_epoch()
+            if done.cut_short:
+                if done.trained == 0:
+                    break
                 stopped = "max_steps"
-            if stopped == "max_steps" and done == 0:
-                break
-            stopped = self.end_epoch(epoch, batches, stopped)
+            stopped = self.end_epoch(done.batches, stopped)
             self.world.barrier()
         return stopped
 
-    def run_epoch(self) -> tuple[int, int, int]:
-        """Train the current epoch from its next batch, within the step budget.
-
-        Returns the first batch trained, how many were trained, and how many batches the epoch has.
-        """
+    def run_epoch(self) -> EpochPass:
+        """Train the current epoch from its next batch, within the step budget."""
         st, opts = self.state, self.opts
         batches = epoch_batches(self.lengths, self.global_batch, opts.seed, st.epoch, self.segment)
         first = st.batch
         st.begin_epoch()
         last = min(len(batches), first + max(self.total_steps - st.step, 0))
         shares = [batches[b][self.share] for b in range(first, last)]
-        done = 0
+        trained = 0
         t0 = time.perf_counter()
         with contextlib.closing(self.loader.batches(shares)) as stream:
             for b, batch in enumerate(stream, start=first):
                 t0 = self.train_one(b, batches[b], batch, t0)
-                done += 1
-        return first, done, len(batches)
+                trained += 1
+        return EpochPass(first, trained, len(batches))
 
     def train_one(self, index: int, ids: list[int], batch: Batch, t0: float) -> float:
         """One step on batch ``index`` of the epoch (``ids``: the global batch's clips, ``batch``: this rank's
@@ -318,13 +328,14 @@ class TrainingRun:
         )
 
     # --- end of epoch -------------------------------------------------------------------------------------
-    def end_epoch(self, epoch: int, batches: int, stopped: str) -> str:
-        """Log epoch ``epoch`` (validated on the main rank), and once it is complete step the LR schedules and
-        move to the next; decide whether to stop, and checkpoint when stopping or every ``save_every`` epochs.
-        Returns ``stopped``, updated."""
+    def end_epoch(self, batches: int, stopped: str) -> str:
+        """Log the epoch (of ``batches`` batches; validated on the main rank), and once it is complete step the LR
+        schedules and move to the next; decide whether to stop, and checkpoint when stopping or every
+        ``save_every`` epochs. Returns ``stopped``, updated."""
         st, opts, world = self.state, self.opts, self.world
+        epoch = st.epoch
         epoch_done = st.batch >= batches
-        stop_early = self._validate_and_log(epoch) if world.main else False
+        stop_early = self._validate_and_log() if world.main else False
         if epoch_done:  # only now: a Ctrl-C during validation leaves the epoch to finish on resume
             self.sched_g.step()
             self.sched_d.step()
@@ -340,7 +351,7 @@ class TrainingRun:
                 self.save_output(epoch)
         return stopped
 
-    def _validate_and_log(self, epoch: int) -> bool:
+    def _validate_and_log(self) -> bool:
         """The epoch's record (with the held-out mel loss), written to the logs; whether to stop early."""
         st = self.state
         assert self.log is not None and self.board is not None
@@ -351,7 +362,7 @@ class TrainingRun:
             record["val_mel"] = val
             stop_early = st.judge(val, self.opts.early_stopping_patience)
         _log_held_out(self.board, self.net, self.held_out, self.fe, self.opts.seed, self.device, st.step, self.job.sr)
-        self.board.scalars({f"epoch/{k}": v for k, v in record.items() if isinstance(v, float)}, epoch)
+        self.board.scalars({f"epoch/{k}": v for k, v in record.items() if isinstance(v, float)}, st.epoch)
         st.history.append(record)
         self.log.write(record)
         return stop_early
