@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from rvclora.demo.runner import DemoProgress
     from rvclora.train.progress import TrainProgress
 
 
@@ -62,7 +63,7 @@ def demo_command(
     out.print(f"\n[bold]Random models: what next[/bold]\n{escape(REAL_ASSETS)}")
 
 
-def _display(as_json: bool) -> Any:
+def _display(as_json: bool) -> DemoProgress:
     """The demo's progress on stderr: a heading per step, then its summary as a table (on stdout, or on stderr
     with --json), and the train step's progress bar."""
     from rich.markup import escape
