@@ -88,6 +88,7 @@ def sweep_command(
     features and F0, and scores them with the eval metrics. Variants live in WORKSPACE/sweep/; a finished
     one is reused, an interrupted one resumes. See docs/sweep.md.
     """
+    from rvclora.commands._train_progress import TrainDisplay
     from rvclora.sweep.stage import SweepRequest, run_sweep
     from rvclora.workspace.overrides import AssetOverrides, Overrides
 
@@ -112,7 +113,9 @@ def sweep_command(
         f0_method=f0_method,
         device=device,
     )
-    summary = run_sweep(SweepRequest(workspace, overrides, options), on_variant=_announce)
+    summary = run_sweep(
+        SweepRequest(workspace, overrides, options), on_variant=_announce, progress=TrainDisplay(details=False)
+    )
     if plot is not None:
         from rvclora.sweep.plot import plot_sweep
 

@@ -24,7 +24,6 @@ from rvclora.commands._workspace_options import (
 from rvclora.workspace.schema import FULL_LR, LORA_LR
 
 if TYPE_CHECKING:
-    from rvclora.train.plan import Estimate, TrainPlan
     from rvclora.train.workflow import TrainSummary
 
 
@@ -101,6 +100,7 @@ def train_command(
     Writes adapters/<workspace>.safetensors, checkpoints/ and logs/ (TensorBoard, train.jsonl). Multi-GPU:
     torchrun --nproc-per-node N -m rvclora train WORKSPACE. See docs/training.md.
     """
+    from rvclora.commands._train_progress import TrainDisplay
     from rvclora.console import err
     from rvclora.train.interrupt import TrainingInterrupted
     from rvclora.train.workflow import TrainRequest, run_train
@@ -131,9 +131,7 @@ def train_command(
         ),
     )
     try:
-        summary = run_train(
-            TrainRequest(workspace, overrides, restart=restart), on_plan=_show_plan, on_estimate=_show_estimate
-        )
+        summary = run_train(TrainRequest(workspace, overrides, restart=restart), progress=TrainDisplay())
     except TrainingInterrupted as exc:
         err.print(f"[yellow]{exc.message()}[/yellow]")
         raise typer.Exit(130) from None
@@ -145,34 +143,6 @@ def train_command(
         emit_json(summary.to_json())
         return
     _show(summary)
-
-
-def _show_plan(plan: TrainPlan) -> None:
-    """Before the first step (on stderr): how many steps, on how much audio, and any warning."""
-    from rich.markup import escape
-
-    from rvclora.console import err
-    from rvclora.train.plan import format_duration
-
-    resumed = f", {plan.steps_done} done before" if plan.steps_done else ""
-    if plan.steps_left:
-        epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"
-        err.print(
-            f"training {plan.steps_left} steps ({plan.steps_total} in all{resumed}; {plan.steps_per_epoch} "
-            f"per epoch, {epochs} at most) on {format_duration(plan.audio_s)} of audio"
-        )
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning: {escape(warning)}[/yellow]")
-
-
-def _show_estimate(estimate: Estimate) -> None:
-    from rvclora.console import err
-    from rvclora.train.plan import format_duration
-
-    err.print(
-        f"estimated time left: about {format_duration(estimate.seconds)} ({estimate.seconds_per_step:.2f} s per "
-        f"step over {estimate.timed_steps} timed steps; validation and checkpoints add to it)"
-    )
 
 
 def _show(summary: TrainSummary) -> None:

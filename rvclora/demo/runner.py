@@ -8,25 +8,25 @@ others, so every output always comes from the current adapter. ``overwrite`` sta
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.demo.world import FULL, QUICK, World, build_world
 from rvclora.errors import OutputError
 
+if TYPE_CHECKING:
+    from rvclora.train.progress import TrainProgress
+
 STAMP = "demo.json"  # marks a folder as a demo world: its seed and size, then the last run's summary
 CONVERTED = "converted"
 MERGED = "voice.pth"
-Rows = Callable[[dict[str, Any]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -131,40 +131,37 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-class _Demo:
-    """One run: the steps in order, each timed and summarised (a table, or a JSON entry)."""
+class DemoProgress:
+    """What a demo run tells while it runs (``rvclora demo`` draws it); the default ignores all of it."""
 
-    def __init__(self, root: Path, plan: Plan, as_json: bool) -> None:
-        self.root, self.plan, self.as_json = root, plan, as_json
+    def step_started(self, number: int, name: str) -> None:
+        """Step ``number`` (1-based) of :data:`STEPS`, called ``name``, begins."""
+
+    def step_finished(self, name: str, result: dict[str, Any]) -> None:
+        """Step ``name`` is done; ``result`` is its JSON-ready summary, with its duration in ``seconds``."""
+
+    def training(self) -> TrainProgress | None:
+        """Where the train step reports its run (None: nowhere)."""
+        return None
+
+
+class _Demo:
+    """One run: the steps in order, each timed and summarised."""
+
+    def __init__(self, root: Path, plan: Plan, progress: DemoProgress) -> None:
+        self.root, self.plan, self.progress = root, plan, progress
         self.steps: dict[str, dict[str, Any]] = {}
         self.world: World | None = None
         self.adapter: Path | None = None
 
-    @contextlib.contextmanager
-    def _quiet_stdout(self) -> Iterator[None]:
-        """With --json, stdout carries only the final document: stage tables go to stderr."""
-        if self.as_json:
-            with contextlib.redirect_stdout(sys.stderr):
-                yield
-        else:
-            yield
-
-    def step(self, name: str, fn: Callable[[], dict[str, Any]], rows: Rows | None = None) -> dict[str, Any]:
-        """Run one step, time it, keep its JSON-ready summary and show it as a table."""
-        from rich.markup import escape
-
-        from rvclora.console import err, out, table
-
-        number = len(self.steps) + 1
-        err.print(f"[bold cyan]step {number}/{len(STEPS)}: {name}[/bold cyan]")
+    def step(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run one step, time it, keep its JSON-ready summary and report it."""
+        self.progress.step_started(len(self.steps) + 1, name)
         t0 = time.perf_counter()
-        with self._quiet_stdout():
-            result = plain(fn())
+        result = plain(fn())
         result["seconds"] = round(time.perf_counter() - t0, 2)
         self.steps[name] = result
-        cells = [(escape(k), escape(v)) for k, v in (rows or _rows)(result)]  # values are text, not markup
-        view = table(f"{name} ({result['seconds']:.1f} s)", ("", ""), cells)
-        (err if self.as_json else out).print(view)
+        self.progress.step_finished(name, result)
         return result
 
     # --- the steps ----------------------------------------------------------------------------------------
@@ -213,7 +210,7 @@ class _Demo:
     def train(self) -> dict[str, Any]:
         from rvclora.train.workflow import TrainRequest, run_train
 
-        summary = run_train(TrainRequest(self._world().workspace))
+        summary = run_train(TrainRequest(self._world().workspace), progress=self.progress.training())
         assert summary is not None  # single process: rank 0
         if summary.output is None:
             raise OutputError("training produced no adapter", "run the demo again with --overwrite")
@@ -314,43 +311,14 @@ def _newer(output: Path, source: Path) -> bool:
     return output.is_file() and output.stat().st_mtime_ns >= source.stat().st_mtime_ns
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return f"{len(value)} items" if len(value) > 4 else ", ".join(_fmt(v) for v in value)
-    return str(value)
-
-
-def _rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(k, _fmt(v)) for k, v in result.items() if k != "seconds" and v not in (None, [], {})]
-
-
-def _eval_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    from rvclora.evaluate.compare import METRIC_KEYS
-    from rvclora.evaluate.report import COLUMNS, fmt
-
-    rows = [(COLUMNS[k][0], fmt(result.get(k), COLUMNS[k][1])) for k in METRIC_KEYS]
-    return rows + [("note", n) for n in result.get("notes", [])]
-
-
-def _inspect_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(f"{part}.{k}", _fmt(v)) for part in ("adapter", "merged", "base") for k, v in result[part].items()]
-    return rows + [("adapter fits base", "yes" if result["adapter_fits_base"] else "NO")]
-
-
 def run_demo(
-    root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool = False, as_json: bool = False
+    root: Path, *, quick: bool = False, seed: int = 0, overwrite: bool = False, progress: DemoProgress | None = None
 ) -> dict[str, Any]:
-    """Run the whole demo in ``root``; returns (and with ``as_json`` prints) the summary of every step."""
-    from rvclora.console import emit_json, err
-
+    """Run the whole demo in ``root``; returns the summary of every step (also kept in its ``demo.json``)."""
     root = Path(root).expanduser().resolve()
     plan = Plan.make(quick, seed)
     prepare_folder(root, plan, overwrite)
-    demo = _Demo(root, plan, as_json)
+    demo = _Demo(root, plan, progress or DemoProgress())
     t0 = time.perf_counter()
     demo.step("world", demo.build)
     demo.step("preprocess", demo.preprocess)
@@ -358,8 +326,8 @@ def run_demo(
     demo.step("train", demo.train)
     demo.step("infer", demo.infer)
     demo.step("merge", demo.merge)
-    demo.step("inspect", demo.inspect, _inspect_rows)
-    demo.step("eval", demo.evaluate, _eval_rows)
+    demo.step("inspect", demo.inspect)
+    demo.step("eval", demo.evaluate)
     summary = {
         "dir": str(root),
         "quick": quick,
@@ -371,16 +339,4 @@ def run_demo(
         "note": REAL_ASSETS,
     }
     _write_stamp(root / STAMP, summary)
-    if as_json:
-        emit_json(summary)
-    else:
-        from rich.markup import escape
-
-        from rvclora.console import out
-
-        err.print(
-            f"[bold green]demo finished in {summary['seconds']:.0f} s[/bold green]: everything is in {root} "
-            f"(speech: {escape(summary['speech_source'])})"
-        )
-        out.print(f"\n[bold]Random models: what next[/bold]\n{escape(REAL_ASSETS)}")
     return summary

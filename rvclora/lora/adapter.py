@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rvclora.errors import BadInputError, IncompatibleError, OutputError
+from rvclora.errors import BadInputError, IncompatibleError, OutputError, RvcloraWarning
 from rvclora.fileio import atomic_write, require_file, safe_torch_load
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
@@ -271,11 +272,8 @@ def attach_adapter(
     if problems and not force:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise IncompatibleError(f"{problems[0]}{more}", "use the base model the adapter was trained on, or force")
-    if problems:
-        from rvclora.console import err
-
-        for problem in problems:
-            err.print(f"[yellow]warning:[/] {problem}; loading anyway (forced)")
+    for problem in problems:  # forced: each is a warning (the CLI shows it as one ``warning:`` line)
+        warnings.warn(RvcloraWarning(f"{problem}; loading anyway (forced)"), stacklevel=2)
     for path, layer in planned:
         layer.scale = meta.layer_scale(path) * scale
         if meta.config.dropout > 0:

@@ -13,11 +13,14 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvclora.sweep.gain import gain_pct
 from rvclora.sweep.variants import FLOOR, FULL, SweepOptions, Variant, plan_variants
 from rvclora.workspace.overrides import Overrides
+
+if TYPE_CHECKING:
+    from rvclora.train.progress import TrainProgress
 
 SWEEP_DIR = "sweep"
 RESULT = "result.json"
@@ -80,9 +83,12 @@ class SweepRequest:
     options: SweepOptions = field(default_factory=SweepOptions)
 
 
-def run_sweep(request: SweepRequest, *, on_variant: VariantEvent | None = None) -> SweepSummary:
+def run_sweep(
+    request: SweepRequest, *, on_variant: VariantEvent | None = None, progress: TrainProgress | None = None
+) -> SweepSummary:
     """The stage's entry point (``rvclora sweep``, ``rvclora.sweep``): run (or resume) a sweep on the
-    workspace, holding its lock; the request's settings are stored only once the sweep has succeeded."""
+    workspace, holding its lock; the request's settings are stored only once the sweep has succeeded.
+    ``progress`` is told each variant's training."""
     from rvclora.train.workflow import bring_up_to_date
     from rvclora.workspace import Workspace
 
@@ -101,12 +107,14 @@ def run_sweep(request: SweepRequest, *, on_variant: VariantEvent | None = None) 
         require_sources(len(find_sources(ws.input_dir, ws.settings.speaker_id)))
     with ws.lock("sweep"):
         bring_up_to_date(ws)
-        summary = _run(ws, options, on_variant)
+        summary = _run(ws, options, on_variant, progress)
     ws.save_settings()  # flags are stored only once the sweep has succeeded
     return summary
 
 
-def _run(ws: Any, options: SweepOptions, on_variant: VariantEvent | None) -> SweepSummary:
+def _run(
+    ws: Any, options: SweepOptions, on_variant: VariantEvent | None, progress: TrainProgress | None
+) -> SweepSummary:
     from rvclora.audio.preprocess import list_clips
     from rvclora.sweep.holdout import split_by_source
     from rvclora.train.data import find_clips
@@ -138,7 +146,7 @@ def _run(ws: Any, options: SweepOptions, on_variant: VariantEvent | None) -> Swe
         if on_variant:
             on_variant(i, len(variants), variant, done is not None)
         if done is None:
-            done = _train_and_score(ws, variant, key, folder, train, held, references, options, seed)
+            done = _train_and_score(ws, variant, key, folder, train, held, references, options, seed, progress)
         summary.variants.append(done)
     add_gains(summary.variants)
     if not options.full:
@@ -216,12 +224,13 @@ def _train_and_score(
     references: dict[str, Path],
     options: SweepOptions,
     seed: int,
+    progress: TrainProgress | None,
 ) -> VariantResult:
     from rvclora.train.loop import run_training
 
     restart = options.restart or _stale(folder / KEY, key)
     _write_json(folder / KEY, key)
-    result = run_training(_job(ws, variant, folder, train, options, seed, restart))
+    result = run_training(_job(ws, variant, folder, train, options, seed, restart), progress)
     if result.output is None:  # finished checkpoints, but the final file was deleted since
         from rvclora.errors import OutputError
 

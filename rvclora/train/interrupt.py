@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 
@@ -33,11 +33,13 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class StepGuard:
     """Holds a Ctrl-C that arrives between :meth:`start` and :meth:`finish` (only in the main thread, where Python
-    delivers signals; elsewhere, and when SIGINT is ignored, it changes nothing)."""
+    delivers signals; elsewhere, and when SIGINT is ignored, it changes nothing). ``on_hold`` is called when a
+    Ctrl-C is held, so that the user can be told the run stops after this step."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_hold: Callable[[], None] | None = None) -> None:
         self.in_step = False
         self.requested = False
+        self.on_hold = on_hold
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StepGuard]:
@@ -57,9 +59,8 @@ class StepGuard:
     def _on_sigint(self, _signum: int, _frame: FrameType | None) -> None:
         if self.in_step and not self.requested:
             self.requested = True
-            from rvclora.console import err
-
-            err.print("[yellow]stopping after this step (Ctrl-C again stops at once; this step is then lost)[/yellow]")
+            if self.on_hold is not None:
+                self.on_hold()
             return
         raise KeyboardInterrupt
 

@@ -3,6 +3,10 @@
 One step = discriminator update on detached audio, then generator update with
 mel L1 × c_mel + KL × c_kl + LSGAN + 2 × feature matching, exactly as upstream; what differs is which
 generator tensors are trainable, and that everything needed to resume step for step is checkpointed.
+
+:func:`run_training` reads as the run's outline; :class:`TrainingRun` holds the run's parts and its named
+steps (resume, epoch, end of epoch, checkpoint); :class:`~rvclora.train.state.RunState` is where the run
+stands. Progress goes out through :class:`~rvclora.train.progress.TrainProgress`: this module prints nothing.
 """
 
 from __future__ import annotations
@@ -10,16 +14,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
-from rvclora.train.data import Item, clip_frames, epoch_batches, split_validation
+from rvclora.train.data import Batch, Item, clip_frames, epoch_batches, split_validation
 from rvclora.train.distributed import World, setup_world
 from rvclora.train.forward import TrainingGenerator
 from rvclora.train.frontend import FrontEnd
@@ -28,10 +32,12 @@ from rvclora.train.interrupt import StepGuard, TrainingInterrupted
 from rvclora.train.loader import BatchLoader, ItemStore
 from rvclora.train.logs import Board, JsonlLog
 from rvclora.train.options import TrainJob
-from rvclora.train.plan import Estimate, StepTimer, TrainPlan, audio_warnings
+from rvclora.train.plan import StepTimer, TrainPlan, audio_warnings
 from rvclora.train.precision import choose_precision
+from rvclora.train.progress import StepReport, TrainProgress
 from rvclora.train.slicing import random_starts
 from rvclora.train.state import (
+    RunState,
     capture_rng,
     list_states,
     newest_intact_state,
@@ -72,319 +78,388 @@ class TrainResult:
         }
 
 
-def run_training(
-    job: TrainJob,
-    on_plan: Callable[[TrainPlan], None] | None = None,
-    on_estimate: Callable[[Estimate], None] | None = None,
-) -> TrainResult:
+class EpochPass(NamedTuple):
+    """What one call of :meth:`TrainingRun.run_epoch` trained: ``trained`` batches from batch ``first``, of the
+    epoch's ``batches``."""
+
+    first: int
+    trained: int
+    batches: int
+
+    @property
+    def cut_short(self) -> bool:
+        """The step budget ended before the epoch did."""
+        return self.first + self.trained < self.batches
+
+
+def run_training(job: TrainJob, progress: TrainProgress | None = None) -> TrainResult:
     """Train (or resume) one adapter; see docs/training.md. Under torchrun every rank calls this.
 
-    ``on_plan`` is told the run ahead before its first step (step count, audio, warnings); ``on_estimate`` the
-    duration once the first steps are timed (main rank only). Ctrl-C stops on a step boundary, saves that
-    step's checkpoint and adapter, and raises :class:`TrainingInterrupted`.
+    ``progress`` is told the run ahead before its first step, every step, and the time estimate once the first
+    steps are timed (main rank only). Ctrl-C stops on a step boundary, saves that step's checkpoint and adapter,
+    and raises :class:`TrainingInterrupted`.
     """
-    from rvclora.console import err
+    run = TrainingRun(job, progress)
+    run.resume()
+    run.open_logs()
+    try:
+        run.announce()
+        with run.guarded():
+            try:
+                stopped = run.train_epochs()
+                output = run.finish(stopped)
+            except KeyboardInterrupt as exc:
+                raise run.interrupted() from exc
+    finally:
+        run.close()
+    run.world.barrier()
+    return run.result(stopped, output)
 
-    opts = job.options
-    world = setup_world(opts.device)
-    device = world.device
-    precision = choose_precision(opts.precision, device)
-    torch.manual_seed(opts.seed)
+
+class TrainingRun:
+    """One run's parts (world, models, data, optimisers, logs) and its named steps.
+
+    Building it seeds the RNGs and loads everything; :meth:`resume` continues from a checkpoint; each epoch is
+    :meth:`run_epoch` (its steps: :meth:`train_one`) then :meth:`end_epoch` (validation, early stopping, the LR
+    schedule, :meth:`checkpoint`). Only the main rank writes files and reports progress.
+    """
+
+    def __init__(self, job: TrainJob, progress: TrainProgress | None = None) -> None:
+        self.job = job
+        opts = self.opts = job.options
+        world = self.world = setup_world(opts.device)
+        self.progress = progress if progress is not None and world.main else TrainProgress()
+        device = self.device = world.device
+        self.precision = choose_precision(opts.precision, device)
+        _seed_all(opts.seed)
+
+        self.net, self.fingerprint = _load_generator(job, device)
+        self.fe = FrontEnd(job.sr, job.version)
+        self.segment = self.fe.segment
+        self.disc, self.fresh_d = _load_discriminator(job, device)
+        self.mode = "full" if opts.full else "lora"
+
+        self.train_clips, self.val_clips = _split(job, self.segment, self.fe.hop, self.progress)
+        self.lengths = [clip_frames(c, self.fe.hop) for c in self.train_clips]
+        items = ItemStore(
+            self.train_clips, job.sr, self.fe, self.net.config.content_dim, job.f0, device if opts.cache else None
+        )
+        self.loader = BatchLoader(items, device)
+        self.val_items = [items.load(c) for c in self.val_clips]
+        self.held_out = self.val_items[0] if self.val_items else items.load(self.train_clips[0])
+        _check_speakers(self.train_clips + self.val_clips, self.net)
+
+        self.trainer = TrainingGenerator(self.net, self.segment, self.fe.hop).to(device)
+        self.modules = _step_modules(self.trainer, self.net, self.disc, world)
+        opt_g = make_optimiser(_param_groups(self.net, opts), opts)
+        opt_d = make_optimiser(self.disc.parameters(), opts)
+        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=opts.lr_decay)
+        self.sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=opts.lr_decay)
+        self.optim = Optimisers(opt_g, opt_d, self.precision.scaler())
+        self.slice_gen = torch.Generator().manual_seed(opts.seed)
+
+        self.global_batch = opts.batch_size * world.size
+        self.share = slice(world.rank * opts.batch_size, (world.rank + 1) * opts.batch_size)  # this rank's items
+        self.per_epoch = len(epoch_batches(self.lengths, self.global_batch, opts.seed, 1, self.segment))
+        whole = opts.epochs * self.per_epoch
+        self.total_steps = whole if opts.max_steps is None else min(opts.max_steps, whole)
+
+        self.state = RunState()
+        self.resumed_from: Path | None = None
+        self.last_good: Path | None = None  # the newest checkpoint, named when training diverges
+        self.saved_step = 0  # the step of the newest checkpoint on disk (0: none)
+        self.warnings: list[str] = []
+        self.guard = StepGuard(on_hold=self.progress.stopping)
+        self.timer: StepTimer | None = None
+        self.log: JsonlLog | None = None
+        self.board: Board | None = None
+
+    # --- resume -------------------------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Start over (``restart``: the old checkpoints are deleted) or continue from the newest intact one:
+        weights, optimisers, schedules, RNGs and the :class:`RunState`, so the run goes on step for step."""
+        job, world = self.job, self.world
+        if job.restart and world.main:
+            for old in list_states(job.checkpoints_dir):
+                old.unlink(missing_ok=True)
+        world.barrier()
+        if job.restart:
+            return
+        path, saved = newest_intact_state(job.checkpoints_dir, self.fingerprint, self.mode, set_aside=world.main)
+        if path is None or saved is None:
+            return
+        _check_same_lora(saved, job, path)
+        _load_trainable(self.net, saved["trainable"], path)
+        self.disc.load_state_dict(saved["discriminator"])
+        self.optim.opt_g.load_state_dict(saved["opt_g"])
+        self.optim.opt_d.load_state_dict(saved["opt_d"])
+        self.sched_g.load_state_dict(saved["sched_g"])
+        self.sched_d.load_state_dict(saved["sched_d"])
+        self.optim.scaler.load_state_dict(saved["scaler"])
+        restore_rng(saved["rng"], self.slice_gen)
+        self.state = RunState.from_dict(saved["progress"])
+        self.resumed_from = self.last_good = path
+        self.saved_step = self.state.step
+
+    def open_logs(self) -> None:
+        """The JSONL log (cut back to the resumed step) and TensorBoard, on the main rank."""
+        if self.world.main:
+            self.log = JsonlLog(self.job.logs_dir / JSONL_NAME, self.state.step)
+            self.board = Board(self.job.logs_dir)
+
+    def announce(self) -> None:
+        """Tell the run ahead (main rank); its warnings are kept for the result."""
+        if not self.world.main:
+            return
+        hop, clips = self.fe.hop, self.train_clips + self.val_clips
+        audio_s = sum(clip_frames(c, hop) for c in clips) * hop / self.job.sr
+        plan = TrainPlan(
+            steps_total=self.total_steps,
+            steps_done=min(self.state.step, self.total_steps),
+            steps_per_epoch=self.per_epoch,
+            epochs=self.opts.epochs,
+            clips=len(self.train_clips),
+            held_out=len(self.val_clips),
+            audio_s=audio_s,
+            resumed_from=self.resumed_from,
+            mode=self.mode,
+            precision=self.precision.name,
+            device=str(self.device),
+            fresh_discriminator=self.fresh_d,
+            warnings=audio_warnings(audio_s),
+        )
+        self.warnings = plan.warnings
+        self.timer = StepTimer(max(self.total_steps - self.state.step, 0))
+        self.progress.plan(plan)
+
+    @contextlib.contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Training mode, the lean frozen convolutions (LoRA) and the Ctrl-C guard, for the epochs."""
+        self.trainer.train()
+        self.disc.train()
+        with contextlib.ExitStack() as stack:
+            if not self.opts.full:
+                stack.enter_context(lean_frozen_convs(self.net))
+            stack.enter_context(self.guard.installed())
+            yield
+
+    # --- epochs -------------------------------------------------------------------------------------------
+    def train_epochs(self) -> str:
+        """Every epoch left, until the last one, the step budget or early stopping; returns why it stopped."""
+        st = self.state
+        if st.step >= self.total_steps or st.epoch > self.opts.epochs:
+            return "already_finished"
+        stopped = "finished"
+        while stopped == "finished" and st.epoch <= self.opts.epochs:
+            done = self.run_epoch()
+            if done.cut_short:
+                if done.trained == 0:
+                    break
+                stopped = "max_steps"
+            stopped = self.end_epoch(done.batches, stopped)
+            self.world.barrier()
+        return stopped
+
+    def run_epoch(self) -> EpochPass:
+        """Train the current epoch from its next batch, within the step budget."""
+        st, opts = self.state, self.opts
+        batches = epoch_batches(self.lengths, self.global_batch, opts.seed, st.epoch, self.segment)
+        first = st.batch
+        st.begin_epoch()
+        last = min(len(batches), first + max(self.total_steps - st.step, 0))
+        shares = [batches[b][self.share] for b in range(first, last)]
+        trained = 0
+        t0 = time.perf_counter()
+        with contextlib.closing(self.loader.batches(shares)) as stream:
+            for b, batch in enumerate(stream, start=first):
+                t0 = self.train_one(b, batches[b], batch, t0)
+                trained += 1
+        return EpochPass(first, trained, len(batches))
+
+    def train_one(self, index: int, ids: list[int], batch: Batch, t0: float) -> float:
+        """One step on batch ``index`` of the epoch (``ids``: the global batch's clips, ``batch``: this rank's
+        share, loaded); logs and reports it. Returns when it ended, the next step's start."""
+        opts, world = self.opts, self.world
+        starts_all = random_starts(torch.tensor([self.lengths[i] for i in ids]), self.segment, self.slice_gen)
+        self.guard.start()
+        values = train_step(
+            self.modules, batch, starts_all[self.share], self.fe, opts.c_mel, opts.c_kl, self.precision, self.optim
+        )
+        losses = read_scalars(values)
+        norms = {k: losses.pop(k) for k in ("grad_norm_g", "grad_norm_d")}
+        bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
+        if world.any(bad):
+            raise self._diverged(losses)
+        dt, t1 = time.perf_counter() - t0, time.perf_counter()
+        self.state.count_step(index, losses, dt)
+        stop = self.guard.finish()  # the step is complete: a Ctrl-C from here on saves it
+        if world.main:
+            self._report_step(losses, norms, dt)
+        if world.any(stop):
+            raise KeyboardInterrupt
+        return t1
+
+    def _report_step(self, losses: dict[str, float], norms: dict[str, float], seconds: float) -> None:
+        st = self.state
+        lr = self.optim.opt_g.param_groups[0]["lr"]
+        rec = {
+            "step": st.step,
+            "epoch": st.epoch,
+            **losses,
+            **norms,
+            "lr": lr,
+            "items_per_s": self.global_batch / seconds,
+        }
+        assert self.log is not None and self.board is not None and self.timer is not None
+        self.log.write(rec)
+        if st.step % self.opts.log_every == 0:
+            self.board.scalars({f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")}, st.step)
+        self.progress.step(StepReport(st.step, st.epoch, losses, self.global_batch / seconds))
+        estimate = self.timer.step_finished()
+        if estimate is not None:
+            self.progress.estimate(estimate)
+
+    def _diverged(self, losses: dict[str, float]) -> ConfigError:
+        where = f"the last good checkpoint {self.last_good} is kept" if self.last_good else "no checkpoint was written"
+        return ConfigError(
+            f"training diverged at epoch {self.state.epoch}, step {self.state.step + 1} "
+            f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
+            "lower --lr (e.g. halve it) and run again; it resumes from the last checkpoint",
+        )
+
+    # --- end of epoch -------------------------------------------------------------------------------------
+    def end_epoch(self, batches: int, stopped: str) -> str:
+        """Log the epoch (of ``batches`` batches; validated on the main rank), and once it is complete step the LR
+        schedules and move to the next; decide whether to stop, and checkpoint when stopping or every
+        ``save_every`` epochs. Returns ``stopped``, updated."""
+        st, opts, world = self.state, self.opts, self.world
+        epoch = st.epoch
+        epoch_done = st.batch >= batches
+        stop_early = self._validate_and_log() if world.main else False
+        if epoch_done:  # only now: a Ctrl-C during validation leaves the epoch to finish on resume
+            self.sched_g.step()
+            self.sched_d.step()
+            st.next_epoch()
+        if world.any(stop_early):
+            stopped = "early_stopping"
+        elif st.step >= self.total_steps and st.epoch <= opts.epochs:
+            stopped = "max_steps"  # the budget ends on this epoch's boundary: stop (and save the checkpoint) here
+        finishing = stopped != "finished" or st.epoch > opts.epochs
+        if world.main and (finishing or (epoch_done and epoch % opts.save_every == 0)):
+            self.checkpoint()
+            if not finishing:
+                self.save_output(epoch)
+        return stopped
+
+    def _validate_and_log(self) -> bool:
+        """The epoch's record (with the held-out mel loss), written to the logs; whether to stop early."""
+        st = self.state
+        assert self.log is not None and self.board is not None
+        record = st.epoch_record(self.optim.opt_g.param_groups[0]["lr"])
+        stop_early = False
+        if self.val_items:
+            val = _validate(self.net, self.val_items, self.fe, self.opts.seed, self.device)
+            record["val_mel"] = val
+            stop_early = st.judge(val, self.opts.early_stopping_patience)
+        _log_held_out(self.board, self.net, self.held_out, self.fe, self.opts.seed, self.device, st.step, self.job.sr)
+        self.board.scalars({f"epoch/{k}": v for k, v in record.items() if isinstance(v, float)}, st.epoch)
+        st.history.append(record)
+        self.log.write(record)
+        return stop_early
+
+    # --- checkpoint and outputs ---------------------------------------------------------------------------
+    def checkpoint(self) -> Path:
+        """Save everything needed to resume at this step (keeping the ``keep`` newest checkpoints)."""
+        path = state_path(self.job.checkpoints_dir, self.state.latest_epoch, self.state.step)
+        save_state(path, self.snapshot(), self.opts.keep)
+        self.saved_step, self.last_good = self.state.step, path
+        return path
+
+    def snapshot(self) -> dict[str, Any]:
+        """The checkpoint's contents: trainable tensors only (never the frozen base), D, optimisers, schedules,
+        scaler, RNGs and the :class:`RunState`."""
+        return {
+            "mode": self.mode,
+            "base_fingerprint": self.fingerprint,
+            "lora": self.job.lora.to_dict(),
+            "trainable": {n: p.detach().cpu().clone() for n, p in self.net.named_parameters() if p.requires_grad},
+            "discriminator": self.disc.state_dict(),
+            "opt_g": self.optim.opt_g.state_dict(),
+            "opt_d": self.optim.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler": self.optim.scaler.state_dict(),
+            "rng": capture_rng(self.slice_gen),
+            "progress": self.state.to_dict(),
+        }
+
+    def save_output(self, epoch: int | None) -> Path:
+        """The adapter (or RVC model) of this step: an epoch copy, or the final file when ``epoch`` is None."""
+        return _save_output(self.net, self.job, self.mode, epoch, self.state.step, self.fingerprint, self.per_epoch)
+
+    def finish(self, stopped: str) -> Path | None:
+        """The final output: written now, or (already finished) the one on disk if it is still there."""
+        if not self.world.main:
+            return None
+        if stopped != "already_finished":
+            return self.save_output(None)
+        final = _final_path(self.job, self.mode)
+        return final if final.exists() else None
+
+    def interrupted(self) -> TrainingInterrupted:
+        """Ctrl-C: save the last whole step (checkpoint and final output) unless it was cut mid-step."""
+        finished = not self.guard.in_step  # else the weights may be between the D and the G update
+        saved = self.world.main and finished and self.state.step > 0
+        if saved:
+            if self.state.step > self.saved_step:
+                self.checkpoint()
+            self.save_output(None)
+        return TrainingInterrupted(self.state.step, saved, self.saved_step)
+
+    def close(self) -> None:
+        self.progress.ended()
+        if self.log:
+            self.log.close()
+        if self.board:
+            self.board.close()
+
+    def result(self, stopped: str, output: Path | None) -> TrainResult:
+        st = self.state
+        return TrainResult(
+            output,
+            st.epoch - 1,
+            st.step,
+            stopped,
+            self.resumed_from,
+            self.fresh_d,
+            list(st.history),
+            self.net,
+            self.warnings,
+        )
+
+
+def _seed_all(seed: int) -> None:
     import random
 
     import numpy as np
 
-    random.seed(opts.seed)
-    np.random.seed(opts.seed % 2**32)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
-    net, fingerprint = _load_generator(job, device)
-    fe = FrontEnd(job.sr, job.version)
-    segment, hop = fe.segment, fe.hop
-    disc, fresh_d = _load_discriminator(job, device)
 
-    train_clips, val_clips = _split(job, segment, hop, world, err)
-    lengths = [clip_frames(c, hop) for c in train_clips]
-    items = ItemStore(train_clips, job.sr, fe, net.config.content_dim, job.f0, device if opts.cache else None)
-    loader = BatchLoader(items, device)
-    val_items = [items.load(c) for c in val_clips]
-    held_out = val_items[0] if val_items else items.load(train_clips[0])
-    _check_speakers(train_clips + val_clips, net)
-
-    trainer = TrainingGenerator(net, segment, hop).to(device)
+def _step_modules(trainer: nn.Module, net: nn.Module, disc: nn.Module, world: World) -> StepModules:
+    """G and D as the step drives them: wrapped in DDP when there are several ranks."""
     g_module: nn.Module = trainer
     d_module: nn.Module = Critic(disc)
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        device = world.device
         ids = [device.index] if device.type == "cuda" else None
         g_module = DDP(trainer, device_ids=ids)
         d_module = DDP(d_module, device_ids=ids)
-    modules = StepModules(g_module, d_module, net, disc)
-
-    opt_g = make_optimiser(_param_groups(net, opts), opts)
-    opt_d = make_optimiser(disc.parameters(), opts)
-    sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=opts.lr_decay)
-    sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=opts.lr_decay)
-    scaler = precision.scaler()
-    optim = Optimisers(opt_g, opt_d, scaler)
-    slice_gen = torch.Generator().manual_seed(opts.seed)
-
-    mode = "full" if opts.full else "lora"
-    if job.restart and world.main:
-        for old in list_states(job.checkpoints_dir):
-            old.unlink(missing_ok=True)
-    world.barrier()
-    resumed_from, st = (
-        (None, None)
-        if job.restart
-        else newest_intact_state(job.checkpoints_dir, fingerprint, mode, set_aside=world.main)
-    )
-    progress_state: dict[str, Any] = {
-        "epoch": 1,
-        "batch": 0,
-        "step": 0,
-        "best_val": None,
-        "bad_epochs": 0,
-        "history": [],
-        **_fresh_epoch(),
-    }
-    if resumed_from is not None and st is not None:
-        _check_same_lora(st, job, resumed_from)
-        _load_trainable(net, st["trainable"], resumed_from)
-        disc.load_state_dict(st["discriminator"])
-        opt_g.load_state_dict(st["opt_g"])
-        opt_d.load_state_dict(st["opt_d"])
-        sched_g.load_state_dict(st["sched_g"])
-        sched_d.load_state_dict(st["sched_d"])
-        scaler.load_state_dict(st["scaler"])
-        restore_rng(st["rng"], slice_gen)
-        progress_state = {**_fresh_epoch(), **st["progress"]}
-
-    global_batch = opts.batch_size * world.size
-    per_epoch = len(epoch_batches(lengths, global_batch, opts.seed, 1, segment))
-    total_steps = opts.epochs * per_epoch if opts.max_steps is None else min(opts.max_steps, opts.epochs * per_epoch)
-    warnings: list[str] = []
-    log = JsonlLog(job.logs_dir / JSONL_NAME, progress_state["step"]) if world.main else None
-    board = Board(job.logs_dir) if world.main else None
-    if world.main:
-        how = f"resuming from {resumed_from.name}" if resumed_from else "starting"
-        d_note = "fresh discriminator (no base D given)" if fresh_d and resumed_from is None else ""
-        err.print(
-            f"{how}: {len(train_clips)} clips ({len(val_clips)} held out), {per_epoch} steps/epoch, "
-            f"{mode}, {precision.name} on {device}" + (f"; {d_note}" if d_note else "")
-        )
-        audio_s = sum(clip_frames(c, hop) for c in train_clips + val_clips) * hop / job.sr
-        plan = TrainPlan(
-            total_steps,
-            min(progress_state["step"], total_steps),
-            per_epoch,
-            opts.epochs,
-            len(train_clips),
-            len(val_clips),
-            audio_s,
-            audio_warnings(audio_s),
-        )
-        warnings = plan.warnings
-        if on_plan is not None:
-            on_plan(plan)
-    timer = StepTimer(max(total_steps - progress_state["step"], 0))
-    guard = StepGuard()
-
-    def snapshot() -> dict[str, Any]:
-        return {
-            "mode": mode,
-            "base_fingerprint": fingerprint,
-            "lora": job.lora.to_dict(),
-            "trainable": {n: p.detach().cpu().clone() for n, p in net.named_parameters() if p.requires_grad},
-            "discriminator": disc.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(),
-            "sched_d": sched_d.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": capture_rng(slice_gen),
-            "progress": dict(progress_state),
-        }
-
-    def save_checkpoint() -> Path:
-        done = progress_state["epoch"] - (1 if progress_state["batch"] == 0 else 0)
-        path = state_path(job.checkpoints_dir, done, progress_state["step"])
-        save_state(path, snapshot(), opts.keep)
-        nonlocal saved_step
-        saved_step = progress_state["step"]
-        return path
-
-    last_good = resumed_from
-    saved_step = progress_state["step"]  # the step of the newest checkpoint on disk (0: none)
-    stopped = "finished"
-    trainer.train()
-    disc.train()
-    from rvclora.console import progress as make_progress
-
-    bar = make_progress() if world.main else None
-    task = (
-        bar.add_task("train", total=total_steps, completed=min(progress_state["step"], total_steps), status="")
-        if bar
-        else None
-    )
-    if bar:
-        bar.start()
-    lean = contextlib.ExitStack()
-    if not opts.full:
-        lean.enter_context(lean_frozen_convs(net))
-    lean.enter_context(guard.installed())
-    try:
-        if progress_state["step"] >= total_steps or progress_state["epoch"] > opts.epochs:
-            stopped = "already_finished"
-        while stopped == "finished" and progress_state["epoch"] <= opts.epochs:
-            epoch = progress_state["epoch"]
-            batches = epoch_batches(lengths, global_batch, opts.seed, epoch, segment)
-            n_steps = 0
-            first = progress_state["batch"]
-            if first == 0:
-                progress_state.update(_fresh_epoch())
-            sums: dict[str, float] = progress_state["epoch_sums"]  # the epoch's totals survive a resume
-            mine = slice(world.rank * opts.batch_size, (world.rank + 1) * opts.batch_size)
-            last = min(len(batches), first + max(total_steps - progress_state["step"], 0))
-            t0 = time.perf_counter()
-            shares = [batches[b][mine] for b in range(first, last)]
-            with contextlib.closing(loader.batches(shares)) as stream:
-                for b, batch in enumerate(stream, start=first):
-                    starts_all = random_starts(torch.tensor([lengths[i] for i in batches[b]]), segment, slice_gen)
-                    guard.start()
-                    values = train_step(modules, batch, starts_all[mine], fe, opts.c_mel, opts.c_kl, precision, optim)
-                    losses = read_scalars(values)
-                    norms = {k: losses.pop(k) for k in ("grad_norm_g", "grad_norm_d")}
-                    bad = not all(math.isfinite(v) for v in losses.values()) or losses["loss_g"] > EXPLODED
-                    if world.any(bad):
-                        where = (
-                            f"the last good checkpoint {last_good} is kept"
-                            if last_good
-                            else "no checkpoint was written"
-                        )
-                        raise ConfigError(
-                            f"training diverged at epoch {epoch}, step {progress_state['step'] + 1} "
-                            f"(loss_g={losses['loss_g']:.4g}, loss_d={losses['loss_d']:.4g}); {where}",
-                            "lower --lr (e.g. halve it) and run again; it resumes from the last checkpoint",
-                        )
-                    progress_state["step"] += 1
-                    progress_state["batch"] = b + 1
-                    progress_state["epoch_steps"] += 1
-                    n_steps += 1
-                    for k, v in losses.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    dt, t0 = time.perf_counter() - t0, time.perf_counter()
-                    progress_state["epoch_seconds"] += dt
-                    stop = guard.finish()  # the step is complete: a Ctrl-C from here on saves it
-                    if world.main:
-                        rec = {
-                            "step": progress_state["step"],
-                            "epoch": epoch,
-                            **losses,
-                            **norms,
-                            "lr": opt_g.param_groups[0]["lr"],
-                            "items_per_s": global_batch / dt,
-                        }
-                        log.write(rec)
-                        if progress_state["step"] % opts.log_every == 0:
-                            board.scalars(
-                                {f"train/{k}": v for k, v in rec.items() if k not in ("step", "epoch")},
-                                progress_state["step"],
-                            )
-                        bar.update(
-                            task,
-                            advance=1,
-                            status=f"e{epoch} mel {losses['loss_mel']:.2f} kl {losses['loss_kl']:.2f}"
-                            f" d {losses['loss_d']:.2f} | {global_batch / dt:.1f} items/s",
-                        )
-                        estimate = timer.step_finished()
-                        if estimate is not None and on_estimate is not None:
-                            on_estimate(estimate)
-                    if world.any(stop):
-                        raise KeyboardInterrupt
-            if first + n_steps < len(batches):
-                stopped = "max_steps"
-            if stopped == "max_steps" and n_steps == 0:
-                break
-            epoch_done = progress_state["batch"] >= len(batches)
-            done_steps = progress_state["epoch_steps"]
-            record: dict[str, Any] = {
-                "event": "epoch",
-                "epoch": epoch,
-                "step": progress_state["step"],
-                "steps": done_steps,
-                "seconds": round(progress_state["epoch_seconds"], 3),
-                "lr": opt_g.param_groups[0]["lr"],
-                **{k: v / max(done_steps, 1) for k, v in sums.items()},
-            }
-            stop_early = False
-            if world.main:
-                val = _validate(net, val_items, fe, opts.seed, device) if val_items else None
-                if val is not None:
-                    record["val_mel"] = val
-                    best = progress_state["best_val"]
-                    if best is None or val < best:
-                        progress_state["best_val"], progress_state["bad_epochs"] = val, 0
-                    else:
-                        progress_state["bad_epochs"] += 1
-                    patience = opts.early_stopping_patience
-                    stop_early = bool(patience) and progress_state["bad_epochs"] >= patience
-                _log_held_out(board, net, held_out, fe, opts.seed, device, progress_state["step"], job.sr)
-                board.scalars({f"epoch/{k}": v for k, v in record.items() if isinstance(v, float)}, epoch)
-                progress_state["history"] = progress_state["history"] + [record]
-                log.write(record)
-            if epoch_done:  # only now: a Ctrl-C during validation leaves the epoch to finish on resume
-                sched_g.step()
-                sched_d.step()
-                progress_state.update(epoch=epoch + 1, batch=0, **_fresh_epoch())
-            if world.any(stop_early):
-                stopped = "early_stopping"
-            elif progress_state["step"] >= total_steps and progress_state["epoch"] <= opts.epochs:
-                stopped = "max_steps"  # the budget ends on this epoch's boundary: stop (and save the checkpoint) here
-            finishing = stopped != "finished" or progress_state["epoch"] > opts.epochs
-            if world.main and (finishing or (epoch_done and epoch % opts.save_every == 0)):
-                last_good = save_checkpoint()
-                if not finishing:
-                    _save_output(net, job, mode, epoch, progress_state["step"], fingerprint, per_epoch)
-            world.barrier()
-        output = None
-        if world.main and stopped != "already_finished":
-            output = _save_output(net, job, mode, None, progress_state["step"], fingerprint, per_epoch)
-        elif world.main:
-            output = _final_path(job, mode) if _final_path(job, mode).exists() else None
-    except KeyboardInterrupt as exc:
-        finished = not guard.in_step  # else the weights may be between the D and the G update
-        saved = world.main and finished and progress_state["step"] > 0
-        if saved:
-            if progress_state["step"] > saved_step:
-                save_checkpoint()
-            _save_output(net, job, mode, None, progress_state["step"], fingerprint, per_epoch)
-        raise TrainingInterrupted(progress_state["step"], saved, saved_step) from exc
-    finally:
-        lean.close()
-        if bar:
-            bar.stop()
-        if log:
-            log.close()
-        if board:
-            board.close()
-    world.barrier()
-    return TrainResult(
-        output,
-        progress_state["epoch"] - 1,
-        progress_state["step"],
-        stopped,
-        resumed_from,
-        fresh_d,
-        list(progress_state["history"]),
-        net,
-        warnings,
-    )
-
-
-def _fresh_epoch() -> dict[str, Any]:
-    """Running totals of the current epoch, kept in the checkpoint so a resumed epoch reports all its steps."""
-    return {"epoch_sums": {}, "epoch_steps": 0, "epoch_seconds": 0.0}
+    return StepModules(g_module, d_module, net, disc)
 
 
 def _load_generator(job: TrainJob, device: torch.device) -> tuple[nn.Module, str]:
@@ -442,7 +517,7 @@ def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[nn.Module,
     return MultiPeriodDiscriminator(job.version, **(job.discriminator or {})).to(device), True
 
 
-def _split(job: TrainJob, segment: int, hop: int, world: World, err: Any) -> tuple[list, list]:
+def _split(job: TrainJob, segment: int, hop: int, progress: TrainProgress) -> tuple[list, list]:
     """Hold out validation clips and drop clips shorter than one training window (loudly)."""
     if not job.clips:
         raise BadInputError(
@@ -456,8 +531,8 @@ def _split(job: TrainJob, segment: int, hop: int, world: World, err: Any) -> tup
             f"all {len(job.clips)} clips are shorter than one training window ({segment * 10} ms)",
             "add longer recordings (a few minutes of speech or singing is a good start)",
         )
-    if short and world.main:
-        err.print(f"[yellow]skipping {short} clip(s) shorter than one training window ({segment * 10} ms)[/yellow]")
+    if short:
+        progress.skipped(short, segment * 10)
     by_name = {c.name: c for c in usable}
     train_names, val_names = split_validation(list(by_name), job.options.val_fraction, job.options.seed)
     return [by_name[n] for n in train_names], [by_name[n] for n in val_names]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # RVC's usual advice: at least about 10 minutes of clean speech or singing (docs/training.md).
 RECOMMENDED_MIN_AUDIO_S = 600.0
@@ -17,7 +18,8 @@ ESTIMATE_STEPS = 3
 
 @dataclass
 class TrainPlan:
-    """The run ahead: ``steps_total`` optimizer steps, of which ``steps_done`` were done by earlier runs."""
+    """The run ahead: ``steps_total`` optimizer steps, of which ``steps_done`` were done by earlier runs, and how
+    it runs (where it resumes from, mode, precision, device, and whether the discriminator starts fresh)."""
 
     steps_total: int
     steps_done: int
@@ -26,6 +28,11 @@ class TrainPlan:
     clips: int
     held_out: int
     audio_s: float  # seconds of audio in the usable clips (training and held out)
+    resumed_from: Path | None  # the checkpoint this run continues; None: a new run
+    mode: str  # "lora" or "full"
+    precision: str  # the resolved precision: fp32, bf16 or fp16
+    device: str
+    fresh_discriminator: bool  # no base D given: D starts from random weights
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -12,6 +12,8 @@ import os
 import random
 import re
 import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,81 @@ from rvclora.fileio import atomic_torch_save, safe_torch_load
 
 STATE_FORMAT = 1
 _NAME = re.compile(r"^state_e(\d+)_s(\d+)\.pt$")
+
+
+@dataclass
+class RunState:
+    """Where a run stands, saved in every checkpoint as ``progress``: the position in the data, the early-stopping
+    record, the epoch records so far, and the running totals of the epoch in progress (so that an epoch cut by
+    Ctrl-C and resumed still reports all its steps)."""
+
+    epoch: int = 1  # the epoch in progress (1-based)
+    batch: int = 0  # batches of that epoch done
+    step: int = 0  # optimizer steps done in all
+    best_val: float | None = None  # the lowest validation mel loss so far
+    bad_epochs: int = 0  # validated epochs since best_val last improved
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch (see epoch_record)
+    epoch_sums: dict[str, float] = field(default_factory=dict)  # loss totals of the epoch in progress
+    epoch_steps: int = 0
+    epoch_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> RunState:
+        """From a checkpoint's ``progress`` (a checkpoint older than the epoch totals starts them at zero)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+
+    @property
+    def latest_epoch(self) -> int:
+        """The newest epoch any step was done in (0 before the first step): what a checkpoint is named after."""
+        return self.epoch - (1 if self.batch == 0 else 0)
+
+    def begin_epoch(self) -> None:
+        """At the start of an epoch its totals start from zero; a resumed epoch keeps the ones it has."""
+        if self.batch == 0:
+            self._clear_epoch_totals()
+
+    def count_step(self, batch: int, losses: Mapping[str, float], seconds: float) -> None:
+        """Batch ``batch`` (0-based, within the epoch) was trained in ``seconds`` with these losses."""
+        self.step += 1
+        self.batch = batch + 1
+        self.epoch_steps += 1
+        for k, v in losses.items():
+            self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
+        self.epoch_seconds += seconds
+
+    def epoch_record(self, lr: float) -> dict[str, Any]:
+        """The epoch's log record: its steps, time, learning rate and mean losses (validation is added later)."""
+        return {
+            "event": "epoch",
+            "epoch": self.epoch,
+            "step": self.step,
+            "steps": self.epoch_steps,
+            "seconds": round(self.epoch_seconds, 3),
+            "lr": lr,
+            **{k: v / max(self.epoch_steps, 1) for k, v in self.epoch_sums.items()},
+        }
+
+    def judge(self, val_mel: float, patience: int) -> bool:
+        """Record a validation loss; whether it is time to stop early: ``patience`` validated epochs in a row
+        without a new best (a ``patience`` of 0 never stops)."""
+        if self.best_val is None or val_mel < self.best_val:
+            self.best_val, self.bad_epochs = val_mel, 0
+        else:
+            self.bad_epochs += 1
+        return bool(patience) and self.bad_epochs >= patience
+
+    def next_epoch(self) -> None:
+        """The epoch is complete: move to the first batch of the next one."""
+        self.epoch += 1
+        self.batch = 0
+        self._clear_epoch_totals()
+
+    def _clear_epoch_totals(self) -> None:
+        self.epoch_sums, self.epoch_steps, self.epoch_seconds = {}, 0, 0.0
 
 
 def capture_rng(slice_gen: torch.Generator) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Kept apart from the loop so the loop takes plain inputs (a :class:`TrainJob`) an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from rvclora.train.data import find_clips
 from rvclora.train.interrupt import TrainingInterrupted
 from rvclora.train.loop import TrainResult, run_training
 from rvclora.train.options import TrainJob, TrainOptions
-from rvclora.train.plan import Estimate, TrainPlan
+from rvclora.train.progress import TrainProgress
 from rvclora.workspace.overrides import Overrides
 
 
@@ -56,15 +55,14 @@ class TrainSummary:
 def run_train(
     request: TrainRequest,
     *,
-    on_plan: Callable[[TrainPlan], None] | None = None,
-    on_estimate: Callable[[Estimate], None] | None = None,
+    progress: TrainProgress | None = None,
 ) -> TrainSummary | None:
     """The stage's entry point (``rvclora train``, ``rvclora.train``); returns None on non-zero DDP ranks.
 
     The request's settings are written to rvclora.yaml only once training has finished, or was interrupted
     with its progress saved; a run that fails stores nothing.
     """
-    result = train_workspace(request.workspace, request.overrides, request.restart, on_plan, on_estimate)
+    result = train_workspace(request.workspace, request.overrides, request.restart, progress)
     return None if result is None else TrainSummary.from_result(result)
 
 
@@ -72,8 +70,7 @@ def train_workspace(
     root: Path,
     overrides: Overrides,
     restart: bool = False,
-    on_plan: Callable[[TrainPlan], None] | None = None,
-    on_estimate: Callable[[Estimate], None] | None = None,
+    progress: TrainProgress | None = None,
 ) -> TrainResult | None:
     """Train the workspace at ``root`` and return the loop's result (with the trained net, for tests)."""
     from rvclora.features.extract import pitch_convention
@@ -118,7 +115,7 @@ def train_workspace(
         return None
     with ws.lock("train"):
         try:
-            result = run_training(job, on_plan, on_estimate)
+            result = run_training(job, progress)
         except TrainingInterrupted as exc:
             if exc.saved:
                 ws.save_settings()

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from test_lora_inject import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
 
-from rvclora.errors import BadInputError, ConfigError, IncompatibleError
+from rvclora.errors import BadInputError, ConfigError, IncompatibleError, RvcloraWarning
 from rvclora.lora.adapter import attach_adapter, load_lora, read_adapter, save_lora, write_adapter
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
@@ -113,7 +113,8 @@ def test_wrong_base_refused_unless_forced(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleError, match="another base model"):
         load_lora(other, path)
     assert not list(lora_layers(other))
-    load_lora(other, path, force=True)
+    with pytest.warns(RvcloraWarning, match=r"trained on another base model .*; loading anyway \(forced\)"):
+        load_lora(other, path, force=True)
     assert len(list(lora_layers(other))) > 0
 
 
@@ -125,7 +126,8 @@ def test_shape_mismatch_refused(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleError, match="dec.cond"):
         load_lora(tiny_model(0), tmp_path / "b.safetensors")
     forced = tiny_model(0)
-    load_lora(forced, tmp_path / "b.safetensors", force=True)
+    with pytest.warns(RvcloraWarning, match="dec.cond"):
+        load_lora(forced, tmp_path / "b.safetensors", force=True)
     paths = {p for p, _ in lora_layers(forced)}
     assert "dec.cond" not in paths and "dec.ups.0" in paths
 

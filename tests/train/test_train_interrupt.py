@@ -29,16 +29,18 @@ def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(
 ) -> None:
     from rvclora.train.interrupt import TrainingInterrupted
     from rvclora.train.loop import run_training
+    from rvclora.train.progress import TrainProgress
 
     cut, ref = tmp_path / "cut", tmp_path / "ref"
     for root in (cut, ref):
         make_dataset(root, n_clips=5)  # 3 steps per epoch at batch 2
 
-    def stop(_estimate: object) -> None:  # told after step 4 (1 warm-up + 3 timed steps): "Ctrl-C" there
-        raise KeyboardInterrupt
+    class Stop(TrainProgress):
+        def estimate(self, _estimate: object) -> None:  # told after step 4 (1 warm-up + 3 timed steps): "Ctrl-C"
+            raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted) as info:
-        run_training(make_job(cut, reference_dir, epochs=2, seed=5, save_every=10), on_estimate=stop)
+        run_training(make_job(cut, reference_dir, epochs=2, seed=5, save_every=10), Stop())
     assert (info.value.step, info.value.saved) == (4, True)
     assert info.value.message() == "interrupted at step 4; run the same command to resume"
     adapter = cut / "adapters" / "voice.safetensors"
@@ -56,6 +58,7 @@ def test_sigint_inside_a_step_lets_it_finish_then_stops(
 ) -> None:
     import rvclora.train.loop as loop
     from rvclora.train.interrupt import TrainingInterrupted
+    from rvclora.train.progress import TrainProgress
 
     make_dataset(tmp_path, n_clips=5)
     real, calls = loop.train_step, {"n": 0}
@@ -66,10 +69,15 @@ def test_sigint_inside_a_step_lets_it_finish_then_stops(
             os.kill(os.getpid(), signal.SIGINT)  # arrives while step 2 runs
         return real(*args, **kwargs)
 
+    class Told(TrainProgress):
+        def stopping(self) -> None:  # the user is told the run stops once the step has finished
+            told.append(calls["n"])
+
+    told: list[int] = []
     monkeypatch.setattr(loop, "train_step", step_with_ctrl_c)
     with pytest.raises(TrainingInterrupted) as info:
-        loop.run_training(make_job(tmp_path, reference_dir, epochs=2, seed=5, save_every=10))
-    assert calls["n"] == 2 and (info.value.step, info.value.saved) == (2, True)
+        loop.run_training(make_job(tmp_path, reference_dir, epochs=2, seed=5, save_every=10), Told())
+    assert calls["n"] == 2 and (info.value.step, info.value.saved) == (2, True) and told == [2]
     from rvclora.lora.adapter import read_adapter
 
     meta = read_adapter(tmp_path / "adapters" / "voice.safetensors")[1]

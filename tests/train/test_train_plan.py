@@ -16,30 +16,52 @@ def test_the_plan_comes_before_the_first_step_and_the_estimate_after_timed_steps
 ) -> None:
     import rvclora.train.loop as loop
     from rvclora.train.plan import ESTIMATE_STEPS, RECOMMENDED_MIN_AUDIO_S
+    from rvclora.train.progress import TrainProgress
 
     make_dataset(tmp_path, n_clips=5, seconds=0.6)
     events: list[tuple[str, object]] = []
     real = loop.train_step
 
     def step(*args: object, **kwargs: object) -> object:
-        events.append(("step", None))
+        events.append(("train_step", None))
         return real(*args, **kwargs)
 
+    class Recorder(TrainProgress):
+        def plan(self, plan: object) -> None:
+            events.append(("plan", plan))
+
+        def step(self, report: object) -> None:
+            events.append(("step", report))
+
+        def estimate(self, estimate: object) -> None:
+            events.append(("estimate", estimate))
+
+        def ended(self) -> None:
+            events.append(("ended", None))
+
     monkeypatch.setattr(loop, "train_step", step)
-    result = loop.run_training(
-        make_job(tmp_path, reference_dir, epochs=2),
-        on_plan=lambda p: events.append(("plan", p)),
-        on_estimate=lambda e: events.append(("estimate", e)),
-    )
+    result = loop.run_training(make_job(tmp_path, reference_dir, epochs=2), Recorder())
     kinds = [k for k, _ in events]
-    assert kinds == ["plan"] + ["step"] * (1 + ESTIMATE_STEPS) + ["estimate"] + ["step"] * 2
+    each = ["train_step", "step"]
+    assert kinds == ["plan"] + each * (1 + ESTIMATE_STEPS) + ["estimate"] + each * 2 + ["ended"]
     plan = events[0][1]
     assert (plan.steps_total, plan.steps_done, plan.steps_per_epoch, plan.clips) == (6, 0, 3, 5)
+    assert (plan.resumed_from, plan.mode, plan.precision, plan.device, plan.fresh_discriminator) == (
+        None,
+        "lora",
+        "fp32",
+        "cpu",
+        True,
+    )
     assert plan.audio_s == pytest.approx(5 * 0.6, abs=0.05)
     assert len(plan.warnings) == 1 and "holds 3 s of usable audio" in plan.warnings[0]
     assert f"at least {round(RECOMMENDED_MIN_AUDIO_S / 60)} min is recommended" in plan.warnings[0]
     assert result.warnings == plan.warnings and result.summary()["warnings"] == plan.warnings
-    estimate = events[1 + 1 + ESTIMATE_STEPS][1]
+    reports = [e for k, e in events if k == "step"]
+    assert [(r.step, r.epoch) for r in reports] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+    assert all({"loss_mel", "loss_kl", "loss_d"} <= set(r.losses) and r.items_per_s > 0 for r in reports)
+    assert not any(k.startswith("grad_norm") for r in reports for k in r.losses)  # norms go to the logs only
+    estimate = events[kinds.index("estimate")][1]
     assert estimate.timed_steps == ESTIMATE_STEPS and estimate.seconds == pytest.approx(2 * estimate.seconds_per_step)
 
 
