@@ -30,7 +30,7 @@ def _check_base(model: Any, adapters: Sequence[Path], loaded: Sequence[tuple[dic
     from rvclora.lora.fingerprint import base_fingerprint
 
     fingerprint = base_fingerprint(model)
-    for path, (_, meta) in zip(adapters, loaded):
+    for path, (_, meta) in zip(adapters, loaded, strict=True):
         wanted = meta.get("base_fingerprint")
         if wanted and wanted != fingerprint and not force:
             raise IncompatibleError(
@@ -42,7 +42,7 @@ def _check_base(model: Any, adapters: Sequence[Path], loaded: Sequence[tuple[dic
 
 
 def _describe_blend(adapters: Sequence[Path], weights: Sequence[float]) -> str:
-    return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights))
+    return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights, strict=True))
 
 
 def merge_to_model(

@@ -194,5 +194,5 @@ def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type:
     assert loaded.width_divisor == 16 and len(loaded.discriminators) == 9
     y, y_hat = torch.randn(1, 1, 4000), torch.randn(1, 1, 4000)
     with torch.no_grad():
-        for a, b in zip(d(y, y_hat)[0], loaded(y, y_hat)[0]):
+        for a, b in zip(d(y, y_hat)[0], loaded(y, y_hat)[0], strict=True):
             assert torch.equal(a, b)

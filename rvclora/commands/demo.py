@@ -36,7 +36,7 @@ def demo_command(
     Running it again in the same DIR resumes: finished steps are reused, and a step whose input changed is redone (--overwrite starts over).
 
     The models are random, so the converted audio is not meaningful speech; the closing note shows how to use real RVC assets.
-    """  # noqa: E501
+    """
     from rvclora.demo.runner import default_folder, run_demo
 
     run_demo(folder or default_folder(), quick=quick, seed=seed, overwrite=overwrite, as_json=json_out)

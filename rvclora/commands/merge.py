@@ -23,7 +23,9 @@ def parse_weights(text: str | None, count: int) -> list[float]:
     try:
         weights = [float(w) for w in text.split(",") if w.strip()]
     except ValueError:
-        raise ConfigError(f"--weights must be numbers separated by commas, got {text!r}", "e.g. --weights 0.7,0.3")
+        raise ConfigError(
+            f"--weights must be numbers separated by commas, got {text!r}", "e.g. --weights 0.7,0.3"
+        ) from None
     if len(weights) != count:
         raise ConfigError(f"--weights has {len(weights)} values for {count} adapters", "give one weight per --lora")
     return weights
@@ -86,7 +88,10 @@ def merge_command(
     rows = [
         ("output", result["output"]),
         ("kind", result["kind"]),
-        ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(result["adapters"], result["weights"]))),
+        (
+            "adapters",
+            ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(result["adapters"], result["weights"], strict=True)),
+        ),
         ("parameters", f"{result['params']:,}"),
         ("size", human_bytes(result["bytes"])),
     ]

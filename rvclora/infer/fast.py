@@ -159,7 +159,7 @@ def _resblock(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """ResBlock1 without a mask, writing into the fresh conv outputs; ``x`` itself is never modified."""
     if not isinstance(block, ResBlock1):
         return block(x)
-    for c1, c2 in zip(block.convs1, block.convs2):
+    for c1, c2 in zip(block.convs1, block.convs2, strict=True):
         xt = F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE, inplace=True)
         x = c2(xt).add_(x)
     return x

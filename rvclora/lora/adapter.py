@@ -62,7 +62,9 @@ def recorded_unvoiced_f0(meta: Mapping[str, Any]) -> str | None:
 def blend_unvoiced_f0(metas: Sequence[Mapping[str, Any]], weights: Sequence[float]) -> str | None:
     """A blend's convention: that of the part with the largest weight among those that recorded one (the
     first of equals), since one pitch track feeds the whole blend."""
-    recorded = [(w, -i, c) for i, (m, w) in enumerate(zip(metas, weights)) if (c := recorded_unvoiced_f0(m))]
+    recorded = [
+        (w, -i, c) for i, (m, w) in enumerate(zip(metas, weights, strict=True)) if (c := recorded_unvoiced_f0(m))
+    ]
     return max(recorded)[2] if recorded else None
 
 

@@ -73,7 +73,7 @@ def blend_adapters(
     b_parts: dict[str, list[torch.Tensor]] = {}
     kinds: dict[str, str] = {}
     orders: dict[str, str] = {}
-    for (tensors, meta), weight in zip(adapters, weights):
+    for (tensors, meta), weight in zip(adapters, weights, strict=True):
         scale = float(meta.get("scale", LoRAConfig.from_dict(meta.get("config", {})).scale))
         for key in (k for k in tensors if k.endswith(".lora_A")):
             path = key[: -len(".lora_A")]
@@ -113,7 +113,8 @@ def blend_adapters(
         "created": utc_now(),
         "info": {
             "blend": [
-                {"weight": w, "info": m.get("info", {}), "created": m.get("created")} for m, w in zip(metas, weights)
+                {"weight": w, "info": m.get("info", {}), "created": m.get("created")}
+                for m, w in zip(metas, weights, strict=True)
             ]
         },
     }
@@ -129,9 +130,11 @@ def _blend_full(
     for key in keys:
         if base is not None and key in base:
             ref = base[key].detach().to("cpu", torch.float32)
-            value = ref + sum(w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights) if key in f)
+            value = ref + sum(
+                w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights, strict=True) if key in f
+            )
         elif all(key in f for f in fulls) and abs(sum(weights) - 1.0) < 1e-6:
-            value = sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights))
+            value = sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights, strict=True))
         else:
             raise ConfigError(
                 f"cannot blend the whole-module tensor {key} without the base model",

@@ -56,7 +56,7 @@ class WN(nn.Module):
         output = torch.zeros_like(x)
         if g is not None:
             g = self.cond_layer(g)
-        for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+        for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers, strict=True)):
             x_in = in_layer(x)
             g_l = g[:, i * 2 * h : (i + 1) * 2 * h, :] if g is not None else torch.zeros_like(x_in)
             acts = self.drop(gated_activation(x_in, g_l, h))
@@ -84,7 +84,7 @@ class ResBlock1(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor | None = None) -> torch.Tensor:
-        for c1, c2 in zip(self.convs1, self.convs2):
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
             xt = F.leaky_relu(x, LRELU_SLOPE)
             if x_mask is not None:
                 xt = xt * x_mask

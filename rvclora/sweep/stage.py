@@ -297,7 +297,7 @@ def _write_references(ws: Any, held: list, folder: Path) -> dict[str, Path]:
 
     items = _items(ws, held)
     paths = write_wavs(folder, [(it.name, it.wav.numpy()) for it in items], ws.sample_rate)
-    return {it.name: p for it, p in zip(items, paths)}
+    return {it.name: p for it, p in zip(items, paths, strict=True)}
 
 
 def _render_held_out(ws: Any, variant: Variant, output: Path, held: list, folder: Path) -> dict[str, Path]:
@@ -308,7 +308,7 @@ def _render_held_out(ws: Any, variant: Variant, output: Path, held: list, folder
     net = load_variant(variant.kind, output, Path(ws.settings.assets.base)).to(device)
     items = _items(ws, held)
     paths = write_wavs(folder, [(it.name, render(net, it, device)) for it in items], ws.sample_rate)
-    return {it.name: p for it, p in zip(items, paths)}
+    return {it.name: p for it, p in zip(items, paths, strict=True)}
 
 
 def _score(ws: Any, references: dict[str, Path], renders: dict[str, Path]) -> dict[str, float | None]:

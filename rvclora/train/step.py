@@ -189,7 +189,7 @@ def reference_step(
 def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
     """All of a step's 0-d tensors as floats, in one device-to-host transfer."""
     keys = list(values)
-    return dict(zip(keys, torch.stack([values[k].detach().float() for k in keys]).tolist()))
+    return dict(zip(keys, torch.stack([values[k].detach().float() for k in keys]).tolist(), strict=True))
 
 
 def make_optimiser(params: Any, opts: Any) -> torch.optim.Optimizer:
