@@ -16,7 +16,7 @@ import typer
 from rvclora.workspace.schema import F0_METHODS, SAMPLE_RATES, UNVOICED_F0, default
 
 SampleRate = enum.Enum("SampleRate", {name: name for name in SAMPLE_RATES}, type=str)  # type: ignore[misc]
-ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)  # type: ignore[misc]
+ModelVersion = enum.Enum("ModelVersion", {"v1": "v1", "v2": "v2"}, type=str)
 F0Method = enum.Enum("F0Method", {name: name for name in F0_METHODS}, type=str)  # type: ignore[misc]
 UnvoicedF0 = enum.Enum("UnvoicedF0", {name: name for name in UNVOICED_F0}, type=str)  # type: ignore[misc]
 

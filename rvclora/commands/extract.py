@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -75,6 +75,7 @@ def extract_command(
     from rvclora.features.extract import extract
     from rvclora.workspace import Workspace
 
+    extra: dict[str, Any] = {"extract.batch_size": batch_size, "extract.build_index": build_index}
     overrides = workspace_overrides(
         hubert=hubert,
         version=version,
@@ -82,7 +83,7 @@ def extract_command(
         rmvpe=rmvpe,
         device=device,
         unvoiced_f0=unvoiced_f0,
-        **{"extract.batch_size": batch_size, "extract.build_index": build_index},
+        **extra,
     )
     ws = Workspace.open(workspace, create=False, overrides=overrides)
     with progress(transient=True) as bar:

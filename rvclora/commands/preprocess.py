@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,7 +45,8 @@ def preprocess_command(
     from rvclora.console import progress
     from rvclora.workspace import Workspace
 
-    ws = Workspace.open(workspace, overrides=workspace_overrides(input=input, sr=sr, **{"preprocess.workers": workers}))
+    extra: dict[str, Any] = {"preprocess.workers": workers}
+    ws = Workspace.open(workspace, overrides=workspace_overrides(input=input, sr=sr, **extra))
     with progress(transient=True) as bar:
         task = bar.add_task("preprocess", total=None, status="")
 

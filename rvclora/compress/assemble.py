@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -26,6 +26,8 @@ from rvclora.lora.adapter import (
 )
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.merge import merge_lora
+
+M = TypeVar("M", bound=nn.Module)
 
 FP16_MAX = 65504.0
 
@@ -85,7 +87,7 @@ def adapter_metadata(
     }
 
 
-def with_adapter(base: nn.Module, tensors: Tensors, meta: Metadata) -> nn.Module:
+def with_adapter(base: M, tensors: Tensors, meta: Metadata) -> M:
     """A copy of ``base`` with the adapter attached as ``load_lora`` attaches the file, then baked in as
     ``rvclora merge`` does (the merged model renders twice as fast as the attached one)."""
     model = copy.deepcopy(base)

@@ -13,13 +13,15 @@ import math
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rvclora.models.noise import without_noise
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
 
 FRAME_RATE = 100  # latent frames per second in every RVC configuration
 FEATURE_STD = 0.4  # rough per-dimension spread of HuBERT/ContentVec features
@@ -101,7 +103,7 @@ def audio_probe(
 
 
 @torch.no_grad()
-def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
+def render(model: Synthesizer, probe: Probe, sid: int = 0) -> np.ndarray:
     """The model's waveform for the probe (speaker ``sid``), float64."""
     from rvclora.features.f0 import coarse_f0
 

@@ -397,7 +397,7 @@ def run_demo(
 
         err.print(
             f"[bold green]demo finished in {summary['seconds']:.0f} s[/bold green]: everything is in {root} "
-            f"(speech: {escape(summary['speech_source'])})"
+            f"(speech: {escape(str(summary['speech_source']))})"
         )
         out.print(f"\n[bold]Random models: what next[/bold]\n{escape(REAL_ASSETS)}")
     return summary

@@ -22,7 +22,9 @@ _WORKSPACE_KEYS = ("workspace", "workspace_path")
 
 
 def _info_path(meta: Mapping[str, Any], keys: tuple[str, ...]) -> Path | None:
-    info = meta.get("info") if isinstance(meta.get("info"), Mapping) else {}
+    info = meta.get("info")
+    if not isinstance(info, Mapping):
+        info = {}
     for key in keys:
         if info.get(key):
             return Path(str(info[key])).expanduser()

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -169,6 +169,7 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
     """Tensors (as stored) and metadata of an adapter file, without a model. Loads are always safe."""
     p = require_file(path, "adapter")
     suffix = _check_suffix(p)
+    tensors: dict[str, Any] | None
     if suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -203,7 +204,7 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, Metadata]:
             f"adapter {p.name} uses format version {meta['format_version']}, newer than this rvclora reads",
             "upgrade rvclora",
         )
-    return tensors, meta
+    return cast(Tensors, tensors), meta  # a dict of tensors: meta is None otherwise
 
 
 def _depth(obj: Any) -> int:
@@ -252,7 +253,8 @@ def _plan_layers(model: nn.Module, tensors: Tensors, meta: Metadata) -> tuple[li
         if cls is None or b is None or (path in kinds and kinds[path] != cls.kind):
             problems.append(f"layer {path} is a {type(base).__name__}, not what the adapter expects")
             continue
-        if cls is LoRAConvTranspose1d:
+        layer: LoRALayer
+        if cls is LoRAConvTranspose1d and isinstance(base, nn.ConvTranspose1d):
             order = orders.get(path) or cheaper_order(base)
             layer = cls(base, a.shape[rank_dims(cls.kind, order)[0]], order=order)
         else:

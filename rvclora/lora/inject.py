@@ -6,7 +6,7 @@ The injector only decides *where*; what a wrapped layer computes lives in ``laye
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -14,6 +14,8 @@ from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.fingerprint import base_fingerprint
 from rvclora.lora.layers import LoRALayer, wrapper_class
+
+M = TypeVar("M", bound=nn.Module)
 
 # Per-model bookkeeping: the config, the base fingerprint taken before training, the metadata of a loaded
 # adapter (unknown keys survive a re-save) and the parameters add_lora froze (remove_lora thaws exactly those).
@@ -94,7 +96,9 @@ def add_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
             frozen.append(name)
     for path in wrapped:
         base = model.get_submodule(path)
-        replace_module(model, path, wrapper_class(base)(base, config.rank, config.scale, config.dropout))
+        cls = wrapper_class(base)
+        assert cls is not None  # every candidate layer has a wrapper
+        replace_module(model, path, cls(base, config.rank, config.scale, config.dropout))
     lora_state(model).update(config=config, base_fingerprint=fingerprint, frozen=frozen, metadata={})
     return wrapped
 
@@ -104,7 +108,7 @@ def remove_lora(model: nn.Module) -> nn.Module:
     return strip_wrappers(model, bake=False)
 
 
-def strip_wrappers(model: nn.Module, bake: bool) -> nn.Module:
+def strip_wrappers(model: M, bake: bool) -> M:
     """Replace each wrapper by its base, merged (``bake``) or unmerged, and forget the LoRA bookkeeping."""
     for path, layer in list(lora_layers(model)):
         if bake:

@@ -7,6 +7,7 @@ scale 1) computes exactly the weighted sum of its parts — no SVD, no approxima
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -27,22 +28,24 @@ from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import lora_layers, strip_wrappers
 from rvclora.lora.layers import rank_dims
 
+M = TypeVar("M", bound=nn.Module)
 
-def merge_adapters(model: nn.Module) -> nn.Module:
+
+def merge_adapters(model: M) -> M:
     """Bake every attached adapter into its base weight, keeping the wrappers (undo with unmerge_adapters)."""
     for _, layer in lora_layers(model):
         layer.merge()
     return model
 
 
-def unmerge_adapters(model: nn.Module) -> nn.Module:
+def unmerge_adapters(model: M) -> M:
     """Take every merged adapter back out of its base weight."""
     for _, layer in lora_layers(model):
         layer.unmerge()
     return model
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
+def merge_lora(model: M) -> M:
     """Bake all adapters into the base weights and remove the wrappers: a plain model with upstream keys."""
     return strip_wrappers(model, bake=True)
 
@@ -100,7 +103,7 @@ def blend_adapters(
         targets=sorted({p for c in configs for p in c.target_patterns()}),
         full_modules=sorted({p for c in configs for p in c.full_modules}),
     )
-    meta: Metadata = {
+    meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": config.to_dict(),
@@ -134,7 +137,7 @@ def _blend_full(
                 w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights, strict=True) if key in f
             )
         elif all(key in f for f in fulls) and abs(sum(weights) - 1.0) < 1e-6:
-            value = sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights, strict=True))
+            value = cast(torch.Tensor, sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights, strict=True)))
         else:
             raise ConfigError(
                 f"cannot blend the whole-module tensor {key} without the base model",
@@ -145,8 +148,8 @@ def _blend_full(
 
 
 def merge_weighted(
-    model: nn.Module, adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], force: bool = False
-) -> nn.Module:
+    model: M, adapters: Sequence[tuple[Tensors, Metadata]], weights: Sequence[float], force: bool = False
+) -> M:
     """Bake Σ wᵢ·adapterᵢ into a plain base model; returns it without wrappers (upstream keys)."""
     tensors, meta = blend_adapters(adapters, weights, base=model.state_dict(), force=force)
     attach_adapter(model, tensors, meta, force=force, name="blended adapter")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -133,7 +135,7 @@ class ResidualCouplingLayer(nn.Module):
         self.enc = WN(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels, p_dropout)
         self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)
         nn.init.zeros_(self.post.weight)
-        nn.init.zeros_(self.post.bias)
+        nn.init.zeros_(cast(torch.Tensor, self.post.bias))
 
     def forward(
         self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None, reverse: bool = False

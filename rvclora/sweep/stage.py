@@ -142,7 +142,9 @@ def add_gains(rows: list[VariantResult]) -> None:
     for r in rows:
         for metric, attr in (("mcd_db", "gain_mcd_pct"), ("speaker_similarity", "gain_speaker_pct")):
             value = gain_pct(
-                r.metrics.get(metric), floor and floor.metrics.get(metric), full and full.metrics.get(metric)
+                r.metrics.get(metric),
+                floor.metrics.get(metric) if floor else None,
+                full.metrics.get(metric) if full else None,
             )
             setattr(r, attr, value)
 
@@ -322,5 +324,5 @@ def _score(ws: Any, references: dict[str, Path], renders: dict[str, Path]) -> di
     out: dict[str, float | None] = {}
     for m in METRICS:
         mean = summarize([r.metrics.get(m) for r in results])["mean"]
-        out[m] = None if mean is None or not math.isfinite(float(mean)) else float(mean)  # type: ignore[arg-type]
+        out[m] = None if mean is None or not math.isfinite(float(mean)) else float(mean)
     return out

@@ -13,7 +13,7 @@ import random
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ _NAME = re.compile(r"^state_e(\d+)_s(\d+)\.pt$")
 
 
 def capture_rng(slice_gen: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state())  # the legacy tuple form
     return {
         "python": random.getstate(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
