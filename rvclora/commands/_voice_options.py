@@ -15,18 +15,10 @@ LoraOpt = Annotated[list[Path], typer.Option("--lora", "-l", help="Adapter(s); s
 WeightsOpt = Annotated[list[str], typer.Option("--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3).")]
 ScaleOpt = Annotated[float, typer.Option("--scale", help="Adapter strength (1 = as trained).")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="A plain RVC model .pth (no adapter).")]
-BaseOpt = Annotated[
-    Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")
-]
-IndexOpt = Annotated[
-    Path | None, typer.Option("--index", help="Retrieval index (default: the adapter workspace's).")
-]
-HubertOpt = Annotated[
-    Path | None, typer.Option("--hubert", help="Content encoder (default: workspace/user config).")
-]
-RmvpeOpt = Annotated[
-    Path | None, typer.Option("--rmvpe", help="RMVPE pitch model (default: workspace/user config).")
-]
+BaseOpt = Annotated[Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")]
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Retrieval index (default: the adapter workspace's).")]
+HubertOpt = Annotated[Path | None, typer.Option("--hubert", help="Content encoder (default: workspace/user config).")]
+RmvpeOpt = Annotated[Path | None, typer.Option("--rmvpe", help="RMVPE pitch model (default: workspace/user config).")]
 F0MethodOpt = Annotated[str | None, typer.Option("--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="Compute device: auto, cpu, cuda, cuda:N, mps.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU.")]

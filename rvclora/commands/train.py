@@ -54,9 +54,7 @@ def train_command(
         ),
     ] = None,
     seed: Annotated[int | None, _opt("--seed", "train.seed", "Random seed.")] = None,
-    save_every: Annotated[
-        int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)
-    ] = None,
+    save_every: Annotated[int | None, _opt("--save-every", "train.save_every", "Save every N epochs.", min=1)] = None,
     keep: Annotated[int | None, _opt("--keep", "train.keep", "Checkpoints/adapters kept.", min=1)] = None,
     val_fraction: Annotated[
         float | None, _opt("--val-fraction", "train.val_fraction", "Share of clips held out.")

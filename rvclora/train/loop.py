@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -40,6 +40,10 @@ from rvclora.train.state import (
     state_path,
 )
 from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
+
+if TYPE_CHECKING:
+    from rvclora.models.discriminator import MultiPeriodDiscriminator
+    from rvclora.models.synthesizer import Synthesizer
 
 EXPLODED = 1e6  # a total generator loss above this is divergence, not a bad batch
 JSONL_NAME = "train.jsonl"
@@ -190,6 +194,8 @@ def run_training(
     timer = StepTimer(max(total_steps - progress_state["step"], 0))
     guard = StepGuard()
 
+    saved_step = progress_state["step"]  # the step of the newest checkpoint on disk (0: none)
+
     def snapshot() -> dict[str, Any]:
         return {
             "mode": mode,
@@ -215,7 +221,6 @@ def run_training(
         return path
 
     last_good = resumed_from
-    saved_step = progress_state["step"]  # the step of the newest checkpoint on disk (0: none)
     stopped = "finished"
     trainer.train()
     disc.train()
@@ -277,6 +282,7 @@ def run_training(
                     progress_state["epoch_seconds"] += dt
                     stop = guard.finish()  # the step is complete: a Ctrl-C from here on saves it
                     if world.main:
+                        assert log is not None and board is not None and bar is not None and task is not None
                         rec = {
                             "step": progress_state["step"],
                             "epoch": epoch,
@@ -319,6 +325,7 @@ def run_training(
             }
             stop_early = False
             if world.main:
+                assert log is not None and board is not None
                 val = _validate(net, val_items, fe, opts.seed, device) if val_items else None
                 if val is not None:
                     record["val_mel"] = val
@@ -387,7 +394,7 @@ def _fresh_epoch() -> dict[str, Any]:
     return {"epoch_sums": {}, "epoch_steps": 0, "epoch_seconds": 0.0}
 
 
-def _load_generator(job: TrainJob, device: torch.device) -> tuple[nn.Module, str]:
+def _load_generator(job: TrainJob, device: torch.device) -> tuple[Synthesizer, str]:
     """Base G with the adapter attached (or all trainable with --full) and the base fingerprint."""
     from rvclora.lora.fingerprint import base_fingerprint
     from rvclora.lora.inject import add_lora
@@ -423,10 +430,10 @@ def _loaded_enc_q(path: Path) -> bool:
 
     data = safe_torch_load(path, "base model")
     sd = data.get("model", data.get("weight", {})) if isinstance(data, dict) else {}
-    return any(k.startswith("enc_q.") for k in sd)
+    return isinstance(sd, dict) and any(k.startswith("enc_q.") for k in sd)
 
 
-def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[nn.Module, bool]:
+def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[MultiPeriodDiscriminator, bool]:
     """Base D when given (version checked, width read from the file), else a fresh one shaped by
     ``job.discriminator`` (``width_divisor``/``periods`` of MultiPeriodDiscriminator; default: upstream's)."""
     from rvclora.models.checkpoint import load_discriminator
@@ -463,7 +470,7 @@ def _split(job: TrainJob, segment: int, hop: int, world: World, err: Any) -> tup
     return [by_name[n] for n in train_names], [by_name[n] for n in val_names]
 
 
-def _check_speakers(clips: list, net: nn.Module) -> None:
+def _check_speakers(clips: list, net: Synthesizer) -> None:
     n = net.emb_g.num_embeddings if hasattr(net.emb_g, "num_embeddings") else net.emb_g.weight.shape[0]
     bad = sorted({c.speaker for c in clips if not 0 <= c.speaker < n})
     if bad:
@@ -509,7 +516,7 @@ def _load_trainable(net: nn.Module, tensors: dict[str, torch.Tensor], path: Path
             p.copy_(tensors[n])
 
 
-def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch.Tensor:
+def _infer(net: Synthesizer, item: Item, seed: int, device: torch.device) -> torch.Tensor:
     """Convert one clip with the current weights, with a fixed prior sample and untouched global RNG."""
     devices = [device] if device.type == "cuda" else []
     was_training = net.training
@@ -520,7 +527,7 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
             phone = item.phone[None].to(device)
             lengths = torch.tensor([item.frames], device=device)
             sid = torch.tensor([item.speaker], device=device)
-            if item.pitch is not None:
+            if item.pitch is not None and item.pitchf is not None:
                 audio = net.run_infer(
                     phone, lengths, sid, pitch=item.pitch[None].to(device), nsff0=item.pitchf[None].to(device)
                 )[0]
@@ -531,7 +538,7 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
     return audio[0, 0].float()
 
 
-def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device: torch.device) -> float:
+def _validate(net: Synthesizer, items: list[Item], fe: FrontEnd, seed: int, device: torch.device) -> float:
     """Mean mel L1 (× 1, not × c_mel) between converted and real held-out clips."""
     total = 0.0
     for it in items:
@@ -543,7 +550,7 @@ def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device
 
 
 def _log_held_out(
-    board: Board, net: nn.Module, item: Item, fe: FrontEnd, seed: int, device: torch.device, step: int, sr: int
+    board: Board, net: Synthesizer, item: Item, fe: FrontEnd, seed: int, device: torch.device, step: int, sr: int
 ) -> None:
     audio = _infer(net, item, seed, device).cpu()
     board.mel("held_out/mel_generated", fe.mel(audio).numpy(), step)
