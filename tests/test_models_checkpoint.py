@@ -176,7 +176,7 @@ def test_bad_files(reference_dir: Path, tmp_path: Path) -> None:
         load_rvc_inference(broken)
 
 
-def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:
     """A narrow D file loads as the same narrow architecture (width read from shapes), scores unchanged."""
     import torch
 

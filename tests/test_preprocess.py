@@ -248,7 +248,7 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(
     real_write = pp.save_audio
     writes = []
 
-    def flaky_write(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky_write(path, *args, **kwargs):
         writes.append(path)
         if len(writes) == 7:  # in the middle of the second source
             real_write(path, *args, **kwargs)
