@@ -68,7 +68,7 @@ def bench_hubert(wav: np.ndarray, repeat: int) -> list[Row]:
     for device, dtypes in _devices():
         for dtype in dtypes:
             enc = ContentEncoder(net.to(device=device, dtype=dtype), normalize=False, source=Path("random-hubert-base"))
-            t = _time(lambda: enc.extract(wav, "v2"), device, repeat)
+            t = _time(lambda enc=enc: enc.extract(wav, "v2"), device, repeat)
             rows.append(Row("rvclora HuBERT", device, str(dtype).removeprefix("torch."), t, seconds))
             if hf_model is not None:
                 model = hf_model.to(device=device, dtype=dtype)
@@ -202,7 +202,7 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
             options,
             Manifest(work / "manifest.json", work),
             force=True,
-            on_start=lambda _: started.append(time.perf_counter()),
+            on_start=lambda _, mark=started.append: mark(time.perf_counter()),
         )
         elapsed = time.perf_counter() - started[0]
         print(

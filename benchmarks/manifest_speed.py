@@ -43,7 +43,7 @@ def _bookkeeping(root: Path, clips: list[Path], batched: bool) -> tuple[float, i
         writes[0] += 1
         save()
 
-    manifest.save = counted  # type: ignore[method-assign]
+    manifest.save = counted
     out = clips[0]  # an existing file stands in for every output
     start = time.perf_counter()
     with manifest.batched() if batched else contextlib.nullcontext():

@@ -105,7 +105,7 @@ def _render_warnings() -> None:
     if getattr(shown, "rvclora", False):
         return
 
-    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    def show(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, RvcloraWarning):
             return shown(message, category, filename, lineno, file, line)
         from rvclora.console import err

@@ -86,7 +86,8 @@ def content_encoder(
     info_path = dest.with_suffix(".json")
     if dest.is_file() and info_path.is_file():
         return dest, json.loads(info_path.read_text())
-    pairs = [(p, lab) for v in renders for p, lab in zip(renders[v], labels[v]) if len(lab)]  # aligned ones
+    # the aligned ones
+    pairs = [(p, lab) for v in renders for p, lab in zip(renders[v], labels[v], strict=False) if len(lab)]
     wavs = [sf.read(p, dtype="float32")[0] for p, _ in pairs]
     labs = [lab for _, lab in pairs]
     from torch.utils.tensorboard import SummaryWriter

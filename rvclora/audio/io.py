@@ -6,9 +6,10 @@ channel mix-down, resampling and the atomic-write promise are handled in one pla
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -290,10 +291,11 @@ def _copy_to_stdout(path: Path, needed: int | None) -> None:
     would try (and fail) to flush again at exit."""
     import sys
 
+    write: Callable[[bytes], int]
     try:
         sys.stdout.flush()
         fd = sys.stdout.fileno()
-        write = lambda data: os.write(fd, data)  # noqa: E731
+        write = functools.partial(os.write, fd)
     except (AttributeError, OSError, ValueError):  # no real stream (a test's capture): its binary buffer
         write = sys.stdout.buffer.write
     try:

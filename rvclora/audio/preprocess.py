@@ -343,7 +343,7 @@ def list_clips(manifest: Manifest) -> list[ClipRecord]:
         entry = manifest.entry(STAGE, key) or {}
         outputs = [manifest.abs(o) for o in entry.get("outputs", [])]
         speaker_id = int(entry.get("info", {}).get("speaker_id", 0))
-        records += [ClipRecord(a, b, speaker_id, key) for a, b in zip(outputs[0::2], outputs[1::2])]
+        records += [ClipRecord(a, b, speaker_id, key) for a, b in zip(outputs[0::2], outputs[1::2], strict=False)]
     return sorted(records, key=lambda r: r.clip.name)
 
 

@@ -56,7 +56,7 @@ def frame_rms(audio: np.ndarray, frame: int, hop: int) -> np.ndarray:
 def _quiet_runs(quiet: np.ndarray) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of each run of True values, end exclusive."""
     edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
-    yield from zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist())
+    yield from zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True)
 
 
 def _quietest(rms: np.ndarray, lo: int, hi: int) -> int:
@@ -113,7 +113,7 @@ def slice_silence(audio: np.ndarray, sr: int, params: SlicerParams | None = None
         return [(0, len(audio))]
     bounds = [0] + [edge for cut in removed for edge in cut] + [n]
     ranges = []
-    for a, b in zip(bounds[0::2], bounds[1::2]):
+    for a, b in zip(bounds[0::2], bounds[1::2], strict=True):
         start, end = a * hop, min(len(audio), b * hop)
         if end > start:
             ranges.append((start, end))

@@ -42,7 +42,7 @@ def demo_command(
     Running it again in the same DIR resumes: finished steps are reused, and a step whose input changed is redone (--overwrite starts over).
 
     The models are random, so the converted audio is not meaningful speech; the closing note shows how to use real RVC assets.
-    """  # noqa: E501
+    """
     from rich.markup import escape
 
     from rvclora.console import emit_json, err, out

@@ -119,7 +119,7 @@ def infer_command(
     from rvclora.infer.run import InferRequest, run_infer
 
     config = ConverterConfig(
-        lora=lora,
+        lora=lora or (),
         weights=weights or None,
         scale=scale,
         each=each,

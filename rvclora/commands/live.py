@@ -109,7 +109,7 @@ def live_command(
     mic, speakers = device_arg(input_device), device_arg(output_device)
     rate = check_rate(sr or default_rate(sd, mic), "the device rate")
     config = ConverterConfig(
-        lora=lora,
+        lora=lora or (),
         weights=weights or None,
         scale=scale,
         model=model,

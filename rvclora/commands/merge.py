@@ -68,7 +68,10 @@ def merge_command(
     rows = [
         ("output", summary.output),
         ("kind", summary.kind),
-        ("adapters", ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(summary.adapters, summary.weights))),
+        (
+            "adapters",
+            ", ".join(f"{Path(p).name} × {w:g}" for p, w in zip(summary.adapters, summary.weights, strict=True)),
+        ),
         ("parameters", f"{summary.params:,}"),
         ("size", human_bytes(summary.bytes)),
     ]

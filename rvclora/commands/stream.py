@@ -105,7 +105,7 @@ def stream_command(
     fmt_in, first = open_input(source, raw, fmt.value, sr)
     check_rate(fmt_in.sr, "the input rate")
     config = ConverterConfig(
-        lora=lora,
+        lora=lora or (),
         weights=weights or None,
         scale=scale,
         model=model,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -18,6 +18,8 @@ from rvclora.lora.adapter import FULL_PREFIX, Tensors, attach_adapter
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.merge import merge_lora
 from rvclora.lora.meta import AdapterMeta, RvcIdentity
+
+M = TypeVar("M", bound=nn.Module)
 
 FP16_MAX = 65504.0
 
@@ -64,7 +66,7 @@ def adapter_metadata(
         config=layer_ranks_config(kept, targets=targets, full_modules=full_modules),
         scale=1.0,
         layers={p: layouts[p].kind for p in kept},
-        conv_transpose_order={p: layouts[p].order for p in kept if layouts[p].kind == CONV_T},
+        conv_transpose_order={p: o for p in kept if layouts[p].kind == CONV_T and (o := layouts[p].order) is not None},
         rvc=RvcIdentity.of(base),
         base_fingerprint=fingerprint,
         info=info,
@@ -78,7 +80,7 @@ def layer_ranks_config(ranks: Mapping[str, int], **fields: Any) -> LoRAConfig:
     return LoRAConfig(rank=rank, alpha=float(rank), rslora=False, **fields).with_layer_ranks(ranks)
 
 
-def with_adapter(base: nn.Module, tensors: Tensors, meta: AdapterMeta) -> nn.Module:
+def with_adapter(base: M, tensors: Tensors, meta: AdapterMeta) -> M:
     """A copy of ``base`` with the adapter attached as ``load_lora`` attaches the file, then baked in as
     ``rvclora merge`` does (the merged model renders twice as fast as the attached one)."""
     model = copy.deepcopy(base)

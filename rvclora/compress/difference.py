@@ -75,8 +75,10 @@ def targeted_layers(model: nn.Module, config: LoRAConfig) -> list[str]:
 
 
 def _layout(module: nn.Module, weight: torch.Tensor) -> Layout:
-    kind = wrapper_class(module).kind  # type: ignore[union-attr]
-    order = cheaper_order(module) if kind == CONV_T else None
+    cls = wrapper_class(module)
+    assert cls is not None  # only targeted layers are laid out
+    kind = cls.kind
+    order = cheaper_order(module) if kind == CONV_T and isinstance(module, nn.ConvTranspose1d) else None
     return Layout(kind, tuple(weight.shape), order)
 
 
@@ -92,7 +94,8 @@ def split_difference(voice: nn.Module, base: nn.Module, config: LoRAConfig) -> D
     """voice − base as per-layer spectra (targeted layers) plus whole tensors (everything else that differs)."""
     check_same_architecture(voice, base)
     paths = targeted_layers(base, config)
-    layers, unchanged, covered = [], 0, set()
+    layers, unchanged = [], 0
+    covered: set[str] = set()
     for path in paths:
         b_mod, v_mod = base.get_submodule(path), voice.get_submodule(path)
         w_base = effective_weight(b_mod).to(torch.float32)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rvclora.models.noise import without_noise
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
 
 FRAME_RATE = 100  # latent frames per second in every RVC configuration
 FEATURE_STD = 0.4  # rough per-dimension spread of HuBERT/ContentVec features
@@ -52,7 +55,7 @@ def synthetic_probe(content_dim: int, f0: bool, seconds: float, seed: int = 0) -
     bounds = _segments(frames, rng)
     anchors = rng.standard_normal((len(bounds), content_dim)) * FEATURE_STD
     phone = np.empty((frames, content_dim))
-    for i, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for i, (start, stop) in enumerate(pairwise(bounds)):
         ramp = np.linspace(0.0, 1.0, stop - start, endpoint=False)[:, None] ** 2  # glide into the next phone
         phone[start:stop] = anchors[i] * (1 - ramp) + anchors[i + 1] * ramp
     pitch = None
@@ -60,7 +63,7 @@ def synthetic_probe(content_dim: int, f0: bool, seconds: float, seed: int = 0) -
         t = np.arange(frames) / FRAME_RATE
         pitch = 140.0 * 2 ** (0.5 * np.sin(2 * np.pi * 0.4 * t)) * (1 + 0.02 * np.sin(2 * np.pi * 5.5 * t))
         gaps = np.zeros(frames, dtype=bool)
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in pairwise(bounds):
             gaps[start:stop] = rng.random() < 0.2  # about one segment in five is unvoiced
         pitch = np.where(gaps, 0.0, pitch).astype(np.float32)
     return Probe("synthetic", phone.astype(np.float32), pitch)
@@ -100,7 +103,7 @@ def audio_probe(
 
 
 @torch.no_grad()
-def render(model: nn.Module, probe: Probe, sid: int = 0) -> np.ndarray:
+def render(model: Synthesizer, probe: Probe, sid: int = 0) -> np.ndarray:
     """The model's waveform for the probe (speaker ``sid``), float64."""
     from rvclora.features.f0 import coarse_f0
 

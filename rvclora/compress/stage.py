@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rvclora.compress import assemble
 from rvclora.compress import probe as probes
@@ -26,6 +25,9 @@ from rvclora.compress.settings import (
 )
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError, OutputError
 from rvclora.lora.meta import AdapterMeta
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
 
 LOW_ENERGY = 0.5  # a layer whose kept rank captures under half of ‖ΔW‖² is "not low rank"
 
@@ -67,16 +69,17 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
-def make_probe(model: nn.Module, options: CompressOptions) -> probes.Probe:
+def make_probe(model: Synthesizer, options: CompressOptions) -> probes.Probe:
     cfg = model.config
     if options.probe is None:
         return probes.synthetic_probe(cfg.content_dim, bool(cfg.f0), options.probe_seconds)
+    assert options.hubert is not None  # CompressOptions refuses --probe without --hubert
     return probes.audio_probe(
         options.probe, cfg.content_dim, cfg.version, bool(cfg.f0), options.hubert, options.f0_method, options.rmvpe
     )
 
 
-def _audio(reference: np.ndarray, model: nn.Module, probe: probes.Probe) -> dict[str, Any]:
+def _audio(reference: np.ndarray, model: Synthesizer, probe: probes.Probe) -> dict[str, Any]:
     test = probes.render(model, probe)
     result = probes.agreement(reference, test, model.config.sr, probe.f0)
     return {

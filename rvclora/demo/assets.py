@@ -10,6 +10,7 @@ because its loader (like RVC's) only accepts the standard architecture.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -137,7 +138,7 @@ def tiny_hubert_state(
 def build_tiny_hubert(path: str | Path, version: str = "v2", **kwargs: int) -> Path:
     """Write a fairseq-layout HuBERT checkpoint (plain containers only, no fairseq objects) to ``path``."""
     cfg_model, sd = tiny_hubert_state(version, **kwargs)
-    ckpt = {
+    ckpt: dict[str, Any] = {
         "args": None,
         "cfg": {"model": cfg_model, "task": {"_name": "hubert_pretraining", "normalize": False, "sample_rate": 16000}},
         "model": sd,

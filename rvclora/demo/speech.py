@@ -171,7 +171,7 @@ def _resonances(freqs: np.ndarray, formants: np.ndarray, scale: float) -> np.nda
     f = freqs[:, None]
     gain = np.ones((len(freqs), formants.shape[0]))
     centres = [formants[:, 0], formants[:, 1], formants[:, 2], np.full(formants.shape[0], F4 * scale)]
-    for fk, bk in zip(centres, BANDWIDTHS):
+    for fk, bk in zip(centres, BANDWIDTHS, strict=True):
         fk = fk[None, :]
         gain *= fk**2 / np.sqrt((fk**2 - f**2) ** 2 + (bk * scale * f) ** 2)
     return gain

@@ -57,15 +57,18 @@ def plot_pair(result: PairResult, path: Path, pitch: float = 0.0) -> None:
 
 
 def _draw(fig, result: PairResult, pitch: float) -> None:
+    f0_ref, f0_conv, spec_ref, spec_conv = result.f0_ref, result.f0_conv, result.spec_ref, result.spec_conv
+    # compare() fills them all
+    assert f0_ref is not None and f0_conv is not None and spec_ref is not None and spec_conv is not None
     grid = fig.add_gridspec(2, 2)
     ax_f0 = fig.add_subplot(grid[0, :])
-    frames = np.arange(len(result.f0_ref)) * FRAME_PERIOD_S
+    frames = np.arange(len(f0_ref)) * FRAME_PERIOD_S
     shift = f" (shifted {pitch:+g} st)" if pitch else ""
-    ax_f0.plot(frames, np.where(result.f0_ref > 0, result.f0_ref, np.nan), label=f"reference{shift}")
-    ax_f0.plot(frames, np.where(result.f0_conv > 0, result.f0_conv, np.nan), label="converted")
+    ax_f0.plot(frames, np.where(f0_ref > 0, f0_ref, np.nan), label=f"reference{shift}")
+    ax_f0.plot(frames, np.where(f0_conv > 0, f0_conv, np.nan), label="converted")
     ax_f0.set(xlabel="aligned time (s)", ylabel="F0 (Hz)", title=f"{result.name}: F0 along the alignment")
     ax_f0.legend(loc="upper right")
-    for col, (label, spec) in enumerate((("reference", result.spec_ref), ("converted", result.spec_conv))):
+    for col, (label, spec) in enumerate((("reference", spec_ref), ("converted", spec_conv))):
         ax = fig.add_subplot(grid[1, col])
         db = 20 * np.log10(np.maximum(spec.T, 1e-8))
         ax.imshow(

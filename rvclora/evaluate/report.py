@@ -40,11 +40,11 @@ def _style(results: Sequence[PairResult]) -> str:
     return results[0].mcd_style if results else "classic"
 
 
-def aggregate(results: Sequence[PairResult]) -> dict[str, dict[str, object]]:
+def aggregate(results: Sequence[PairResult]) -> dict[str, dict[str, Any]]:
     """Summary per metric; metrics with bands also get the ``rating`` of their mean."""
     summaries = {key: summarize([r.metrics[key] for r in results]) for key in metric_keys(results)}
     for key in BANDS:
-        summaries[key]["rating"] = rating(key, summaries[key]["mean"], _style(results))  # type: ignore[arg-type]
+        summaries[key]["rating"] = rating(key, summaries[key]["mean"], _style(results))
     return summaries
 
 
@@ -82,15 +82,15 @@ def aggregate_rows(results: Sequence[PairResult]) -> list[list[str]]:
     for key, summary in aggregate(results).items():
         label, digits = COLUMNS[key]
         ci = summary["ci95"]
-        ci_text = "n/a" if ci is None else f"{fmt(ci[0], digits)} … {fmt(ci[1], digits)}"  # type: ignore[index]
+        ci_text = "n/a" if ci is None else f"{fmt(ci[0], digits)} … {fmt(ci[1], digits)}"
         rows.append(
             [
                 label,
                 str(summary["n"]),
-                fmt(summary["mean"], digits),  # type: ignore[arg-type]
+                fmt(summary["mean"], digits),
                 fmt(summary["median"], digits),
                 ci_text,
                 summary.get("rating") or "",
             ]
-        )  # type: ignore[arg-type]
+        )
     return rows

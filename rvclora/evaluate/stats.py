@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 CI_METHOD = "student-t 95% interval of the mean over defined values"
 
 
-def summarize(values: Sequence[float | None]) -> dict[str, object]:
+def summarize(values: Sequence[float | None]) -> dict[str, Any]:
     """``{n, undefined, mean, median, ci95: [low, high]}``; statistics that need more data are None."""
     defined = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = len(defined)
-    summary: dict[str, object] = {"n": n, "undefined": len(values) - n, "mean": None, "median": None, "ci95": None}
+    summary: dict[str, Any] = {"n": n, "undefined": len(values) - n, "mean": None, "median": None, "ci95": None}
     if n == 0:
         return summary
     mean = float(defined.mean())

@@ -344,7 +344,7 @@ def _extract_batch(
         outs = models.encoder.extract_batch(
             [wavs[t.clip.name] for t in need], options.version, batch_size=options.batch_size
         )
-        for t, feats in zip(need, outs):
+        for t, feats in zip(need, outs, strict=True):
             if not np.isfinite(feats).all():
                 _skip(t.clip.name, "content features contain NaN", layout, manifest, summary)
                 wavs.pop(t.clip.name)
@@ -364,7 +364,7 @@ def _extract_batch(
     if need:
         from rvclora.features.f0 import fill_unvoiced
 
-        for t, f0 in zip(need, models.estimator.estimate_many([wavs[t.clip.name] for t in need])):
+        for t, f0 in zip(need, models.estimator.estimate_many([wavs[t.clip.name] for t in need]), strict=True):
             if not np.isfinite(f0).all():
                 _skip(t.clip.name, "F0 contains NaN", layout, manifest, summary)
                 continue

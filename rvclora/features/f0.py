@@ -354,7 +354,7 @@ class RmvpeEstimator(F0Estimator):
     def estimate_many(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
         clips = [_as_wav(w) for w in wavs]
         f0s = self.model.f0_many(clips, self.threshold, self.batch_size)
-        return [_fit_length(f0, n_frames(len(x))) for f0, x in zip(f0s, clips)]
+        return [_fit_length(f0, n_frames(len(x))) for f0, x in zip(f0s, clips, strict=True)]
 
 
 _METHODS: dict[F0Method, type[F0Estimator]] = {

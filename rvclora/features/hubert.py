@@ -62,12 +62,12 @@ class ContentEncoder:
     def num_frames(self, num_samples: int) -> int:
         return self.net.arch.num_frames(num_samples)
 
-    def extract(self, wav: Array, version: Version = "v2") -> Array:
+    def extract(self, wav: Array, version: str = "v2") -> Array:
         """Features ``[T, D]`` float32 of one mono 16 kHz clip (numpy in → numpy out, torch in → torch out)."""
         return self.extract_batch([wav], version, batch_size=1)[0]
 
     def extract_batch(
-        self, wavs: Sequence[Array], version: Version = "v2", batch_size: int = 8, max_batch_samples: int = 16000 * 240
+        self, wavs: Sequence[Array], version: str = "v2", batch_size: int = 8, max_batch_samples: int = 16000 * 240
     ) -> list[Array]:
         """Features of several clips, batched by similar length; each result equals :meth:`extract`'s.
 
@@ -103,7 +103,7 @@ class ContentEncoder:
             lengths = torch.tensor([clips[i].shape[0] for i in group], device=self.device)
             with torch.inference_mode():
                 hidden, frames = self.net(batch, layer, lengths if len(group) > 1 else None)
-                if version == "v1":
+                if version == "v1" and self.net.final_proj is not None:  # checked above: v1 has one
                     hidden = self.net.final_proj(hidden)
             for row, i in enumerate(group):
                 n = int(frames[row]) if frames is not None else hidden.shape[1]

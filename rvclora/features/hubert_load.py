@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -139,7 +139,9 @@ def _from_fairseq(p: Path, obj: Mapping[str, Any]) -> tuple[HubertArch, dict[str
         final_dim=_final_dim(state),
         post_extract_proj=conv[-1][0] != embed,
     )
-    task = cfg.get("task") if isinstance(cfg.get("task"), Mapping) else {}
+    task = cfg.get("task")
+    if not isinstance(task, Mapping):
+        task = {}
     return arch, state, bool(task.get("normalize", False))
 
 
@@ -277,7 +279,7 @@ def _hf_arch(p: Path, hf: Mapping[str, torch.Tensor], config: Mapping[str, Any] 
             config.get("feat_proj_layer_norm", True) and not config.get("conv_pos_batch_norm", False),
             "feature projection LayerNorm and weight-normed positional conv are required",
         )
-        dims, kernels, strides = (config.get(k) for k in ("conv_dim", "conv_kernel", "conv_stride"))
+        dims, kernels, strides = (cast(Any, config.get(k)) for k in ("conv_dim", "conv_kernel", "conv_stride"))
         try:
             conv = tuple((int(c), int(k), int(s)) for c, k, s in zip(dims, kernels, strides, strict=True))
             hidden = int(config["hidden_size"])
@@ -316,6 +318,8 @@ def _arch_from_shapes(p: Path, hf: Mapping[str, torch.Tensor]) -> HubertArch:
             "encoder.pos_conv_embed.conv.weight_v",
             hf.get("encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
         )
+        if pos_v is None:
+            raise KeyError("encoder.pos_conv_embed.conv.weight_v")
         hidden = int(hf["encoder.layer_norm.weight"].shape[0])
         return HubertArch(
             conv_layers=tuple(conv),

@@ -8,7 +8,9 @@ training-only and left out. Batches of unequal clips are exact: see :meth:`Huber
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -143,7 +145,7 @@ class _FeatureExtractor(nn.Module):
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = wav.unsqueeze(1)
-        for i, block in enumerate(self.conv_layers):
+        for i, block in enumerate(cast(Iterable[Any], self.conv_layers)):  # Sequentials read by position
             conv = block[0]
             x = conv(x)
             if lengths is not None:

@@ -114,7 +114,8 @@ class Rmvpe:
         self.device = resolve_device(device)
         self.dtype = _DTYPES[dtype]
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)
+        # torch's stubs leave out Module.to's memory_format keyword
+        self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)  # type: ignore[call-overload]
         self._mel_fb = torch.from_numpy(mel_basis()).to(self.device)
         self._window = torch.hann_window(N_FFT, device=self.device)
 

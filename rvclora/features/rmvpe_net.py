@@ -160,7 +160,7 @@ class Decoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-        for stage, skip in zip(self.layers, reversed(skips)):
+        for stage, skip in zip(self.layers, reversed(skips), strict=True):
             x = stage(x, skip)
         return x
 

@@ -1,8 +1,9 @@
 """Finding what a conversion needs: base model, HuBERT, RMVPE, F0 method, device, index.
 
 Order of precedence: explicit argument (CLI flag) > the adapter's workspace ``rvclora.yaml`` (the folder the
-adapter sits in, ``<workspace>/adapters/``; older adapters recorded its absolute path) > the user config / ``$RVCLORA_*`` > the schema default. So an adapter
-trained on this machine converts with no flags at all, and a shared one needs only the machine's assets.
+adapter sits in, ``<workspace>/adapters/``; older adapters recorded its absolute path) > the user config /
+``$RVCLORA_*`` > the schema default. So an adapter trained on this machine converts with no flags at all, and a
+shared one needs only the machine's assets.
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ def plan_jobs(
         and not output.endswith(("/", "\\"))
     )
     jobs: list[Job] = []
+    dests: dict[str, Path | None]
     if single_file:
         ext = fmt or out.suffix.lstrip(".").lower() or "wav"
         output_format(ext)

@@ -188,7 +188,7 @@ class Converter:
         if model is not None:
             self._add_voice(names[0], model, [], [], scale, force)
         elif each:
-            for name, path, meta in zip(names, adapters, metas):
+            for name, path, meta in zip(names, adapters, metas, strict=True):
                 self._add_voice(name, self._base_for(base, [meta]), [path], [meta], scale, force)
         else:
             self._add_voice(
@@ -249,7 +249,7 @@ class Converter:
 
     def _find_workspaces(self, adapters: list[Path], metas: list[AdapterMeta]) -> None:
         """Each adapter's workspace (next to it first, then the one it recorded), once; warnings on the way."""
-        for path, meta in zip(adapters, metas):
+        for path, meta in zip(adapters, metas, strict=True):
             if path not in self._workspaces:
                 workspace, warning = asset_lookup.adapter_workspace(path, meta)
                 self._workspaces[path] = workspace
@@ -301,7 +301,7 @@ class Converter:
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))
         else:
-            for adapter, weight in zip(adapters, weights):
+            for adapter, weight in zip(adapters, weights, strict=True):
                 workspace = self._workspaces.get(adapter)
                 path = asset_lookup.find_index(workspace, voice.version)
                 if path is not None and weight > 0:

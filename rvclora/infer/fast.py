@@ -21,6 +21,8 @@ The eager path (``Converter(fast=False)``) runs the model as loaded and stays th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -31,8 +33,10 @@ from rvclora.models.modules import LRELU_SLOPE, ResBlock1
 from rvclora.models.synthesizer import Synthesizer, prior_sample
 from rvclora.models.weightnorm import fold_weight_norm
 
+M = TypeVar("M", bound=nn.Module)
 
-def prepare_fast(model: nn.Module) -> nn.Module:
+
+def prepare_fast(model: M) -> M:
     """Fold every weight norm (also inside attached adapters' base layers) in place; returns ``model``."""
     return fold_weight_norm(model)
 
@@ -124,12 +128,12 @@ def decode(
 def receptive_radius(dec: Generator) -> int:
     """Latent frames on each side that can reach one output frame of ``dec`` (rounded up, plus one)."""
 
-    def reach(conv: nn.Module) -> int:
+    def reach(conv: nn.Conv1d | nn.ConvTranspose1d) -> int:
         return (conv.kernel_size[0] - 1) // 2 * conv.dilation[0]
 
     radius, rate = float(reach(dec.conv_pre)), 1
     k = dec.num_kernels
-    for i, up in enumerate(dec.ups):
+    for i, up in enumerate(cast(Iterable[nn.ConvTranspose1d], dec.ups)):
         radius += math.ceil(up.kernel_size[0] / up.stride[0]) / rate  # input positions one output sample reads
         rate *= up.stride[0]
         blocks = dec.resblocks[i * k : (i + 1) * k]
@@ -159,7 +163,7 @@ def _resblock(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """ResBlock1 without a mask, writing into the fresh conv outputs; ``x`` itself is never modified."""
     if not isinstance(block, ResBlock1):
         return block(x)
-    for c1, c2 in zip(block.convs1, block.convs2):
+    for c1, c2 in zip(block.convs1, block.convs2, strict=True):
         xt = F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE, inplace=True)
         x = c2(xt).add_(x)
     return x

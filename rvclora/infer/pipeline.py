@@ -173,7 +173,7 @@ def piece_outputs(
     hop = voice.sr // 100
     pad = analysis.cfg.pad_frames * hop
     fade = crossfade_samples(analysis.cfg, voice.sr)
-    for k, (piece, feats) in enumerate(zip(analysis.pieces, analysis.features[voice.version])):
+    for k, (piece, feats) in enumerate(zip(analysis.pieces, analysis.features[voice.version], strict=True)):
         with timed(timings, "retrieval"):
             inputs = piece_inputs(feats, piece, voice, options, pitch)
         with timed(timings, "synthesis", device), seeded(options.seed, first_piece + k, device):

@@ -90,7 +90,7 @@ class Spool:
     def _write(self, start: int, x: np.ndarray) -> None:
         def write() -> None:
             self._fh.seek(start * self.dtype.itemsize)
-            self._fh.write(memoryview(x).cast("B"))
+            self._fh.write(x.data.cast("B"))
             self._fh.flush()
 
         _guard(self.path, write, x.nbytes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +17,11 @@ from torch import nn
 
 from rvclora.errors import ConfigError, IncompatibleError
 from rvclora.workspace.schema import default
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
+
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass
@@ -34,7 +39,7 @@ class Voice:
     """A synthesizer ready for :meth:`generate`, with what the pipeline needs to know about it."""
 
     name: str
-    model: nn.Module
+    model: Synthesizer
     device: str
     dtype: torch.dtype
     retrievers: list[Retriever] = field(default_factory=list)
@@ -102,6 +107,8 @@ class Voice:
         phone = torch.from_numpy(feats).to(dev, self.dtype).unsqueeze(0)
         lengths = torch.tensor([feats.shape[0]], device=dev, dtype=torch.long)
         sid = torch.tensor([speaker_id], device=dev, dtype=torch.long)
+        pitch: torch.Tensor | None
+        pitchf: torch.Tensor | None
         if self.f0:
             assert coarse is not None and hz is not None
             pitch = torch.from_numpy(coarse).to(dev, torch.long).unsqueeze(0)
@@ -114,9 +121,9 @@ class Voice:
             start = None if phase is None else torch.full((1, 1), phase, device=dev, dtype=torch.float32)
             audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start, skip=skip)
         elif pitch is not None:
-            audio = self.model.infer(phone, lengths, pitch, pitchf, sid)[0]
+            audio = self.model.run_infer(phone, lengths, sid, pitch=pitch, nsff0=pitchf)[0]
         else:
-            audio = self.model.infer(phone, lengths, sid)[0]
+            audio = self.model.run_infer(phone, lengths, sid)[0]
         return audio[0, 0].float().cpu().numpy()
 
 
@@ -124,9 +131,9 @@ class BaseCache:
     """Synthesizers loaded from disk once per path; voices get private deep copies to modify."""
 
     def __init__(self) -> None:
-        self._models: dict[Path, nn.Module] = {}
+        self._models: dict[Path, Synthesizer] = {}
 
-    def get(self, path: Path) -> nn.Module:
+    def get(self, path: Path) -> Synthesizer:
         from rvclora.models.checkpoint import load_synthesizer
 
         key = Path(path).expanduser().resolve()
@@ -152,7 +159,7 @@ def attach_adapters(model: nn.Module, adapters: list[Path], weights: list[float]
     attach_adapter(model, tensors, meta, force=force, name="blend of " + ", ".join(p.name for p in adapters))
 
 
-def finish(model: nn.Module, device: str, dtype: torch.dtype) -> nn.Module:
+def finish(model: M, device: str, dtype: torch.dtype) -> M:
     """Drop the training-only posterior encoder and move to the run's device and precision."""
     if getattr(model, "enc_q", None) is not None:
         del model.enc_q
@@ -186,7 +193,7 @@ def voice_names(lora: list[Path], model: Path | None, each: bool) -> list[str]:
     return names
 
 
-def check_encoder_fits(encoder: Any, model: nn.Module, name: str) -> None:
+def check_encoder_fits(encoder: Any, model: Synthesizer, name: str) -> None:
     """The content encoder must produce the width the synthesizer's text encoder takes."""
     version = str(model.config.version)
     want = int(model.config.content_dim)

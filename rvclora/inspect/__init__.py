@@ -1,6 +1,7 @@
 """The inspect stage: say what a model, adapter, content encoder, pitch model or index file is (``stage``).
 
-Calling the package runs the stage: ``rvclora.inspect(InspectRequest(...))`` → :class:`FileDescription` (see docs/api.md).
+Calling the package runs the stage: ``rvclora.inspect(InspectRequest(...))`` → :class:`FileDescription`
+(see docs/api.md).
 """
 
 from __future__ import annotations

@@ -140,6 +140,7 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, AdapterMeta]:
     """Tensors (as stored) and metadata of an adapter file, without a model. Loads are always safe."""
     p = require_file(path, "adapter")
     suffix = _check_suffix(p)
+    tensors: dict[str, Any] | None
     if suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -169,6 +170,7 @@ def read_adapter(path: str | os.PathLike[str]) -> tuple[Tensors, AdapterMeta]:
         _check_meta_size(p, len(json.dumps(meta, default=str)))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"{p.name} is not an rvclora adapter (no rvclora metadata)", "give an adapter file")
+    assert isinstance(tensors, dict)  # a .pth without a tensor dict has no metadata (above)
     try:
         typed = AdapterMeta.from_dict(meta)
     except (TypeError, ValueError, AttributeError) as exc:
@@ -230,7 +232,8 @@ def _plan_layers(
         if cls is None or b is None or (path in kinds and kinds[path] != cls.kind):
             problems.append(f"layer {path} is a {type(base).__name__}, not what the adapter expects")
             continue
-        if cls is LoRAConvTranspose1d:
+        layer: LoRALayer
+        if cls is LoRAConvTranspose1d and isinstance(base, nn.ConvTranspose1d):
             order = orders.get(path) or cheaper_order(base)
             layer = cls(base, a.shape[rank_dims(cls.kind, order)[0]], order=order)
         else:

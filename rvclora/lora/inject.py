@@ -6,7 +6,7 @@ The injector only decides *where*; what a wrapped layer computes lives in ``laye
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -19,6 +19,8 @@ from rvclora.lora.layers import LoRALayer, wrapper_class
 # adapter (its info and unknown keys survive a re-save) and the parameters add_lora froze (remove_lora thaws
 # exactly those).
 _STATE_ATTR = "_rvclora"
+
+M = TypeVar("M", bound=nn.Module)  # strip_wrappers returns the model it was given, typed as such
 
 
 def lora_state(model: nn.Module) -> dict[str, Any]:
@@ -101,18 +103,19 @@ def add_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
             frozen.append(name)
     for path in wrapped:
         base = model.get_submodule(path)
-        wrapper = wrapper_class(base)(base, config.rank_for(path), config.scale_for(path), config.dropout)
-        replace_module(model, path, wrapper)
+        cls = wrapper_class(base)
+        assert cls is not None  # every candidate layer has a wrapper
+        replace_module(model, path, cls(base, config.rank_for(path), config.scale_for(path), config.dropout))
     lora_state(model).update(config=config, base_fingerprint=fingerprint, frozen=frozen, metadata=None)
     return wrapped
 
 
-def remove_lora(model: nn.Module) -> nn.Module:
+def remove_lora(model: M) -> M:
     """Put every base layer back (unmerging first) and thaw what add_lora froze. Returns ``model``."""
     return strip_wrappers(model, bake=False)
 
 
-def strip_wrappers(model: nn.Module, bake: bool) -> nn.Module:
+def strip_wrappers(model: M, bake: bool) -> M:
     """Replace each wrapper by its base, merged (``bake``) or unmerged, and forget the LoRA bookkeeping."""
     for path, layer in list(lora_layers(model)):
         if bake:

@@ -12,7 +12,7 @@ rename on the way out and on the way in, so checkpoints written with an adapter 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +123,7 @@ class LoRALinear(LoRALayer):
     """W [out, in]: A [r, in], B [out, r]."""
 
     kind = "linear"
+    base: nn.Linear
 
     def factor_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (rank, self.base.in_features), (self.base.out_features, rank)
@@ -138,6 +139,7 @@ class LoRAEmbedding(LoRALayer):
     """W [num, dim]: A [r, num] (looked up by index), B [dim, r]. No dropout: the input is indices."""
 
     kind = "embedding"
+    base: nn.Embedding
 
     def factor_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (rank, self.base.num_embeddings), (self.base.embedding_dim, rank)
@@ -163,6 +165,7 @@ class LoRAConv1d(LoRALayer):
     """
 
     kind = "conv1d"
+    base: nn.Conv1d
 
     def __init__(self, base: nn.Conv1d, rank: int, scale: float = 1.0, dropout: float = 0.0) -> None:
         if base.groups != 1:
@@ -201,6 +204,7 @@ class LoRAConvTranspose1d(LoRALayer):
     """
 
     kind = "conv_transpose1d"
+    base: nn.ConvTranspose1d
 
     def __init__(
         self,
@@ -214,7 +218,7 @@ class LoRAConvTranspose1d(LoRALayer):
             raise ValueError("LoRAConvTranspose1d supports groups=1 only")
         self.order = order or cheaper_order(base)
         self.stride = base.stride
-        self.padding = base.padding
+        self.padding = cast(tuple[int, ...], base.padding)  # a transposed conv has no string padding
         self.output_padding = base.output_padding
         self.dilation = base.dilation
         super().__init__(base, rank, scale, dropout)

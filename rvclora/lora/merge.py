@@ -7,6 +7,7 @@ scale 1) computes exactly the weighted sum of its parts — no SVD, no approxima
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -18,22 +19,24 @@ from rvclora.lora.inject import lora_layers, strip_wrappers
 from rvclora.lora.layers import rank_dims
 from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 
+M = TypeVar("M", bound=nn.Module)
 
-def merge_adapters(model: nn.Module) -> nn.Module:
+
+def merge_adapters(model: M) -> M:
     """Bake every attached adapter into its base weight, keeping the wrappers (undo with unmerge_adapters)."""
     for _, layer in lora_layers(model):
         layer.merge()
     return model
 
 
-def unmerge_adapters(model: nn.Module) -> nn.Module:
+def unmerge_adapters(model: M) -> M:
     """Take every merged adapter back out of its base weight."""
     for _, layer in lora_layers(model):
         layer.unmerge()
     return model
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
+def merge_lora(model: M) -> M:
     """Bake all adapters into the base weights and remove the wrappers: a plain model with upstream keys."""
     return strip_wrappers(model, bake=True)
 
@@ -63,8 +66,8 @@ def blend_adapters(
     a_parts: dict[str, list[torch.Tensor]] = {}
     b_parts: dict[str, list[torch.Tensor]] = {}
     kinds: dict[str, str] = {}
-    orders: dict[str, str] = {}
-    for (tensors, meta), weight in zip(adapters, weights):
+    orders: dict[str, str | None] = {}
+    for (tensors, meta), weight in zip(adapters, weights, strict=True):
         for key in (k for k in tensors if k.endswith(".lora_A")):
             path = key[: -len(".lora_A")]
             kind = meta.layers.get(path, "")
@@ -96,11 +99,13 @@ def blend_adapters(
         config=config,
         scale=1.0,
         layers={p: k for p, k in kinds.items() if k},
-        conv_transpose_order={p: o for p, o in orders.items() if o},
+        conv_transpose_order={p: o for p, o in orders.items() if o is not None},
         rvc=metas[0].rvc,
         unvoiced_f0=blend_unvoiced_f0(metas, weights),
         base_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
-        info={"blend": [{"weight": w, "info": m.info, "created": m.created} for m, w in zip(metas, weights)]},
+        info={
+            "blend": [{"weight": w, "info": m.info, "created": m.created} for m, w in zip(metas, weights, strict=True)]
+        },
     )
     return out, meta
 
@@ -114,9 +119,11 @@ def _blend_full(
     for key in keys:
         if base is not None and key in base:
             ref = base[key].detach().to("cpu", torch.float32)
-            value = ref + sum(w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights) if key in f)
+            value = ref + sum(
+                w * (f[key].to(torch.float32) - ref) for f, w in zip(fulls, weights, strict=True) if key in f
+            )
         elif all(key in f for f in fulls) and abs(sum(weights) - 1.0) < 1e-6:
-            value = sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights))
+            value = cast(torch.Tensor, sum(w * f[key].to(torch.float32) for f, w in zip(fulls, weights, strict=True)))
         else:
             raise ConfigError(
                 f"cannot blend the whole-module tensor {key} without the base model",
@@ -127,8 +134,8 @@ def _blend_full(
 
 
 def merge_weighted(
-    model: nn.Module, adapters: Sequence[tuple[Tensors, AdapterMeta]], weights: Sequence[float], force: bool = False
-) -> nn.Module:
+    model: M, adapters: Sequence[tuple[Tensors, AdapterMeta]], weights: Sequence[float], force: bool = False
+) -> M:
     """Bake Σ wᵢ·adapterᵢ into a plain base model; returns it without wrappers (upstream keys)."""
     tensors, meta = blend_adapters(adapters, weights, base=model.state_dict(), force=force)
     attach_adapter(model, tensors, meta, force=force, name="blended adapter")

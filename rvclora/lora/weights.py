@@ -8,6 +8,8 @@ g/v layer would be silently overwritten by the next forward.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -17,14 +19,14 @@ def _legacy_weight_norm_dim(layer: nn.Module) -> int | None:
     """The ``dim`` of a torch legacy ``weight_norm`` hook on ``layer``, if there is one."""
     for hook in layer._forward_pre_hooks.values():
         if type(hook).__name__ == "WeightNorm" and getattr(hook, "name", None) == "weight":
-            return hook.dim
+            return cast(int, getattr(hook, "dim", None))
     return None
 
 
 def weight_norm_parts(layer: nn.Module) -> tuple[nn.Parameter, nn.Parameter, int] | None:
     """``(g, v, dim)`` of a weight-normed layer, or None for a plain one."""
     if parametrize.is_parametrized(layer, "weight"):
-        plist = layer.parametrizations["weight"]
+        plist: Any = cast(nn.ModuleDict, layer.parametrizations)["weight"]
         if len(plist) == 1 and type(plist[0]).__name__ == "_WeightNorm":
             return plist.original0, plist.original1, plist[0].dim
         return None
@@ -43,8 +45,8 @@ def effective_weight(layer: nn.Module) -> torch.Tensor:
         g, v, dim = parts
         return torch._weight_norm(v, g, dim)
     if parametrize.is_parametrized(layer, "weight"):
-        return layer.weight
-    return layer._parameters["weight"]
+        return cast(torch.Tensor, layer.weight)
+    return cast(torch.Tensor, layer._parameters["weight"])
 
 
 @torch.no_grad()
@@ -70,7 +72,8 @@ def set_effective_weight(layer: nn.Module, weight: torch.Tensor) -> None:
             layer.weight = torch._weight_norm(v, g, dim)  # the legacy hook's cached copy, until the next forward
         return
     if parametrize.is_parametrized(layer, "weight"):
-        layer.weight = weight.to(layer.weight.dtype)  # goes through the parametrization's right_inverse
+        current = cast(torch.Tensor, layer.weight)
+        layer.weight = weight.to(current.dtype)  # goes through the parametrization's right_inverse
         return
-    param = layer._parameters["weight"]
+    param = cast(torch.Tensor, layer._parameters["weight"])
     param.copy_(weight.to(param.dtype))

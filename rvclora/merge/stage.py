@@ -37,7 +37,7 @@ def _check_base(
     from rvclora.lora.fingerprint import base_fingerprint
 
     fingerprint = base_fingerprint(model)
-    for path, (_, meta) in zip(adapters, loaded):
+    for path, (_, meta) in zip(adapters, loaded, strict=True):
         wanted = meta.base_fingerprint
         if wanted and wanted != fingerprint and not force:
             raise IncompatibleError(
@@ -49,7 +49,7 @@ def _check_base(
 
 
 def _describe_blend(adapters: Sequence[Path], weights: Sequence[float]) -> str:
-    return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights))
+    return "rvclora merge: " + " + ".join(f"{Path(p).stem} × {w:g}" for p, w in zip(adapters, weights, strict=True))
 
 
 @dataclass(frozen=True)

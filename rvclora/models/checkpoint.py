@@ -14,7 +14,7 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
 from rvclora.fileio import atomic_torch_save, safe_torch_load
@@ -32,7 +32,7 @@ PathLike = str | os.PathLike[str]
 KINDS = ("rvc-model", "rvc-train-G", "rvc-train-D", "unknown")
 
 
-def _is_tensor_map(obj: Any) -> bool:
+def _is_tensor_map(obj: Any) -> TypeGuard[Mapping[str, Any]]:
     import torch
 
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())

@@ -148,7 +148,7 @@ class SynthConfig:
             n = len(lst) if isinstance(lst, (list, tuple)) else type(lst).__name__
             raise ConfigError(f"an RVC config list has 18 items, got {n}", "the model file is not an RVC model")
         try:
-            return cls(*lst, version=version, f0=bool(f0))
+            return cls(**dict(zip(POSITIONAL_FIELDS, lst, strict=True)), version=version, f0=bool(f0))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid RVC config list: {exc}", "the model file is not an RVC model") from exc
 

@@ -9,6 +9,8 @@ architecture, narrower, for CPU smoke runs, tests and the demo. A D file's divis
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -69,7 +71,7 @@ class DiscriminatorP(nn.Module):
         chans = [1] + [_narrow(n, width_divisor) for n in (32, 128, 512, 1024)]
         top = chans[-1]
         self.convs = nn.ModuleList(
-            [WNConv2d(a, b, (kernel_size, 1), (stride, 1), padding=pad) for a, b in zip(chans, chans[1:])]
+            [WNConv2d(a, b, (kernel_size, 1), (stride, 1), padding=pad) for a, b in pairwise(chans)]
             + [WNConv2d(top, top, (kernel_size, 1), 1, padding=pad)]
         )
         self.conv_post = WNConv2d(top, 1, (3, 1), 1, padding=(1, 0))

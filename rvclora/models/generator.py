@@ -42,7 +42,7 @@ class Generator(nn.Module):
         self.conv_pre = nn.Conv1d(initial_channel, upsample_initial_channel, 7, 1, padding=3)
         block = ResBlock1 if resblock == "1" else ResBlock2
         self.ups = nn.ModuleList()
-        for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes)):
+        for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=False)):
             c_in, c_out = upsample_initial_channel // 2**i, upsample_initial_channel // 2 ** (i + 1)
             self.ups.append(WNConvTranspose1d(c_in, c_out, k, u, padding=(k - u) // 2))
             if sr is not None:
@@ -57,7 +57,7 @@ class Generator(nn.Module):
         ch = upsample_initial_channel
         for i in range(self.num_upsamples):
             ch = upsample_initial_channel // 2 ** (i + 1)
-            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
+            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=False):
                 self.resblocks.append(block(ch, k, d))
         self.conv_post = nn.Conv1d(ch, 1, 7, 1, padding=3, bias=False)
         if gin_channels:

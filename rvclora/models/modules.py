@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -56,7 +58,7 @@ class WN(nn.Module):
         output = torch.zeros_like(x)
         if g is not None:
             g = self.cond_layer(g)
-        for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+        for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers, strict=True)):
             x_in = in_layer(x)
             g_l = g[:, i * 2 * h : (i + 1) * 2 * h, :] if g is not None else torch.zeros_like(x_in)
             acts = self.drop(gated_activation(x_in, g_l, h))
@@ -84,7 +86,7 @@ class ResBlock1(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor | None = None) -> torch.Tensor:
-        for c1, c2 in zip(self.convs1, self.convs2):
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
             xt = F.leaky_relu(x, LRELU_SLOPE)
             if x_mask is not None:
                 xt = xt * x_mask
@@ -133,7 +135,7 @@ class ResidualCouplingLayer(nn.Module):
         self.enc = WN(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels, p_dropout)
         self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)
         nn.init.zeros_(self.post.weight)
-        nn.init.zeros_(self.post.bias)
+        nn.init.zeros_(cast(torch.Tensor, self.post.bias))
 
     def forward(
         self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None, reverse: bool = False

@@ -10,17 +10,23 @@ layer is an instance of :class:`WeightNormed`, has Parameters ``weight_g``/``wei
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class WeightNormed:
     """Mixin for a torch layer whose ``weight`` is re-parametrised as g·v/‖v‖ (norm over all dims but 0)."""
 
+    weight: torch.Tensor  # computed from weight_g and weight_v on access
+    weight_g: nn.Parameter
+    weight_v: nn.Parameter
+
     def _init_weight_norm(self) -> None:
-        weight = self._parameters.pop("weight")  # type: ignore[attr-defined]
+        weight = self._parameters.pop("weight")
         data = weight.detach()
         self.weight_g = nn.Parameter(torch.norm_except_dim(data, 2, 0).clone())
         self.weight_v = nn.Parameter(data.clone())
@@ -34,8 +40,8 @@ class WeightNormed:
     @torch.no_grad()
     def set_weight(self, weight: torch.Tensor) -> None:
         """Make the effective weight equal ``weight`` (v = weight, g = ‖weight‖); used when merging."""
-        v: torch.Tensor = self.weight_v  # type: ignore[assignment]
-        g: torch.Tensor = self.weight_g  # type: ignore[assignment]
+        v: torch.Tensor = self.weight_v
+        g: torch.Tensor = self.weight_g
         w = weight.to(device=v.device, dtype=torch.float32)
         v.copy_(w.to(v.dtype))
         g.copy_(torch.norm_except_dim(w, 2, 0).to(g.dtype))
@@ -65,7 +71,7 @@ class WNConv2d(WeightNormed, nn.Conv2d):
         self._init_weight_norm()
 
 
-def fold_weight_norm(module: nn.Module) -> nn.Module:
+def fold_weight_norm(module: M) -> M:
     """Replace every weight-normed layer in ``module`` (in place) by its plain torch layer.
 
     The effective weight becomes an ordinary ``weight`` Parameter, so inference skips the norm and
@@ -75,7 +81,7 @@ def fold_weight_norm(module: nn.Module) -> nn.Module:
         if not isinstance(layer, WeightNormed):
             continue
         weight = layer.weight.detach().clone()
-        params = layer._parameters  # type: ignore[attr-defined]
+        params = layer._parameters
         bias = params.pop("bias", None)
         del params["weight_g"], params["weight_v"]
         plain = next(c for c in type(layer).__mro__ if c is not WeightNormed and c.__module__.startswith("torch."))

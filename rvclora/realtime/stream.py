@@ -218,16 +218,16 @@ class Stream:
             self._voice = voice
         if options is not None:
             self.options = options
-        k, c, l, x = self._k, self._c, self._l, self._x
+        k, c, ahead, x = self._k, self._c, self._l, self._x
         self._history = np.concatenate([self._history[block.shape[0] :], block])
         self._pitch = np.concatenate([self._pitch[k:], np.zeros(k, np.float32)])
         self._end += k
-        start = self._end - (c + k + l)
+        start = self._end - (c + k + ahead)
         start -= start % 2  # HuBERT's 20 ms grid, as in the offline input
         n = self._end - start
         wav = self._history[(self._window - n) * self._fi :]
         out = self._convert(wav, n)
-        a = n - l - k - x  # the emitted region's first frame, within the window
+        a = n - ahead - k - x  # the emitted region's first frame, within the window
         fo = self._fo
         head = out[a * fo : (a + x) * fo]
         ramp = np.sin(0.5 * np.pi * (np.arange(x * fo, dtype=np.float32) + 0.5) / max(x * fo, 1)) ** 2
@@ -286,10 +286,10 @@ class Stream:
         assert self._f0 is not None
         estimate = np.asarray(self._f0.estimate(audio), dtype=np.float32)[:n]
         estimate = np.pad(estimate, (0, n - estimate.shape[0]))
-        k, l = self._k, self._l
+        k, ahead = self._k, self._l
         fixed = self._pitch[self._window - n :]  # a view: the block's frames are written into the store
-        fixed[n - l - k : n - l] = estimate[n - l - k : n - l]
-        hz_raw = np.concatenate([fixed[: n - l], estimate[n - l :]])
+        fixed[n - ahead - k : n - ahead] = estimate[n - ahead - k : n - ahead]
+        hz_raw = np.concatenate([fixed[: n - ahead], estimate[n - ahead :]])
         if unvoiced_convention(voice, options) == "fill":  # within the window: trailing gaps hold the last pitch
             hz_raw = fill_unvoiced(hz_raw)
         hz = np.asarray(shift_f0(hz_raw, options.pitch), dtype=np.float32)

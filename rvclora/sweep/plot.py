@@ -21,14 +21,14 @@ def plot_sweep(summary: SweepSummary, path: Path) -> None:
         presets = sorted({v.preset for v in summary.variants if v.preset})
         for preset in presets:
             rows = sorted((v for v in summary.variants if v.preset == preset), key=lambda v: v.bytes)
-            pts = [(v.bytes, v.metrics["mcd_db"], v.rank) for v in rows if v.metrics.get("mcd_db") is not None]
+            pts = [(v.bytes, mcd, v.rank) for v in rows if (mcd := v.metrics.get("mcd_db")) is not None]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=preset)
             for x, y, rank in pts:
                 ax.annotate(f"r{rank}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         marks = {"floor": "tab:gray", "full": "black"}
         for v in summary.variants:
-            if v.kind in marks and v.metrics.get("mcd_db") is not None:
-                ax.scatter([v.bytes], [v.metrics["mcd_db"]], marker="s", color=marks[v.kind], label=v.name, zorder=3)
+            if v.kind in marks and (mcd := v.metrics.get("mcd_db")) is not None:
+                ax.scatter([v.bytes], [mcd], marker="s", color=marks[v.kind], label=v.name, zorder=3)
         ax.set_xscale("log")
         ax.set_xlabel("bytes on disk")
         ax.set_ylabel("held-out MCD (dB, lower is better)")

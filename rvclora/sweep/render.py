@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from rvclora.train.data import Item
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
 
 RENDER_SEED = 1234  # the prior noise: identical for every variant
 
 
-def load_variant(kind: str, output: Path, base: Path) -> nn.Module:
+def load_variant(kind: str, output: Path, base: Path) -> Synthesizer:
     """The synthesizer a variant produced: RVC's model for ``full``, else the base with the adapter attached."""
     from rvclora.lora.adapter import load_lora
     from rvclora.models.checkpoint import load_synthesizer
@@ -27,7 +30,7 @@ def load_variant(kind: str, output: Path, base: Path) -> nn.Module:
     return net.eval()
 
 
-def render(net: nn.Module, item: Item, device: torch.device) -> np.ndarray:
+def render(net: Synthesizer, item: Item, device: torch.device) -> np.ndarray:
     """One clip converted with ``net`` (float32 waveform at the model rate)."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():

@@ -161,7 +161,9 @@ def add_gains(rows: list[VariantResult]) -> None:
     for r in rows:
         for metric, attr in (("mcd_db", "gain_mcd_pct"), ("speaker_similarity", "gain_speaker_pct")):
             value = gain_pct(
-                r.metrics.get(metric), floor and floor.metrics.get(metric), full and full.metrics.get(metric)
+                r.metrics.get(metric),
+                floor.metrics.get(metric) if floor else None,
+                full.metrics.get(metric) if full else None,
             )
             setattr(r, attr, value)
 
@@ -317,7 +319,7 @@ def _write_references(ws: Any, held: list, folder: Path) -> dict[str, Path]:
 
     items = _items(ws, held)
     paths = write_wavs(folder, [(it.name, it.wav.numpy()) for it in items], ws.sample_rate)
-    return {it.name: p for it, p in zip(items, paths)}
+    return {it.name: p for it, p in zip(items, paths, strict=True)}
 
 
 def _render_held_out(ws: Any, variant: Variant, output: Path, held: list, folder: Path) -> dict[str, Path]:
@@ -328,7 +330,7 @@ def _render_held_out(ws: Any, variant: Variant, output: Path, held: list, folder
     net = load_variant(variant.kind, output, Path(ws.settings.assets.base)).to(device)
     items = _items(ws, held)
     paths = write_wavs(folder, [(it.name, render(net, it, device)) for it in items], ws.sample_rate)
-    return {it.name: p for it, p in zip(items, paths)}
+    return {it.name: p for it, p in zip(items, paths, strict=True)}
 
 
 def _score(ws: Any, references: dict[str, Path], renders: dict[str, Path]) -> dict[str, float | None]:
@@ -342,5 +344,5 @@ def _score(ws: Any, references: dict[str, Path], renders: dict[str, Path]) -> di
     out: dict[str, float | None] = {}
     for m in METRICS:
         mean = summarize([r.metrics.get(m) for r in results])["mean"]
-        out[m] = None if mean is None or not math.isfinite(float(mean)) else float(mean)  # type: ignore[arg-type]
+        out[m] = None if mean is None or not math.isfinite(float(mean)) else float(mean)
     return out

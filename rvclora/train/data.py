@@ -110,6 +110,7 @@ def load_item(
         lengths.append(f0.shape[0])
     n = min(lengths)
     if clip.f0 is not None:
+        assert coarse is not None  # given whenever clips have pitch
         f0 = f0[:n]
         pitchf = torch.from_numpy(np.ascontiguousarray(f0))
         pitch = torch.from_numpy(np.asarray(coarse(f0), dtype=np.int64))
@@ -211,7 +212,7 @@ def collate(items: Sequence[Item], hop: int, pin_memory: bool = False) -> Batch:
     t_max = max(it.frames for it in items)
     b = len(items)
     first = items[0]
-    on = {"device": first.phone.device, "pin_memory": pin_memory}
+    on: dict[str, Any] = {"device": first.phone.device, "pin_memory": pin_memory}
     phone = torch.zeros(b, t_max, first.phone.shape[1], **on)
     spec = torch.zeros(b, first.spec.shape[0], t_max, **on)
     wav = torch.zeros(b, 1, t_max * hop, **on)
@@ -224,6 +225,7 @@ def collate(items: Sequence[Item], hop: int, pin_memory: bool = False) -> Batch:
         spec[i, :, :n] = it.spec
         wav[i, 0, : it.wav.shape[0]] = it.wav
         if has_f0:
+            assert pitch is not None and pitchf is not None and it.pitch is not None and it.pitchf is not None
             pitch[i, :n] = it.pitch
             pitchf[i, :n] = it.pitchf
     lengths = torch.tensor([it.frames for it in items], dtype=torch.long).to(first.phone.device)

@@ -8,12 +8,16 @@ target spectrogram and target waveform are all cut by :func:`slice_aligned` in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from rvclora.train.data import Batch
 from rvclora.train.slicing import slice_aligned
+
+if TYPE_CHECKING:
+    from rvclora.models.synthesizer import Synthesizer
 
 
 @dataclass
@@ -31,7 +35,7 @@ class GeneratorOutput:
 class TrainingGenerator(nn.Module):
     """Wraps a synthesizer (``.net``) for training; DDP wraps this module, so gradients sync on its forward."""
 
-    def __init__(self, net: nn.Module, segment: int, hop: int) -> None:
+    def __init__(self, net: Synthesizer, segment: int, hop: int) -> None:
         super().__init__()
         self.net = net
         self.segment = segment

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import torch
 from torch import nn
 
 from rvclora.lora.weights import effective_weight
 
+Conv = nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d
 Geometry = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int]
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d)
 
@@ -59,24 +60,26 @@ class _InputGradOnly(torch.autograd.Function):
         return grad_input.to(ctx.input_dtype), None, None, None
 
 
-def _geometry(conv: nn.Module) -> Geometry:
+def _geometry(conv: Conv) -> Geometry:
     """``torch.convolution``'s arguments after weight and bias: stride, padding, dilation, transposed,
     output_padding, groups."""
     transposed = isinstance(conv, nn.ConvTranspose1d)
     output_padding = tuple(conv.output_padding) if transposed else (0,) * len(conv.stride)
-    return (tuple(conv.stride), tuple(conv.padding), tuple(conv.dilation), transposed, output_padding, conv.groups)
+    padding = cast(tuple[int, ...], conv.padding)  # _eligible leaves out string padding
+    return (tuple(conv.stride), tuple(padding), tuple(conv.dilation), transposed, output_padding, conv.groups)
 
 
-def _lean_forward(conv: nn.Module) -> Any:
+def _lean_forward(conv: Conv) -> Any:
     """The patched forward; the effective weight (weight norm applied) is computed once, here, since it is
     frozen: one weight-norm kernel less per layer and forward, with or without autograd."""
     geometry = _geometry(conv)
+    layer_class: type[nn.Module] = type(conv)
     with torch.no_grad():
         weight = effective_weight(conv).detach()
 
     def forward(x: torch.Tensor, *args: Any) -> torch.Tensor:
         if args:  # e.g. ConvTranspose1d's output_size
-            return type(conv).forward(conv, x, *args)
+            return layer_class.forward(conv, x, *args)
         if torch.is_grad_enabled() and x.requires_grad:
             return _InputGradOnly.apply(x, weight, conv.bias, geometry)
         return _convolve(x, weight, conv.bias, geometry)[0]  # nothing to record: the cached weight as it is
@@ -84,7 +87,7 @@ def _lean_forward(conv: nn.Module) -> Any:
     return forward
 
 
-def _eligible(module: nn.Module) -> bool:
+def _eligible(module: nn.Module) -> TypeGuard[Conv]:
     """A zero-padded Conv1d, Conv2d or ConvTranspose1d whose every parameter is frozen."""
     if not isinstance(module, _CONVS):
         return False

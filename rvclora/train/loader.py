@@ -3,7 +3,7 @@ and the next batch collated in a background thread while the current step runs."
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
@@ -54,7 +54,7 @@ class BatchLoader:
         batch = collate([self.store[i] for i in indices], self.store.fe.hop, pin_memory=self.pin)
         return batch.to(self.device)
 
-    def batches(self, shares: Sequence[Sequence[int]]) -> Iterator[Batch]:
+    def batches(self, shares: Sequence[Sequence[int]]) -> Generator[Batch, None, None]:
         """Yield ``make(share)`` for each share; the next one is prepared while the caller uses this one."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvclora-batches") as pool:
             pending: list[Future[Batch]] = [pool.submit(self.make, s) for s in shares[:1]]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -46,6 +46,10 @@ from rvclora.train.state import (
     state_path,
 )
 from rvclora.train.step import Critic, Optimisers, StepModules, make_optimiser, read_scalars, train_step
+
+if TYPE_CHECKING:
+    from rvclora.models.discriminator import MultiPeriodDiscriminator
+    from rvclora.models.synthesizer import Synthesizer
 
 EXPLODED = 1e6  # a total generator loss above this is divergence, not a bad batch
 JSONL_NAME = "train.jsonl"
@@ -448,7 +452,7 @@ def _seed_all(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def _step_modules(trainer: nn.Module, net: nn.Module, disc: nn.Module, world: World) -> StepModules:
+def _step_modules(trainer: nn.Module, net: nn.Module, disc: MultiPeriodDiscriminator, world: World) -> StepModules:
     """G and D as the step drives them: wrapped in DDP when there are several ranks."""
     g_module: nn.Module = trainer
     d_module: nn.Module = Critic(disc)
@@ -462,7 +466,7 @@ def _step_modules(trainer: nn.Module, net: nn.Module, disc: nn.Module, world: Wo
     return StepModules(g_module, d_module, net, disc)
 
 
-def _load_generator(job: TrainJob, device: torch.device) -> tuple[nn.Module, str]:
+def _load_generator(job: TrainJob, device: torch.device) -> tuple[Synthesizer, str]:
     """Base G with the adapter attached (or all trainable with --full) and the base fingerprint."""
     from rvclora.lora.fingerprint import base_fingerprint
     from rvclora.lora.inject import add_lora
@@ -498,10 +502,10 @@ def _loaded_enc_q(path: Path) -> bool:
 
     data = safe_torch_load(path, "base model")
     sd = data.get("model", data.get("weight", {})) if isinstance(data, dict) else {}
-    return any(k.startswith("enc_q.") for k in sd)
+    return isinstance(sd, dict) and any(k.startswith("enc_q.") for k in sd)
 
 
-def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[nn.Module, bool]:
+def _load_discriminator(job: TrainJob, device: torch.device) -> tuple[MultiPeriodDiscriminator, bool]:
     """Base D when given (version checked, width read from the file), else a fresh one shaped by
     ``job.discriminator`` (``width_divisor``/``periods`` of MultiPeriodDiscriminator; default: upstream's)."""
     from rvclora.models.checkpoint import load_discriminator
@@ -538,7 +542,7 @@ def _split(job: TrainJob, segment: int, hop: int, progress: TrainProgress) -> tu
     return [by_name[n] for n in train_names], [by_name[n] for n in val_names]
 
 
-def _check_speakers(clips: list, net: nn.Module) -> None:
+def _check_speakers(clips: list, net: Synthesizer) -> None:
     n = net.emb_g.num_embeddings if hasattr(net.emb_g, "num_embeddings") else net.emb_g.weight.shape[0]
     bad = sorted({c.speaker for c in clips if not 0 <= c.speaker < n})
     if bad:
@@ -584,7 +588,7 @@ def _load_trainable(net: nn.Module, tensors: dict[str, torch.Tensor], path: Path
             p.copy_(tensors[n])
 
 
-def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch.Tensor:
+def _infer(net: Synthesizer, item: Item, seed: int, device: torch.device) -> torch.Tensor:
     """Convert one clip with the current weights, with a fixed prior sample and untouched global RNG."""
     devices = [device] if device.type == "cuda" else []
     was_training = net.training
@@ -595,7 +599,7 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
             phone = item.phone[None].to(device)
             lengths = torch.tensor([item.frames], device=device)
             sid = torch.tensor([item.speaker], device=device)
-            if item.pitch is not None:
+            if item.pitch is not None and item.pitchf is not None:
                 audio = net.run_infer(
                     phone, lengths, sid, pitch=item.pitch[None].to(device), nsff0=item.pitchf[None].to(device)
                 )[0]
@@ -606,7 +610,7 @@ def _infer(net: nn.Module, item: Item, seed: int, device: torch.device) -> torch
     return audio[0, 0].float()
 
 
-def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device: torch.device) -> float:
+def _validate(net: Synthesizer, items: list[Item], fe: FrontEnd, seed: int, device: torch.device) -> float:
     """Mean mel L1 (× 1, not × c_mel) between converted and real held-out clips."""
     total = 0.0
     for it in items:
@@ -618,7 +622,7 @@ def _validate(net: nn.Module, items: list[Item], fe: FrontEnd, seed: int, device
 
 
 def _log_held_out(
-    board: Board, net: nn.Module, item: Item, fe: FrontEnd, seed: int, device: torch.device, step: int, sr: int
+    board: Board, net: Synthesizer, item: Item, fe: FrontEnd, seed: int, device: torch.device, step: int, sr: int
 ) -> None:
     audio = _infer(net, item, seed, device).cpu()
     board.mel("held_out/mel_generated", fe.mel(audio).numpy(), step)

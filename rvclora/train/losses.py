@@ -45,8 +45,8 @@ def feature_matching_loss(
 ) -> torch.Tensor:
     """2 × Σ mean |D-features(real) − D-features(fake)|; real features are constants for the generator."""
     total = torch.zeros((), dtype=torch.float32, device=fmap_fake[0][0].device)
-    for layers_r, layers_f in zip(fmap_real, fmap_fake):
-        for r, f in zip(layers_r, layers_f):
+    for layers_r, layers_f in zip(fmap_real, fmap_fake, strict=True):
+        for r, f in zip(layers_r, layers_f, strict=True):
             total = total + torch.mean(torch.abs(r.detach().float() - f.float()))
     return total * FM_WEIGHT
 

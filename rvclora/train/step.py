@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -42,6 +42,9 @@ from rvclora.train.losses import (
     real_scores_loss,
 )
 
+if TYPE_CHECKING:
+    from rvclora.models.discriminator import MultiPeriodDiscriminator
+
 Judged = tuple[list[torch.Tensor], list[list[torch.Tensor]]]  # per sub-discriminator: scores, feature maps
 # Per-rank batch size up to which the D update judges real and generated audio in one pass (see
 # _update_discriminator): small batches are launch-bound on a GPU, large ones are memory-bound.
@@ -54,7 +57,7 @@ class Critic(nn.Module):
     Real and generated audio then share one pass, and DDP (which hooks ``forward``) can wrap it.
     """
 
-    def __init__(self, discriminator: nn.Module) -> None:
+    def __init__(self, discriminator: MultiPeriodDiscriminator) -> None:
         super().__init__()
         self.discriminator = discriminator
 
@@ -69,7 +72,7 @@ class StepModules:
     generator: nn.Module  # TrainingGenerator, or DDP around it
     critic: nn.Module  # Critic, or DDP around it
     net: nn.Module  # the synthesizer whose trainable parameters opt_g updates
-    disc: nn.Module  # the MultiPeriodDiscriminator opt_d updates
+    disc: MultiPeriodDiscriminator  # the discriminator opt_d updates
 
 
 @dataclass
@@ -157,7 +160,8 @@ def _update_discriminator(
 
 def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
     """DDP's ``no_sync`` (gradients accumulate locally until the next backward outside it), else nothing."""
-    return module.no_sync() if hasattr(module, "no_sync") else contextlib.nullcontext()
+    no_sync = getattr(module, "no_sync", None)
+    return no_sync() if no_sync is not None else contextlib.nullcontext()
 
 
 def reference_step(
@@ -189,7 +193,7 @@ def reference_step(
 def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
     """All of a step's 0-d tensors as floats, in one device-to-host transfer."""
     keys = list(values)
-    return dict(zip(keys, torch.stack([values[k].detach().float() for k in keys]).tolist()))
+    return dict(zip(keys, torch.stack([values[k].detach().float() for k in keys]).tolist(), strict=True))
 
 
 def make_optimiser(params: Any, opts: Any) -> torch.optim.Optimizer:

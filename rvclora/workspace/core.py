@@ -215,7 +215,9 @@ class Workspace:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable folder")
+            raise OutputError(
+                f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable folder"
+            ) from exc
         with atomic_write(self.config_path) as tmp:
             tmp.write_text(render_yaml(values, HEADER), encoding="utf-8")
 

@@ -130,6 +130,7 @@ class Manifest:
             raise BadInputError(
                 f"cannot read {self.path}: {getattr(exc, 'strerror', None) or exc}", "check its permissions"
             ) from exc
+        problem: str | None
         try:
             doc = json.loads(text)
         except ValueError:

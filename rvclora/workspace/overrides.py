@@ -110,7 +110,7 @@ def schema_keys() -> list[str]:
     """Every key an :class:`Overrides` can set (a test checks that each is a key of the schema)."""
     keys = []
     for f in fields(Overrides):
-        default = Overrides.__dataclass_fields__[f.name].default_factory  # type: ignore[misc]
+        default = Overrides.__dataclass_fields__[f.name].default_factory
         if callable(default):
             keys += [f"{f.name}.{g.name}" for g in fields(default())]
         else:

@@ -45,19 +45,23 @@ def _check_bounds(text: str, label: str) -> None:
     for event in yaml.parse(text, Loader=_EVENTS_LOADER):
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
-                f"{label} line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                "allowed in settings files",
+                f"{label} line {_event_line(event)}: YAML aliases (*{event.anchor}) are not allowed in settings files",
                 "write the value out instead",
             )
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
                 raise ConfigError(
-                    f"{label} line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep",
+                    f"{label} line {_event_line(event)}: nested more than {MAX_DEPTH} levels deep",
                     "settings are at most a section, a key and a list",
                 )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
+
+
+def _event_line(event: yaml.Event) -> int | str:
+    """The 1-based line an event starts on (the parser marks every event)."""
+    return event.start_mark.line + 1 if event.start_mark is not None else "?"
 
 
 def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, int]]:

@@ -77,7 +77,7 @@ def test_slicer_cuts_long_silences_keeping_at_most_max_sil_kept() -> None:
     # In an all-zero gap the quietest frame is the first one on each side searched: the cut keeps almost
     # nothing after a slice and exactly max_sil_kept (0.5 s) before the next one.
     expected = [(0.0, 2.0), (3.5 - 0.5, 5.5), (7.0 - 0.5, 9.0)]
-    for (start, end), (e0, e1) in zip(ranges, expected):
+    for (start, end), (e0, e1) in zip(ranges, expected, strict=True):
         assert abs(start - e0 * SR) <= tol and abs(end - e1 * SR) <= tol, (start / SR, end / SR)
 
 
@@ -248,7 +248,7 @@ def test_interrupted_run_leaves_nothing_half_written_and_resumes(
     real_write = pp.save_audio
     writes = []
 
-    def flaky_write(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky_write(path, *args, **kwargs):
         writes.append(path)
         if len(writes) == 7:  # in the middle of the second source
             real_write(path, *args, **kwargs)

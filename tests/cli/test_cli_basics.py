@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     code = (
@@ -39,6 +41,7 @@ def test_version_does_not_import_torch() -> None:
     assert res.stdout.rstrip().endswith("HEAVY=")
 
 
+@pytest.mark.slow
 def test_every_subcommand_help_is_light() -> None:
     import importlib.util
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.train.test_train import make_dataset, make_job
 
 
+@pytest.mark.slow
 def test_compress_a_full_fine_tune_error_falls_and_full_rank_is_exact(reference_dir: Path, tmp_path: Path) -> None:
     from rvclora.compress.stage import CompressOptions, compress_model
     from rvclora.lora.adapter import load_lora

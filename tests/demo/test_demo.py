@@ -36,6 +36,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return root, json.loads(out)
 
 
+@pytest.mark.slow
 def test_json_summarises_every_step(demo: tuple[Path, dict[str, Any]]) -> None:
     root, summary = demo
     from rvclora.demo.runner import STEPS
@@ -58,6 +59,7 @@ def test_json_summarises_every_step(demo: tuple[Path, dict[str, Any]]) -> None:
     assert all(step["seconds"] >= 0 for step in summary["steps"].values())
 
 
+@pytest.mark.slow
 def test_clips_features_pitch_and_index(demo: tuple[Path, dict[str, Any]]) -> None:
     from rvclora.audio.io import load_audio
 
@@ -76,6 +78,7 @@ def test_clips_features_pitch_and_index(demo: tuple[Path, dict[str, Any]]) -> No
     assert list((ws / "index").glob("added_*_v2.index"))
 
 
+@pytest.mark.slow
 def test_adapter_fits_the_base(demo: tuple[Path, dict[str, Any]]) -> None:
     from rvclora.inspect.stage import describe
     from rvclora.lora.fingerprint import base_fingerprint
@@ -91,6 +94,7 @@ def test_adapter_fits_the_base(demo: tuple[Path, dict[str, Any]]) -> None:
     assert summary["steps"]["inspect"]["adapter_fits_base"] is True
 
 
+@pytest.mark.slow
 def test_converted_audio_has_the_source_length(demo: tuple[Path, dict[str, Any]]) -> None:
     from rvclora.audio.io import load_audio
 
@@ -102,6 +106,7 @@ def test_converted_audio_has_the_source_length(demo: tuple[Path, dict[str, Any]]
     assert np.isfinite(out).all() and np.abs(out).max() > 0
 
 
+@pytest.mark.slow
 def test_merged_model_loads_in_rvc(demo: tuple[Path, dict[str, Any]]) -> None:
     from rvclora.models.checkpoint import load_rvc_inference
 
@@ -110,6 +115,7 @@ def test_merged_model_loads_in_rvc(demo: tuple[Path, dict[str, Any]]) -> None:
     assert not hasattr(net, "enc_q") or net.enc_q is None
 
 
+@pytest.mark.slow
 def test_eval_reports_every_metric(demo: tuple[Path, dict[str, Any]]) -> None:
     from rvclora.evaluate.compare import METRIC_KEYS
 
@@ -119,6 +125,7 @@ def test_eval_reports_every_metric(demo: tuple[Path, dict[str, Any]]) -> None:
     assert metrics["mcd_db"] is not None and math.isfinite(metrics["mcd_db"])
 
 
+@pytest.mark.slow
 def test_second_run_resumes(demo: tuple[Path, dict[str, Any]]) -> None:
     root, first = demo
     adapter = Path(first["steps"]["train"]["output"])
@@ -131,6 +138,7 @@ def test_second_run_resumes(demo: tuple[Path, dict[str, Any]]) -> None:
     assert steps["infer"]["status"].startswith("skipped") and steps["merge"]["status"].startswith("kept")
 
 
+@pytest.mark.slow
 def test_a_newer_adapter_is_converted_and_merged_again(demo: tuple[Path, dict[str, Any]]) -> None:
     """Infer and merge follow one rule: an output older than the adapter is redone, so they never disagree."""
     import os
@@ -157,6 +165,7 @@ def test_the_default_folder_is_in_the_user_cache(monkeypatch: pytest.MonkeyPatch
     assert default_folder() == tmp_path / "home" / ".cache" / "rvclora" / "demo"
 
 
+@pytest.mark.slow
 def test_refuses_another_seed_and_foreign_folders(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     root, _ = demo
     code, out, err = _cli("demo", str(root), "--quick", "--seed", "7")

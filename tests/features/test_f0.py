@@ -117,7 +117,7 @@ def test_estimate_many_matches_estimate(reference_dir: Path) -> None:
     clips = [tone_then_silence(tone_s=s, silence_s=0.1) for s in (0.3, 0.3, 0.5)]
     rmvpe = load_f0_estimator("rmvpe", rmvpe=reference_dir / "rmvpe_tiny.pt", threshold=0.8)
     for est in (load_f0_estimator("dio"), rmvpe):
-        for clip, f0 in zip(clips, est.estimate_many(clips)):
+        for clip, f0 in zip(clips, est.estimate_many(clips), strict=True):
             np.testing.assert_allclose(f0, est.estimate(clip), atol=1e-3)
 
 

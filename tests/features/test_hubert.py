@@ -82,7 +82,7 @@ def test_stops_after_the_needed_layer(encoder: ContentEncoder, monkeypatch: pyte
 
 def test_bad_inputs_are_user_errors(encoder: ContentEncoder) -> None:
     with pytest.raises(ConfigError, match="v1 or v2"):
-        encoder.extract(np.zeros(4000, np.float32), "v3")  # type: ignore[arg-type]
+        encoder.extract(np.zeros(4000, np.float32), "v3")
     with pytest.raises(BadInputError, match="too short"):
         encoder.extract(np.zeros(399, np.float32), "v2")
     with pytest.raises(BadInputError, match="mono"):

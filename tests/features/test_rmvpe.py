@@ -89,7 +89,7 @@ def test_batched_equals_one_by_one(tiny: Rmvpe) -> None:
     rng = np.random.default_rng(0)
     clips = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (4000, 4050, 7000)]  # 26/26/44 frames
     batched = tiny.f0_many(clips, threshold=0.8, batch_size=8)
-    for clip, f0 in zip(clips, batched):
+    for clip, f0 in zip(clips, batched, strict=True):
         np.testing.assert_allclose(f0, tiny.f0(clip, 0.8), atol=1e-3)
 
 

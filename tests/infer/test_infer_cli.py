@@ -26,6 +26,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict
     return {"root": root, "adapter": adapter, "wav": wav, "base": base, "v1base": reference_dir / "v1_48k_f0_tiny.pth"}
 
 
+@pytest.mark.slow
 def test_stdin_stdout_shell_pipeline(setup: dict[str, Path]) -> None:
     out = setup["root"] / "piped.wav"
     cmd = (

@@ -52,7 +52,7 @@ class WN(nn.Module):
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         cond = self.cond_layer(g)
         out = torch.zeros_like(x)
-        for i, (conv, res) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+        for i, (conv, res) in enumerate(zip(self.in_layers, self.res_skip_layers, strict=True)):
             a = conv(x) + cond[:, i * 2 * H : (i + 1) * 2 * H]
             r = res(torch.tanh(a[:, :H]) * torch.sigmoid(a[:, H:]))
             x, out = x + r[:, :H], out + r[:, H:]
@@ -78,7 +78,7 @@ class ResBlock(nn.Module):
         self.convs2 = nn.ModuleList(legacy_wn(nn.Conv1d(ch, ch, k, padding=(k - 1) // 2)) for _ in (1, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for c1, c2 in zip(self.convs1, self.convs2):
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
             x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1))
         return x
 

@@ -176,7 +176,7 @@ def test_bad_files(reference_dir: Path, tmp_path: Path) -> None:
         load_rvc_inference(broken)
 
 
-def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:
     """A narrow D file loads as the same narrow architecture (width read from shapes), scores unchanged."""
     import torch
 
@@ -194,5 +194,5 @@ def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:  # type:
     assert loaded.width_divisor == 16 and len(loaded.discriminators) == 9
     y, y_hat = torch.randn(1, 1, 4000), torch.randn(1, 1, 4000)
     with torch.no_grad():
-        for a, b in zip(d(y, y_hat)[0], loaded(y, y_hat)[0]):
+        for a, b in zip(d(y, y_hat)[0], loaded(y, y_hat)[0], strict=True):
             assert torch.equal(a, b)

@@ -22,7 +22,7 @@ def test_draws_outside_the_block_are_torchs() -> None:
     want = torch.randn_like(torch.empty(3, 4, dtype=torch.float64)), torch.rand(2, 5, device="cpu")
     torch.manual_seed(11)
     got = _draws()
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype and torch.equal(g, w)
     assert noise.noise_enabled()
 

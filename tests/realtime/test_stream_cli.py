@@ -36,6 +36,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 def test_output_arrives_before_stdin_closes(adapter: Path) -> None:
     """A slow writer keeps stdin open; converted audio must come out meanwhile (no waiting for EOF)."""
     fmt = PcmFormat("s16le", 16000)
@@ -77,6 +78,7 @@ def test_output_arrives_before_stdin_closes(adapter: Path) -> None:
     assert np.abs(out[3200:]).max() > 0.05  # converted voice, not silence
 
 
+@pytest.mark.slow
 def test_broken_pipe_ends_quietly(adapter: Path, tmp_path: Path) -> None:
     raw = tmp_path / "in.raw"
     raw.write_bytes(PcmFormat("s16le", 16000).encode(voice_like(3.0)))

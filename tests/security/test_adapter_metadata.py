@@ -46,7 +46,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("make", HOSTILE.values(), ids=HOSTILE.keys())
-def test_read_adapter_refuses(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+def test_read_adapter_refuses(tmp_path: Path, make) -> None:
     path = make(tmp_path)
     with pytest.raises(BadInputError, match="metadata") as info:
         read_adapter(path)

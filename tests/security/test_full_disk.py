@@ -43,7 +43,7 @@ class _FullAfter(io.RawIOBase):
 def full_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     real = torch.save
 
-    def save(obj, f, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(obj, f, *args, **kwargs):
         if isinstance(f, (str, os.PathLike)):
             with open(f, "wb") as fh:
                 return real(obj, _FullAfter(fh, 1000), *args, **kwargs)
@@ -57,7 +57,7 @@ def full_safetensors(monkeypatch: pytest.MonkeyPatch) -> None:
     import safetensors.torch
     from safetensors import SafetensorError
 
-    def save_file(tensors, filename, metadata=None):  # type: ignore[no-untyped-def]
+    def save_file(tensors, filename, metadata=None):
         Path(filename).write_bytes(b"\0" * 1000)
         raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
 

@@ -21,7 +21,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "rvclora"
 
 
 class _Payload:
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return (os.system, ("echo pwned",))
 
 

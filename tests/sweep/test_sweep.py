@@ -181,7 +181,7 @@ def test_sweep_reuses_finished_variants_and_resumes_a_stopped_one(swept, assets:
     assert seen == [("embedding", True), ("voice-r2", False), ("full", True)]
     assert [v["reused"] for v in again["variants"]] == [True, False, True]
     # the stopped variant resumed from its finished checkpoint instead of training again: same numbers
-    for a, b in zip(first["variants"], again["variants"]):
+    for a, b in zip(first["variants"], again["variants"], strict=True):
         assert a["metrics"]["mcd_db"] == pytest.approx(b["metrics"]["mcd_db"], rel=1e-6)
         assert a["train_seconds"] == b["train_seconds"]
     # other settings retrain: a finished variant is reused only for the same steps

@@ -94,7 +94,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
     assert norms[2][0][1:] == pytest.approx(norms[1][0][1:], rel=2e-5)
     # Later steps start from weights that Adam's sign sensitivity has nudged apart; a missing or wrong
     # all-reduce would still be off by far more than this (one item's gradient is not the batch mean's).
-    for single, split in zip(norms[1][1:], norms[2][1:]):
+    for single, split in zip(norms[1][1:], norms[2][1:], strict=True):
         assert split[1:] == pytest.approx(single[1:], rel=1e-2)
     one, _ = read_adapter(roots[1] / "adapters" / "voice.safetensors")
     two, _ = read_adapter(roots[2] / "adapters" / "voice.safetensors")

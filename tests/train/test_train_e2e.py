@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -18,6 +19,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rvclora", *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_train_from_raw_audio_to_adapter(reference_dir: Path, tmp_path: Path) -> None:
     from rvclora.lora.adapter import read_adapter
     from rvclora.lora.fingerprint import base_fingerprint

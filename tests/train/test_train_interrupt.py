@@ -24,6 +24,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(
     tmp_path: Path, reference_dir: Path
 ) -> None:

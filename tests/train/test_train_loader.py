@@ -29,7 +29,7 @@ def test_batches_equal_collate_in_order(tmp_path: Path, cache: bool) -> None:
     shares = [[0, 3], [4, 1], [2, 2], [1, 0]]
     got = list(BatchLoader(store, torch.device("cpu")).batches(shares))
     assert len(got) == len(shares)
-    for share, batch in zip(shares, got):
+    for share, batch in zip(shares, got, strict=True):
         want = collate([store.load(store.clips[i]) for i in share], store.fe.hop)
         for field in want.__dataclass_fields__:
             torch.testing.assert_close(getattr(batch, field), getattr(want, field), rtol=0, atol=0)

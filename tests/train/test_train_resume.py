@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from test_train import make_dataset, make_job, steps_of
 
@@ -37,6 +38,7 @@ def _losses(root: Path) -> list[list[float]]:
     return [[r["step"]] + [r[k] for k in keys] for r in steps_of(root)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path, reference_dir: Path) -> None:
     from rvclora.lora.adapter import read_adapter
     from rvclora.train.loop import run_training

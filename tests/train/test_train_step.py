@@ -7,6 +7,7 @@ gradients in the generator update really skipped and less autograd memory saved.
 from __future__ import annotations
 
 import copy
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -94,14 +95,14 @@ def test_optimised_step_matches_reference_step(
         assert got.keys() == want.keys()
         for k in want:
             assert got[k] == pytest.approx(want[k], rel=2e-5, abs=1e-6), k
-    for (name, p), q in zip(net.named_parameters(), twin_net.parameters()):
+    for (name, p), q in zip(net.named_parameters(), twin_net.parameters(), strict=True):
         if name.endswith("conv_k.bias"):
             # Softmax ignores a shift shared by all keys, so this gradient is rounding noise and Adam steps
             # it by ±lr either way: only its size is comparable.
             assert float((p - q).detach().abs().max()) <= 2 * 2 * 1e-3, name
             continue
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=name)
-    for p, q in zip(disc.parameters(), twin_disc.parameters()):
+    for p, q in zip(disc.parameters(), twin_disc.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
     assert any(n.endswith("lora_B") for n, p in net.named_parameters() if p.requires_grad) == (mode == "lora")
 
@@ -119,7 +120,7 @@ def _one_step_each(reference_dir: Path, mode: str):
         net, disc = _parts(reference_dir, mode)
         modules, opt = _runner(net, disc, fe)
         batch = _batch(fe, net.config.content_dim)
-        yield name, disc, fe, lambda: step(modules, batch, torch.tensor([0, 5, 9]), fe, 45.0, 1.0, precision, opt)
+        yield name, disc, fe, partial(step, modules, batch, torch.tensor([0, 5, 9]), fe, 45.0, 1.0, precision, opt)
 
 
 def test_generator_update_computes_no_discriminator_gradients(reference_dir: Path) -> None:
@@ -150,8 +151,9 @@ def test_generator_update_saves_nothing_for_the_real_audio_pass(reference_dir: P
     """The reference keeps the discriminator's activations on real audio for a backward that needs none; the
     optimised step saves at least that much less over the step."""
     saved = {}
-    for name, disc, fe, run in _one_step_each(reference_dir, "full"):
+    for name, disc_now, fe_now, run in _one_step_each(reference_dir, "full"):
         saved[name] = _saved_total(run)
+        disc, fe = disc_now, fe_now  # the last step's parts measure the real-audio pass below
     real = torch.randn(B, 1, fe.segment * fe.hop)
     real_pass = _saved_total(lambda: disc.judge(real))
     assert real_pass > 0

@@ -97,7 +97,7 @@ def test_max_seconds_writes_once_the_oldest_change_is_that_old(
     files = _files(tmp_path / "in", 4)
     m = _manifest(tmp_path)
     with m.batched(max_pending=1000, max_seconds=5.0):
-        for f, t in zip(files, (100.0, 104.0, 105.0, 109.0)):
+        for f, t in zip(files, (100.0, 104.0, 105.0, 109.0), strict=True):
             clock[0] = t
             _record_all(m, [f])
         assert saves == [3]  # at 105 the change of 100 was 5 s old; the one of 109 is still young

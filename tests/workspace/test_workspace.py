@@ -324,7 +324,7 @@ def test_corrupt_manifest_means_redo(tmp_path: Path) -> None:
         assert Manifest(path, tmp_path).keys("pre") == []
 
 
-def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unavailable_device_override_is_refused_and_not_recorded(tmp_path, monkeypatch) -> None:
     import torch
 
     from rvclora.errors import ConfigError
