@@ -7,29 +7,27 @@ from typing import Annotated
 
 import typer
 
+from rvclora.infer.options import BACKENDS, PRECISIONS
 from rvclora.infer.options import DEFAULTS as D
-from rvclora.infer.options import PRECISIONS
 from rvclora.realtime.settings import DEFAULTS as S
 
 LoraOpt = Annotated[list[Path], typer.Option("--lora", "-l", help="Adapter(s); several are blended.")]
 WeightsOpt = Annotated[list[str], typer.Option("--weights", "-w", help="Blend weights, one per --lora (e.g. 0.7,0.3).")]
 ScaleOpt = Annotated[float, typer.Option("--scale", help="Adapter strength (1 = as trained).")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="A plain RVC model .pth (no adapter).")]
-BaseOpt = Annotated[
-    Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")
-]
-IndexOpt = Annotated[
-    Path | None, typer.Option("--index", help="Retrieval index (default: the adapter workspace's).")
-]
-HubertOpt = Annotated[
-    Path | None, typer.Option("--hubert", help="Content encoder (default: workspace/user config).")
-]
-RmvpeOpt = Annotated[
-    Path | None, typer.Option("--rmvpe", help="RMVPE pitch model (default: workspace/user config).")
-]
+BaseOpt = Annotated[Path | None, typer.Option("--base", help="Base model (default: the one recorded in the adapter).")]
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Retrieval index (default: the adapter workspace's).")]
+HubertOpt = Annotated[Path | None, typer.Option("--hubert", help="Content encoder (default: workspace/user config).")]
+RmvpeOpt = Annotated[Path | None, typer.Option("--rmvpe", help="RMVPE pitch model (default: workspace/user config).")]
 F0MethodOpt = Annotated[str | None, typer.Option("--f0-method", help="rmvpe, fcpe, dio or pm (harvest → dio).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="Compute device: auto, cpu, cuda, cuda:N, mps.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU.")]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend", help=f"{', '.join(BACKENDS)}; auto = onnx on CPU fp32 when installed, torch forces PyTorch."
+    ),
+]
 BlockOpt = Annotated[float, typer.Option("--block", help="Seconds converted per step (latency vs CPU load).")]
 ContextOpt = Annotated[float, typer.Option("--context", help="Seconds of past audio the models see again.")]
 LookaheadOpt = Annotated[float, typer.Option("--lookahead", help="Seconds of future each block waits for.")]

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from rvclora.commands._workspace_options import UnvoicedF0
-from rvclora.infer.options import DEFAULTS, PRECISIONS
+from rvclora.infer.options import BACKENDS, DEFAULTS, PRECISIONS
 from rvclora.workspace.schema import F0_METHODS
 
 D = DEFAULTS
@@ -33,6 +33,11 @@ def infer(
     f0_method: str | None = typer.Option(None, "--f0-method", help=f"Pitch extractor: {', '.join(F0_METHODS)}."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N, mps."),
     precision: str = typer.Option("auto", "--precision", help=f"{', '.join(PRECISIONS)}; auto = fp16 on GPU."),
+    backend: str = typer.Option(
+        "auto",
+        "--backend",
+        help=f"{', '.join(BACKENDS)}; auto = onnx on CPU fp32 when installed, torch forces PyTorch.",
+    ),
     pitch: float = typer.Option(D.pitch, "--pitch", "-p", help="Transpose by this many semitones."),
     f0_file: Path | None = typer.Option(None, "--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch."),
     unvoiced_f0: UnvoicedF0 | None = typer.Option(
@@ -98,6 +103,7 @@ def infer(
                 precision=precision,
                 force=force,
                 fast=not eager,
+                backend=backend,
                 pitch=pitch,
                 f0_file=f0_file,
                 index_rate=index_rate,

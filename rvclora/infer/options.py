@@ -15,6 +15,8 @@ from rvclora.workspace.schema import UNVOICED_F0
 
 F0_METHODS = ("rmvpe", "harvest", "pm", "crepe", "fcpe")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# what runs the synthesizer's decoder (rvclora.infer.backends): auto = onnx on CPU fp32 when installed
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
