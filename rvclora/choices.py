@@ -117,6 +117,14 @@ class Precision(Choice, label="precision"):
         return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[self.value]
 
 
+class Backend(Choice, label="backend"):
+    """What runs the fast path's decoder (:mod:`rvclora.infer.backends`); auto = onnx on CPU fp32 when installed."""
+
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
 class StoragePrecision(Choice, label="storage precision"):
     """Precision of weights written to a file (RVC models, compressed adapters)."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 # slows the suite ~10x. Subprocesses inherit the environment variables.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Exported ONNX decoders (rvclora.infer.backends) are cached per weights under the user cache folder: tests keep
+# theirs in one folder per session instead of the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="rvclora-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
 try:
     import torch
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rvclora.choices import F0Setting, Precision
+from rvclora.choices import Backend, F0Setting, Precision
 from rvclora.infer.options import DEFAULTS as D
 from rvclora.realtime.settings import DEFAULTS as S
 
@@ -27,6 +27,12 @@ F0MethodOpt = Annotated[
 ]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="Compute device: auto, cpu, cuda, cuda:N, mps.")]
 PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Model precision; auto = fp16 on GPU.")]
+BackendOpt = Annotated[
+    Backend,
+    typer.Option(
+        "--backend", help="What runs the decoder; auto = onnx on CPU fp32 when installed, torch forces PyTorch."
+    ),
+]
 BlockOpt = Annotated[float, typer.Option("--block", help="Seconds converted per step (latency vs CPU load).")]
 ContextOpt = Annotated[float, typer.Option("--context", help="Seconds of past audio the models see again.")]
 LookaheadOpt = Annotated[float, typer.Option("--lookahead", help="Seconds of future each block waits for.")]

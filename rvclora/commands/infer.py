@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rvclora.choices import AudioFormat, F0Setting, Precision, UnvoicedF0
+from rvclora.choices import AudioFormat, Backend, F0Setting, Precision, UnvoicedF0
 from rvclora.infer.options import DEFAULTS
 
 D = DEFAULTS
@@ -55,6 +55,12 @@ def infer_command(
     precision: Annotated[
         Precision, typer.Option("--precision", help="Model precision; auto = fp16 on GPU.")
     ] = Precision.auto,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            "--backend", help="What runs the decoder; auto = onnx on CPU fp32 when installed, torch forces PyTorch."
+        ),
+    ] = Backend.auto,
     pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,
     f0_file: Annotated[
         Path | None, typer.Option("--f0-file", help="CSV of 'time_s,f0_Hz' lines overriding pitch.")
@@ -131,6 +137,7 @@ def infer_command(
         f0_method=f0_method,
         device=device,
         precision=precision,
+        backend=backend,
         force=force,
         fast=not eager,
     )

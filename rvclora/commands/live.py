@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rvclora.choices import Precision
+from rvclora.choices import Backend, Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -17,6 +17,7 @@ from rvclora.commands._voice_options import (
     PROTECT,
     RMS_MIX,
     SPEAKER_ID,
+    BackendOpt,
     BaseOpt,
     BlockOpt,
     ContextOpt,
@@ -60,6 +61,7 @@ def live_command(
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = Precision.auto,
+    backend: BackendOpt = Backend.auto,
     list_devices: Annotated[bool, typer.Option("--list-devices", help="List audio devices and exit.")] = False,
     input_device: Annotated[
         str | None, typer.Option("--input", "-i", help="Microphone: index or part of its name.")
@@ -120,6 +122,7 @@ def live_command(
         f0_method=f0_method,
         device=device,
         precision=precision,
+        backend=backend,
         force=force,
     )
     options = ConvertOptions(

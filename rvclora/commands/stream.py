@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rvclora.choices import PcmSample, Precision
+from rvclora.choices import Backend, PcmSample, Precision
 from rvclora.commands._voice_options import (
     BLOCK,
     CONTEXT,
@@ -18,6 +18,7 @@ from rvclora.commands._voice_options import (
     PROTECT,
     RMS_MIX,
     SPEAKER_ID,
+    BackendOpt,
     BaseOpt,
     BlockOpt,
     ContextOpt,
@@ -60,6 +61,7 @@ def stream_command(
     f0_method: F0MethodOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = Precision.auto,
+    backend: BackendOpt = Backend.auto,
     sr: Annotated[
         int | None, typer.Option("--sr", help="Input rate (needed with --raw; checked against a WAV).")
     ] = None,
@@ -116,6 +118,7 @@ def stream_command(
         f0_method=f0_method,
         device=device,
         precision=precision,
+        backend=backend,
         force=force,
     )
     options = ConvertOptions(

@@ -83,7 +83,9 @@ class Converter:
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
     ``chunking``: where long inputs are split; ``fast``: the optimised path of :mod:`rvclora.infer.fast`
     (weight norm folded, in-place decoder, inference mode; same output) — ``False`` runs the models as
-    loaded (the reference); other keywords are :class:`ConvertOptions` defaults, e.g. ``unvoiced_f0="fill"``
+    loaded (the reference); ``backend``: what runs the fast path's decoder (auto, torch, onnx:
+    :mod:`rvclora.infer.backends`; ``torch`` forces plain PyTorch); other keywords are :class:`ConvertOptions`
+    defaults, e.g. ``unvoiced_f0="fill"``
     (default: each voice's own convention, :attr:`Voice.unvoiced_f0`: the adapter's recorded training
     convention, else the configured ``unvoiced_f0``).
     """
@@ -106,6 +108,7 @@ class Converter:
         chunking: ChunkConfig | None = None,
         force: bool = False,
         fast: bool = True,
+        backend: str = "auto",
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(ConvertOptions.__dataclass_fields__))
@@ -128,6 +131,7 @@ class Converter:
             chunking=chunking,
             force=force,
             fast=fast,
+            backend=backend,
         )
         self._load(config, conversion)
 
@@ -167,6 +171,9 @@ class Converter:
         )
         self.device = found.device
         self.dtype = getattr(torch, resolve_precision(config.precision, self.device).torch_name)
+        from rvclora.infer.backends import resolve_backend
+
+        self.backend = resolve_backend(config.backend, self.device, str(self.dtype).removeprefix("torch."), config.fast)
         self.f0_method = found.f0_method
         self.rmvpe = found.rmvpe
         self.chunking = config.chunking or default_chunking(self.dtype != torch.float32, _gpu_memory_gb(self.device))
@@ -297,6 +304,10 @@ class Converter:
             fast=self.fast,
             unvoiced_f0=blend_unvoiced_f0(metas, weights) or self._unvoiced_default,
         )
+        if self.fast:
+            from rvclora.infer.backends import tile_runner
+
+            voice.backend, voice.tile_runner = self.backend, tile_runner(self.backend, voice.model.dec)
         dim = int(model.config.content_dim)
         if self._index_path is not None:
             voice.retrievers.append(load_retriever(self._index_path, dim))

@@ -21,7 +21,7 @@ The eager path (``Converter(fast=False)``) runs the model as loaded and stays th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar, cast
 
 import torch
@@ -51,13 +51,15 @@ def fast_infer(
     nsff0: torch.Tensor | None = None,
     phase: torch.Tensor | None = None,
     skip: int = 0,
+    runner: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``model.infer(...)[0]`` (audio ``[B, 1, samples]``) with the in-place decoder.
 
     Same random draws in the same order as :meth:`Synthesizer.run_infer` (prior noise, then the NSF
     source), so with one seed both paths give the same audio. ``skip`` frames at the start are not decoded
     (a stream needs them as context for the encoder and flow only; output starts at frame ``skip``, exact
-    from ``skip`` + the decoder's receptive radius on); ``phase``: the NSF sine's phase at frame 0.
+    from ``skip`` + the decoder's receptive radius on); ``phase``: the NSF sine's phase at frame 0;
+    ``runner``: what runs each decoder tile (a backend of :mod:`rvclora.infer.backends`; default: torch).
     """
     use_f0 = bool(model.config.f0)
     if use_f0 and (pitch is None or nsff0 is None):
@@ -75,7 +77,7 @@ def fast_infer(
                 steps = (f0[:, :skip].double() / model.dec.m_source.l_sin_gen.sampling_rate) % 1.0
                 phase = ((phase.double() + upp * steps.sum(dim=1, keepdim=True)) % 1.0).float()
             f0 = f0[:, skip:]
-    return decode(model.dec, x, f0, g, phase=phase)
+    return decode(model.dec, x, f0, g, phase=phase, runner=runner)
 
 
 #: latent frames per decoder tile on a CPU: every intermediate tensor of a v2-40k decoder stays below glibc's
@@ -95,6 +97,7 @@ def decode(
     tile: int | None = None,
     halo: int | None = None,
     phase: torch.Tensor | None = None,
+    runner: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """:meth:`Generator.forward` (without ``n_res``) in time tiles, with in-place elementwise work.
 
@@ -102,8 +105,10 @@ def decode(
     radius, :func:`receptive_radius`) gives exactly the untiled output inside the tile; tiles start at whole
     frames, so the upsamplers and the strided noise convs stay on the same grid. The NSF source is computed
     once for the whole input (its random draws are the untiled ones) and sliced. ``phase``: the NSF sine's
-    starting phase (see :class:`~rvclora.models.nsf.SineGen`). Call without autograd.
+    starting phase (see :class:`~rvclora.models.nsf.SineGen`); ``runner(x, har, g)``: runs one tile in place of
+    :func:`_decode_tile` (same weights on another engine). Call without autograd.
     """
+    run_tile = runner or (lambda x_, har_, g_: _decode_tile(dec, x_, har_, g_))
     har = None
     if dec.has_source:
         if f0 is None:
@@ -114,13 +119,13 @@ def decode(
         tile = TILE_FRAMES if x.device.type == "cpu" else GPU_TILE_FRAMES
     frames = x.shape[-1]
     if frames <= tile + 2 * halo:
-        return _decode_tile(dec, x, har, g)
+        return run_tile(x, har, g)
     outputs = []
     for start in range(0, frames, tile):
         stop = min(start + tile, frames)
         lo, hi = max(start - halo, 0), min(stop + halo, frames)
         part = None if har is None else har[:, :, lo * dec.upp : hi * dec.upp]
-        out = _decode_tile(dec, x[:, :, lo:hi], part, g)
+        out = run_tile(x[:, :, lo:hi], part, g)
         outputs.append(out[:, :, (start - lo) * dec.upp : (stop - lo) * dec.upp])
     return torch.cat(outputs, dim=-1)
 

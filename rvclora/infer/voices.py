@@ -45,6 +45,8 @@ class Voice:
     retrievers: list[Retriever] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     fast: bool = False  # the model was prepared by rvclora.infer.fast.prepare_fast: run fast_infer
+    backend: str = "torch"  # what runs the fast path's decoder tiles (rvclora.infer.backends)
+    tile_runner: Any = None  # that backend's tile runner; None: the torch tiles
     # Pitch on unvoiced frames this voice expects ("zero"/"fill"): its adapter's training convention, else the
     # configured default. ConvertOptions.unvoiced_f0 overrides it per call.
     unvoiced_f0: str = field(default_factory=lambda: str(default("unvoiced_f0")))
@@ -119,7 +121,9 @@ class Voice:
             from rvclora.infer.fast import fast_infer
 
             start = None if phase is None else torch.full((1, 1), phase, device=dev, dtype=torch.float32)
-            audio = fast_infer(self.model, phone, lengths, sid, pitch, pitchf, phase=start, skip=skip)
+            audio = fast_infer(
+                self.model, phone, lengths, sid, pitch, pitchf, phase=start, skip=skip, runner=self.tile_runner
+            )
         elif pitch is not None:
             audio = self.model.run_infer(phone, lengths, sid, pitch=pitch, nsff0=pitchf)[0]
         else:

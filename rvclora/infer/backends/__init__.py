@@ -1,0 +1,61 @@
+"""Which engine runs the fast path's decoder tiles (``Converter(backend=...)``, ``--backend``).
+
+The decoder is ~85 % of a CPU synthesis (benchmarks/RESULTS.md). Backends run the very same merged, folded
+weights; only the engine executing the tile graph differs:
+
+* ``torch``: PyTorch eager, the in-place tiles of :mod:`rvclora.infer.fast` (always available);
+* ``onnx``: the tile exported once to ONNX (cached per weights) and run by onnxruntime — measured faster on
+  CPU in fp32, equal to ``torch`` within float rounding (extra ``rvclora[onnx]``);
+* ``auto``: ``onnx`` where it is installed and was measured to help (CPU, fp32, fast path), else ``torch``.
+
+torch.jit.freeze/optimize_for_inference was measured and not kept (no gain over eager tiles on this CPU).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from rvclora.choices import Backend
+from rvclora.errors import ConfigError, MissingExtraError
+
+#: runs one decoder tile: (latent ``[B, C, T]``, NSF source ``[B, 1, T·upp]`` or None, speaker ``[B, gin, 1]``
+#: or None) -> audio ``[B, 1, T·upp]``
+TileRunner = Callable[[Any, Any, Any], Any]
+
+
+def onnx_available() -> bool:
+    """onnxruntime (and onnx, which the exporter needs) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def resolve_backend(requested: str, device: str, dtype_name: str, fast: bool) -> str:
+    """The backend a voice runs on: ``requested`` checked, ``auto`` decided (one clear error otherwise).
+
+    ``dtype_name``: "float32", "float16" or "bfloat16"; ``fast``: the fast path is on (``--eager`` is off).
+    """
+    requested = Backend.parse(requested or "auto").value
+    onnx_fits = fast and device == "cpu" and dtype_name == "float32"
+    if requested == "auto":
+        return "onnx" if onnx_fits and onnx_available() else "torch"
+    if requested == "onnx":
+        if not fast:
+            raise ConfigError("--backend onnx runs the fast path", "drop --eager, or use --backend torch")
+        if not onnx_fits:
+            raise ConfigError(
+                f"--backend onnx runs on the CPU in fp32 only (here: {device}, {dtype_name})",
+                "use --device cpu --precision fp32, or --backend torch",
+            )
+        if not onnx_available():
+            raise MissingExtraError("--backend onnx", "onnx", "onnxruntime")
+    return requested
+
+
+def tile_runner(backend: str, dec: Any) -> TileRunner | None:
+    """The tile runner for a resolved ``backend`` and a folded decoder (None: the torch tiles)."""
+    if backend == "onnx":
+        from rvclora.infer.backends.onnx_decoder import OnnxTileDecoder
+
+        return OnnxTileDecoder.load(dec)
+    return None

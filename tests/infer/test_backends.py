@@ -1,0 +1,157 @@
+"""Decoder backends (rvclora.infer.backends): the choice (auto, forced, missing extra) and the onnx backend's
+equivalence to the torch tiles on every reference model, through the Converter, and its export cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers_assets import build_adapter, build_tiny_hubert, run_cli, voice_like
+from models_helpers import MODELS, reference, zero_noise
+
+from rvclora.errors import ConfigError, MissingExtraError
+from rvclora.infer import backends
+from rvclora.infer.converter import Converter
+from rvclora.infer.fast import decode, fast_infer, prepare_fast
+from rvclora.models.checkpoint import load_synthesizer
+
+#: onnxruntime vs torch on the same weights: float rounding of differently ordered sums (measured ~4e-7 at
+#: full size, ~1e-7 on the tiny models)
+ATOL_BACKEND = 1e-5
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "dtype", "fast", "installed", "want"),
+    [
+        ("auto", "cpu", "float32", True, True, "onnx"),
+        ("auto", "cpu", "float32", True, False, "torch"),  # extra missing: auto falls back, no error
+        ("auto", "cuda", "float16", True, True, "torch"),
+        ("auto", "cpu", "bfloat16", True, True, "torch"),
+        ("auto", "cpu", "float32", False, True, "torch"),  # --eager: the reference path, no backend
+        ("torch", "cpu", "float32", True, True, "torch"),  # the force flag
+        ("TORCH", "cpu", "float32", True, True, "torch"),
+        ("onnx", "cpu", "float32", True, True, "onnx"),
+    ],
+)
+def test_resolve_backend(
+    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, dtype: str, fast: bool, installed: bool, want: str
+) -> None:
+    monkeypatch.setattr(backends, "onnx_available", lambda: installed)
+    assert backends.resolve_backend(requested, device, dtype, fast) == want
+
+
+def test_resolve_backend_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    with pytest.raises(MissingExtraError, match="onnxruntime") as info:
+        backends.resolve_backend("onnx", "cpu", "float32", True)
+    assert "pip install 'rvclora[onnx]'" in str(info.value)
+    monkeypatch.setattr(backends, "onnx_available", lambda: True)
+    with pytest.raises(ConfigError, match="fp32 only"):
+        backends.resolve_backend("onnx", "cuda", "float16", True)
+    with pytest.raises(ConfigError, match="fast path"):
+        backends.resolve_backend("onnx", "cpu", "float32", False)
+    with pytest.raises(ConfigError, match="unknown backend"):
+        backends.resolve_backend("tensorrt", "cpu", "float32", True)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("backends")
+    base = reference_dir / "v2_40k_f0_tiny.pth"
+    return {
+        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
+        "base": base,
+        "a": build_adapter(root / "a.safetensors", base, seed=1),
+        "b": build_adapter(root / "b.safetensors", base, seed=2),
+    }
+
+
+def test_cli_missing_extra_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], assets: dict[str, Path], tmp_path: Path
+) -> None:
+    import soundfile as sf
+
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    wav = tmp_path / "in.wav"
+    sf.write(wav, voice_like(0.5), 16000)
+    common = ["--lora", str(assets["a"]), "--base", str(assets["base"]), "--hubert", str(assets["hubert"])]
+    code, _, err = run_cli(capsys, "infer", str(wav), "-o", str(tmp_path / "out.wav"), *common, "--backend", "onnx")
+    assert code == 2, err
+    assert "pip install 'rvclora[onnx]'" in err and "Traceback" not in err
+    assert not (tmp_path / "out.wav").exists()
+    code, _, err = run_cli(capsys, "infer", str(wav), "-o", str(tmp_path / "out.wav"), *common, "--backend", "torch")
+    assert code == 0, err  # the force flag needs nothing extra
+
+
+needs_onnx = pytest.mark.skipif(not backends.onnx_available(), reason="the onnx extra is not installed")
+
+
+@needs_onnx
+@pytest.mark.parametrize("name", MODELS)
+def test_onnx_tiles_match_torch(reference_dir: Path, name: str) -> None:
+    """Every reference model (f0/no-f0, 40k/48k/32k), tiled and untiled, with real noise: same audio."""
+    meta, arrays = reference(reference_dir, name)
+    model = prepare_fast(load_synthesizer(reference_dir / f"{name}.pth").eval())
+    runner = backends.tile_runner("onnx", model.dec)
+    kwargs = {"pitch": arrays["in_pitch"], "nsff0": arrays["in_pitchf"]} if meta["f0"] else {}
+    args = (arrays["in_phone"], arrays["in_phone_lengths"], arrays["in_sid"])
+    outs = []
+    for run in (None, runner):
+        torch.manual_seed(5)
+        outs.append(fast_infer(model, *args, **kwargs, runner=run))
+    want, got = outs
+    assert float(want.abs().max()) > 1e-3
+    assert float((got - want).abs().max()) <= ATOL_BACKEND
+    # tiles of several lengths (a shorter last one) on the one exported graph
+    x = torch.randn(1, model.dec.conv_pre.in_channels, 37)
+    f0 = torch.full((1, 37), 150.0) if model.dec.has_source else None
+    g = torch.randn(1, model.dec.cond.in_channels, 1)
+    tiled = []
+    for run in (None, runner):
+        torch.manual_seed(6)
+        with torch.inference_mode():
+            tiled.append(decode(model.dec, x.clone(), f0, g, tile=10, runner=run))
+    assert float((tiled[1] - tiled[0]).abs().max()) <= ATOL_BACKEND
+
+
+@needs_onnx
+def test_export_is_cached_per_weights(reference_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rvclora.infer.backends import onnx_decoder
+
+    model = prepare_fast(load_synthesizer(reference_dir / "v2_40k_f0_tiny.pth").eval())
+    first = onnx_decoder.OnnxTileDecoder.load(model.dec)
+    assert first.path.parent == onnx_decoder.cache_dir() and first.path.is_file()
+    assert not [p for p in first.path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    def no_export(*_: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_decoder, "export", no_export)
+    assert onnx_decoder.OnnxTileDecoder.load(model.dec).path == first.path  # same weights: the cached file
+    with torch.no_grad():
+        model.dec.conv_post.weight.add_(1e-3)  # other weights (another adapter or blend): another file
+    assert onnx_decoder.fingerprint(model.dec) not in first.path.name
+
+
+@needs_onnx
+def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
+    """The onnx voice is the same merged blend: auto picks onnx on CPU fp32, torch is forced, audio equal."""
+    kwargs = dict(
+        lora=[assets["a"], assets["b"]],
+        weights=[0.7, 0.3],
+        base=assets["base"],
+        hubert=assets["hubert"],
+        f0_method="dio",
+        device="cpu",
+    )
+    auto, forced = Converter(**kwargs), Converter(backend="torch", **kwargs)
+    assert auto.voices[0].backend == "onnx" and auto.voices[0].tile_runner is not None
+    assert forced.voices[0].backend == "torch" and forced.voices[0].tile_runner is None
+    wav = voice_like(1.5, seed=4, pause=True)
+    with zero_noise():
+        got, sr = auto.convert(wav, 16000, index_rate=0.0)
+        want, _ = forced.convert(wav, 16000, index_rate=0.0)
+    assert np.abs(want).max() > 1e-2
+    np.testing.assert_allclose(got, want, atol=1e-4)
