@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers_env import clean_env as _clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,3 +41,9 @@ def reference_dir() -> Path:
     if found is None:
         pytest.fail("reference fixtures not found: expected ../shared/fixtures/reference or $RVCLORA_REFERENCE")
     return found
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real user config or $RVCLORA_* leaks into a test; the test's user config folder (tmp_path/xdg)."""
+    return _clean_env(monkeypatch, tmp_path)

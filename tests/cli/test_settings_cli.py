@@ -10,14 +10,6 @@ import pytest
 import yaml
 
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from helpers_assets import build_tiny_hubert, voice_like
+from helpers_env import clean_env
 
 from rvclora.audio.preprocess import preprocess_workspace
 from rvclora.errors import BadInputError, ConfigError, WorkspaceBusyError
@@ -22,20 +23,8 @@ from rvclora.features.extract import extract
 from rvclora.features.hubert import load_content_encoder
 from rvclora.features.index import index_vectors, ivf_lists, load_index
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
 
 SR = 32000
-
-
-def _clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    for var in ENV_VARS:
-        mp.delenv(var, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _clean_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +36,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
     sf.write(root / "raw" / "low.wav", np.concatenate([gap, voice_like(5.0, SR, 150.0), gap]), SR)
     sf.write(root / "raw" / "high.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
     with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, root.parent)
+        clean_env(mp, root.parent)
         ws = Workspace.open(
             root,
             overrides={

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_env import clean_env
 
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.features import extract as ex
@@ -25,7 +26,6 @@ from rvclora.infer.pipeline import analyze, synthesize
 from rvclora.lora.adapter import blend_unvoiced_f0, read_adapter, recorded_unvoiced_f0
 from rvclora.models.noise import without_noise
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
 
 SMALL = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=10.0, x_max=12.0)  # short context, never chunks
 
@@ -50,17 +50,6 @@ def reference_fill(f0: np.ndarray) -> np.ndarray:
         else:
             out[i] = f0[before[-1]] if before else f0[after[0]]
     return out
-
-
-def _clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    for var in ENV_VARS:
-        mp.delenv(var, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _clean_env(monkeypatch, tmp_path)
 
 
 # --- the formula ----------------------------------------------------------------------------------------------
@@ -139,7 +128,7 @@ def _converter(assets: dict[str, Path], **kwargs: object) -> Converter:
 def plain(assets: dict[str, Path]) -> Iterator[Converter]:
     """A plain RVC model with a retrieval index (protect only matters where retrieval changed the features)."""
     with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, assets["root"])
+        clean_env(mp, assets["root"])
         (index,) = (build_workspace(assets["root"] / "ws", assets["hubert"]) / "index").glob("*.index")
         yield _converter(assets, index=index)
 
@@ -229,7 +218,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
         wav = np.concatenate([gap, voice_like(2.5, 40000, f0, seed=int(f0), pause=True), gap])
         sf.write(root / "raw" / f"{name}.wav", wav, 40000)
     with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, root.parent)
+        clean_env(mp, root.parent)
         ws = Workspace.open(
             root,
             overrides={

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers_env import clean_env
 
 from tests.helpers_assets import voice_like
-from tests.security.helpers import clean_env
 
 SR = 32000
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clean_env(monkeypatch, tmp_path)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich wraps at 80 columns off a terminal; each message must come out as one line."""
+    monkeypatch.setenv("COLUMNS", "500")
 
 
 @pytest.fixture(scope="session")
