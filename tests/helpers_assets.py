@@ -105,7 +105,8 @@ def cli_exit_code(*args: str) -> int:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
+    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr) of this command only."""
+    capsys.readouterr()
     code = cli_exit_code(*args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_tiny_hubert, voice_like
+from helpers_assets import build_tiny_hubert, run_cli, voice_like
 from helpers_env import clean_env
 
 from rvclora.audio.preprocess import preprocess_workspace
@@ -266,26 +266,17 @@ def test_busy_workspace_is_refused(voice: Path) -> None:
     assert not (voice / "features").exists()
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from rvclora.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
 def test_cli_json_and_one_line_errors(voice: Path, reference_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "extract", str(voice), "--batch-size", "2", "--device", "cpu", "--json")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--batch-size", "2", "--device", "cpu", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["clips"] == 3 and data["features_done"] == 3 and data["f0_method"] == "dio"
     assert data["index"]["ntotal"] == data["frames"] and re.search(r"added_IVF\d+_Flat_nprobe_1_voice_v2", out)
     assert _open(voice).settings.extract.batch_size == 2  # recorded in rvclora.yaml like every override
 
-    code, out, err = _cli(capsys, "extract", str(voice), "--hubert", str(reference_dir / "v2_40k_f0_tiny.pth"))
+    code, out, err = run_cli(capsys, "extract", str(voice), "--hubert", str(reference_dir / "v2_40k_f0_tiny.pth"))
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "not a HuBERT" in lines[0] and not out
 
-    code, out, err = _cli(capsys, "extract", str(voice.parent / "nowhere"))
+    code, out, err = run_cli(capsys, "extract", str(voice.parent / "nowhere"))
     assert code == 2 and "not an rvclora workspace" in err

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, run_cli, voice_like
 from helpers_env import clean_env
 
 from rvclora.errors import BadInputError, ConfigError
@@ -314,25 +314,16 @@ def test_training_records_the_convention_of_the_pitch_files(
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from rvclora.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
 def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
     assert code == 0, err
     assert json.loads(out)["unvoiced_f0"] == "fill"
-    code, out, err = _cli(capsys, "extract", str(voice))
+    code, out, err = run_cli(capsys, "extract", str(voice))
     assert code == 0 and "filled from voiced neighbours (unvoiced_f0: fill)" in out, err
     assert "\nunvoiced_f0: fill" in (voice / "rvclora.yaml").read_text()
     assert Workspace.open(voice, create=False).settings.unvoiced_f0 == "fill"
 
-    code, out, err = _cli(capsys, "extract", str(voice), "--unvoiced-f0", "sometimes")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--unvoiced-f0", "sometimes")
     assert code == 2 and "sometimes" in err and not out
 
     text = (voice / "rvclora.yaml").read_text().replace("\nunvoiced_f0: fill", "\nunvoiced_f0: interp")
@@ -363,12 +354,12 @@ def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: p
             "--overwrite",
         ]
         with without_noise():
-            code, out, err = _cli(capsys, *args, *(["--unvoiced-f0", mode] if mode else []))
+            code, out, err = run_cli(capsys, *args, *(["--unvoiced-f0", mode] if mode else []))
         assert code == 0, err
         outputs[mode] = sf.read(dest)[0]
     np.testing.assert_array_equal(outputs[None], outputs["zero"])  # a plain model's default: zero
     assert np.abs(outputs["fill"] - outputs["zero"]).max() > 1e-3
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys,
         "infer",
         str(src),
