@@ -35,6 +35,15 @@ def voice_like(seconds: float, sr: int = 16000, f0: float = 150.0, seed: int = 0
     return wav.astype(np.float32)
 
 
+def harmonic_voice(f0: float, sr: int = 16000, dur: float = 0.6, vibrato: float = 0.04, seed: int = 0) -> np.ndarray:
+    """A harmonic tone (optionally with 4 Hz vibrato) over faint noise, so its envelope is defined everywhere."""
+    t = np.arange(int(sr * dur)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 4 * t))) / sr
+    tone = sum(np.sin(k * phase) / k for k in range(1, 12))
+    noise = np.random.default_rng(seed).standard_normal(len(t)) * 1e-3
+    return (0.25 * tone + noise).astype(np.float32)
+
+
 def build_adapter(
     path: str | Path,
     base: str | Path,
@@ -110,3 +119,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     code = cli_exit_code(*args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def one_line(text: str) -> str:
+    """The single non-empty line of ``text`` (fails when there are several, or a traceback)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from helpers_assets import voice_like
 from rich.console import Console
 
 from rvclora import console
-from tests.helpers_assets import voice_like
 
 
 @pytest.fixture

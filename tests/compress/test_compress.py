@@ -222,7 +222,7 @@ def _deltas(base_path: Path, adapter: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_path: Path) -> None:
-    from tests.helpers_assets import build_adapter
+    from helpers_assets import build_adapter
 
     base = reference_dir / BASE
     source = build_adapter(tmp_path / "a.safetensors", base, seed=3, targets="all", rank=4)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from tests.train.test_train import make_dataset, make_job
+from helpers_train import make_dataset, make_job
 
 
 def test_compress_a_full_fine_tune_error_falls_and_full_rank_is_exact(reference_dir: Path, tmp_path: Path) -> None:

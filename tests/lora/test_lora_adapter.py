@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_lora_inject import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
+from helpers_lora import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
 from rvclora.lora.adapter import load_lora, read_adapter, save_lora, write_adapter

@@ -10,9 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
-from tests.helpers_assets import build_adapter, run_cli
-from tests.models_helpers import zero_noise
+from helpers_assets import build_adapter, run_cli
+from models_helpers import zero_noise
 
 BASE = "v2_40k_f0_tiny"
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers_assets import voice_like
 from helpers_env import clean_env
-
-from tests.helpers_assets import voice_like
 
 SR = 32000
 
@@ -70,6 +69,6 @@ def tiny_base(reference_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rank-2 adapter for :func:`tiny_base` with both factors non-zero."""
-    from tests.helpers_assets import build_adapter
+    from helpers_assets import build_adapter
 
     return build_adapter(tmp_path_factory.mktemp("sec_adapter") / "a.safetensors", tiny_base, seed=1, rank=2)
