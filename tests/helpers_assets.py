@@ -102,6 +102,27 @@ def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows
     return folder
 
 
+def preprocessed_workspace(root: Path, recordings: dict[str, np.ndarray], sr: int, **settings: object) -> int:
+    """Write ``recordings`` to ``root``/raw and preprocess them (dio pitch, one worker, ``settings`` such as
+    ``{"assets.hubert": ...}``), with no user config, then save the settings as a command would; the clip count."""
+    import pytest
+    import soundfile as sf
+    from helpers_env import clean_env
+
+    from rvclora.audio.preprocess import preprocess_workspace
+    from rvclora.workspace import Workspace
+
+    (root / "raw").mkdir(parents=True)
+    for name, wav in recordings.items():
+        sf.write(root / "raw" / f"{name}.wav", wav, sr)
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(mp, root.parent)
+        ws = Workspace.open(root, overrides={"f0_method": "dio", "preprocess.workers": 1, **settings})
+        clips = preprocess_workspace(ws).clips
+        ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
+    return clips
+
+
 def cli_exit_code(*args: str) -> int:
     """Run ``rvclora ARGS`` in-process and return its exit code."""
     from rvclora.cli import main

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_tiny_hubert, run_cli, voice_like
-from helpers_env import clean_env
+from helpers_assets import build_tiny_hubert, preprocessed_workspace, run_cli, voice_like
 
 from rvclora.audio.preprocess import preprocess_workspace
 from rvclora.errors import BadInputError, ConfigError, WorkspaceBusyError
@@ -31,23 +30,13 @@ SR = 32000
 def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Iterator[Path]:
     """A preprocessed workspace (3 clips of harmonic tones around silences), copied by each test."""
     root = tmp_path_factory.mktemp("template") / "voice"
-    (root / "raw").mkdir(parents=True)
     gap = np.zeros(SR // 2, dtype=np.float32)
-    sf.write(root / "raw" / "low.wav", np.concatenate([gap, voice_like(5.0, SR, 150.0), gap]), SR)
-    sf.write(root / "raw" / "high.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
-    with pytest.MonkeyPatch.context() as mp:
-        clean_env(mp, root.parent)
-        ws = Workspace.open(
-            root,
-            overrides={
-                "sr": "32k",
-                "f0_method": "dio",
-                "preprocess.workers": 1,
-                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
-            },
-        )
-        assert preprocess_workspace(ws).clips == 3
-        ws.save_settings()
+    recordings = {
+        "low": np.concatenate([gap, voice_like(5.0, SR, 150.0), gap]),
+        "high": np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]),
+    }
+    hubert = str(reference_dir / "hubert_tiny_fairseq.pt")
+    assert preprocessed_workspace(root, recordings, SR, **{"sr": "32k", "assets.hubert": hubert}) == 3
     yield root
 
 
