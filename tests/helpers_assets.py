@@ -102,9 +102,12 @@ def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows
     return folder
 
 
-def preprocessed_workspace(root: Path, recordings: dict[str, np.ndarray], sr: int, **settings: object) -> int:
-    """Write ``recordings`` to ``root``/raw and preprocess them (dio pitch, one worker, ``settings`` such as
-    ``{"assets.hubert": ...}``), with no user config, then save the settings as a command would; the clip count."""
+def preprocessed_workspace(
+    root: Path, recordings: dict[str, np.ndarray], rate: int, settings: dict[str, object]
+) -> int:
+    """Write ``recordings`` (at ``rate`` Hz) to ``root``/raw and preprocess them (dio pitch, one worker, and
+    ``settings`` such as ``{"assets.hubert": ...}``) with no user config, then save the settings as a command
+    would; the clip count."""
     import pytest
     import soundfile as sf
     from helpers_env import clean_env
@@ -114,7 +117,7 @@ def preprocessed_workspace(root: Path, recordings: dict[str, np.ndarray], sr: in
 
     (root / "raw").mkdir(parents=True)
     for name, wav in recordings.items():
-        sf.write(root / "raw" / f"{name}.wav", wav, sr)
+        sf.write(root / "raw" / f"{name}.wav", wav, rate)
     with pytest.MonkeyPatch.context() as mp:
         clean_env(mp, root.parent)
         ws = Workspace.open(root, overrides={"f0_method": "dio", "preprocess.workers": 1, **settings})

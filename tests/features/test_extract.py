@@ -36,7 +36,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
         "high": np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]),
     }
     hubert = str(reference_dir / "hubert_tiny_fairseq.pt")
-    assert preprocessed_workspace(root, recordings, SR, **{"sr": "32k", "assets.hubert": hubert}) == 3
+    assert preprocessed_workspace(root, recordings, SR, {"sr": "32k", "assets.hubert": hubert}) == 3
     yield root
 
 

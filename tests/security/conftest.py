@@ -33,7 +33,7 @@ def _template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> 
         "extract.build_index": False,
         "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
     }
-    assert preprocessed_workspace(root, recordings, SR, **settings) >= 2
+    assert preprocessed_workspace(root, recordings, SR, settings) >= 2
     yield root
 
 
