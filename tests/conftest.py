@@ -1,4 +1,9 @@
-"""Shared test fixtures: where the reference files are (zero-noise mode: tests/models_helpers.py)."""
+"""Shared test fixtures: where the reference files are, a clean environment for every test, a tiny voice's assets.
+
+Tests live in one folder per pipeline stage (tests/audio, tests/features, ... tests/cli). Helpers shared by several
+tests live here at tests/ (helpers_*.py, models_helpers.py for the zero-noise mode) and are imported as top-level
+modules (``from helpers_assets import run_cli``: pyproject's pytest ``pythonpath``); a test never imports another.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers_env import clean_env as _clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +53,31 @@ def reference_dir() -> Path:
     if found is None:
         pytest.fail("reference fixtures not found: expected ../shared/fixtures/reference or $RVCLORA_REFERENCE")
     return found
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real user config or $RVCLORA_* leaks into a test; the test's user config folder (tmp_path/xdg)."""
+    return _clean_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
+    """One per test module: a tiny HuBERT, a workspace using it (with an index), the tiny v2 and v1 bases, and two
+    adapters of the v2 base with non-zero factors: "a" (seed 1, from the workspace) and "b" (seed 2).
+    A module that needs other files defines its own ``assets``."""
+    from helpers_assets import build_adapter, build_tiny_hubert, build_workspace  # torch: after the thread setting
+
+    root = tmp_path_factory.mktemp("assets")
+    hubert = build_tiny_hubert(root / "hubert.pt", "v2")
+    base = reference_dir / "v2_40k_f0_tiny.pth"
+    ws = build_workspace(root / "voice", hubert)
+    return {
+        "root": root,
+        "hubert": hubert,
+        "base": base,
+        "ws": ws,
+        "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
+        "b": build_adapter(root / "b.safetensors", base, seed=2),
+        "v1base": reference_dir / "v1_48k_f0_tiny.pth",
+    }

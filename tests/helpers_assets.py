@@ -35,6 +35,15 @@ def voice_like(seconds: float, sr: int = 16000, f0: float = 150.0, seed: int = 0
     return wav.astype(np.float32)
 
 
+def harmonic_voice(f0: float, sr: int = 16000, dur: float = 0.6, vibrato: float = 0.04, seed: int = 0) -> np.ndarray:
+    """A harmonic tone (optionally with 4 Hz vibrato) over faint noise, so its envelope is defined everywhere."""
+    t = np.arange(int(sr * dur)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 4 * t))) / sr
+    tone = sum(np.sin(k * phase) / k for k in range(1, 12))
+    noise = np.random.default_rng(seed).standard_normal(len(t)) * 1e-3
+    return (0.25 * tone + noise).astype(np.float32)
+
+
 def build_adapter(
     path: str | Path,
     base: str | Path,
@@ -92,6 +101,30 @@ def build_workspace(folder: str | Path, hubert: str | Path, dim: int = 768, rows
     return folder
 
 
+def preprocessed_workspace(
+    root: Path, recordings: dict[str, np.ndarray], rate: int, settings: dict[str, object]
+) -> int:
+    """Write ``recordings`` (at ``rate`` Hz) to ``root``/raw and preprocess them (dio pitch, one worker, and
+    ``settings`` such as ``{"assets.hubert": ...}``) with no user config, then save the settings as a command
+    would; the clip count."""
+    import pytest
+    import soundfile as sf
+    from helpers_env import clean_env
+
+    from rvclora.audio.preprocess import preprocess_workspace
+    from rvclora.workspace import Workspace
+
+    (root / "raw").mkdir(parents=True)
+    for name, wav in recordings.items():
+        sf.write(root / "raw" / f"{name}.wav", wav, rate)
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(mp, root.parent)
+        ws = Workspace.open(root, overrides={"f0_method": "dio", "preprocess.workers": 1, **settings})
+        clips = preprocess_workspace(ws).clips
+        ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
+    return clips
+
+
 def cli_exit_code(*args: str) -> int:
     """Run ``rvclora ARGS`` in-process and return its exit code."""
     from rvclora.cli import main
@@ -104,7 +137,15 @@ def cli_exit_code(*args: str) -> int:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr)."""
+    """Run ``rvclora ARGS`` in-process: (exit code, stdout, stderr) of this command only."""
+    capsys.readouterr()
     code = cli_exit_code(*args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def one_line(text: str) -> str:
+    """The single non-empty line of ``text`` (fails when there are several, or a traceback)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]

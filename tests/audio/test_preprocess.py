@@ -19,16 +19,8 @@ from rvclora.audio.slicer import SlicerParams, slice_silence, split_windows
 from rvclora.errors import BadInputError, WorkspaceBusyError
 from rvclora.workspace import Workspace
 from rvclora.workspace.manifest import Manifest
-from rvclora.workspace.schema import ENV_VARS
 
 SR = 16000  # slicer tests run at 16 kHz: hop 240, frame 960 samples
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
 
 
 def tone(seconds: float, sr: int = SR, freq: float = 220.0, amp: float = 0.5) -> np.ndarray:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import soundfile as sf
 import torch
-
-from tests.helpers_assets import build_tiny_hubert, voice_like
+from helpers_assets import build_tiny_hubert, voice_like
 
 SR = 16000
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from helpers_assets import voice_like
 from rich.console import Console
 
 from rvclora import console
-from tests.helpers_assets import voice_like
 
 
 @pytest.fixture
@@ -75,12 +75,8 @@ def test_preprocess_through_a_pipe_shows_progress_lines(
 ) -> None:
     """A real command, its stderr captured (not a terminal): progress arrives as plain lines."""
     from rvclora.cli import main
-    from rvclora.workspace.schema import ENV_VARS
 
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("COLUMNS", "80")
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
     (tmp_path / "ws" / "raw").mkdir(parents=True)
     sf.write(tmp_path / "ws" / "raw" / "take.wav", voice_like(1.5, 16000), 16000)
     with pytest.raises(SystemExit) as exit_info:

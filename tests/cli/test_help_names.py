@@ -9,20 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_assets import run_cli
 
-from rvclora.cli import main
 from rvclora.errors import ConfigError
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(
@@ -39,14 +28,14 @@ def test_help_shows_conventional_names(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str, usage: str
 ) -> None:
     monkeypatch.setenv("COLUMNS", "120")
-    code, out, _ = _run(capsys, command, "--help")
+    code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0 and usage in out
     assert "<bool>" not in out and "<path>" not in out and "<int" not in out and "{" not in out.split("\n", 3)[1]
     assert "False" not in out and "True" not in out  # workspace defaults read on/off
 
 
 def test_top_level_help_has_no_type_on_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "--help")
+    code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "--version" in out and "<bool>" not in out
 
 
@@ -55,7 +44,7 @@ def test_subcommands_say_model_version_and_hide_the_alias(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "120")
     for command in ("train", "extract"):
-        _, out, _ = _run(capsys, command, "--help")
+        _, out, _ = run_cli(capsys, command, "--help")
         assert "--model-version" in out and "[v1|v2]" in out
         assert "--version " not in out.replace("--model-version", "")
 
@@ -74,7 +63,7 @@ def test_version_alias_still_sets_the_model_version(
         raise ConfigError("stop here")
 
     monkeypatch.setattr(Workspace, "open", classmethod(fake_open))
-    code, _, err = _run(capsys, "extract", str(tmp_path / "ws"), *flags)
+    code, _, err = run_cli(capsys, "extract", str(tmp_path / "ws"), *flags)
     assert code == 2 and "stop here" in err
     assert seen.get("version") == "v1"
 
@@ -82,7 +71,7 @@ def test_version_alias_still_sets_the_model_version(
 def test_top_level_version_is_the_program_version(capsys: pytest.CaptureFixture[str]) -> None:
     from rvclora import __version__
 
-    code, out, _ = _run(capsys, "--version")
+    code, out, _ = run_cli(capsys, "--version")
     assert code == 0 and out.strip() == f"rvclora {__version__}"
 
 

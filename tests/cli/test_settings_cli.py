@@ -8,29 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_assets import run_cli
 
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from rvclora.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, " ".join(captured.err.split())  # rich wraps long lines
+    code, out, err = run_cli(capsys, *args)
+    return code, out, " ".join(err.split())  # rich wraps long lines
 
 
 @pytest.fixture

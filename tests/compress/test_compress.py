@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_assets import run_cli
 from torch import nn
 
 from rvclora.compress import probe as probes
@@ -32,20 +33,6 @@ from rvclora.models.synthesizer import build_synthesizer
 
 BASE = "v2_40k_f0_tiny.G.pth"
 PROBE_SECONDS = 0.3
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process (a subprocess would pay torch's import time on every call)."""
-    from rvclora.cli import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +175,7 @@ def test_cli_round_trip_through_merge_matches_report(
     assets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     adapter, merged = tmp_path / "v.safetensors", tmp_path / "merged.pth"
-    code, stdout, stderr = _cli(
+    code, stdout, stderr = run_cli(
         capsys,
         "compress",
         str(assets["voice"]),
@@ -204,7 +191,7 @@ def test_cli_round_trip_through_merge_matches_report(
     )
     assert code == 0, stderr
     report = json.loads(stdout)
-    code, _, stderr = _cli(
+    code, _, stderr = run_cli(
         capsys, "merge", "--base", str(assets["base"]), "--lora", str(adapter), "-o", str(merged), "--precision", "fp32"
     )
     assert code == 0, stderr
@@ -216,7 +203,7 @@ def test_cli_round_trip_through_merge_matches_report(
     assert abs(np.max(np.abs(ref - test)) - report["audio"]["max_abs"]) < 1e-5
     assert report["bytes"]["adapter"] == adapter.stat().st_size and report["audio"]["mcd_db"] > 0
     # an unrelated voice: one line, exit 2, nothing written
-    code, _, stderr = _cli(
+    code, _, stderr = run_cli(
         capsys,
         "compress",
         str(assets["stranger"]),
@@ -239,7 +226,7 @@ def _deltas(base_path: Path, adapter: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_path: Path) -> None:
-    from tests.helpers_assets import build_adapter
+    from helpers_assets import build_adapter
 
     base = reference_dir / BASE
     source = build_adapter(tmp_path / "a.safetensors", base, seed=3, targets="all", rank=4)
@@ -313,7 +300,7 @@ def test_default_report_is_a_group_summary_without_a_false_warning(
         "--probe-seconds",
         str(PROBE_SECONDS),
     ]
-    code, stdout, stderr = _cli(capsys, *args, "--json")
+    code, stdout, stderr = run_cli(capsys, *args, "--json")
     assert code == 0, stderr
     report = json.loads(stdout)
     low = [row for row in report["layers"] if row["energy"] < 0.5]
@@ -323,7 +310,7 @@ def test_default_report_is_a_group_summary_without_a_false_warning(
     assert sum(g["layers"] for g in groups.values()) == len(report["layers"])
     assert groups["dec.resblocks"]["layers"] == sum(r["layer"].startswith("dec.resblocks.") for r in report["layers"])
     assert sum(g["params"] for g in groups.values()) == report["params"] - report["full"]["params"]
-    code, stdout, stderr = _cli(capsys, *args, "--overwrite")
+    code, stdout, stderr = run_cli(capsys, *args, "--overwrite")
     assert code == 0, stderr
     assert "dec.resblocks" in stdout and "dec.resblocks.0" not in stdout  # one line per group, not per layer
     assert len(stdout.splitlines()) < 40 and "…" not in stdout and "inf" not in stdout and "warning" not in stderr
@@ -337,7 +324,7 @@ def test_fixed_rank_below_the_target_warns_with_the_measured_snr_and_layers_are_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    code, stdout, stderr = _cli(
+    code, stdout, stderr = run_cli(
         capsys,
         "compress",
         str(diffuse_voice),

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from tests.train.test_train import make_dataset, make_job
+from helpers_train import make_dataset, make_job
 
 
 @pytest.mark.slow

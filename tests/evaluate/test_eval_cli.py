@@ -9,20 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers_assets import harmonic_voice
 from helpers_assets import run_cli as run
 
 from rvclora.evaluate.compare import METRIC_KEYS
 
 SR = 16000
-
-
-def voice(f0: float, sr: int = SR, dur: float = 0.6, vibrato: float = 0.04, seed: int = 0) -> np.ndarray:
-    """A harmonic tone (optionally with 4 Hz vibrato) over faint noise, so its envelope is defined everywhere."""
-    t = np.arange(int(sr * dur)) / sr
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 4 * t))) / sr
-    tone = sum(np.sin(k * phase) / k for k in range(1, 12))
-    noise = np.random.default_rng(seed).standard_normal(len(t)) * 1e-3
-    return (0.25 * tone + noise).astype(np.float32)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
@@ -33,9 +25,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 @pytest.fixture()
 def wavs(tmp_path: Path) -> Path:
-    sf.write(tmp_path / "ref.wav", voice(200.0), SR)
-    sf.write(tmp_path / "up3.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0), SR)
-    sf.write(tmp_path / "flat.wav", voice(200.0, vibrato=0.0), SR)
+    sf.write(tmp_path / "ref.wav", harmonic_voice(200.0), SR)
+    sf.write(tmp_path / "up3.wav", harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0), SR)
+    sf.write(tmp_path / "flat.wav", harmonic_voice(200.0, vibrato=0.0), SR)
     return tmp_path
 
 
@@ -61,7 +53,7 @@ def test_known_pitch_shift_and_its_correction(capsys: pytest.CaptureFixture[str]
 def test_different_rates_and_stereo_are_brought_together(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from rvclora.audio.io import resample
 
-    hi = voice(220.0, sr=48000)
+    hi = harmonic_voice(220.0, sr=48000)
     sf.write(tmp_path / "ref.wav", resample(hi, 48000, SR), SR)
     sf.write(tmp_path / "conv.flac", np.stack([hi, hi], axis=1), 48000)
     data = run_json(capsys, "eval", tmp_path / "ref.wav", tmp_path / "conv.flac", "--f0-method", "dio")
@@ -90,10 +82,10 @@ def test_folder_mode_pairs_by_stem_and_aggregates(capsys: pytest.CaptureFixture[
     refs, convs = tmp_path / "refs", tmp_path / "convs"
     refs.mkdir(), convs.mkdir()
     for i, name in enumerate(("a", "b", "c")):
-        sf.write(refs / f"{name}.wav", voice(180.0 + 20 * i, seed=i), SR)
-        sf.write(convs / f"{name}.flac", voice((180.0 + 20 * i) * 2 ** (i / 12), seed=10 + i), SR)
-    sf.write(refs / "only_ref.wav", voice(200.0), SR)
-    sf.write(convs / "only_conv.wav", voice(200.0), SR)
+        sf.write(refs / f"{name}.wav", harmonic_voice(180.0 + 20 * i, seed=i), SR)
+        sf.write(convs / f"{name}.flac", harmonic_voice((180.0 + 20 * i) * 2 ** (i / 12), seed=10 + i), SR)
+    sf.write(refs / "only_ref.wav", harmonic_voice(200.0), SR)
+    sf.write(convs / "only_conv.wav", harmonic_voice(200.0), SR)
     (convs / "notes.txt").write_text("not audio")
     data = run_json(capsys, "eval", refs, convs, "--f0-method", "dio", "--align", "time")
     assert [p["name"] for p in data["pairs"]] == ["a", "b", "c"]
@@ -125,8 +117,8 @@ def test_folder_mode_pairs_by_stem_and_aggregates(capsys: pytest.CaptureFixture[
 )
 def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], wavs: Path, case: str, needle: str) -> None:
     (wavs / "d1").mkdir(), (wavs / "d2").mkdir()
-    sf.write(wavs / "d1" / "x.wav", voice(200.0), SR)
-    sf.write(wavs / "d2" / "y.wav", voice(200.0), SR)
+    sf.write(wavs / "d1" / "x.wav", harmonic_voice(200.0), SR)
+    sf.write(wavs / "d2" / "y.wav", harmonic_voice(200.0), SR)
     args = {
         "missing": [wavs / "ref.wav", wavs / "nope.wav"],
         "mixed": [wavs / "ref.wav", wavs / "d1"],
@@ -135,8 +127,8 @@ def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], wavs: 
         "method": [wavs / "ref.wav", wavs / "ref.wav", "--f0-method", "nonsense"],
     }[case]
     if case == "dupe":
-        sf.write(wavs / "d2" / "x.wav", voice(200.0), SR)
-        sf.write(wavs / "d2" / "x.flac", voice(200.0), SR)
+        sf.write(wavs / "d2" / "x.wav", harmonic_voice(200.0), SR)
+        sf.write(wavs / "d2" / "x.flac", harmonic_voice(200.0), SR)
     code, out, err = run(capsys, "eval", *args, "--no-speaker")
     assert code == 2
     assert needle in " ".join(err.split()) and "Traceback" not in err and err.count("error:") == 1
@@ -196,15 +188,15 @@ def test_speaker_similarity_against_reference_and_target_voice(wavs: Path, monke
     assert same.metrics["speaker_similarity"] == pytest.approx(1.0)
     target = wavs / "target"
     target.mkdir()
-    sf.write(target / "t1.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5), SR)
-    sf.write(target / "t2.wav", voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6), SR)
+    sf.write(target / "t1.wav", harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5), SR)
+    sf.write(target / "t2.wav", harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6), SR)
     ev = compare.Evaluator(EvalSettings(f0_method="dio", target_voice=target))
     to_target = ev.evaluate(wavs / "flat.wav", wavs / "up3.wav").metrics["speaker_similarity"]
     fake = _FakeEncoder()
-    a = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5))
-    b = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6))
+    a = fake.embed(harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=5))
+    b = fake.embed(harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0, seed=6))
     centroid = (a / np.linalg.norm(a) + b / np.linalg.norm(b)) / 2
-    conv = fake.embed(voice(200.0 * 2 ** (3 / 12), vibrato=0.0))
+    conv = fake.embed(harmonic_voice(200.0 * 2 ** (3 / 12), vibrato=0.0))
     assert to_target == pytest.approx(
         float(conv @ centroid / (np.linalg.norm(conv) * np.linalg.norm(centroid))), rel=1e-4
     )
@@ -214,8 +206,8 @@ def _band_limited_pair(tmp_path: Path) -> dict[int, tuple[Path, Path]]:
     """A full-band 44.1 kHz reference and a conversion with nothing above 11 kHz; the same pair at 16 kHz."""
     from rvclora.audio.io import resample
 
-    ref = voice(200.0, sr=44100)
-    conv = resample(resample(voice(210.0, sr=44100, seed=3), 44100, 22050), 22050, 44100)
+    ref = harmonic_voice(200.0, sr=44100)
+    conv = resample(resample(harmonic_voice(210.0, sr=44100, seed=3), 44100, 22050), 22050, 44100)
     files = {}
     for rate in (44100, 16000):
         pair = (tmp_path / f"ref{rate}.wav", tmp_path / f"conv{rate}.wav")
@@ -266,8 +258,8 @@ def test_library_runs_folders_and_checks_plots_first(wavs: Path) -> None:
     refs, convs = wavs / "refs", wavs / "convs"
     refs.mkdir(), convs.mkdir()
     for name, f0 in (("a", 180.0), ("b", 220.0)):
-        sf.write(refs / f"{name}.wav", voice(f0), SR)
-        sf.write(convs / f"{name}.wav", voice(f0 * 2 ** (1 / 12)), SR)
+        sf.write(refs / f"{name}.wav", harmonic_voice(f0), SR)
+        sf.write(convs / f"{name}.wav", harmonic_voice(f0 * 2 ** (1 / 12)), SR)
     settings = EvalSettings(f0_method="dio", speaker=False)
     with pytest.raises(BadInputError, match="both be files or both be folders"):
         run_eval(EvalRequest(wavs / "ref.wav", refs, settings))

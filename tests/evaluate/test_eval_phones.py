@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers_assets import harmonic_voice
+from helpers_assets import run_cli as run
 
 import rvclora.evaluate.phones as phones
-from tests.evaluate.test_eval_cli import SR, run, voice
+
+SR = 16000
 
 
 @pytest.fixture()
 def pair(tmp_path: Path) -> Path:
-    sf.write(tmp_path / "src.wav", voice(180.0), SR)
-    sf.write(tmp_path / "conv.wav", voice(240.0, seed=1), SR)
+    sf.write(tmp_path / "src.wav", harmonic_voice(180.0), SR)
+    sf.write(tmp_path / "conv.wav", harmonic_voice(240.0, seed=1), SR)
     return tmp_path
 
 

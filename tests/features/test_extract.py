@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_tiny_hubert, voice_like
+from helpers_assets import build_tiny_hubert, preprocessed_workspace, run_cli, voice_like
 
 from rvclora.audio.preprocess import preprocess_workspace
 from rvclora.errors import BadInputError, ConfigError, WorkspaceBusyError
@@ -22,43 +22,21 @@ from rvclora.features.extract import extract
 from rvclora.features.hubert import load_content_encoder
 from rvclora.features.index import index_vectors, ivf_lists, load_index
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
 
 SR = 32000
-
-
-def _clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    for var in ENV_VARS:
-        mp.delenv(var, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _clean_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Iterator[Path]:
     """A preprocessed workspace (3 clips of harmonic tones around silences), copied by each test."""
     root = tmp_path_factory.mktemp("template") / "voice"
-    (root / "raw").mkdir(parents=True)
     gap = np.zeros(SR // 2, dtype=np.float32)
-    sf.write(root / "raw" / "low.wav", np.concatenate([gap, voice_like(5.0, SR, 150.0), gap]), SR)
-    sf.write(root / "raw" / "high.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
-    with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, root.parent)
-        ws = Workspace.open(
-            root,
-            overrides={
-                "sr": "32k",
-                "f0_method": "dio",
-                "preprocess.workers": 1,
-                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
-            },
-        )
-        assert preprocess_workspace(ws).clips == 3
-        ws.save_settings()
+    recordings = {
+        "low": np.concatenate([gap, voice_like(5.0, SR, 150.0), gap]),
+        "high": np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]),
+    }
+    hubert = str(reference_dir / "hubert_tiny_fairseq.pt")
+    assert preprocessed_workspace(root, recordings, SR, {"sr": "32k", "assets.hubert": hubert}) == 3
     yield root
 
 
@@ -277,26 +255,17 @@ def test_busy_workspace_is_refused(voice: Path) -> None:
     assert not (voice / "features").exists()
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from rvclora.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
 def test_cli_json_and_one_line_errors(voice: Path, reference_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "extract", str(voice), "--batch-size", "2", "--device", "cpu", "--json")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--batch-size", "2", "--device", "cpu", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["clips"] == 3 and data["features_done"] == 3 and data["f0_method"] == "dio"
     assert data["index"]["ntotal"] == data["frames"] and re.search(r"added_IVF\d+_Flat_nprobe_1_voice_v2", out)
     assert _open(voice).settings.extract.batch_size == 2  # recorded in rvclora.yaml like every override
 
-    code, out, err = _cli(capsys, "extract", str(voice), "--hubert", str(reference_dir / "v2_40k_f0_tiny.pth"))
+    code, out, err = run_cli(capsys, "extract", str(voice), "--hubert", str(reference_dir / "v2_40k_f0_tiny.pth"))
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "not a HuBERT" in lines[0] and not out
 
-    code, out, err = _cli(capsys, "extract", str(voice.parent / "nowhere"))
+    code, out, err = run_cli(capsys, "extract", str(voice.parent / "nowhere"))
     assert code == 2 and "not an rvclora workspace" in err

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_hubert import fairseq_to_hf, tiny_hf_state
 from safetensors.torch import save_file
-from test_hubert_convert import fairseq_to_hf
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError, UnsafeFileError
 from rvclora.features.hubert import ContentEncoder, load_content_encoder
@@ -106,19 +106,6 @@ def test_conv_layer_spec_is_parsed_without_eval() -> None:
 # ----------------------------------------------------------------------------------- Hugging Face layout
 
 
-def _tiny_hf_state(tiny_pt: Path, parametrized: bool) -> dict[str, torch.Tensor]:
-    with torch.serialization.safe_globals([FairseqDictionary]):
-        ckpt = torch.load(tiny_pt, weights_only=True)
-    state = {k: v for k, v in ckpt["model"].items() if k not in ("mask_emb", "label_embs_concat")}
-    dim = state["layer_norm.weight"].shape[0]
-    # fairseq leaves out post_extract_proj when the conv width equals the encoder width; HF always has one
-    state["post_extract_proj.weight"] = torch.eye(dim, dtype=torch.float16)
-    state["post_extract_proj.bias"] = torch.zeros(dim, dtype=torch.float16)
-    hf = fairseq_to_hf(state, parametrized)
-    hf["masked_spec_embed"] = torch.zeros(dim, dtype=torch.float16)
-    return hf
-
-
 TINY_HF_CONFIG = {
     "model_type": "hubert",
     "conv_dim": [32] * 7,
@@ -143,7 +130,7 @@ TINY_HF_CONFIG = {
 def test_hugging_face_layouts_give_the_same_features(
     tmp_path: Path, tiny_pt: Path, layout: str, expected: dict[str, np.ndarray]
 ) -> None:
-    hf = _tiny_hf_state(tiny_pt, parametrized="legacy" not in layout)
+    hf = tiny_hf_state(tiny_pt, parametrized="legacy" not in layout)
     folder = tmp_path / "hubert_base"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(TINY_HF_CONFIG))

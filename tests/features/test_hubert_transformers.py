@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers_hubert import hf_to_fairseq
 from safetensors.torch import save_file
-from test_hubert_convert import hf_to_fairseq
 
 from rvclora.features.hubert import load_content_encoder
 

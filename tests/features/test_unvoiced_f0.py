@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, run_cli, voice_like
+from helpers_env import clean_env
 
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.features import extract as ex
@@ -27,7 +28,6 @@ from rvclora.lora.config import LoRAConfig
 from rvclora.lora.meta import AdapterMeta, blend_unvoiced_f0
 from rvclora.models.noise import without_noise
 from rvclora.workspace import Workspace
-from rvclora.workspace.schema import ENV_VARS
 
 SMALL = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=10.0, x_max=12.0)  # short context, never chunks
 
@@ -52,17 +52,6 @@ def reference_fill(f0: np.ndarray) -> np.ndarray:
         else:
             out[i] = f0[before[-1]] if before else f0[after[0]]
     return out
-
-
-def _clean_env(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    for var in ENV_VARS:
-        mp.delenv(var, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _clean_env(monkeypatch, tmp_path)
 
 
 # --- the formula ----------------------------------------------------------------------------------------------
@@ -141,7 +130,7 @@ def _converter(assets: dict[str, Path], **kwargs: object) -> Converter:
 def plain(assets: dict[str, Path]) -> Iterator[Converter]:
     """A plain RVC model with a retrieval index (protect only matters where retrieval changed the features)."""
     with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, assets["root"])
+        clean_env(mp, assets["root"])
         (index,) = (build_workspace(assets["root"] / "ws", assets["hubert"]) / "index").glob("*.index")
         yield _converter(assets, index=index)
 
@@ -233,7 +222,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> I
         wav = np.concatenate([gap, voice_like(2.5, 40000, f0, seed=int(f0), pause=True), gap])
         sf.write(root / "raw" / f"{name}.wav", wav, 40000)
     with pytest.MonkeyPatch.context() as mp:
-        _clean_env(mp, root.parent)
+        clean_env(mp, root.parent)
         ws = Workspace.open(
             root,
             overrides={
@@ -329,25 +318,16 @@ def test_training_records_the_convention_of_the_pitch_files(
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from rvclora.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
 def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
     assert code == 0, err
     assert json.loads(out)["unvoiced_f0"] == "fill"
-    code, out, err = _cli(capsys, "extract", str(voice))
+    code, out, err = run_cli(capsys, "extract", str(voice))
     assert code == 0 and "filled from voiced neighbours (unvoiced_f0: fill)" in out, err
     assert "\nunvoiced_f0: fill" in (voice / "rvclora.yaml").read_text()
     assert Workspace.open(voice, create=False).settings.unvoiced_f0 == "fill"
 
-    code, out, err = _cli(capsys, "extract", str(voice), "--unvoiced-f0", "sometimes")
+    code, out, err = run_cli(capsys, "extract", str(voice), "--unvoiced-f0", "sometimes")
     assert code == 2 and "sometimes" in err and not out
 
     text = (voice / "rvclora.yaml").read_text().replace("\nunvoiced_f0: fill", "\nunvoiced_f0: interp")
@@ -378,12 +358,12 @@ def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: p
             "--overwrite",
         ]
         with without_noise():
-            code, out, err = _cli(capsys, *args, *(["--unvoiced-f0", mode] if mode else []))
+            code, out, err = run_cli(capsys, *args, *(["--unvoiced-f0", mode] if mode else []))
         assert code == 0, err
         outputs[mode] = sf.read(dest)[0]
     np.testing.assert_array_equal(outputs[None], outputs["zero"])  # a plain model's default: zero
     assert np.abs(outputs["fill"] - outputs["zero"]).max() > 1e-3
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys,
         "infer",
         str(src),

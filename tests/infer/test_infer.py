@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import voice_like
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError
 from rvclora.infer.chunking import ChunkConfig, find_cuts, plan_pieces
@@ -18,23 +18,6 @@ from rvclora.infer.voices import Voice, finish
 from rvclora.models.noise import without_noise as zero_noise
 
 SMALL = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=10.0, x_max=12.0)  # short context, never chunks
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("infer")
-    hubert = build_tiny_hubert(root / "hubert.pt", "v2")
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    ws = build_workspace(root / "voice", hubert)
-    return {
-        "root": root,
-        "hubert": hubert,
-        "base": base,
-        "ws": ws,
-        "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
-        "b": build_adapter(root / "b.safetensors", base, seed=2),
-        "v1base": reference_dir / "v1_48k_f0_tiny.pth",
-    }
 
 
 @pytest.fixture(scope="module")

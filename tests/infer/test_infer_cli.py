@@ -11,19 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
+from helpers_assets import cli_exit_code, voice_like
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("infer_cli")
-    hubert = build_tiny_hubert(root / "hubert.pt", "v2")
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    ws = build_workspace(root / "voice", hubert)
-    adapter = build_adapter(root / "voice.safetensors", base, seed=1, workspace=str(ws))
-    wav = root / "in.wav"
+def setup(assets: dict[str, Path]) -> dict[str, Path]:
+    """The shared assets, adapter "a" as the voice, and a short input file."""
+    wav = assets["root"] / "in.wav"
     sf.write(wav, voice_like(0.5), 16000)
-    return {"root": root, "adapter": adapter, "wav": wav, "base": base, "v1base": reference_dir / "v1_48k_f0_tiny.pth"}
+    return {**assets, "adapter": assets["a"], "wav": wav}
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import voice_like
 
 from rvclora.infer import dsp
 from rvclora.infer.chunking import ChunkConfig, find_cuts, find_cuts_in
@@ -28,19 +28,10 @@ TINY_PIECES = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=1.0, x_max=1.2)  # a 
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("longform")
-    hubert = build_tiny_hubert(root / "hubert.pt", "v2")
-    ws = build_workspace(root / "voice", hubert)
-    adapter = build_adapter(root / "a.safetensors", reference_dir / "v2_40k_f0_tiny.pth", seed=1, workspace=str(ws))
-    return {"root": root, "adapter": adapter}
-
-
-@pytest.fixture(scope="module")
 def converter(assets: dict[str, Path]) -> Converter:
     from rvclora.infer.converter import Converter
 
-    return Converter(lora=assets["adapter"], chunking=TINY_PIECES, device="cpu")
+    return Converter(lora=assets["a"], chunking=TINY_PIECES, device="cpu")
 
 
 def _write(path: Path, seconds: float, sr: int = 22050, seed: int = 3) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_lora import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
 from safetensors import safe_open
-from test_lora_inject import TinyRVC, randomize_adapter, tiny_inputs, tiny_model
 
 from rvclora.errors import BadInputError, ConfigError, IncompatibleError, RvcloraWarning
 from rvclora.lora.adapter import attach_adapter, load_lora, read_adapter, save_lora, write_adapter

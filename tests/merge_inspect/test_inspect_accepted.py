@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_hubert import tiny_hf_state
 
 from rvclora.features.hubert import load_content_encoder
 from rvclora.features.hubert_load import FairseqDictionary
@@ -30,14 +31,12 @@ def test_the_demo_content_encoder(tmp_path: Path) -> None:
     "form", ["fairseq without its label dictionary", "Hugging Face state under hubert.", "bare Hugging Face state"]
 )
 def test_content_encoder_layouts_the_loader_accepts(tmp_path: Path, reference_dir: Path, form: str) -> None:
-    from tests.features.test_hubert import _tiny_hf_state
-
     if form.startswith("fairseq"):
         ckpt = _fixture_hubert(reference_dir)
         del ckpt["task_state"]
         obj: dict = ckpt
     else:
-        hf = _tiny_hf_state(reference_dir / "hubert_tiny_fairseq.pt", parametrized=True)
+        hf = tiny_hf_state(reference_dir / "hubert_tiny_fairseq.pt", parametrized=True)
         obj = {f"hubert.{k}": v for k, v in hf.items()} if "under" in form else hf
     path = tmp_path / "hubert.pt"
     torch.save(obj, path)

@@ -10,9 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
-from tests.helpers_assets import build_adapter
-from tests.models_helpers import zero_noise
+from helpers_assets import build_adapter, run_cli
+from models_helpers import zero_noise
 
 BASE = "v2_40k_f0_tiny"
 
@@ -25,16 +24,8 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run ``rvclora ARGS`` in-process through the real entry point (its error handling included)."""
 
     def run(*args: str) -> SimpleNamespace:
-        from rvclora.cli import main
-
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+        code, out, err = run_cli(capsys, *args)
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
     return run
 

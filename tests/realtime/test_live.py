@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, cli_exit_code, voice_like
+from helpers_assets import cli_exit_code, voice_like
 
 
 class FakeDuplexStream:
@@ -79,10 +79,8 @@ def fake_sounddevice() -> types.ModuleType:
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("live")
-    ws = build_workspace(root / "voice", build_tiny_hubert(root / "hubert.pt", "v2"))
-    return build_adapter(root / "voice.safetensors", reference_dir / "v2_40k_f0_tiny.pth", seed=1, workspace=str(ws))
+def adapter(assets: dict[str, Path]) -> Path:
+    return assets["a"]
 
 
 def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import voice_like
 
 from rvclora.errors import ConfigError
 from rvclora.infer.chunking import ChunkConfig
@@ -23,21 +23,6 @@ from rvclora.realtime.stream import Stream
 
 SMALL = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=10.0, x_max=12.0)  # offline: 0.3 s reflect padding
 SILENCE = 0.4  # seconds of silence before the voice (> SMALL.x_pad)
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("stream")
-    hubert = build_tiny_hubert(root / "hubert.pt", "v2")
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    ws = build_workspace(root / "voice", hubert)
-    return {
-        "root": root,
-        "hubert": hubert,
-        "base": base,
-        "a": build_adapter(root / "a.safetensors", base, seed=1, workspace=str(ws)),
-        "b": build_adapter(root / "b.safetensors", base, seed=2),
-    }
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_assets import build_adapter, build_tiny_hubert, build_workspace, voice_like
+from helpers_assets import voice_like
 
 from rvclora.cli import main
 from rvclora.realtime.pcm import PcmFormat, read_wav_header, wav_header
@@ -22,10 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("stream_cli")
-    ws = build_workspace(root / "voice", build_tiny_hubert(root / "hubert.pt", "v2"))
-    return build_adapter(root / "voice.safetensors", reference_dir / "v2_40k_f0_tiny.pth", seed=1, workspace=str(ws))
+def adapter(assets: dict[str, Path]) -> Path:
+    return assets["a"]
 
 
 def _command(adapter: Path, *extra: str) -> list[str]:

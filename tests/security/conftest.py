@@ -8,44 +8,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
-
-from tests.helpers_assets import voice_like
-from tests.security.helpers import clean_env
+from helpers_assets import preprocessed_workspace, voice_like
 
 SR = 32000
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clean_env(monkeypatch, tmp_path)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich wraps at 80 columns off a terminal; each message must come out as one line."""
+    monkeypatch.setenv("COLUMNS", "500")
 
 
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> Iterator[Path]:
     """One preprocessed 32k workspace (two sources) with the tiny reference HuBERT configured."""
-    from rvclora.audio.preprocess import preprocess_workspace
-    from rvclora.workspace import Workspace
-
     root = tmp_path_factory.mktemp("sec_template") / "voice"
-    (root / "raw").mkdir(parents=True)
     gap = np.zeros(SR // 2, dtype=np.float32)
-    sf.write(root / "raw" / "a.wav", np.concatenate([gap, voice_like(2.5, SR, 150.0), gap]), SR)
-    sf.write(root / "raw" / "b.wav", np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]), SR)
-    with pytest.MonkeyPatch.context() as mp:
-        clean_env(mp, root.parent)
-        ws = Workspace.open(
-            root,
-            overrides={
-                "sr": "32k",
-                "f0_method": "dio",
-                "preprocess.workers": 1,
-                "extract.build_index": False,
-                "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
-            },
-        )
-        assert preprocess_workspace(ws).clips >= 2
-        ws.save_settings()  # Workspace.open writes nothing; commands save once they succeed
+    recordings = {
+        "a": np.concatenate([gap, voice_like(2.5, SR, 150.0), gap]),
+        "b": np.concatenate([voice_like(2.0, SR, 220.0, seed=1), gap]),
+    }
+    settings = {
+        "sr": "32k",
+        "extract.build_index": False,
+        "assets.hubert": str(reference_dir / "hubert_tiny_fairseq.pt"),
+    }
+    assert preprocessed_workspace(root, recordings, SR, settings) >= 2
     yield root
 
 
@@ -69,6 +57,6 @@ def tiny_base(reference_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rank-2 adapter for :func:`tiny_base` with both factors non-zero."""
-    from tests.helpers_assets import build_adapter
+    from helpers_assets import build_adapter
 
     return build_adapter(tmp_path_factory.mktemp("sec_adapter") / "a.safetensors", tiny_base, seed=1, rank=2)

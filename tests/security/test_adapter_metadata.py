@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers_assets import run_cli
+from helpers_assets import one_line, run_cli
 from safetensors.torch import save_file
 
 from rvclora.errors import BadInputError
 from rvclora.lora.adapter import MAX_META_BYTES, META_KEY, read_adapter
-from tests.security.helpers import one_line
 
 
 def _nested(depth: int) -> object:

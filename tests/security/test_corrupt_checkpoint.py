@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers_train import make_dataset, make_job, steps_of
 
 from rvclora.errors import IncompatibleError, RvcloraWarning
 from rvclora.train.state import newest_intact_state
-from tests.train.test_train import make_dataset, make_job, steps_of
 
 
 def test_the_newest_intact_state_is_chosen_and_the_bad_one_set_aside(tmp_path: Path) -> None:

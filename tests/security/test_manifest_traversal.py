@@ -7,9 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers_assets import run_cli
-
-from tests.security.helpers import one_line
+from helpers_assets import one_line, run_cli
 
 MANIFEST = Path(".rvclora") / "manifest.json"
 

@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers_assets import run_cli
+from helpers_assets import one_line, run_cli
 
 from rvclora.errors import OutputError
 from rvclora.merge.stage import merge_to_model
-from tests.security.helpers import one_line
 
 
 def _digest(p: Path) -> str:

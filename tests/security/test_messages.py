@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers_assets import run_cli
+from helpers_assets import one_line, run_cli
 
 from rvclora.cli import COMMANDS
 from rvclora.errors import BadInputError, UnsafeFileError
 from rvclora.fileio import safe_torch_load
-from tests.security.helpers import one_line
 
 SOURCE = Path(__file__).resolve().parents[2] / "rvclora"
 

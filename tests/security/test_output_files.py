@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_assets import run_cli
+from helpers_assets import one_line, run_cli
 
 from rvclora.errors import OutputError
 from rvclora.fileio import atomic_torch_save, atomic_write
-from tests.security.helpers import one_line
 
 
 @contextlib.contextmanager

@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_assets import run_cli
+from helpers_assets import one_line, run_cli
 
 from rvclora.errors import ConfigError
 from rvclora.workspace.yamlfile import MAX_BYTES, parse_yaml
-from tests.security.helpers import one_line
 
 
 def alias_bomb(levels: int = 12, width: int = 9) -> str:

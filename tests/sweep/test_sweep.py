@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+from helpers_assets import build_tiny_hubert, voice_like
 
 from rvclora.workspace.overrides import AssetOverrides, Overrides, PreprocessOverrides, TrainOverrides
-from tests.helpers_assets import build_tiny_hubert, voice_like
 
 SR = 40000
 
@@ -224,8 +224,9 @@ def test_sweep_with_one_recording_is_one_line_exit_2(tmp_path: Path, assets: dic
 def test_training_that_stops_at_an_epoch_end_resumes_as_finished(tmp_path: Path, reference_dir: Path) -> None:
     """--max-steps on an epoch boundary (every sweep variant on a small workspace) keeps its final
     checkpoint, so running again reuses it instead of training from scratch."""
+    from helpers_train import make_dataset, make_job
+
     from rvclora.train.loop import run_training
-    from tests.train.test_train import make_dataset, make_job
 
     make_dataset(tmp_path, n_clips=4)  # batch 2 → 2 steps per epoch
     job = make_job(tmp_path, reference_dir, epochs=5, max_steps=2, save_every=10)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import make_dataset, make_job, steps_of
+from helpers_train import make_dataset, make_job, steps_of
 
 SCRIPT = """
 import os, sys
@@ -27,7 +27,7 @@ import torch.multiprocessing as mp
 
 def worker(rank, world, port, root, ref, batch):
     from rvclora.models.noise import without_noise
-    from test_train import make_job
+    from helpers_train import make_job
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                           LOCAL_RANK=str(rank))
@@ -69,7 +69,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
     shared_max = 8 if shared_d_pass else 0
     monkeypatch.setattr(step, "SHARED_D_PASS_MAX", shared_max)
     script = tmp_path / "ddp.py"
-    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), shared_max=shared_max))
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parents[1]), shared_max=shared_max))
     roots = {w: tmp_path / f"w{w}" for w in (1, 2)}
     for root in roots.values():
         make_dataset(root, n_clips=4)

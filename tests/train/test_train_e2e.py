@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-from tests.helpers_assets import build_tiny_hubert, voice_like
+from helpers_assets import build_tiny_hubert, voice_like
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_step import TINY_G, _batch
+from helpers_train import BASE, random_batch
 from torch import nn
 
 
@@ -16,7 +16,7 @@ def _lora_net(reference_dir: Path):
     from rvclora.models.checkpoint import load_synthesizer
 
     torch.manual_seed(0)
-    net = load_synthesizer(reference_dir / TINY_G)
+    net = load_synthesizer(reference_dir / BASE)
     add_lora(net, LoRAConfig(rank=4))  # default preset: resblocks of kernel 7/11 and the encoders stay frozen
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -35,7 +35,7 @@ def _grads_and_saved(net: nn.Module, lean: bool) -> tuple[dict[str, torch.Tensor
 
     fe = FrontEnd(40000, "v2")
     gen = TrainingGenerator(net, fe.segment, fe.hop)
-    batch = _batch(fe, net.config.content_dim)
+    batch = random_batch(fe, net.config.content_dim)
     net.zero_grad(set_to_none=True)
     with lean_frozen_convs(net) if lean else _nothing() as patched, SavedTensorMeter() as meter:
         assert not lean or patched > 10

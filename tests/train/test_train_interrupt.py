@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import make_dataset, make_job
+from helpers_train import make_dataset, make_job
 
 
 def _adapter(path: Path) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import SR, make_dataset
+from helpers_train import SR, make_dataset
 
 
 def _store(root: Path, cache: bool):

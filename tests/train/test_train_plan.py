@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_train import BASE, make_dataset, make_job
+from helpers_train import BASE, make_dataset, make_job
 
 
 def test_the_plan_comes_before_the_first_step_and_the_estimate_after_timed_steps(

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import make_dataset, make_job, steps_of
+from helpers_train import make_dataset, make_job, steps_of
 
 VICTIM = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 import rvclora.train.loop as loop
-from test_train import make_job
+from helpers_train import make_job
 
 real_step = loop.train_step
 count = {{"n": 0}}
@@ -50,7 +50,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path, reference
     assert reference.steps == 12
 
     script = tmp_path / "victim.py"
-    script.write_text(VICTIM.format(tests=str(Path(__file__).parent), root=str(cut_root), ref=str(reference_dir)))
+    script.write_text(VICTIM.format(tests=str(Path(__file__).parents[1]), root=str(cut_root), ref=str(reference_dir)))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state_after_epoch2 = cut_root / "checkpoints" / "state_e00002_s00000006.pt"
     deadline = time.time() + 60

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-TINY_G = "v2_40k_f0_tiny.G.pth"
-FRAMES, B = 60, 3
+from helpers_train import BASE, B, random_batch
 
 
 def _parts(reference_dir: Path, mode: str):
@@ -24,7 +22,7 @@ def _parts(reference_dir: Path, mode: str):
     from rvclora.models.discriminator import MultiPeriodDiscriminator
 
     torch.manual_seed(0)
-    net = load_synthesizer(reference_dir / TINY_G)
+    net = load_synthesizer(reference_dir / BASE)
     if mode == "lora":
         add_lora(net, LoRAConfig(rank=4, targets="decoder+flow"))
         with torch.no_grad():  # non-zero B: the adapter is live from the first step
@@ -38,22 +36,6 @@ def _parts(reference_dir: Path, mode: str):
             p.requires_grad_(True)
     disc = MultiPeriodDiscriminator("v2", width_divisor=64, periods=(2, 3))
     return net.train(), disc.train()
-
-
-def _batch(fe, content_dim: int):
-    from rvclora.train.data import Batch
-
-    g = torch.Generator().manual_seed(1)
-    lengths = torch.tensor([FRAMES, FRAMES - 7, FRAMES - 20])
-    return Batch(
-        torch.randn(B, FRAMES, content_dim, generator=g),
-        lengths,
-        torch.randint(1, 255, (B, FRAMES), generator=g),
-        100 + 100 * torch.rand(B, FRAMES, generator=g),
-        torch.rand(B, fe.fe.spec_channels, FRAMES, generator=g),
-        0.1 * torch.randn(B, 1, FRAMES * fe.hop, generator=g),
-        torch.zeros(B, dtype=torch.long),
-    )
 
 
 def _runner(net, disc, fe):
@@ -82,7 +64,7 @@ def test_optimised_step_matches_reference_step(
     fe = FrontEnd(40000, "v2")
     net, disc = _parts(reference_dir, mode)
     twin_net, twin_disc = copy.deepcopy(net), copy.deepcopy(disc)
-    batch = _batch(fe, net.config.content_dim)
+    batch = random_batch(fe, net.config.content_dim)
     starts = torch.tensor([3, 0, 11])
     precision = choose_precision("auto", torch.device("cpu"))
     fast, fast_opt = _runner(net, disc, fe)
@@ -119,7 +101,7 @@ def _one_step_each(reference_dir: Path, mode: str):
     for name, step in (("fast", train_step), ("ref", reference_step)):
         net, disc = _parts(reference_dir, mode)
         modules, opt = _runner(net, disc, fe)
-        batch = _batch(fe, net.config.content_dim)
+        batch = random_batch(fe, net.config.content_dim)
         yield name, disc, fe, partial(step, modules, batch, torch.tensor([0, 5, 9]), fe, 45.0, 1.0, precision, opt)
 
 

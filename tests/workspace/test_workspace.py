@@ -17,19 +17,9 @@ from rvclora.workspace import Workspace, default
 from rvclora.workspace import lock as lock_mod
 from rvclora.workspace import manifest as manifest_mod
 from rvclora.workspace.manifest import Manifest
-from rvclora.workspace.schema import ENV_VARS, KEYS, defaults, schema_markdown
+from rvclora.workspace.schema import KEYS, defaults, schema_markdown
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No real user config or $RVCLORA_* leaks into these tests."""
-    cfg = tmp_path / "xdg"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(cfg))
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    return cfg
 
 
 def _write_config(ws_dir: Path, text: str) -> Path:
