@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import make_dataset, make_job
+from helpers_train import make_dataset, make_job
 
 LOSSES = {"loss_g": 9.0, "loss_d": 1.0, "loss_mel": 4.0}
 
