@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from rvclora.choices import TargetPreset
 from rvclora.lora.adapter import load_lora, read_adapter, save_lora
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import add_lora, lora_layers
@@ -74,6 +75,23 @@ def test_attached_equals_merged_on_fixture(reference_dir: Path, file: str, zero_
     assert float((live - base_out).abs().max() / scale) > 1e-3  # the adapter changes the voice
     merged = infer(merge_lora(model), inputs)
     assert not list(lora_layers(model))
+    assert float((merged - live).abs().max() / live.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("preset", [p.value for p in TargetPreset])
+def test_every_preset_wraps_layers_and_merges_exactly(reference_dir: Path, preset: str, zero_noise: None) -> None:
+    """A new preset in choices.TargetPreset / lora.config.PRESETS is checked here without further work."""
+    file = FILES[0]
+    model = load_synthesizer(reference_dir / file)
+    inputs = dict(np.load(reference_dir / (file.split(".")[0] + ".npz")))
+    base_out = infer(model, inputs)
+    candidates = set(expected_layers(model))
+    wrapped = add_lora(model, LoRAConfig(targets=preset))
+    assert wrapped and set(wrapped) <= candidates
+    nonzero_adapter(model)
+    live = infer(model, inputs)
+    assert float((live - base_out).abs().max() / base_out.abs().max()) > 1e-4  # the adapter changes the output
+    merged = infer(merge_lora(model), inputs)
     assert float((merged - live).abs().max() / live.abs().max()) < 1e-4
 
 
