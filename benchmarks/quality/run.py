@@ -34,7 +34,7 @@ SCALES = {
         sentences=24,
         convert=4,
         encoder_steps=200,
-        base_steps=300,
+        base_steps=500,
         sweep_steps=60,
         ranks=(4, 8),
         presets=("voice", "decoder"),
@@ -228,12 +228,9 @@ def adapt_and_convert(
         for p in renders[voice][scale.sentences - scale.convert : scale.sentences]:
             if not (folder / p.name).exists():
                 shutil.copy(p, folder / p.name)
-    pitch = round(
-        12
-        * math.log2(
-            world.median_f0(list(ref_dir.glob("*.wav"))) / max(world.median_f0(list(src_dir.glob("*.wav"))), 1.0)
-        )
-    )
+    # the transposition a user picks: the semitones between the two voices' median F0
+    source_f0, target_f0 = world.median_f0(list(src_dir.glob("*.wav"))), world.median_f0(list(ref_dir.glob("*.wav")))
+    pitch = round(12 * math.log2(target_f0 / max(source_f0, 1.0)))
     floor = next(v for v in summary.variants if v.name == "embedding")
     common = [
         "--f0-method",
@@ -247,7 +244,6 @@ def adapt_and_convert(
         "--overwrite",
     ]
     # the un-adapted base with the nearest training speaker: the 3 closest in median F0, then lowest MCD
-    target_f0 = world.median_f0(list(ref_dir.glob("*.wav")))
     near = sorted(speakers, key=lambda v: abs(math.log2(max(world.median_f0(renders[v][:3]), 1.0) / target_f0)))[:3]
     base_scores = {}
     for voice, sid in ((v, speakers[v]) for v in near):
@@ -291,6 +287,8 @@ def adapt_and_convert(
         "base_scores": base_scores,
         "source_voice": source,
         "pitch_semitones": pitch,
+        "source_median_f0_hz": round(source_f0, 1),
+        "target_median_f0_hz": round(target_f0, 1),
         "sweep": summary.to_dict(),
     }
 
