@@ -1,5 +1,6 @@
-"""The quality benchmark's fresh base must hear its F0 input: a near-zero draw of the NSF source's merge layer
-once made every render of the world a constant ~100 Hz buzz (F0 RMSE ~960 cents whatever the model)."""
+"""Fast checks of the quality benchmark that need none of its system packages: its refusal without them, and
+a fresh base that hears its F0 input (a near-zero draw of the NSF source's merge layer once made every render
+of the world a constant ~100 Hz buzz, F0 RMSE ~960 cents whatever the model)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,15 @@ def test_fresh_base_decoder_follows_its_f0(quality_modules, tmp_path: Path) -> N
         low, high = dec(z, f0, g=g), dec(z, 2 * f0, g=g)
     # a dead source leaves the audio unchanged (difference ~1e-6 of a 0.3 peak); a live one moves it
     assert (low - high).abs().max() > 0.05 * low.abs().max()
+
+
+def test_benchmark_without_its_programs_is_one_line_exit_2(
+    quality_modules, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    run, _ = quality_modules
+    monkeypatch.setattr(run, "missing_tools", lambda voices: ["espeak-ng"])
+    work = tmp_path / "work"
+    assert run.main(["--scale", "quick", "--work", str(work), "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "apt-get install -y flite espeak-ng festival" in err
+    assert not (tmp_path / "r.json").exists() and not work.exists()
