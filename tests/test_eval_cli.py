@@ -162,6 +162,24 @@ def test_missing_extras_name_the_extra(
     assert code == 2 and "matplotlib" in err and not (wavs / "r.png").exists()
 
 
+def test_resemblyzer_without_pkg_resources_names_the_webrtcvad_fix(
+    capsys: pytest.CaptureFixture[str], wavs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip install 'rvclora[speaker]' on setuptools 81+: webrtcvad's import of pkg_resources fails, and repeating
+    the pip install the user just ran would not help."""
+    from rvclora.evaluate import speaker
+
+    def broken() -> None:
+        raise ImportError("No module named 'pkg_resources'", name="pkg_resources")
+
+    monkeypatch.setattr(speaker, "_import_resemblyzer", broken)
+    code, _, err = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--speaker")
+    assert code == 2 and err.count("error:") == 1 and speaker.WEBRTCVAD_FIX in " ".join(err.split())
+    code, out, _ = run(capsys, "eval", wavs / "ref.wav", wavs / "ref.wav", "--json", "--f0-method", "dio")
+    assert code == 0 and json.loads(out)["speaker_similarity"] is None
+    assert any(speaker.WEBRTCVAD_FIX in n for n in json.loads(out)["notes"])
+
+
 def test_plot_is_written(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
     pytest.importorskip("matplotlib")
     code, _, err = run(

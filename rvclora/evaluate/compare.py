@@ -21,7 +21,7 @@ from rvclora.evaluate.dtw import dtw_path, euclidean_cost, time_path
 from rvclora.evaluate.f0_metrics import f0_scores
 from rvclora.evaluate.mcd import mel_cepstral_distortion, pymcd_mcep
 from rvclora.evaluate.settings import ANALYSIS_RATE, F0_RATE, Align, EvalSettings, McdStyle
-from rvclora.evaluate.speaker import EXTRA, cosine_similarity, load_speaker_encoder, mean_embedding
+from rvclora.evaluate.speaker import cosine_similarity, install_hint, load_speaker_encoder, mean_embedding
 from rvclora.evaluate.spectral import spectral_convergence
 from rvclora.features.f0 import shift_f0
 
@@ -78,7 +78,7 @@ class Evaluator:
         wanted = True if settings.target_voice is not None else settings.speaker
         self._speaker = load_speaker_encoder(wanted, settings.device)
         if self._speaker is None and wanted is None:
-            self.notes.append(f"speaker similarity skipped: install it with pip install 'rvclora[{EXTRA}]'")
+            self.notes.append(f"speaker similarity skipped: install it with {install_hint()}")
         if settings.mcd_style is McdStyle.pymcd:
             self.notes.append(
                 "MCD in pymcd style (order 13, alpha 0.65, c0 counted): far lower than classic MCD, "

@@ -7,13 +7,16 @@ platforms. Without it the metric is reported as undefined unless the user asked 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from rvclora.errors import MissingExtraError
+from rvclora.errors import MissingExtraError, RvcloraError
 
 EXTRA = "speaker"
+# resemblyzer's dependency webrtcvad imports pkg_resources, which setuptools 81+ no longer ships; the
+# webrtcvad-wheels build provides the same module without it
+WEBRTCVAD_FIX = "pip install --force-reinstall --no-deps webrtcvad-wheels"
 
 
 class SpeakerEncoder(Protocol):
@@ -25,8 +28,7 @@ class _Resemblyzer:
     """resemblyzer's VoiceEncoder behind the SpeakerEncoder interface."""
 
     def __init__(self, device: str) -> None:
-        import resemblyzer
-
+        resemblyzer = _import_resemblyzer()
         self._preprocess = resemblyzer.preprocess_wav
         self._encoder = resemblyzer.VoiceEncoder(device=device, verbose=False)
 
@@ -44,9 +46,35 @@ def load_speaker_encoder(wanted: bool | None, device: str = "cpu") -> SpeakerEnc
     try:
         return _Resemblyzer(device)
     except ImportError as exc:
+        if wanted and _broken_webrtcvad(exc):
+            raise RvcloraError(
+                "speaker similarity: resemblyzer is installed but its webrtcvad needs pkg_resources, "
+                "which this setuptools no longer ships",
+                f"replace webrtcvad with: {WEBRTCVAD_FIX}",
+            ) from exc
         if wanted:
             raise MissingExtraError("speaker similarity", EXTRA, "resemblyzer") from exc
         return None
+
+
+def install_hint() -> str:
+    """The command that makes speaker similarity available here (for the note when it is skipped)."""
+    try:
+        _import_resemblyzer()
+    except ImportError as exc:
+        if _broken_webrtcvad(exc):
+            return WEBRTCVAD_FIX
+    return f"pip install 'rvclora[{EXTRA}]'"
+
+
+def _import_resemblyzer() -> Any:
+    import resemblyzer
+
+    return resemblyzer
+
+
+def _broken_webrtcvad(exc: ImportError) -> bool:
+    return exc.name == "pkg_resources"
 
 
 def cosine_similarity(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
