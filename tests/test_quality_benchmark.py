@@ -54,3 +54,10 @@ def test_benchmark_without_its_programs_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "apt-get install -y flite espeak-ng festival" in err
     assert not (tmp_path / "r.json").exists() and not work.exists()
+
+
+def test_sweep_runs_the_default_rank_first_then_the_rest(quality_modules) -> None:
+    run, _ = quality_modules
+    assert run.sweep_passes((4, 8)) == [(8,), (4, 8)]  # floor, r8 and full first: the targets' figures
+    assert run.sweep_passes((8,)) == [(8,)]
+    assert run.sweep_passes((16, 4)) == [(4,), (16, 4)]

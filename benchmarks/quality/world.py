@@ -184,7 +184,7 @@ def base_model(
         "--val-fraction",
         "0",
         "--save-every",
-        "50",
+        "1",  # every epoch: an interrupted base resumes instead of starting over
         "--keep",
         "1",
         "--json",
