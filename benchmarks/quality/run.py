@@ -18,7 +18,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -27,17 +29,21 @@ sys.path.insert(0, str(HERE.parents[1]))
 from voices import APT, VOICES, missing_tools  # noqa: E402
 from world import Scale  # noqa: E402
 
+if TYPE_CHECKING:
+    from rvclora.sweep.stage import SweepSummary
+
 SCALES = {
-    # quick: sized from measured CPU steps (reduced-width v2 at batch 4: ~2.5-3.7 s per step on 2 cores) to
-    # stay near 45 minutes; too few steps for a converged GAN: a smoke run of the whole pipeline
+    # quick: sized from measured CPU steps (reduced-width v2 at batch 4 on 2 idle cores: ~3.2 s per base step,
+    # ~1.6 s per floor/full step and ~3.2 s per LoRA step) to stay near 45 minutes with the world built;
+    # one preset, two ranks: more steps per variant instead of more variants
     "quick": Scale(
         sentences=24,
         convert=4,
         encoder_steps=200,
         base_steps=300,
-        sweep_steps=60,
+        sweep_steps=100,
         ranks=(4, 8),
-        presets=("voice", "decoder"),
+        presets=("voice",),
         widths={
             "inter_channels": 64,
             "hidden_channels": 64,
@@ -77,6 +83,7 @@ DEFAULT_VOICES = (
     "flite_slt",
 )
 DEFAULT_HOLDOUT = ("flite_slt",)
+DEFAULT_RANK = 8  # LoRAConfig's default rank: the adapter the issue's targets are about
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,15 +138,30 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     t0 = time.perf_counter()
-    report = run(args.work.resolve(), voices, holdout, train_voices, scale, args.seed)
-    report.update(scale=args.scale, seconds=round(time.perf_counter() - t0, 1))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
+
+    def publish(report: dict) -> None:  # figures as they come: the JSON is rewritten after every sweep pass
+        report.update(scale=args.scale, seconds=round(time.perf_counter() - t0, 1))
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2))
+        tmp.replace(args.json)
+
+    report = run(args.work.resolve(), voices, holdout, train_voices, scale, args.seed, publish)
     print(json.dumps({k: v for k, v in report.items() if k != "per_voice"}, indent=2))
     return 0
 
 
-def run(work: Path, voices: list[str], holdout: list[str], train_voices: list[str], scale: Scale, seed: int) -> dict:
+def run(
+    work: Path,
+    voices: list[str],
+    holdout: list[str],
+    train_voices: list[str],
+    scale: Scale,
+    seed: int,
+    publish: Callable[[dict], None],
+) -> dict:
+    """Build (or reuse) the world, then adapt to and convert into each held-out voice; ``publish`` gets the
+    report so far after every sweep pass (``partial`` until the last) and the final one."""
     import world
 
     clock = {"t": time.perf_counter()}
@@ -157,27 +179,36 @@ def run(work: Path, voices: list[str], holdout: list[str], train_voices: list[st
     lap("encoder")
     base_g, base_d, speakers = world.base_model(work, renders, train_voices, hubert, scale, seed)
     lap("base")
-    per_voice = {}
+    per_voice: dict[str, dict] = {}
+
+    def report(partial: bool) -> dict:
+        return {
+            "partial": partial,
+            "variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
+            "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
+            "base_speaker_similarity": _mean([pv["base_speaker_similarity"] for pv in per_voice.values()]),
+            "pitch_semitones": {t: pv["pitch_semitones"] for t, pv in per_voice.items()},
+            "voices": voices,
+            "holdout_voices": holdout,
+            "encoder": enc_info,
+            "stage_seconds": stages,
+            "curves": {
+                "encoder": str(work / "encoder" / "logs"),
+                "base": str(work / "base" / "workspace" / "logs"),
+                "variants": {t: str(work / "targets" / t / "sweep") for t in holdout},
+            },
+            "per_voice": per_voice,
+        }
+
     for target in holdout:
         source = train_voices[0] if train_voices[0] != target else train_voices[1]
-        per_voice[target] = adapt_and_convert(
-            work, renders, target, source, speakers, base_g, base_d, hubert, scale, seed
-        )
+        for result in adapt_and_convert(work, renders, target, source, speakers, base_g, base_d, hubert, scale, seed):
+            per_voice[target] = result
+            publish(report(partial=True))
         lap(f"adapt_and_convert:{target}")
-    return {
-        "variants": _mean_variants([pv["variants"] for pv in per_voice.values()]),
-        "base_mcd_db": _mean([pv["base_mcd_db"] for pv in per_voice.values()]),
-        "voices": voices,
-        "holdout_voices": holdout,
-        "encoder": enc_info,
-        "stage_seconds": stages,
-        "curves": {
-            "encoder": str(work / "encoder" / "logs"),
-            "base": str(work / "base" / "workspace" / "logs"),
-            "variants": {t: str(work / "targets" / t / "sweep") for t in holdout},
-        },
-        "per_voice": per_voice,
-    }
+    final = report(partial=False)
+    publish(final)
+    return final
 
 
 def adapt_and_convert(
@@ -191,9 +222,11 @@ def adapt_and_convert(
     hubert: Path,
     scale: Scale,
     seed: int,
-) -> dict:
-    """``rvclora sweep`` on the target's first sentences, then each variant converts ``source``'s last ones."""
-    import world
+) -> Iterator[dict]:
+    """``rvclora sweep`` on the target's first sentences, then each variant converts ``source``'s last ones.
+
+    Yields the target's result after each sweep pass (see :func:`sweep_passes`), the complete one last.
+    """
 
     from rvclora.sweep.stage import SweepRequest, run_sweep
     from rvclora.sweep.variants import SweepOptions
@@ -213,8 +246,34 @@ def adapt_and_convert(
         train=TrainOverrides(batch_size=scale.batch_size, log_every=5),
         extract=ExtractOverrides(build_index=False),
     )
-    options = SweepOptions(ranks=scale.ranks, presets=scale.presets, steps=scale.sweep_steps, holdout=0.1, seed=seed)
-    summary = run_sweep(SweepRequest(ws, overrides, options))
+    for ranks in sweep_passes(scale.ranks):
+        options = SweepOptions(ranks=ranks, presets=scale.presets, steps=scale.sweep_steps, holdout=0.1, seed=seed)
+        summary = run_sweep(SweepRequest(ws, overrides, options))
+        yield convert_and_score(work, renders, target, source, speakers, base_g, hubert, scale, summary)
+
+
+def sweep_passes(ranks: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The sweep's ranks in passes: the default rank first (with the floor and full fine-tuning: every figure
+    the targets need), then all of them (finished variants are reused), so a run cut short still answers."""
+    first = (DEFAULT_RANK,) if DEFAULT_RANK in ranks else tuple(sorted(ranks))[:1]
+    return [first] if set(first) == set(ranks) else [first, tuple(ranks)]
+
+
+def convert_and_score(
+    work: Path,
+    renders: dict,
+    target: str,
+    source: str,
+    speakers: dict[str, int],
+    base_g: Path,
+    hubert: Path,
+    scale: Scale,
+    summary: SweepSummary,
+) -> dict:
+    """Every variant of ``summary`` (and the un-adapted base) converts ``source``'s last sentences into
+    ``target``; scored against the target's own renderings. Conversions and scores are cached."""
+    import world
+
     # conversion set: the last sentences, never in the target's adaptation data
     conv = work / "convert" / target
     src_dir, ref_dir = conv / "source", conv / "reference"
@@ -223,12 +282,9 @@ def adapt_and_convert(
         for p in renders[voice][scale.sentences - scale.convert : scale.sentences]:
             if not (folder / p.name).exists():
                 shutil.copy(p, folder / p.name)
-    pitch = round(
-        12
-        * math.log2(
-            world.median_f0(list(ref_dir.glob("*.wav"))) / max(world.median_f0(list(src_dir.glob("*.wav"))), 1.0)
-        )
-    )
+    # the transposition a user picks: the semitones between the two voices' median F0
+    source_f0, target_f0 = world.median_f0(list(src_dir.glob("*.wav"))), world.median_f0(list(ref_dir.glob("*.wav")))
+    pitch = round(12 * math.log2(target_f0 / max(source_f0, 1.0)))
     floor = next(v for v in summary.variants if v.name == "embedding")
     common = [
         "--f0-method",
@@ -242,7 +298,6 @@ def adapt_and_convert(
         "--overwrite",
     ]
     # the un-adapted base with the nearest training speaker: the 3 closest in median F0, then lowest MCD
-    target_f0 = world.median_f0(list(ref_dir.glob("*.wav")))
     near = sorted(speakers, key=lambda v: abs(math.log2(max(world.median_f0(renders[v][:3]), 1.0) / target_f0)))[:3]
     base_scores = {}
     for voice, sid in ((v, speakers[v]) for v in near):
@@ -275,6 +330,10 @@ def adapt_and_convert(
                 "bytes": v.bytes,
                 "train_seconds": v.train_seconds,
                 "heldout_mcd_db": v.metrics.get("mcd_db"),
+                "heldout_f0_rmse_cents": v.metrics.get("f0_rmse_cents"),
+                "heldout_speaker_similarity": v.metrics.get("speaker_similarity"),
+                "heldout_gain_mcd_pct": v.gain_mcd_pct,
+                "heldout_gain_speaker_pct": v.gain_speaker_pct,
                 **score(ref_dir, src_dir, out),
             }
         )
@@ -282,10 +341,13 @@ def adapt_and_convert(
     return {
         "variants": rows,
         "base_mcd_db": base_scores[nearest]["mcd_db"],
+        "base_speaker_similarity": base_scores[nearest]["speaker_similarity"],
         "base_nearest_speaker": nearest,
         "base_scores": base_scores,
         "source_voice": source,
         "pitch_semitones": pitch,
+        "source_median_f0_hz": round(source_f0, 1),
+        "target_median_f0_hz": round(target_f0, 1),
         "sweep": summary.to_json(),
     }
 
@@ -359,6 +421,10 @@ def _mean_variants(per_voice: list[list[dict]]) -> list[dict]:
         "bytes",
         "mcd_db",
         "heldout_mcd_db",
+        "heldout_f0_rmse_cents",
+        "heldout_speaker_similarity",
+        "heldout_gain_mcd_pct",
+        "heldout_gain_speaker_pct",
         "f0_rmse_cents",
         "speaker_similarity",
         "phone_error_rate",

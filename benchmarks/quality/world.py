@@ -34,6 +34,10 @@ class Scale:
     f0_method: str
 
 
+BASE_LR = 2e-4  # HiFi-GAN's learning rate, for a base trained from scratch
+SOURCE_MERGE = "dec.m_source.l_linear"  # the NSF source's sine → excitation merge in a G state dict
+
+
 def cli(*args: str, cwd: Path | None = None) -> str:
     """Run ``python -m rvclora ARGS``; stdout on success, a clear failure otherwise."""
     res = subprocess.run([sys.executable, "-m", "rvclora", *args], capture_output=True, text=True, cwd=cwd)
@@ -108,7 +112,6 @@ def base_model(
     training-layout G and D files (from the last checkpoint: RVC's G_*.pth/D_*.pth) and voice → speaker id."""
     import torch
 
-    from rvclora.demo.assets import build_base
     from rvclora.fileio import atomic_torch_save, safe_torch_load
     from rvclora.models.config import standard_config
     from rvclora.models.discriminator import MultiPeriodDiscriminator
@@ -116,7 +119,28 @@ def base_model(
     folder = work / "base"
     g_out, d_out = folder / "G_base.pth", folder / "D_base.pth"
     speakers = {v: i for i, v in enumerate(sorted(train_voices))}  # preprocess numbers subfolders in sorted order
+    recipe = {
+        "voices": sorted(train_voices),
+        "steps": scale.base_steps,
+        "lr": BASE_LR,
+        "widths": scale.widths,
+        "d_divisor": scale.d_divisor,
+        "batch_size": scale.batch_size,
+        "f0_method": scale.f0_method,
+        "seed": seed,
+        "source_merge": "identity",
+    }
+    recipe_path = folder / "recipe.json"
     if g_out.is_file() and d_out.is_file():
+        try:
+            built = json.loads(recipe_path.read_text())
+        except (OSError, ValueError):
+            built = None
+        if built != json.loads(json.dumps(recipe)):
+            raise SystemExit(
+                f"error: the base in {folder} was built with other settings (or before recipe.json existed): "
+                "remove that folder or give another --work"
+            )
         return g_out, d_out, speakers
     ws = folder / "workspace"
     for v in train_voices:
@@ -130,7 +154,7 @@ def base_model(
         config = config.replace(**scale.widths)
     init_g, init_d = folder / "init_G.pth", folder / "init_D.pth"
     if not init_g.is_file():
-        build_base(init_g, None, config, seed)
+        init_generator(init_g, config, seed)
         torch.manual_seed(seed + 1)
         d = MultiPeriodDiscriminator("v2", **({"width_divisor": scale.d_divisor} if scale.d_divisor else {}))
         atomic_torch_save({"model": d.state_dict()}, init_d)
@@ -153,13 +177,13 @@ def base_model(
         "--batch-size",
         str(scale.batch_size),
         "--lr",
-        "2e-4",
+        str(BASE_LR),
         "--seed",
         str(seed),
         "--val-fraction",
         "0",
         "--save-every",
-        "50",
+        "1",  # every epoch: an interrupted base resumes instead of starting over
         "--keep",
         "1",
         "--json",
@@ -168,14 +192,37 @@ def base_model(
     state = safe_torch_load(states[-1], "training checkpoint")
     atomic_torch_save({"model": state["trainable"], "iteration": state["progress"]["step"]}, g_out)
     atomic_torch_save({"model": state["discriminator"], "iteration": state["progress"]["step"]}, d_out)
+    recipe_path.write_text(json.dumps(recipe, indent=2))
     return g_out, d_out, speakers
+
+
+def init_generator(g_path: Path, config, seed: int) -> None:
+    """A fresh generator for ``config`` at ``g_path``, its NSF source's merge layer set to the identity
+    (weight 1, bias 0) so the decoder hears the sine of its F0 input from the first step.
+
+    The merge is a 1x1 ``Linear`` whose default init is uniform in (-1, 1): a draw near 0 (seed 0 of the quick
+    widths gives -0.0075) scales the sine to nothing, the decoder learns to ignore it and every output comes out
+    at a constant ~100 Hz (the frame rate) whatever F0 it is given. RVC's pretrained bases have a trained merge;
+    a base trained here from scratch must start with its pitch input switched on.
+    """
+    import torch
+
+    from rvclora.demo.assets import build_base
+    from rvclora.fileio import atomic_torch_save, safe_torch_load
+
+    build_base(g_path, None, config, seed)
+    ckpt = safe_torch_load(g_path, "initial generator")
+    model = ckpt["model"]
+    model[SOURCE_MERGE + ".weight"] = torch.ones_like(model[SOURCE_MERGE + ".weight"])
+    model[SOURCE_MERGE + ".bias"] = torch.zeros_like(model[SOURCE_MERGE + ".bias"])
+    atomic_torch_save(ckpt, g_path)
 
 
 def median_f0(paths: list[Path]) -> float:
     """Median voiced F0 (Hz) over files, by DIO (enough to pick a transposition)."""
     import soundfile as sf
 
-    from rvclora.features.pyworld_compat import import_pyworld
+    from rvclora.pkg_resources_compat import import_pyworld
 
     pyworld = import_pyworld()
 

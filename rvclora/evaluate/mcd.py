@@ -83,7 +83,7 @@ def world_envelope(wav: np.ndarray, sr: int, f0: np.ndarray, frame_period_s: flo
     voiced below that would be analysed as if it were unvoiced (at 500 Hz).
     """
     from rvclora.features.f0 import F0_MIN
-    from rvclora.features.pyworld_compat import import_pyworld
+    from rvclora.pkg_resources_compat import import_pyworld
 
     pw = import_pyworld()
     x = np.ascontiguousarray(wav, dtype=np.float64)

@@ -7,7 +7,7 @@ platforms. Without it the metric is reported as undefined unless the user asked 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,8 +25,7 @@ class _Resemblyzer:
     """resemblyzer's VoiceEncoder behind the SpeakerEncoder interface."""
 
     def __init__(self, device: str) -> None:
-        import resemblyzer
-
+        resemblyzer = _import_resemblyzer()
         self._preprocess = resemblyzer.preprocess_wav
         self._encoder = resemblyzer.VoiceEncoder(device=device, verbose=False)
 
@@ -47,6 +46,15 @@ def load_speaker_encoder(wanted: bool | None, device: str = "cpu") -> SpeakerEnc
         if wanted:
             raise MissingExtraError("speaker similarity", EXTRA, "resemblyzer") from exc
         return None
+
+
+def _import_resemblyzer() -> Any:
+    """resemblyzer, with its webrtcvad imported first: webrtcvad 2.0.10 needs pkg_resources for its version,
+    which setuptools 81+ no longer ships (rvclora.pkg_resources_compat stands in for it)."""
+    from rvclora.pkg_resources_compat import import_with_stand_in
+
+    import_with_stand_in("webrtcvad")
+    return import_with_stand_in("resemblyzer")
 
 
 def cosine_similarity(a: np.ndarray | None, b: np.ndarray | None) -> float | None:

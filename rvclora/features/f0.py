@@ -186,7 +186,7 @@ class _WorldEstimator(F0Estimator):
     """harvest/dio from the WORLD vocoder (pyworld), refined by stonemask, as RVC does."""
 
     def __init__(self) -> None:
-        from rvclora.features.pyworld_compat import import_pyworld
+        from rvclora.pkg_resources_compat import import_pyworld
 
         self._pw = import_pyworld()
 

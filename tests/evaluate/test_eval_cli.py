@@ -154,6 +154,26 @@ def test_missing_extras_name_the_extra(
     assert code == 2 and "matplotlib" in err and not (wavs / "r.png").exists()
 
 
+def test_speaker_extra_imports_without_pkg_resources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """pip install 'rvclora[speaker]' on setuptools 81+: webrtcvad 2.0.10 reads its version through
+    pkg_resources; resemblyzer still loads (a stand-in answers that call), and pkg_resources stays absent."""
+    from rvclora.evaluate import speaker
+
+    (tmp_path / "webrtcvad.py").write_text(
+        "import pkg_resources\n__version__ = pkg_resources.get_distribution('numpy').version\n"
+    )
+    (tmp_path / "resemblyzer.py").write_text("import webrtcvad\nVAD_VERSION = webrtcvad.__version__\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("webrtcvad", "resemblyzer"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "pkg_resources", None)  # as on setuptools 81+: the import fails
+    with pytest.raises(ImportError):
+        __import__("webrtcvad")
+    module = speaker._import_resemblyzer()
+    assert module.VAD_VERSION == np.__version__
+    assert sys.modules["pkg_resources"] is None  # the stand-in is gone again
+
+
 def test_plot_is_written(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
     pytest.importorskip("matplotlib")
     code, _, err = run(

@@ -158,7 +158,7 @@ def test_cheaptrick_is_told_the_f0_floor_so_low_voices_are_analysed_at_their_pit
     """At 44.1 kHz CheapTrick's default floor (71 Hz) leaves frames voiced below 64.7 Hz analysed at 500 Hz."""
     from rvclora.evaluate.mcd import world_mcep
     from rvclora.features.f0 import F0_MIN
-    from rvclora.features.pyworld_compat import import_pyworld
+    from rvclora.pkg_resources_compat import import_pyworld
 
     pw = import_pyworld()
     sr = 44100

@@ -226,7 +226,7 @@ def test_pyworld_imports_without_pkg_resources() -> None:
     code = (
         "import sys, importlib.metadata\n"
         "sys.modules['pkg_resources'] = None  # a fresh venv with setuptools >= 81\n"
-        "from rvclora.features.pyworld_compat import import_pyworld\n"
+        "from rvclora.pkg_resources_compat import import_pyworld\n"
         "pw = import_pyworld()\n"
         "assert pw.__version__ == importlib.metadata.version('pyworld'), pw.__version__\n"
         "assert sys.modules['pkg_resources'] is None  # the stand-in is gone again\n"
@@ -242,7 +242,7 @@ def test_missing_pyworld_is_a_clear_error() -> None:
         "import sys\n"
         "sys.modules['pyworld'] = None\n"
         "from rvclora.errors import RvcloraError\n"
-        "from rvclora.features.pyworld_compat import import_pyworld\n"
+        "from rvclora.pkg_resources_compat import import_pyworld\n"
         "try:\n    import_pyworld()\nexcept RvcloraError as e:\n    print('ERR', e)\n"
     )
     result = _run(code)
