@@ -131,6 +131,7 @@ def _speech_like(seconds: float, sr: int) -> np.ndarray:
     return np.concatenate([tone(half, sr), silence(0.8, sr), tone(half, sr, 330.0)])
 
 
+@pytest.mark.slow
 def test_bad_and_odd_inputs(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -307,6 +308,7 @@ def test_cli_empty_input_folder_exit_2_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_and_recorded_overrides(tmp_path: Path) -> None:
     src = tmp_path / "recordings"
     src.mkdir()

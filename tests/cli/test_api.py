@@ -127,6 +127,7 @@ def trained(world: dict[str, Any]) -> dict[str, Any]:
     return {"ws": ws, "adapter": Path(summary.output)}
 
 
+@pytest.mark.slow
 def test_every_stage_returns_its_summary(world: dict[str, Any], trained: dict[str, Any], tmp_path: Path) -> None:
     import rvclora
     from rvclora.compress.stage import CompressSummary

@@ -98,6 +98,7 @@ def test_layout_factors_reproduce_delta_through_lora_layer(kind: str, make, orde
 
 
 # -- compressing a simulated fine-tune -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_error_falls_with_rank_and_full_rank_is_exact(assets: dict[str, Path]) -> None:
     reports = [
         compress_model(assets["voice"], assets["base"], assets["dir"] / f"r{r}.safetensors", _options(rank=r))
@@ -133,6 +134,7 @@ def test_adapter_metadata_and_balanced_scale(assets: dict[str, Path]) -> None:
         assert f"{path}.lora_A" in tensors and f"{path}.lora_B" in tensors
 
 
+@pytest.mark.slow
 def test_auto_rank_meets_target_with_per_layer_ranks(assets: dict[str, Path]) -> None:
     out = assets["dir"] / "auto.safetensors"
     report = compress_model(assets["voice"], assets["base"], out, _options(rank=None, target_snr=40.0))
@@ -171,6 +173,7 @@ def test_other_architecture_and_bad_targets(assets: dict[str, Path], reference_d
         )
 
 
+@pytest.mark.slow
 def test_cli_round_trip_through_merge_matches_report(
     assets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -225,6 +228,7 @@ def _deltas(base_path: Path, adapter: Path) -> dict[str, torch.Tensor]:
     return {p: layer.delta_weight(torch.float32).detach() for p, layer in lora_layers(model)}
 
 
+@pytest.mark.slow
 def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_path: Path) -> None:
     from helpers_assets import build_adapter
 
@@ -279,6 +283,7 @@ def diffuse_voice(assets: dict[str, Path]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_default_report_is_a_group_summary_without_a_false_warning(
     assets: dict[str, Path],
     diffuse_voice: Path,

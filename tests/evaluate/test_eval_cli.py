@@ -164,16 +164,22 @@ def test_speaker_extra_imports_without_pkg_resources(monkeypatch: pytest.MonkeyP
     )
     (tmp_path / "resemblyzer.py").write_text("import webrtcvad\nVAD_VERSION = webrtcvad.__version__\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("webrtcvad", "resemblyzer"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setitem(sys.modules, "pkg_resources", None)  # as on setuptools 81+: the import fails
-    with pytest.raises(ImportError):
-        __import__("webrtcvad")
-    module = speaker._import_resemblyzer()
-    assert module.VAD_VERSION == np.__version__
-    assert sys.modules["pkg_resources"] is None  # the stand-in is gone again
+    real = {name: sys.modules.pop(name, None) for name in ("webrtcvad", "resemblyzer")}
+    try:
+        with pytest.raises(ImportError):
+            __import__("webrtcvad")
+        module = speaker._import_resemblyzer()
+        assert module.VAD_VERSION == np.__version__
+        assert sys.modules["pkg_resources"] is None  # the stand-in is gone again
+    finally:  # later tests must see the real packages (or none), never these fakes
+        for name, original in real.items():
+            sys.modules.pop(name, None)
+            if original is not None:
+                sys.modules[name] = original
 
 
+@pytest.mark.slow
 def test_plot_is_written(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
     pytest.importorskip("matplotlib")
     code, _, err = run(

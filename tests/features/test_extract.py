@@ -105,6 +105,7 @@ def test_outputs_shapes_mute_and_index(voice: Path, reference_dir: Path) -> None
     np.testing.assert_array_equal(stored[np.lexsort(stored.T)], feats[np.lexsort(feats.T)])
 
 
+@pytest.mark.slow
 def test_rerun_does_nothing_and_settings_redo_only_what_they_affect(
     voice: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

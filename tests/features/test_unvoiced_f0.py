@@ -162,6 +162,7 @@ def test_fill_changes_the_output_and_equals_the_model_fed_the_formulas_pitch(pla
     assert np.abs(out_zero - out_zero_unprotected).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[str, Path]) -> None:
     from rvclora.inspect.stage import describe
 
@@ -185,6 +186,7 @@ def test_adapters_bring_their_training_convention_and_a_flag_wins(assets: dict[s
         ConvertOptions(unvoiced_f0="interp")
 
 
+@pytest.mark.slow
 def test_blends_follow_the_heaviest_part_and_the_user_config_sets_the_plain_default(
     assets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -318,6 +320,7 @@ def test_training_records_the_convention_of_the_pitch_files(
     assert jobs[-1].unvoiced_f0 is None  # a no-pitch model has no convention
 
 
+@pytest.mark.slow
 def test_yaml_and_cli_round_trip(voice: Path, assets: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "extract", str(voice), "--unvoiced-f0", "fill", "--json")
     assert code == 0, err

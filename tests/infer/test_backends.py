@@ -68,6 +68,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     }
 
 
+@pytest.mark.slow
 def test_cli_missing_extra_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], assets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_cli_missing_extra_is_one_line(
 needs_onnx = pytest.mark.skipif(not backends.onnx_available(), reason="the onnx extra is not installed")
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.parametrize("name", MODELS)
 def test_onnx_tiles_match_torch(reference_dir: Path, name: str) -> None:
@@ -135,6 +137,7 @@ def test_export_is_cached_per_weights(reference_dir: Path, monkeypatch: pytest.M
     assert onnx_decoder.fingerprint(model.dec) not in first.path.name
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
     """The onnx voice is the same merged blend: auto picks onnx on CPU fp32, torch is forced, audio equal."""

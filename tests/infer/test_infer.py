@@ -33,6 +33,7 @@ def test_assets_come_from_the_adapter_workspace(converter: Converter, assets: di
     assert not any("lora" in k for k in voice.model.state_dict())  # a single adapter is merged at load
 
 
+@pytest.mark.slow
 def test_unmerged_adapter_equals_merged(converter: Converter, assets: dict[str, Path]) -> None:
     from rvclora.lora.adapter import load_lora
     from rvclora.models.checkpoint import load_synthesizer
@@ -109,6 +110,7 @@ def test_stitch_crossfades_overlap() -> None:
     assert np.all(np.diff(out[5:10]) < 0)  # a ramp, not a step
 
 
+@pytest.mark.slow
 def test_blend_with_all_weight_on_one_equals_that_adapter(converter: Converter, assets: dict[str, Path]) -> None:
     blend = Converter(lora=[assets["a"], assets["b"]], weights=[1.0, 0.0], chunking=SMALL, device="cpu", index_rate=0.0)
     assert any("lora_A" in k for k in blend.voices[0].model.state_dict())  # several adapters: unmerged

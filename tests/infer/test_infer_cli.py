@@ -128,6 +128,7 @@ def test_refuses_terminal_stdout(
     _expect_error(capsys, str(setup["wav"]), "--lora", str(setup["adapter"]), "-o", "-", match="terminal")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_refuses_real_terminal_stdout(setup: dict[str, Path]) -> None:
     master, slave = os.openpty()

@@ -220,6 +220,7 @@ def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(
     assert conv.warnings == []
 
 
+@pytest.mark.slow
 def test_lost_recorded_workspace_is_warned_about(
     setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -39,6 +39,7 @@ def _write(path: Path, seconds: float, sr: int = 22050, seed: int = 3) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "cfg, seconds, overrides",
     [
@@ -187,6 +188,7 @@ def test_stitcher_streams_what_stitch_joins() -> None:
     assert streamed.shape == (50 + 40 + 30 - 16,)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dio", "harvest"])
 def test_per_piece_f0_with_context_equals_whole_input_f0(method: str) -> None:
     """RVC estimates F0 over the whole input; a piece plus F0_CONTEXT on each side gives the same frames."""

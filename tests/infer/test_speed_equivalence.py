@@ -81,6 +81,7 @@ def test_fast_draws_the_same_noise(reference_dir: Path, name: str) -> None:
     assert float((want - silent).abs().max()) > 1e-4  # the noise really was on
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["v2_40k_f0_tiny", "v2_32k_nof0_tiny"])
 def test_fast_with_unmerged_adapter_matches_eager(reference_dir: Path, tmp_path: Path, name: str) -> None:
     """Weight norm folded under attached (unmerged) LoRA wrappers: the adapter still acts, output unchanged."""
@@ -110,6 +111,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dic
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blend", [False, True], ids=["single", "blend"])
 def test_converter_fast_matches_eager(assets: dict[str, Path], blend: bool) -> None:
     lora = [assets["a"], assets["b"]] if blend else assets["a"]
@@ -132,6 +134,7 @@ def test_converter_fast_matches_eager(assets: dict[str, Path], blend: bool) -> N
     assert np.abs(got).max() > 1e-3  # not silence on both sides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_tiled_decoder_matches_untiled(reference_dir: Path, name: str) -> None:
     """Tiles with a halo of the receptive radius give the untiled audio; a too-small halo would not."""

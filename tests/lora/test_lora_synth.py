@@ -61,6 +61,7 @@ def expected_layers(model: nn.Module) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file", FILES)
 def test_attached_equals_merged_on_fixture(reference_dir: Path, file: str, zero_noise: None) -> None:
     model = load_synthesizer(reference_dir / file)
@@ -78,6 +79,7 @@ def test_attached_equals_merged_on_fixture(reference_dir: Path, file: str, zero_
     assert float((merged - live).abs().max() / live.abs().max()) < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [p.value for p in TargetPreset])
 def test_every_preset_wraps_layers_and_merges_exactly(reference_dir: Path, preset: str, zero_noise: None) -> None:
     """A new preset in choices.TargetPreset / lora.config.PRESETS is checked here without further work."""

@@ -66,6 +66,7 @@ def _attached(base: Path, adapters: list[tuple[Path, float]]) -> torch.Tensor:
     return model
 
 
+@pytest.mark.slow
 def test_merge_single_adapter_to_rvc_model(cli: Cli, assets: dict[str, Path], reference_dir: Path) -> None:
     from rvclora.lora.adapter import load_lora
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
@@ -102,6 +103,7 @@ def test_merge_single_adapter_to_rvc_model(cli: Cli, assets: dict[str, Path], re
     assert ckpt["sr"] == "40k" and ckpt["f0"] == 1 and ckpt["version"] == "v2" and len(ckpt["config"]) == 18
 
 
+@pytest.mark.slow
 def test_merge_blend_to_model_and_to_adapter_agree(cli: Cli, assets: dict[str, Path], reference_dir: Path) -> None:
     from rvclora.models.checkpoint import load_rvc_inference, load_synthesizer
 

@@ -46,6 +46,7 @@ def test_export_reproduces_upstream_file(reference_dir: Path, tmp_path: Path, na
         assert ours[key] == ref[key] and type(ours[key]) is type(ref[key])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, dtype", [("fp16", torch.float16), ("fp32", torch.float32)])
 def test_save_load_round_trip(reference_dir: Path, tmp_path: Path, precision: str, dtype: torch.dtype) -> None:
     torch.manual_seed(0)

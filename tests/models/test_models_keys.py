@@ -46,6 +46,7 @@ GENERATORS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GENERATORS)
 def test_generator_keys_shapes_order(keys_dir: Path, name: str) -> None:
     _, version, rate, pitch = name.split("_")

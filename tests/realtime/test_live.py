@@ -105,6 +105,7 @@ def test_list_devices(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     assert "Built-in Microphone" in out and "USB Headphones" in out and "ALSA" in out
 
 
+@pytest.mark.slow
 def test_live_converts_changes_pitch_toggles_monitor_and_quits(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
 ) -> None:
@@ -128,6 +129,7 @@ def test_live_converts_changes_pitch_toggles_monitor_and_quits(
     assert len(device.played) == device.mic.shape[0] // 1600
 
 
+@pytest.mark.slow
 def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
 ) -> None:
@@ -149,6 +151,7 @@ def test_monitor_off_plays_silence_and_ctrl_c_exits_cleanly(
     assert device.closed and all(not block.any() for block in device.played)
 
 
+@pytest.mark.slow
 def test_live_plays_converted_voice(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], adapter: Path
 ) -> None:

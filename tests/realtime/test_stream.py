@@ -66,6 +66,7 @@ def _streamed_vs_offline(converter: Converter, block: float, rms_mix_rate: float
     return snr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", [0.1, 0.25, 0.5])
 def test_stream_matches_offline(converter: Converter, block: float) -> None:
     """Streamed in blocks of any size == offline infer on the whole input (RMS mix off), seams included."""
@@ -104,6 +105,7 @@ def test_input_rate_and_output_rate(converter: Converter) -> None:
     assert np.isfinite(rest).all() and 0.02 < np.abs(rest).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_voice_switch_takes_effect_at_next_block_with_exact_blend(
     converter: Converter, assets: dict[str, Path]
 ) -> None:

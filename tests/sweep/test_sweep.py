@@ -221,6 +221,7 @@ def test_sweep_with_one_recording_is_one_line_exit_2(tmp_path: Path, assets: dic
     assert not (ws / "sweep").exists() and not (ws / "clips").exists()  # failed before any work
 
 
+@pytest.mark.slow
 def test_training_that_stops_at_an_epoch_end_resumes_as_finished(tmp_path: Path, reference_dir: Path) -> None:
     """--max-steps on an epoch boundary (every sweep variant on a small workspace) keeps its final
     checkpoint, so running again reuses it instead of training from scratch."""

@@ -26,6 +26,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path):
     return root, job, run_training(job)
 
 
+@pytest.mark.slow
 def test_adapter_holds_only_the_adapter_and_matches_the_base(trained, reference_dir: Path) -> None:
     from rvclora.lora.adapter import read_adapter
     from rvclora.lora.fingerprint import base_fingerprint
@@ -55,6 +56,7 @@ def test_training_lowers_the_mel_loss(trained) -> None:
     assert all("val_mel" in h for h in result.history)
 
 
+@pytest.mark.slow
 def test_frozen_base_is_bit_identical(trained, reference_dir: Path) -> None:
     from rvclora.lora.inject import remove_lora
     from rvclora.models.checkpoint import load_synthesizer
@@ -67,6 +69,7 @@ def test_frozen_base_is_bit_identical(trained, reference_dir: Path) -> None:
     assert changed == {"emb_g.weight"}  # the one full module; enc_q and every wrapped base layer untouched
 
 
+@pytest.mark.slow
 def test_checkpoint_stores_only_trainable_tensors(trained) -> None:
     from rvclora.fileio import safe_torch_load
     from rvclora.lora.adapter import read_adapter
@@ -81,6 +84,7 @@ def test_checkpoint_stores_only_trainable_tensors(trained) -> None:
     assert state["progress"]["step"] == 24
 
 
+@pytest.mark.slow
 def test_resume_with_another_base_is_refused(tmp_path: Path, reference_dir: Path, trained) -> None:
     from rvclora.errors import IncompatibleError
     from rvclora.models.checkpoint import load_synthesizer
@@ -114,6 +118,7 @@ def test_too_small_dataset_and_wrong_rate_are_clear_errors(tmp_path: Path, refer
         run_training(job)
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_a_clear_message(tmp_path: Path, reference_dir: Path) -> None:
     from rvclora.errors import ConfigError
     from rvclora.train.loop import run_training
@@ -138,6 +143,7 @@ def test_divergence_stops_with_a_clear_message(tmp_path: Path, reference_dir: Pa
     assert [p.name for p in states] == ["state_e00001_s00000002.pt"]
 
 
+@pytest.mark.slow
 def test_cli_trains_a_workspace_and_resumes(
     tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

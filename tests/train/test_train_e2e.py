@@ -86,6 +86,7 @@ def test_train_from_raw_audio_to_adapter(reference_dir: Path, tmp_path: Path) ->
     assert mel[-4:].mean() < 0.9 * mel[:4].mean(), mel
 
 
+@pytest.mark.slow
 def test_train_without_a_base_is_one_line_and_leaves_no_folder(tmp_path: Path) -> None:
     res = _cli("train", str(tmp_path / "vocie"))
     assert res.returncode == 2

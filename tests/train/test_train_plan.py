@@ -11,6 +11,7 @@ import pytest
 from helpers_train import BASE, make_dataset, make_job
 
 
+@pytest.mark.slow
 def test_the_plan_comes_before_the_first_step_and_the_estimate_after_timed_steps(
     tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,6 +154,7 @@ def test_max_steps_0_clears_a_stored_limit(
     assert "warning: the workspace holds 2 s of usable audio" in err
 
 
+@pytest.mark.slow
 def test_a_step_budget_ending_on_an_epoch_boundary_is_checkpointed(tmp_path: Path, reference_dir: Path) -> None:
     """max_steps = whole epochs (the full demo's case): the run must leave a checkpoint, or the next call would
     train every step again and rewrite the adapter."""

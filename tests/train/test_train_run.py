@@ -86,6 +86,7 @@ def run_parts(tmp_path: Path, reference_dir: Path):
     return tmp_path, start
 
 
+@pytest.mark.slow
 def test_an_epoch_then_its_end_steps_the_schedule_and_saves_every_n_epochs(run_parts) -> None:
     root, start = run_parts
     run = start(epochs=3, save_every=1)
@@ -120,6 +121,7 @@ def test_a_step_budget_inside_an_epoch_stops_there_and_checkpoints(run_parts) ->
     assert not (root / "adapters").exists()  # the final adapter is written by run_training's finish
 
 
+@pytest.mark.slow
 def test_a_validation_without_a_new_best_stops_early(run_parts) -> None:
     root, start = run_parts
     run = start(epochs=3, val_fraction=0.2, early_stopping_patience=1)  # 4 training clips: 2 steps per epoch
@@ -134,6 +136,7 @@ def test_a_validation_without_a_new_best_stops_early(run_parts) -> None:
     assert [p.name for p in (root / "checkpoints").glob("state_*.pt")] == ["state_e00001_s00000002.pt"]
 
 
+@pytest.mark.slow
 def test_resume_restores_what_the_checkpoint_saved(run_parts) -> None:
     from rvclora.train.state import RunState
 
@@ -158,6 +161,7 @@ def test_resume_restores_what_the_checkpoint_saved(run_parts) -> None:
     assert torch.equal(again.slice_gen.get_state(), run.slice_gen.get_state())
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_last_whole_step_but_never_a_cut_one(run_parts) -> None:
     root, start = run_parts
     run = start(epochs=3)

@@ -51,6 +51,7 @@ def _runner(net, disc, fe):
     return modules, opt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "shared_d_pass"), [("lora", True), ("full", True), ("full", False)])
 def test_optimised_step_matches_reference_step(
     reference_dir: Path, mode: str, shared_d_pass: bool, monkeypatch: pytest.MonkeyPatch
