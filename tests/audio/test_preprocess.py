@@ -35,6 +35,7 @@ def silence(seconds: float, sr: int = SR) -> np.ndarray:
 # --- filters -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_highpass_removes_dc_and_rumble_keeps_voice_band() -> None:
     sr = 40000
     low, high = tone(2, sr, 15.0), tone(2, sr, 1000.0)
@@ -299,6 +300,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
 
 
+@pytest.mark.slow
 def test_cli_empty_input_folder_exit_2_one_line(tmp_path: Path) -> None:
     (tmp_path / "v" / "raw").mkdir(parents=True)
     res = _cli("preprocess", "v", cwd=tmp_path)

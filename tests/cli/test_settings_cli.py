@@ -89,6 +89,7 @@ def test_config_shows_where_each_setting_comes_from(capsys: pytest.CaptureFixtur
     assert code == 0 and "train.max_steps" in out and "None" not in out
 
 
+@pytest.mark.slow
 def test_config_sets_and_clears_values_after_checking_them(
     capsys: pytest.CaptureFixture[str], ws: Path, reference_dir: Path
 ) -> None:

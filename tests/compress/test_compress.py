@@ -121,6 +121,7 @@ def test_error_falls_with_rank_and_full_rank_is_exact(assets: dict[str, Path]) -
         torch.testing.assert_close(restored[key], voice[key], atol=1e-5, rtol=0, msg=key)
 
 
+@pytest.mark.slow
 def test_adapter_metadata_and_balanced_scale(assets: dict[str, Path]) -> None:
     compress_model(assets["voice"], assets["base"], assets["dir"] / "meta.safetensors", _options(rank=3))
     tensors, meta = read_adapter(assets["dir"] / "meta.safetensors")
@@ -150,6 +151,7 @@ def test_auto_rank_meets_target_with_per_layer_ranks(assets: dict[str, Path]) ->
     assert {layer.scale for _, layer in lora_layers(base)} == {1.0}
 
 
+@pytest.mark.slow
 def test_unrelated_voice_is_refused_unless_forced(assets: dict[str, Path]) -> None:
     out = assets["dir"] / "stranger.safetensors"
     with pytest.raises(IncompatibleError, match="not trained from"):
@@ -159,6 +161,7 @@ def test_unrelated_voice_is_refused_unless_forced(assets: dict[str, Path]) -> No
     assert out.exists() and any("not trained from" in w for w in report["warnings"])
 
 
+@pytest.mark.slow
 def test_other_architecture_and_bad_targets(assets: dict[str, Path], reference_dir: Path) -> None:
     with pytest.raises(IncompatibleError):
         compress_model(
@@ -257,6 +260,7 @@ def test_resize_exact_at_old_rank_and_optimal_below(reference_dir: Path, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_folder_mode_summary_skip_and_refusal(assets: dict[str, Path], tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
@@ -321,6 +325,7 @@ def test_default_report_is_a_group_summary_without_a_false_warning(
     assert len(stdout.splitlines()) < 40 and "…" not in stdout and "inf" not in stdout and "warning" not in stderr
 
 
+@pytest.mark.slow
 def test_fixed_rank_below_the_target_warns_with_the_measured_snr_and_layers_are_on_request(
     assets: dict[str, Path],
     diffuse_voice: Path,

@@ -211,6 +211,7 @@ def test_voices_differ_as_designed() -> None:
         assert abs(12 * math.log2(np.median(voiced) / voice.f0_hz)) < 2.0  # within 2 semitones
 
 
+@pytest.mark.slow
 def test_tiny_assets_load_like_real_ones(tmp_path: Path) -> None:
     from rvclora.demo.assets import build_base, build_tiny_hubert, tiny_config
     from rvclora.features.hubert import load_content_encoder

@@ -42,6 +42,7 @@ def test_identical_files_score_perfectly(capsys: pytest.CaptureFixture[str], wav
     assert data["speaker_similarity"] is None
 
 
+@pytest.mark.slow
 def test_known_pitch_shift_and_its_correction(capsys: pytest.CaptureFixture[str], wavs: Path) -> None:
     shifted = run_json(capsys, "eval", wavs / "flat.wav", wavs / "up3.wav")
     assert shifted["f0_rmse_cents"] == pytest.approx(300.0, abs=10.0)

@@ -43,6 +43,7 @@ def test_edit_distance_and_rate() -> None:
     assert phones.phone_error_rate([], list("a")) is None
 
 
+@pytest.mark.slow
 def test_phone_error_rate_is_reported_when_asked(
     capsys: pytest.CaptureFixture[str], pair: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

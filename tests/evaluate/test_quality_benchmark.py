@@ -25,6 +25,7 @@ def quality_modules():
         sys.path.remove(str(QUALITY))
 
 
+@pytest.mark.slow
 def test_fresh_base_decoder_follows_its_f0(quality_modules, tmp_path: Path) -> None:
     from rvclora.models.checkpoint import load_synthesizer
     from rvclora.models.config import standard_config

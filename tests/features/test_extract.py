@@ -189,6 +189,7 @@ def test_nan_clip_is_skipped_reported_and_its_old_outputs_removed(voice: Path) -
     assert summary.index["rebuilt"] and summary.index["ntotal"] == summary.frames < first.frames
 
 
+@pytest.mark.slow
 def test_rmvpe_by_default_when_configured_and_v1_features(voice: Path, reference_dir: Path) -> None:
     hubert = build_tiny_hubert(voice.parent / "hubert_v1.pt", "v1")
     ws = _open(
@@ -256,6 +257,7 @@ def test_busy_workspace_is_refused(voice: Path) -> None:
     assert not (voice / "features").exists()
 
 
+@pytest.mark.slow
 def test_cli_json_and_one_line_errors(voice: Path, reference_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "extract", str(voice), "--batch-size", "2", "--device", "cpu", "--json")
     assert code == 0, err

@@ -103,6 +103,7 @@ def test_harvest_median_filter_option() -> None:
     np.testing.assert_allclose(filtered, medfilt(raw.astype(np.float64), 3), rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 159, 160, 161, 555, 16000, 16037])
 def test_every_method_returns_n_over_160_plus_one_frames(reference_dir: Path, n: int) -> None:
     rng = np.random.default_rng(n)

@@ -93,6 +93,7 @@ def test_batched_equals_one_by_one(tiny: Rmvpe) -> None:
         np.testing.assert_allclose(f0, tiny.f0(clip, 0.8), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_reduced_precision_and_channels_last_run(reference_dir: Path, ref: dict[str, np.ndarray]) -> None:
     fast = Rmvpe.load(reference_dir / "rmvpe_tiny.pt", dtype="bfloat16", channels_last=True)
     sal = fast.salience(torch.from_numpy(ref["mel"]))[0].numpy()

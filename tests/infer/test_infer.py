@@ -66,6 +66,7 @@ def test_resample_and_length(converter: Converter) -> None:
     assert np.isfinite(out).all() and 0 < np.abs(out).max() <= 0.99 + 1e-6
 
 
+@pytest.mark.slow
 def test_chunked_equals_unchunked_away_from_seams(converter: Converter) -> None:
     wav = voice_like(2.6, pause=True, seed=3)
     options = ConvertOptions(index_rate=0.0, rms_mix_rate=1.0)
@@ -122,6 +123,7 @@ def test_blend_with_all_weight_on_one_equals_that_adapter(converter: Converter, 
     np.testing.assert_allclose(blended, single, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_convert_many_shares_analysis(assets: dict[str, Path]) -> None:
     conv = Converter(lora=[assets["a"], assets["b"]], each=True, chunking=SMALL, device="cpu", hubert=assets["hubert"])
     results = conv.convert_many(voice_like(0.5), 16000)
@@ -132,6 +134,7 @@ def test_convert_many_shares_analysis(assets: dict[str, Path]) -> None:
         conv.convert(voice_like(0.5), 16000)
 
 
+@pytest.mark.slow
 def test_bad_inputs_raise_user_errors(converter: Converter, assets: dict[str, Path]) -> None:
     with pytest.raises(BadInputError, match="silent"):
         converter.convert(np.zeros(16000, np.float32), 16000)

@@ -35,6 +35,7 @@ def test_stdin_stdout_shell_pipeline(setup: dict[str, Path]) -> None:
     assert "converted" in res.stderr  # the summary goes to stderr, stdout carries only audio
 
 
+@pytest.mark.slow
 def test_folder_mode_skips_existing_and_json(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     src = setup["root"] / "songs"
     (src / "sub").mkdir(parents=True)
@@ -94,6 +95,7 @@ def test_bad_input_files(setup: dict[str, Path], capsys: pytest.CaptureFixture[s
     assert not out.exists() and not [p for p in root.iterdir() if p.name.startswith(f".{out.name}")]
 
 
+@pytest.mark.slow
 def test_bad_setups(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     root, wav, adapter = setup["root"], str(setup["wav"]), str(setup["adapter"])
     out = root / "never.wav"

@@ -83,6 +83,7 @@ def test_stdout_hitting_enospc_says_disk_full(monkeypatch: pytest.MonkeyPatch, t
         audio_io.write_audio_blocks(None, [np.zeros(1000, np.float32)], 40000, 1000)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_dev_full_is_a_file_target_and_full(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     err = _one_line_error(
@@ -126,6 +127,7 @@ def test_unwritable_format_is_refused_with_the_list(
     assert ".wav" in err and ".flac" in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile cannot write MP3")
 def test_mp3_output_at_an_mpeg_rate(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "x.mp3"
@@ -194,6 +196,7 @@ def test_inputs_are_checked_before_any_model_loads(
 
 
 # --- moved and shared workspaces -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_moved_workspace_keeps_its_index_and_adapters_store_no_local_paths(
     setup: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -67,6 +67,7 @@ def test_piecewise_file_conversion_equals_in_memory(
     np.testing.assert_allclose(got, expected, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_output_other_seed_differs(converter: Converter, tmp_path: Path) -> None:
     conv = converter
     src = _write(tmp_path / "in.wav", 1.6, sr=16000, seed=4)
@@ -166,6 +167,7 @@ def _run_fake(tmp_path: Path, seconds: float) -> tuple[_Recorder, int, Path]:
     return recorder, peak, out
 
 
+@pytest.mark.slow
 def test_long_inputs_are_processed_piece_by_piece_in_bounded_memory(tmp_path: Path) -> None:
     short, peak_short, _ = _run_fake(tmp_path, 8.0)
     long, peak_long, out = _run_fake(tmp_path, 40.0)

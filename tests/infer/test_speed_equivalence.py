@@ -55,6 +55,7 @@ def _run_both(
     return want, got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_fast_is_bit_identical_without_adapter(reference_dir: Path, name: str) -> None:
     """Folding computes the weight with the kernel the eager forward uses, and the in-place decoder does the
@@ -69,6 +70,7 @@ def test_fast_is_bit_identical_without_adapter(reference_dir: Path, name: str) -
     assert float((got - arrays["audio"]).abs().max()) <= ATOL_AUDIO  # and still upstream's audio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_fast_draws_the_same_noise(reference_dir: Path, name: str) -> None:
     """With real noise (prior sample, NSF phases/noise) one seed gives one output on both paths."""

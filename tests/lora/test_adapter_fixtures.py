@@ -31,6 +31,7 @@ def _maker():  # type: ignore[no-untyped-def]
     return module
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED["merged"]))
 def test_old_adapter_merges_as_it_did(reference_dir: Path, name: str) -> None:
     figures = _maker().merged_figures(reference_dir / EXPECTED["base"], FIXTURES / name)
@@ -66,6 +67,7 @@ def test_old_compressed_ranks_move_into_the_config() -> None:
     assert all(meta.layer_scale(p) == 1.0 for p in ranks) and "ranks" not in meta.extra
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED["merged"]))
 def test_old_adapter_resaves_as_old_rvclora_reads_it(reference_dir: Path, tmp_path: Path, name: str) -> None:
     """Load → save keeps the metadata (info, convention, provenance) and format version 1; the new file merges

@@ -146,6 +146,7 @@ def test_merge_refuses_adapter_for_another_base(cli: Cli, assets: dict[str, Path
     assert not out.exists() and not list(out.parent.glob(".wrong.pth.*"))
 
 
+@pytest.mark.slow
 def test_merge_unwritable_output_and_existing_output(cli: Cli, assets: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -166,6 +167,7 @@ def test_inspect_index(cli: Cli, tmp_path: Path) -> None:
     assert (desc["kind"], desc["ntotal"], desc["dim"], desc["version"]) == ("faiss-index", 500, 256, "v1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,kind,version,sr,f0",
     [
@@ -187,6 +189,7 @@ def test_inspect_reference_files(
     assert desc["size_bytes"] == (reference_dir / name).stat().st_size and desc["n_params"] > 0
 
 
+@pytest.mark.slow
 def test_inspect_adapter_and_discriminator(cli: Cli, assets: dict[str, Path], tmp_path: Path) -> None:
     from rvclora.lora.fingerprint import base_fingerprint
     from rvclora.models.checkpoint import load_synthesizer

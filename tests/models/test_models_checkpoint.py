@@ -28,6 +28,7 @@ class NotATensor:
         self.payload = [1, 2, 3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_export_reproduces_upstream_file(reference_dir: Path, tmp_path: Path, name: str) -> None:
     """Exporting the G file's model gives the reference inference file: same structure, keys, values."""
@@ -76,6 +77,7 @@ def test_save_plain_state_dict(reference_dir: Path, tmp_path: Path) -> None:
     assert saved["config"] == ref["config"] and saved["sr"] == "48k" and saved["version"] == "v1"
 
 
+@pytest.mark.slow
 def test_save_refuses_unmerged_or_folded_weights(reference_dir: Path, tmp_path: Path) -> None:
     sd = dict(load_synthesizer(reference_dir / "v2_40k_f0_tiny.pth").state_dict())
     config = load_synthesizer(reference_dir / "v2_40k_f0_tiny.pth").config
@@ -107,6 +109,7 @@ def test_wrong_override_is_incompatible(reference_dir: Path) -> None:
         load_synthesizer(reference_dir / "v2_40k_f0_tiny.pth", version="v1")
 
 
+@pytest.mark.slow
 def test_discriminator_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(0)
     with torch.device("meta"):
@@ -177,6 +180,7 @@ def test_bad_files(reference_dir: Path, tmp_path: Path) -> None:
         load_rvc_inference(broken)
 
 
+@pytest.mark.slow
 def test_narrow_discriminator_round_trip_keeps_width(tmp_path) -> None:
     """A narrow D file loads as the same narrow architecture (width read from shapes), scores unchanged."""
     import torch

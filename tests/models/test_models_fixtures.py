@@ -57,6 +57,7 @@ def test_infer_matches_upstream(loaded) -> None:
     _close(audio, a["audio"], ATOL_AUDIO, "audio")
 
 
+@pytest.mark.slow
 def test_training_forward_matches_upstream(loaded, reference_dir: Path) -> None:
     meta, a, model, layout = loaded
     if layout == "pth":

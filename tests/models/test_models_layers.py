@@ -204,6 +204,7 @@ def test_streaming_crop_and_resample() -> None:
     assert stretched.shape == (1, 1, 9 * hop)
 
 
+@pytest.mark.slow
 def test_discriminator_forward() -> None:
     torch.manual_seed(0)
     mpd = MultiPeriodDiscriminator("v1")

@@ -74,12 +74,14 @@ def test_stream_matches_offline(converter: Converter, block: float) -> None:
     assert _streamed_vs_offline(converter, block, rms_mix_rate=1.0) >= 40.0
 
 
+@pytest.mark.slow
 def test_stream_rms_mix_differs_by_design(converter: Converter) -> None:
     """With RMS mix on, offline loudness windows are 1 s and centred (half a second of future); a stream's end
     at its window's edge. Measured 25-32 dB for blocks of 0.1-0.5 s (docs/realtime.md)."""
     assert _streamed_vs_offline(converter, 0.25, rms_mix_rate=0.25) >= 20.0
 
 
+@pytest.mark.slow
 def test_seams_do_not_step(converter: Converter) -> None:
     wav = _signal(1.2, seed=4)
     with zero_noise():
@@ -168,6 +170,7 @@ def test_settings_are_checked() -> None:
     assert DEFAULTS.latency == pytest.approx(DEFAULTS.block + DEFAULTS.lookahead + DEFAULTS.crossfade)
 
 
+@pytest.mark.slow
 def test_stream_refuses_what_it_cannot_do(converter: Converter, assets: dict[str, Path]) -> None:
     with pytest.raises(ConfigError, match="100 Hz"):
         Stream(converter, 22050)

@@ -57,6 +57,7 @@ def test_real_adapter_still_reads(tiny_adapter: Path) -> None:
     assert tensors and meta.to_dict()["format"] == "rvclora.lora"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["inspect", "merge", "infer"])
 def test_commands_exit_2_in_one_line(
     tmp_path: Path, tiny_base: Path, command: str, capsys: pytest.CaptureFixture[str]

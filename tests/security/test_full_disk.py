@@ -92,6 +92,7 @@ def test_other_errors_are_not_called_disk_full(tmp_path: Path) -> None:
     assert _left(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_merge_to_a_full_disk_is_one_line(
     tmp_path: Path,

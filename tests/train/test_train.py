@@ -101,6 +101,7 @@ def test_resume_with_another_base_is_refused(tmp_path: Path, reference_dir: Path
         run_training(job2)
 
 
+@pytest.mark.slow
 def test_too_small_dataset_and_wrong_rate_are_clear_errors(tmp_path: Path, reference_dir: Path) -> None:
     from rvclora.errors import BadInputError, IncompatibleError
     from rvclora.train.loop import run_training

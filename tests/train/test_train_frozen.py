@@ -54,6 +54,7 @@ class _nothing:
         return None
 
 
+@pytest.mark.slow
 def test_same_gradients_and_less_saved_memory(reference_dir: Path) -> None:
     net = _lora_net(reference_dir)
     plain, plain_peak = _grads_and_saved(net, lean=False)
@@ -97,6 +98,7 @@ def test_input_gradient_matches_autograd_also_under_autocast(kind: str) -> None:
         torch.testing.assert_close(g1, g0, **tol)
 
 
+@pytest.mark.slow
 def test_without_autograd_the_cached_weight_gives_the_same_output(reference_dir: Path) -> None:
     """Validation renders run through the patched layers under no_grad: same audio as unpatched."""
     from rvclora.models.noise import without_noise

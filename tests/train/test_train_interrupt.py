@@ -54,6 +54,7 @@ def test_interrupt_from_a_callback_saves_the_last_step_and_resumes_whole_epochs(
     assert [(h["epoch"], h["steps"]) for h in resumed.history] == [(1, 3), (2, 3)]  # epoch 2 is not cut short
 
 
+@pytest.mark.slow
 def test_sigint_inside_a_step_lets_it_finish_then_stops(
     tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

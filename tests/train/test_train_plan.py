@@ -102,6 +102,7 @@ def test_full_fine_tuning_defaults_to_rvcs_learning_rate(full: bool, lr: float |
     assert TrainOptions.from_settings({**train, "full": full, "lr": lr}, "cpu").lr == want
 
 
+@pytest.mark.slow
 def test_max_steps_0_clears_a_stored_limit(
     tmp_path: Path, reference_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -105,6 +105,7 @@ def test_an_epoch_then_its_end_steps_the_schedule_and_saves_every_n_epochs(run_p
     assert [p.name for p in (root / "adapters").iterdir()] == ["voice_e1_s3.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_step_budget_inside_an_epoch_stops_there_and_checkpoints(run_parts) -> None:
     root, start = run_parts
     run = start(epochs=3, max_steps=2, save_every=10)

@@ -106,6 +106,7 @@ def _one_step_each(reference_dir: Path, mode: str):
         yield name, disc, fe, partial(step, modules, batch, torch.tensor([0, 5, 9]), fe, 45.0, 1.0, precision, opt)
 
 
+@pytest.mark.slow
 def test_generator_update_computes_no_discriminator_gradients(reference_dir: Path) -> None:
     """After the step, D's gradients are those of its own update (their norm is the one reported), and every
     D parameter requires gradients again; the reference step leaves D's G-update gradients added on top."""
@@ -130,6 +131,7 @@ def _saved_total(fn) -> int:
     return meter.total
 
 
+@pytest.mark.slow
 def test_generator_update_saves_nothing_for_the_real_audio_pass(reference_dir: Path) -> None:
     """The reference keeps the discriminator's activations on real audio for a backward that needs none; the
     optimised step saves at least that much less over the step."""
