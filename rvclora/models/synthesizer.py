@@ -41,29 +41,17 @@ class Synthesizer(nn.Module):
         c = config
         if c.version == "v1":
             self.enc_p = self._text_encoder()
-        if c.f0:
-            self.dec: Generator = GeneratorNSF(
-                c.inter_channels,
-                c.resblock,
-                c.resblock_kernel_sizes,
-                c.resblock_dilation_sizes,
-                c.upsample_rates,
-                c.upsample_initial_channel,
-                c.upsample_kernel_sizes,
-                c.gin_channels,
-                sr=c.sr,
-            )
-        else:
-            self.dec = Generator(
-                c.inter_channels,
-                c.resblock,
-                c.resblock_kernel_sizes,
-                c.resblock_dilation_sizes,
-                c.upsample_rates,
-                c.upsample_initial_channel,
-                c.upsample_kernel_sizes,
-                c.gin_channels,
-            )
+        shape = (
+            c.inter_channels,
+            c.resblock,
+            c.resblock_kernel_sizes,
+            c.resblock_dilation_sizes,
+            c.upsample_rates,
+            c.upsample_initial_channel,
+            c.upsample_kernel_sizes,
+            c.gin_channels,
+        )
+        self.dec: Generator = GeneratorNSF(*shape, sr=c.sr) if c.f0 else Generator(*shape)
         self.add_posterior_encoder()
         self.flow = ResidualCouplingBlock(c.inter_channels, c.hidden_channels, 5, 1, 3, gin_channels=c.gin_channels)
         self.emb_g = nn.Embedding(c.spk_embed_dim, c.gin_channels)
