@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _record import record
 
 from rvclora.features.hubert import ContentEncoder
 
@@ -52,9 +53,12 @@ def _time(fn: Callable[[], object], device: str, repeat: int) -> float:
     return best
 
 
+DEVICES: list[str] = ["cpu", "cuda"]  # narrowed by --devices
+
+
 def _devices() -> list[tuple[str, list[torch.dtype]]]:
-    out = [("cpu", [torch.float32])]
-    if torch.cuda.is_available():
+    out = [("cpu", [torch.float32])] if "cpu" in DEVICES else []
+    if torch.cuda.is_available() and "cuda" in DEVICES:
         out.append(("cuda", [torch.float32, torch.float16, torch.bfloat16]))
     return out
 
@@ -155,7 +159,7 @@ def peak_memory(minutes: float, clip_seconds: float = 4.0, f0_method: str = "dio
     )
 
 
-def stage_speed(n_clips: int, long_seconds: float) -> None:
+def stage_speed(n_clips: int, long_seconds: float) -> dict[str, float]:
     """The extract stage end to end (reading, HuBERT-base features, RMVPE pitch, writing, bookkeeping, the
     silence item; no index) on ``n_clips`` clips of 3.7 s (what preprocess makes) and on one clip of
     ``long_seconds``, on the best device (CUDA with its fp16 default, else the CPU in fp32), timed from the
@@ -183,6 +187,7 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
         build_index=False,
     )
     rng = np.random.default_rng(0)
+    figures = {}
     for label, lengths in ((f"{n_clips} x 3.7 s clips", [3.7] * n_clips), (f"1 x {long_seconds:g} s", [long_seconds])):
         work = root / "work"
         shutil.rmtree(work, ignore_errors=True)
@@ -209,7 +214,9 @@ def stage_speed(n_clips: int, long_seconds: float) -> None:
             f"extract stage, {label:<20} {device:<6} {options.precision:<5} {elapsed:8.2f} s "
             f"{sum(lengths) / elapsed:9.1f}x real time (after loading the models)"
         )
+        figures[label] = sum(lengths) / elapsed
     shutil.rmtree(root, ignore_errors=True)
+    return figures
 
 
 def main() -> None:
@@ -231,14 +238,17 @@ def main() -> None:
         default=0.0,
         help="instead: peak RSS of extracting this many minutes clip by clip (HuBERT + dio)",
     )
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
+    parser.add_argument("--json", help="also merge the figures into this JSON file (key 'extract_x_realtime')")
     args = parser.parse_args()
+    DEVICES[:] = args.devices
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_minutes:
         peak_memory(args.memory_minutes)
         return
     if args.stage_clips:
-        stage_speed(args.stage_clips, args.seconds)
+        record(args.json, "extract_stage_x_realtime", stage_speed(args.stage_clips, args.seconds))
         return
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal(int(args.seconds * SR))).astype(np.float32)
@@ -247,9 +257,12 @@ def main() -> None:
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA")
     )
     print(f"{'extractor':<26} {'device':<6} {'dtype':<9} {'seconds':>8} {'x real time':>12}")
+    figures = {}
     for family in args.only or list(BENCHES):
         for row in BENCHES[family](wav, args.repeat):
             print(f"{row.name:<26} {row.device:<6} {row.dtype:<9} {row.seconds:8.3f} {row.x_real_time:12.1f}")
+            figures[f"{row.name} {row.device} {row.dtype}"] = row.x_real_time
+    record(args.json, "extract_x_realtime", {"seconds": args.seconds, **figures})
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _record import record
 
 SR = 16000
 EXTRA_MODULE = {"pm": "parselmouth", "crepe": "torchcrepe", "fcpe": "torchfcpe"}
@@ -65,20 +66,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--methods", nargs="+", default=["rmvpe", "harvest", "dio", "pm", "crepe", "fcpe"])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
+    parser.add_argument("--json", help="also merge the figures into this JSON file (key 'f0_x_realtime')")
     args = parser.parse_args()
 
     import torch
 
     from rvclora.features.f0 import load_f0_estimator
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     wav = voice_like_signal(args.seconds)
     print(
         f"F0 speed on {args.seconds:g} s of 16 kHz audio; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if len(devices) > 1 else "")
+        f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else "")
     )
     print(f"{'method':<8} {'device':<6} {'dtype':<9} {'seconds':>8} {'x realtime':>11}")
+    figures = {}
     for method in args.methods:
         module = EXTRA_MODULE.get(method)
         if module and importlib.util.find_spec(module) is None:
@@ -102,6 +106,8 @@ def main() -> None:
                 print(f"{name:<8} {device:<6} {dtype:<9} {'failed: ' + str(exc).splitlines()[0][:60]}")
                 continue
             print(f"{name:<8} {device:<6} {dtype:<9} {seconds:>8.2f} {args.seconds / seconds:>10.1f}x")
+            figures[f"{name} {device} {dtype}"] = args.seconds / seconds
+    record(args.json, "f0_x_realtime", {"seconds": args.seconds, **figures})
 
 
 if __name__ == "__main__":

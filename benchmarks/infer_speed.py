@@ -20,16 +20,18 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _record import record
 from helpers_assets import build_adapter, voice_like
 from random_assets import full_base, full_hubert, full_rmvpe, voice_index
 
 from rvclora.infer.converter import Converter
 
 
-def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> None:
+def row(label: str, seconds: float, elapsed: float, timings: dict[str, float]) -> dict[str, float]:
     parts = "  ".join(f"{k} {v:6.2f}s" for k, v in sorted(timings.items()))
     ratio = elapsed / timings["synthesis"] if timings.get("synthesis") else float("nan")
     print(f"{label:<28} RTF {elapsed / seconds:6.3f}  total {elapsed:6.2f}s  {parts}  total/synthesis {ratio:.2f}")
+    return {"x_realtime": seconds / elapsed, "total_s": elapsed, **{f"{k}_s": v for k, v in timings.items()}}
 
 
 def main() -> None:
@@ -42,6 +44,8 @@ def main() -> None:
     ap.add_argument("--index", action="store_true", help="retrieval on (index_rate 0.75) over a random index")
     ap.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], help="e.g. fp32 only on a small CPU")
     ap.add_argument("--voices", type=int, default=8, help="voices of the convert_many comparison (0: skip it)")
+    ap.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
+    ap.add_argument("--json", help="also merge the figures into this JSON file (key 'infer_x_realtime')")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rvclora-bench-"))
     hubert, base = (args.hubert, args.base) if args.hubert and args.base else (full_hubert(tmp), full_base(tmp))
@@ -52,7 +56,8 @@ def main() -> None:
         build_adapter(tmp / f"v{i}.safetensors", base, seed=i, targets="decoder+flow", rank=8)
         for i in range(max(args.voices, 1))
     ]
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    figures: dict[str, object] = {"f0_method": args.f0_method, "index": bool(index)}
     for device in devices:
         for precision in args.precisions:
             conv = Converter(
@@ -70,7 +75,9 @@ def main() -> None:
                 conv.convert_many(wav[:16000], 16000)  # warm-up
                 start = time.perf_counter()
                 result = conv.convert_many(wav, 16000)[0]
-                row(f"{device} {precision} {seconds:.0f}s", seconds, time.perf_counter() - start, result.timings)
+                label = f"{device} {precision} {seconds:.0f}s"
+                figures[label] = row(label, seconds, time.perf_counter() - start, result.timings)
+                record(args.json, "infer_x_realtime", figures)
         if args.voices < 2:
             continue
         many = Converter(
@@ -95,6 +102,12 @@ def main() -> None:
             f"passes {extra:.2f}s "
             f"= {one + extra:.2f}s; ratio {eight / (one + extra):.2f} (target <= 1.5)"
         )
+        figures[f"{device} {args.voices} voices"] = {
+            "total_s": eight,
+            "one_voice_plus_synthesis_passes_s": one + extra,
+            "ratio": eight / (one + extra),
+        }
+        record(args.json, "infer_x_realtime", figures)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _record import record
+
+from rvclora.realtime.settings import DEFAULTS, StreamSettings
 
 
 def main() -> None:
@@ -30,6 +33,13 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument(
+        "--edges",
+        nargs="+",
+        default=[f"{DEFAULTS.lookahead:g}:{DEFAULTS.crossfade:g}"],
+        help="lookahead:crossfade pairs in seconds to time at each block size (default: the stream's)",
+    )
+    ap.add_argument("--json", help="also merge the figures into this JSON file (key 'realtime_latency')")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -37,7 +47,6 @@ def main() -> None:
     from random_assets import full_base, full_hubert, full_rmvpe
 
     from rvclora.infer.converter import Converter
-    from rvclora.realtime.settings import DEFAULTS, StreamSettings
     from rvclora.realtime.stream import Stream
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -57,15 +66,21 @@ def main() -> None:
         print(
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device "
             f"{args.device}, load average {load:.2f}; v2-40k f0 (full size, random weights), f0 {args.f0}, "
-            f"context {context} s, lookahead {DEFAULTS.lookahead} s, crossfade {DEFAULTS.crossfade} s, 48 kHz"
+            f"context {context} s, 48 kHz"
         )
         print(
-            f"{'block s':>8} {'algorithmic s':>14} {'compute med s':>14} {'compute max s':>14} "
-            f"{'total s':>8} {'compute/block':>14}  real time"
+            f"{'block s':>8} {'lookahead':>9} {'crossfade':>9} {'algorithmic s':>14} {'compute med s':>14} "
+            f"{'compute max s':>14} {'total s':>8} {'compute/block':>14}  real time"
         )
         rng = np.random.default_rng(0)
-        for block in args.blocks:
-            settings = StreamSettings(block, context, DEFAULTS.lookahead, DEFAULTS.crossfade)
+        figures: dict[str, object] = {
+            "device": args.device,
+            "f0": args.f0,
+            "dtype": str(converter.dtype).removeprefix("torch."),
+        }
+        edges = [tuple(float(x) for x in pair.split(":")) for pair in args.edges]
+        for block, (lookahead, crossfade) in ((b, e) for b in args.blocks for e in edges):
+            settings = StreamSettings(block, context, lookahead, crossfade)
             stream = Stream(converter, 48000, settings=settings)
             n = int(round(block * 48000))
             t = np.arange(n * (args.steps + 1)) / 48000
@@ -75,9 +90,19 @@ def main() -> None:
             timed = stream.stats.compute_s[1:]
             med = statistics.median(timed)
             print(
-                f"{block:>8g} {settings.latency:>14.3f} {med:>14.3f} {max(timed):>14.3f} "
-                f"{settings.latency + med:>8.3f} {med / block:>14.2f}  {'yes' if med < block else 'no'}"
+                f"{block:>8g} {lookahead:>9g} {crossfade:>9g} {settings.latency:>14.3f} {med:>14.3f} "
+                f"{max(timed):>14.3f} {settings.latency + med:>8.3f} {med / block:>14.2f}  "
+                f"{'yes' if med < block else 'no'}"
             )
+            figures[
+                f"block {block:g} s, lookahead {lookahead:g} s, crossfade {crossfade:g} s, context {context:g} s"
+            ] = {
+                "algorithmic_s": settings.latency,
+                "compute_median_s": med,
+                "compute_max_s": max(timed),
+                "total_s": settings.latency + med,
+            }
+            record(args.json, "realtime_latency", figures)
     if hasattr(os, "getloadavg"):
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 

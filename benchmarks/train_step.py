@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _record import record
 from torch.utils._python_dispatch import TorchDispatchMode
 
 TINY_G = Path(__file__).resolve().parents[2] / "shared/fixtures/reference/v2_40k_f0_tiny.G.pth"
@@ -179,6 +180,42 @@ def _measure(
     }
 
 
+def profile_step(variant: str, size: str, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """torch.profiler over three steps after warm-up: the top operators by device time (CPU time on a CPU)
+    and the kernels launched per step."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    from rvclora.train.frozen import lean_frozen_convs
+
+    parts = build(variant, size, batch_size, device)
+    cuda = device.type == "cuda"
+    steps = 3
+    with lean_frozen_convs(parts["modules"].net) if variant == "lora" else contextlib.nullcontext():
+        for _ in range(2):
+            run_step(variant, parts)
+        _sync(device)
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                run_step(variant, parts)
+            _sync(device)
+    events = prof.key_averages()
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    launch_calls = sum(e.count for e in events if "LaunchKernel" in e.key)
+    kernels = sum(e.count for e in events if e.device_type == DeviceType.CUDA)
+    top = sorted(events, key=lambda e: getattr(e, attr), reverse=True)[:15]
+    return {
+        "launches_per_step": launch_calls / steps if cuda else None,
+        "device_kernels_per_step": kernels / steps if cuda else None,
+        "top": [
+            {"name": e.key, "calls_per_step": e.count / steps, "ms_per_step": getattr(e, attr) / 1e3 / steps}
+            for e in top
+        ],
+        "table": events.table(sort_by=attr, row_limit=15),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=("tiny", "full"), default=None, help="default: full on CUDA, tiny on CPU")
@@ -191,6 +228,12 @@ def main() -> None:
         default=None,
         help="override SHARED_D_PASS_MAX (batch size up to which D judges real and generated audio "
         "in one pass), e.g. 0 to see the large-batch schedule at a small batch",
+    )
+    ap.add_argument("--json", help="also merge the figures into this JSON file (key 'train')")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: torch.profiler's top kernels and the launches per step of each variant, at the first batch",
     )
     args = ap.parse_args()
     if args.shared_d_max is not None:
@@ -212,8 +255,16 @@ def main() -> None:
         f"{'variant':10} {'batch':>5} {'s/step':>8} {'items/s':>8} {'peak GiB':>9} {'saved GiB':>10} "
         f"{'kernels':>9} {'trainable M':>12}"
     )
+    if args.profile:
+        for variant in ("reference", "full", "lora"):
+            summary = profile_step(variant, size, batches[0], device)
+            print(f"--- {variant}, batch {batches[0]}: {summary['launches_per_step']} kernel launches per step")
+            print(summary["table"])
+            record(args.json, f"train_profile_{variant}_batch{batches[0]}", summary)
+        return
+    figures: dict[str, Any] = {}
     for b in batches:
-        results = {}
+        results = figures[f"batch{b}"] = {}
         for variant in ("reference", "full", "lora"):
             try:
                 r = results[variant] = bench(variant, size, b, device, args.steps)
@@ -235,6 +286,12 @@ def main() -> None:
                 f"{full['ops'] / ref['ops']:.2f}x its ops; lora = {lora['s_per_step'] / full['s_per_step']:.2f}x "
                 f"full's time, {lora[mem] / full[mem]:.2f}x its {mem.split('_')[0]} memory"
             )
+            results["ratios"] = {
+                "full_speed_vs_reference": ref["s_per_step"] / full["s_per_step"],
+                "lora_time_vs_full": lora["s_per_step"] / full["s_per_step"],
+                f"lora_{mem}_vs_full": lora[mem] / full[mem],
+            }
+        record(args.json, "train", {"size": size, "frames_per_item": FRAMES, "steps": args.steps, **figures})
 
 
 if __name__ == "__main__":
