@@ -32,6 +32,7 @@ from _record import record
 from torch.utils._python_dispatch import TorchDispatchMode
 
 TINY_G = Path(__file__).resolve().parents[2] / "shared/fixtures/reference/v2_40k_f0_tiny.G.pth"
+VARIANTS = ("reference", "full", "lora")
 FRAMES = 200  # latent frames per item (2 s); the decoder sees one segment of them
 
 
@@ -229,6 +230,7 @@ def main() -> None:
         help="override SHARED_D_PASS_MAX (batch size up to which D judges real and generated audio "
         "in one pass), e.g. 0 to see the large-batch schedule at a small batch",
     )
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     ap.add_argument("--json", help="also merge the figures into this JSON file (key 'train')")
     ap.add_argument(
         "--profile",
@@ -256,7 +258,7 @@ def main() -> None:
         f"{'kernels':>9} {'trainable M':>12}"
     )
     if args.profile:
-        for variant in ("reference", "full", "lora"):
+        for variant in args.variants:
             summary = profile_step(variant, size, batches[0], device)
             print(f"--- {variant}, batch {batches[0]}: {summary['launches_per_step']} kernel launches per step")
             print(summary["table"])
@@ -265,7 +267,7 @@ def main() -> None:
     figures: dict[str, Any] = {}
     for b in batches:
         results = figures[f"batch{b}"] = {}
-        for variant in ("reference", "full", "lora"):
+        for variant in args.variants:
             try:
                 r = results[variant] = bench(variant, size, b, device, args.steps)
             except torch.OutOfMemoryError:
