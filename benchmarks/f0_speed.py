@@ -43,7 +43,9 @@ def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> f
     return best
 
 
-def rmvpe_runs(wav: np.ndarray, devices: list[str]) -> list[tuple[str, str, str, Callable[[], object]]]:
+def rmvpe_runs(
+    wav: np.ndarray, devices: list[str], windows: tuple[int, int] | None = None
+) -> list[tuple[str, str, str, Callable[[], object]]]:
     import torch
 
     from rvclora.features.rmvpe import Rmvpe
@@ -58,6 +60,17 @@ def rmvpe_runs(wav: np.ndarray, devices: list[str]) -> list[tuple[str, str, str,
             model = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype)  # .to() works in place
             model.f0(wav[:SR])  # warm-up: kernels, allocator
             runs.append(("rmvpe", device, dtype, lambda m=model: m.f0(wav)))
+            if windows and device == "cuda":  # side by side: the BiGRU as overlapping windows in one batch
+                windowed = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype, gru_windows=windows)
+                windowed.f0(wav[:SR])
+                exact, fast = model.f0(wav), windowed.f0(wav)
+                both = (exact > 0) & (fast > 0)
+                cents = np.abs(1200 * np.log2(fast[both] / exact[both])) if both.any() else np.zeros(1)
+                print(
+                    f"rmvpe gru windows {windows} {dtype}: voicing differs on {int(((exact > 0) != (fast > 0)).sum())} "
+                    f"of {len(exact)} frames, max |F0 difference| {cents.max():.3g} cents (random weights)"
+                )
+                runs.append(("rmvpe windows", device, dtype, lambda m=windowed: m.f0(wav)))
     return runs
 
 
@@ -67,6 +80,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["rmvpe", "harvest", "dio", "pm", "crepe", "fcpe"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
+    parser.add_argument("--gru-windows", help="chunk:margin frames: also time RMVPE's BiGRU as windows (CUDA)")
     parser.add_argument("--json", help="also merge the figures into this JSON file (key 'f0_x_realtime')")
     args = parser.parse_args()
 
@@ -81,15 +95,16 @@ def main() -> None:
         f"F0 speed on {args.seconds:g} s of 16 kHz audio; torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else "")
     )
-    print(f"{'method':<8} {'device':<6} {'dtype':<9} {'seconds':>8} {'x realtime':>11}")
+    print(f"{'method':<14} {'device':<6} {'dtype':<9} {'seconds':>8} {'x realtime':>11}")
     figures = {}
     for method in args.methods:
         module = EXTRA_MODULE.get(method)
         if module and importlib.util.find_spec(module) is None:
-            print(f"{method:<8} {'-':<6} {'-':<9} {'not installed':>20}")
+            print(f"{method:<14} {'-':<6} {'-':<9} {'not installed':>20}")
             continue
         if method == "rmvpe":
-            runs = rmvpe_runs(wav, devices)
+            chunk, _, margin = (args.gru_windows or "").partition(":")
+            runs = rmvpe_runs(wav, devices, (int(chunk), int(margin)) if args.gru_windows else None)
         elif method in ("crepe", "fcpe"):
             runs = []
             for device in devices:
@@ -103,9 +118,9 @@ def main() -> None:
             try:
                 seconds = timed(fn, args.repeats, sync)
             except RuntimeError as exc:  # e.g. a dtype the device has no kernels for
-                print(f"{name:<8} {device:<6} {dtype:<9} {'failed: ' + str(exc).splitlines()[0][:60]}")
+                print(f"{name:<14} {device:<6} {dtype:<9} {'failed: ' + str(exc).splitlines()[0][:60]}")
                 continue
-            print(f"{name:<8} {device:<6} {dtype:<9} {seconds:>8.2f} {args.seconds / seconds:>10.1f}x")
+            print(f"{name:<14} {device:<6} {dtype:<9} {seconds:>8.2f} {args.seconds / seconds:>10.1f}x")
             figures[f"{name} {device} {dtype}"] = args.seconds / seconds
     record(args.json, "f0_x_realtime", {"seconds": args.seconds, **figures})
 

@@ -27,7 +27,9 @@ from rvclora.realtime.settings import DEFAULTS, StreamSettings
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--blocks", type=float, nargs="+", default=[0.1, 0.25, 0.5])
-    ap.add_argument("--steps", type=int, default=5, help="timed blocks per size (after one warm-up)")
+    ap.add_argument("--steps", type=int, default=5, help="timed blocks per size (after the warm-up blocks)")
+    ap.add_argument("--warmup", type=int, default=1, help="blocks run before timing, per size")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
     ap.add_argument("--context", type=float, default=None, help="seconds of context (default: the stream's)")
     ap.add_argument("--f0", default="rmvpe", choices=["rmvpe", "dio"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -43,6 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
 
     from random_assets import full_base, full_hubert, full_rmvpe
 
@@ -66,7 +69,7 @@ def main() -> None:
         print(
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device "
             f"{args.device}, load average {load:.2f}; v2-40k f0 (full size, random weights), f0 {args.f0}, "
-            f"context {context} s, 48 kHz"
+            f"context {context} s, 48 kHz, {args.warmup} warm-up blocks, cudnn.benchmark {args.cudnn_benchmark}"
         )
         print(
             f"{'block s':>8} {'lookahead':>9} {'crossfade':>9} {'algorithmic s':>14} {'compute med s':>14} "
@@ -74,6 +77,8 @@ def main() -> None:
         )
         rng = np.random.default_rng(0)
         figures: dict[str, object] = {
+            "cudnn_benchmark": args.cudnn_benchmark,
+            "warmup_blocks": args.warmup,
             "device": args.device,
             "f0": args.f0,
             "dtype": str(converter.dtype).removeprefix("torch."),
@@ -83,11 +88,11 @@ def main() -> None:
             settings = StreamSettings(block, context, lookahead, crossfade)
             stream = Stream(converter, 48000, settings=settings)
             n = int(round(block * 48000))
-            t = np.arange(n * (args.steps + 1)) / 48000
+            t = np.arange(n * (args.steps + args.warmup)) / 48000
             speech = (0.3 * np.sin(2 * np.pi * 150 * t) + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
-            for i in range(args.steps + 1):
+            for i in range(args.steps + args.warmup):
                 stream.process(speech[i * n : (i + 1) * n])
-            timed = stream.stats.compute_s[1:]
+            timed = stream.stats.compute_s[args.warmup :]
             med = statistics.median(timed)
             print(
                 f"{block:>8g} {lookahead:>9g} {crossfade:>9g} {settings.latency:>14.3f} {med:>14.3f} "
@@ -96,6 +101,7 @@ def main() -> None:
             )
             figures[
                 f"block {block:g} s, lookahead {lookahead:g} s, crossfade {crossfade:g} s, context {context:g} s"
+                + (", cudnn benchmark" if args.cudnn_benchmark else "")
             ] = {
                 "algorithmic_s": settings.latency,
                 "compute_median_s": med,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
-from rvclora.features.rmvpe_net import N_BINS, N_MELS, RmvpeArch, RmvpeNet
+from rvclora.features.rmvpe_net import N_BINS, N_MELS, BiGRU, RmvpeArch, RmvpeNet
 from rvclora.fileio import safe_torch_load
 
 SAMPLE_RATE = 16000
@@ -99,7 +99,11 @@ class Rmvpe:
     """A loaded RMVPE model: waveform at 16 kHz → salience → F0 at 100 frames/s (``N//160 + 1`` frames).
 
     ``dtype`` float16/bfloat16 runs the network in reduced precision (sensible on GPU only); the mel front end
-    and the decoding always run in float32/float64.
+    and the decoding always run in float32/float64. ``gru_windows`` (chunk, margin) in frames runs the BiGRU of
+    long inputs as overlapping windows in one batch (:class:`~rvclora.features.rmvpe_net.BiGRU`), for a GPU,
+    where a long input's cost is its thousands of sequential GRU steps. It is off by default: how much margin
+    gives upstream's output depends on how long the trained GRU remembers, which cannot be checked here
+    without the real ``rmvpe.pt`` (docs/performance.md has the measured speed and the bound on test weights).
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Rmvpe:
         device: str | torch.device = "cpu",
         dtype: str = "float32",
         channels_last: bool = False,
+        gru_windows: tuple[int, int] | None = None,
     ) -> None:
         if dtype not in _DTYPES:
             raise ConfigError(f"unknown RMVPE dtype {dtype!r}", f"use one of: {', '.join(_DTYPES)}")
@@ -116,6 +121,10 @@ class Rmvpe:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # torch's stubs leave out Module.to's memory_format keyword
         self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)  # type: ignore[call-overload]
+        gru = self.net.fc[0]
+        if isinstance(gru, BiGRU):
+            gru.gru.flatten_parameters()  # one weight block for cuDNN, not a compaction on every call
+            gru.windows = gru_windows
         self._mel_fb = torch.from_numpy(mel_basis()).to(self.device)
         self._window = torch.hann_window(N_FFT, device=self.device)
 

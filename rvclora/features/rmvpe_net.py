@@ -178,14 +178,47 @@ class DeepUNet(nn.Module):
 
 
 class BiGRU(nn.Module):
-    """A batch-first bidirectional GRU that returns only the output sequence (``fc.0.gru``)."""
+    """A batch-first bidirectional GRU that returns only the output sequence (``fc.0.gru``).
+
+    ``windows`` = (chunk, margin) runs long sequences as overlapping windows in one batch instead of one
+    sequence: a GRU steps through time one frame after another, so on a GPU a 60 s input (6,000 frames) is
+    6,000 small sequential steps, while as windows of ``chunk + 2·margin`` frames it is a few hundred steps of
+    a larger batch. Each frame is taken from the window where it has at least ``margin`` frames of context on
+    both sides (or the sequence's own end): a GRU's memory fades, so with enough margin the output is the
+    one-sequence output up to rounding (tests/features/test_rmvpe_windows.py). None: one sequence (exact).
+    """
 
     def __init__(self, n_in: int, hidden: int, n_layers: int) -> None:
         super().__init__()
         self.gru = nn.GRU(n_in, hidden, num_layers=n_layers, batch_first=True, bidirectional=True)
+        self.windows: tuple[int, int] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gru(x)[0]
+        if self.windows is None or x.shape[1] <= sum(self.windows) + self.windows[1]:
+            return self.gru(x)[0]
+        return windowed_gru(self.gru, x, *self.windows)
+
+
+def window_starts(frames: int, chunk: int, margin: int) -> list[int]:
+    """Start of each window of ``chunk + 2·margin`` frames (all inside ``[0, frames)``) that covers chunk
+    ``i`` (frames ``i·chunk`` … ``(i+1)·chunk``) with ``margin`` frames of context on each side, except where
+    the sequence itself starts or ends (then the window is shifted inwards, and the context there is exact)."""
+    width = chunk + 2 * margin
+    return [min(max(i - margin, 0), frames - width) for i in range(0, frames, chunk)]
+
+
+def windowed_gru(gru: nn.GRU, x: torch.Tensor, chunk: int, margin: int) -> torch.Tensor:
+    """``gru(x)[0]`` for ``x`` ``[B, T, D]`` (T ≥ chunk + 2·margin) through overlapping windows, one batch."""
+    b, frames, _ = x.shape
+    width = chunk + 2 * margin
+    starts = window_starts(frames, chunk, margin)
+    windows = torch.stack([x[:, s : s + width] for s in starts], dim=1).flatten(0, 1)  # [B·n, width, D]
+    out = gru(windows)[0].unflatten(0, (b, len(starts)))  # [B, n, width, 2H]
+    pieces = [
+        out[:, i, c - s : min(c + chunk, frames) - s]
+        for i, (c, s) in enumerate(zip(range(0, frames, chunk), starts, strict=True))
+    ]
+    return torch.cat(pieces, dim=1)
 
 
 class RmvpeNet(nn.Module):
