@@ -52,7 +52,8 @@ def fingerprint(dec: nn.Module) -> str:
 
 def _conv_2d(conv: nn.Conv1d | nn.ConvTranspose1d, weight: torch.Tensor) -> nn.Conv2d | nn.ConvTranspose2d:
     """The 2-D layer of height 1 that computes ``conv`` (with ``weight``) on ``[B, C, 1, T]``."""
-    k, s, p, d = conv.kernel_size[0], conv.stride[0], conv.padding[0], conv.dilation[0]
+    k, s, d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
+    p = int(conv.padding[0])  # the decoder's paddings are numbers (no "same")
     bias = conv.bias is not None
     layer: nn.Conv2d | nn.ConvTranspose2d
     if isinstance(conv, nn.ConvTranspose1d):
@@ -64,7 +65,7 @@ def _conv_2d(conv: nn.Conv1d | nn.ConvTranspose1d, weight: torch.Tensor) -> nn.C
         layer = nn.Conv2d(conv.in_channels, conv.out_channels, (1, k), (1, s), (0, p), (1, d), conv.groups, bias)
     with torch.no_grad():
         layer.weight.copy_(weight.detach().unsqueeze(2))
-        if conv.bias is not None:
+        if layer.bias is not None and conv.bias is not None:
             layer.bias.copy_(conv.bias.detach())
     return layer
 
