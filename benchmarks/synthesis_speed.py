@@ -9,6 +9,8 @@ adapter of the default preset with non-zero factors; ``--seconds`` of input (100
 * ``fast``: what ``Converter()`` runs (merged, weight norm folded, in-place decoder, inference mode);
 * ``fast onnx``: ``Converter()``'s default where onnxruntime is installed (``--backend auto``): the fast path
   with its decoder tiles on onnxruntime (the same weights; export time is not timed, it is cached);
+* ``fast onnx 1d``: the same with the decoder exported as 1-D convolutions (EXPORT_VERSION 1, before the
+  2-D export that lets onnxruntime use its NCHWc kernels), to show what that change is worth;
 * ``upstream`` (``--upstream DIR``): upstream RVC's own ``SynthesizerTrnMs768NSFsid`` from a checkout of
   Retrieval-based-Voice-Conversion-WebUI, loaded with the merged weights, run as upstream's inference does
   (weight norm on, ``torch.no_grad``); speed-ups are then also printed against it;
@@ -60,6 +62,7 @@ def build_models(rank: int) -> dict[str, torch.nn.Module]:
 
     if onnx_available():
         models["fast onnx"] = fast
+        models["fast onnx 1d"] = fast
     return models
 
 
@@ -104,6 +107,18 @@ def runner(name: str, model: torch.nn.Module, frames: int, dtype: torch.dtype) -
     from rvclora.infer.fast import fast_infer
 
     tiles = tile_runner("onnx", model.dec) if name == "fast onnx" else None
+    if name == "fast onnx 1d":
+        import atexit
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        from rvclora.infer.backends.onnx_decoder import OnnxTileDecoder, export, input_names
+
+        path = Path(tempfile.mkdtemp(prefix="rvclora-bench-")) / "decoder-1d.onnx"
+        atexit.register(shutil.rmtree, path.parent, True)
+        export(model.dec, path, two_d=False)
+        tiles = OnnxTileDecoder(path, input_names(model.dec))
 
     g = torch.Generator().manual_seed(1)
     phone = torch.randn(1, frames, 768, generator=g).to(dtype)

@@ -15,7 +15,10 @@ from rvclora.errors import ConfigError, MissingExtraError
 from rvclora.infer import backends
 from rvclora.infer.converter import Converter
 from rvclora.infer.fast import decode, fast_infer, prepare_fast
+from rvclora.lora.config import LoRAConfig
+from rvclora.lora.inject import add_lora
 from rvclora.models.checkpoint import load_synthesizer
+from rvclora.models.generator import GeneratorNSF
 
 #: onnxruntime vs torch on the same weights: float rounding of differently ordered sums (measured ~4e-7 at
 #: full size, ~1e-7 on the tiny models)
@@ -86,6 +89,49 @@ def test_cli_missing_extra_is_one_line(
     assert code == 0, err  # the force flag needs nothing extra
 
 
+def _wide_decoder(seed: int) -> GeneratorNSF:
+    """A small NSF decoder whose channels (64, 32, 16) are multiples of onnxruntime's NCHWc block (8 with AVX2,
+    16 with AVX-512), so the blocked convolution kernels really run; weights folded, as the fast path has them."""
+    torch.manual_seed(seed)
+    dec = GeneratorNSF(12, "1", [3, 5], [[1, 3], [1, 3]], [4, 4], 64, [8, 8], gin_channels=8, sr=16000)
+    return prepare_fast(dec.eval())
+
+
+def _tile_inputs(dec: GeneratorNSF, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(frames)
+    x = torch.randn(1, dec.conv_pre.in_channels, frames, generator=gen)
+    har = 0.1 * torch.randn(1, 1, frames * dec.upp, generator=gen)
+    return x, har, torch.randn(1, dec.cond.in_channels, 1, generator=gen)
+
+
+def test_as_2d_twin_decodes_the_same() -> None:
+    """The 2-D twin (what the onnx export traces) gives the 1-D decoder's audio, a blend's unmerged adapter
+    included (merged into one weight there); the decoder itself is left as it was."""
+    from rvclora.infer.backends.onnx_decoder import as_2d
+    from rvclora.infer.fast import _decode_tile
+
+    dec = _wide_decoder(0)
+    holder = torch.nn.Module()
+    holder.dec = dec  # the targets are synthesizer paths
+    add_lora(
+        holder, LoRAConfig(rank=2, alpha=2.0, targets=["dec.ups.*", "dec.resblocks.*"], full_modules=[])
+    )  # unmerged: a blend
+    with torch.no_grad():
+        for name, p in dec.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.05)
+    before = {k: v.clone() for k, v in dec.state_dict().items()}
+    twin = as_2d(dec)
+    assert not [m for m in twin.modules() if isinstance(m, torch.nn.Conv1d | torch.nn.ConvTranspose1d)]
+    x, har, g = _tile_inputs(dec, 23)
+    with torch.inference_mode():
+        want = _decode_tile(dec, x.clone(), har, g)
+        got = _decode_tile(twin, x.unsqueeze(2), har.unsqueeze(2), g.unsqueeze(2)).squeeze(2)
+    assert float(want.abs().max()) > 1e-2
+    assert float((got - want).abs().max()) <= ATOL_BACKEND
+    assert all(torch.equal(v, dec.state_dict()[k]) for k, v in before.items())
+
+
 needs_onnx = pytest.mark.skipif(not backends.onnx_available(), reason="the onnx extra is not installed")
 
 
@@ -116,6 +162,46 @@ def test_onnx_tiles_match_torch(reference_dir: Path, name: str) -> None:
         with torch.inference_mode():
             tiled.append(decode(model.dec, x.clone(), f0, g, tile=10, runner=run))
     assert float((tiled[1] - tiled[0]).abs().max()) <= ATOL_BACKEND
+
+
+@needs_onnx
+def test_onnx_export_is_2d_and_matches_torch() -> None:
+    """The exported tile graph has only 2-D convolutions (what onnxruntime's NCHWc kernels take) and gives the
+    torch tiles' audio on a decoder wide enough for those kernels, for tiles of several lengths."""
+    import onnx
+
+    from rvclora.infer.backends import onnx_decoder
+
+    dec = _wide_decoder(1)
+    runner = onnx_decoder.OnnxTileDecoder.load(dec)
+    graph = onnx.load(str(runner.path)).graph
+    weights = {t.name: len(t.dims) for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert len(convs) == sum(isinstance(m, torch.nn.Conv1d | torch.nn.ConvTranspose1d) for m in dec.modules())
+    assert all(weights[n.input[1]] == 4 for n in convs)
+    for frames in (5, 40):
+        x, har, g = _tile_inputs(dec, frames)
+        with torch.inference_mode():
+            want = _decode_tile_torch(dec, x, har, g)
+        got = runner(x, har, g)
+        assert got.shape == want.shape and float(want.abs().max()) > 1e-2
+        assert float((got - want).abs().max()) <= ATOL_BACKEND
+
+
+def _decode_tile_torch(dec: GeneratorNSF, x: torch.Tensor, har: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    from rvclora.infer.fast import _decode_tile
+
+    return _decode_tile(dec, x.clone(), har, g)
+
+
+def test_export_version_is_in_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed export format (EXPORT_VERSION) never reuses a file written by the old one."""
+    from rvclora.infer.backends import onnx_decoder
+
+    dec = _wide_decoder(2)
+    now = onnx_decoder.fingerprint(dec)
+    monkeypatch.setattr(onnx_decoder, "EXPORT_VERSION", onnx_decoder.EXPORT_VERSION - 1)
+    assert onnx_decoder.fingerprint(dec) != now
 
 
 @needs_onnx
