@@ -36,7 +36,7 @@ def _tiles(dec: torch.nn.Module, runner: object, frames: int = 37, tile: int = 1
         return decode(dec, x, f0, spk, tile=tile, runner=runner)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [m if m == MODELS[0] else pytest.param(m, marks=pytest.mark.slow) for m in MODELS])
 def test_onednn_tiles_match_torch(reference_dir: Path, name: str) -> None:
     """Every reference model (f0/no-f0, 40k/48k/32k), one tile and many: the torch tiles' audio."""
     meta, arrays = reference(reference_dir, name)
