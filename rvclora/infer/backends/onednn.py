@@ -2,11 +2,11 @@
 
 Why it is faster than the torch tiles on a CPU: ``F.conv1d`` on a ``[B, C, T]`` tensor hands oneDNN a plain
 layout, so every call reorders the weight (and the activations) into oneDNN's blocked layouts and back, and
-an activation or a sum after it is one more pass over memory. Here every weight is reordered once, when the
+an activation after it is one more pass over memory. Here every weight is reordered once, when the
 voice loads; the activations stay channels-last (``[B, C, 1, T]`` stored as ``[B, T, C]``, oneDNN's fast
 layout for these shapes) from the first layer to the last; the leaky ReLU after each resblock's first
-convolution and the final tanh run inside the convolution (oneDNN post-ops). The decoder's convolutions then
-run near this CPU's peak (~65–70 GFLOP/s on one AVX2 core, measured), against ~20–50 before.
+convolution and the final tanh run inside the convolution (oneDNN post-ops). The decoder's big convolutions
+then run near an AVX2 core's fp32 peak (61–70 GFLOP/s measured, 5–48 through ``F.conv1d``).
 
 Same weights (a blend's exact weights included), the same operations in the same order as
 :func:`rvclora.infer.fast._decode_tile`; outputs equal the torch tiles to float rounding (sums ordered
