@@ -56,9 +56,9 @@ def _weight_and_bias(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | Non
         weight = effective_weight(layer.base).float()
         if not layer.merged and layer.scale != 0:
             weight = weight + layer.delta_weight(torch.float32)
-        bias = layer.base.bias
+        bias = cast(torch.Tensor | None, layer.base.bias)
     else:
-        weight, bias = effective_weight(layer).float(), layer.bias
+        weight, bias = effective_weight(layer).float(), cast(torch.Tensor | None, layer.bias)
     return weight.detach().unsqueeze(2).contiguous(), None if bias is None else bias.detach().float().contiguous()
 
 
@@ -99,6 +99,10 @@ class _ConvTranspose:
         )
 
 
+#: one resblock's packed convolutions: (first, second) per dilation for ResBlock1, (conv, None) for ResBlock2
+_Block = list[tuple[_Conv, _Conv | None]]
+
+
 class OneDnnTileDecoder:
     """Callable like :func:`rvclora.infer.fast._decode_tile` without the decoder argument (fp32, CPU)."""
 
@@ -108,7 +112,9 @@ class OneDnnTileDecoder:
         self.conv_pre = _Conv(dec.conv_pre, PACK_FRAMES)
         cond = getattr(dec, "cond", None)
         self.cond = None if cond is None else _Conv(cond, 1)
-        self.ups, self.noise_convs, self.blocks = [], [], []
+        self.ups: list[_ConvTranspose] = []
+        self.noise_convs: list[_Conv] = []
+        self.blocks: list[_Block] = []
         resblocks = list(dec.resblocks)
         for i, up in enumerate(cast(Iterable[nn.ConvTranspose1d], dec.ups)):
             self.ups.append(_ConvTranspose(up, PACK_FRAMES * rate))
@@ -143,10 +149,6 @@ class OneDnnTileDecoder:
         # default slope 0.01 before conv_post, as upstream; tanh fused into the convolution
         audio = self.conv_post(F.leaky_relu(x), "tanh")
         return audio.reshape(audio.shape[0], 1, -1)
-
-
-#: one resblock's packed convolutions: (first, second) per dilation for ResBlock1, (conv, None) for ResBlock2
-_Block = list[tuple[_Conv, _Conv | None]]
 
 
 def _block_convs(block: nn.Module, samples: int) -> _Block:
