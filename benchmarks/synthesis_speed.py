@@ -7,6 +7,9 @@ adapter of the default preset with non-zero factors; ``--seconds`` of input (100
   attached unmerged, fp32, ``torch.no_grad``, torch's default threads;
 * ``eager+merged``: what ``Converter(fast=False)`` runs (a single adapter is merged at load);
 * ``fast``: what ``Converter()`` runs (merged, weight norm folded, in-place decoder, inference mode);
+* ``fast onednn``: ``Converter()``'s default on CPU without onnxruntime (``--backend auto``/``onednn``): the
+  fast path with its decoder tiles on oneDNN convolutions with weights packed once, channels-last, fused
+  activations (packing time is not timed: it happens once at load, well under a second);
 * ``fast onnx``: ``Converter()``'s default where onnxruntime is installed (``--backend auto``): the fast path
   with its decoder tiles on onnxruntime (the same weights; export time is not timed, it is cached);
 * ``fast onnx 1d``: the same with the decoder exported as 1-D convolutions (EXPORT_VERSION 1, before the
@@ -58,8 +61,10 @@ def build_models(rank: int) -> dict[str, torch.nn.Module]:
     merged = merge_lora(copy.deepcopy(model)).eval()
     fast = prepare_fast(copy.deepcopy(merged))
     models = {"eager": model, "eager+merged": merged, "fast": fast}
-    from rvclora.infer.backends import onnx_available
+    from rvclora.infer.backends import onednn_available, onnx_available
 
+    if onednn_available():
+        models["fast onednn"] = fast
     if onnx_available():
         models["fast onnx"] = fast
         models["fast onnx 1d"] = fast
@@ -106,7 +111,8 @@ def runner(name: str, model: torch.nn.Module, frames: int, dtype: torch.dtype) -
     from rvclora.infer.backends import tile_runner
     from rvclora.infer.fast import fast_infer
 
-    tiles = tile_runner("onnx", model.dec) if name == "fast onnx" else None
+    backend = {"fast onnx": "onnx", "fast onednn": "onednn"}.get(name, "torch")
+    tiles = tile_runner(backend, model.dec)
     if name == "fast onnx 1d":
         import atexit
         import shutil

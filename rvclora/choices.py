@@ -118,10 +118,12 @@ class Precision(Choice, label="precision"):
 
 
 class Backend(Choice, label="backend"):
-    """What runs the fast path's decoder (:mod:`rvclora.infer.backends`); auto = onnx on CPU fp32 when installed."""
+    """What runs the fast path's decoder (:mod:`rvclora.infer.backends`); auto = onnx on CPU fp32 when installed,
+    else onednn on CPU fp32."""
 
     auto = "auto"
     torch = "torch"
+    onednn = "onednn"
     onnx = "onnx"
 
 

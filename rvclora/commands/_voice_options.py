@@ -30,7 +30,7 @@ PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Model prec
 BackendOpt = Annotated[
     Backend,
     typer.Option(
-        "--backend", help="What runs the decoder; auto = onnx on CPU fp32 when installed, torch forces PyTorch."
+        "--backend", help="Decoder engine; auto = onnx on CPU fp32 if installed, else onednn; torch = plain PyTorch."
     ),
 ]
 BlockOpt = Annotated[float, typer.Option("--block", help="Seconds converted per step (latency vs CPU load).")]

@@ -58,7 +58,8 @@ def infer_command(
     backend: Annotated[
         Backend,
         typer.Option(
-            "--backend", help="What runs the decoder; auto = onnx on CPU fp32 when installed, torch forces PyTorch."
+            "--backend",
+            help="Decoder engine; auto = onnx on CPU fp32 if installed, else onednn; torch = plain PyTorch.",
         ),
     ] = Backend.auto,
     pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,

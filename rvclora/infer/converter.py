@@ -83,8 +83,8 @@ class Converter:
     (default: the adapter's workspace settings, then the user config); ``precision``: auto/fp32/fp16/bf16;
     ``chunking``: where long inputs are split; ``fast``: the optimised path of :mod:`rvclora.infer.fast`
     (weight norm folded, in-place decoder, inference mode; same output) — ``False`` runs the models as
-    loaded (the reference); ``backend``: what runs the fast path's decoder (auto, torch, onnx:
-    :mod:`rvclora.infer.backends`; ``torch`` forces plain PyTorch); other keywords are :class:`ConvertOptions`
+    loaded (the reference); ``backend``: what runs the fast path's decoder (auto, torch, onednn,
+    onnx: :mod:`rvclora.infer.backends`; ``torch`` forces plain PyTorch); other keywords are :class:`ConvertOptions`
     defaults, e.g. ``unvoiced_f0="fill"``
     (default: each voice's own convention, :attr:`Voice.unvoiced_f0`: the adapter's recorded training
     convention, else the configured ``unvoiced_f0``).

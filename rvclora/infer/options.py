@@ -87,7 +87,7 @@ class ConverterConfig:
     chunking: ChunkConfig | None = field(default=None, compare=False)
     force: bool = False  # load adapters even if they do not fit the base
     fast: bool = True  # the optimised path; False runs the models as loaded (the reference)
-    backend: str = "auto"  # what runs the fast path's decoder: auto, torch, onnx (rvclora.infer.backends)
+    backend: str = "auto"  # what runs the fast path's decoder: auto, torch, onednn, onnx (rvclora.infer.backends)
 
     def __post_init__(self) -> None:
         # choices arrive as Enum members from the CLI; the converter keeps (and records) their plain strings

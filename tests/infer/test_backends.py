@@ -29,7 +29,7 @@ ATOL_BACKEND = 1e-5
     ("requested", "device", "dtype", "fast", "installed", "want"),
     [
         ("auto", "cpu", "float32", True, True, "onnx"),
-        ("auto", "cpu", "float32", True, False, "torch"),  # extra missing: auto falls back, no error
+        ("auto", "cpu", "float32", True, False, "onednn"),  # extra missing: auto falls back, no error
         ("auto", "cuda", "float16", True, True, "torch"),
         ("auto", "cpu", "bfloat16", True, True, "torch"),
         ("auto", "cpu", "float32", False, True, "torch"),  # --eager: the reference path, no backend
@@ -42,6 +42,7 @@ def test_resolve_backend(
     monkeypatch: pytest.MonkeyPatch, requested: str, device: str, dtype: str, fast: bool, installed: bool, want: str
 ) -> None:
     monkeypatch.setattr(backends, "onnx_available", lambda: installed)
+    monkeypatch.setattr(backends, "onednn_available", lambda: True)
     assert backends.resolve_backend(requested, device, dtype, fast) == want
 
 

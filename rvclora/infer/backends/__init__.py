@@ -4,9 +4,12 @@ The decoder is ~85 % of a CPU synthesis (benchmarks/RESULTS.md). Backends run th
 weights; only the engine executing the tile graph differs:
 
 * ``torch``: PyTorch eager, the in-place tiles of :mod:`rvclora.infer.fast` (always available);
+* ``onednn``: the same tiles on PyTorch's oneDNN convolutions with weights packed once, channels-last, with
+  fused activations (:mod:`.onednn`) — CPU fp32, nothing to install or export;
 * ``onnx``: the tile exported once to ONNX (cached per weights) and run by onnxruntime — measured faster on
   CPU in fp32, equal to ``torch`` within float rounding (extra ``rvclora[onnx]``);
-* ``auto``: ``onnx`` where it is installed and was measured to help (CPU, fp32, fast path), else ``torch``.
+* ``auto``: on CPU in fp32 with the fast path, ``onnx`` where it is installed, else ``onednn``; ``torch``
+  elsewhere.
 
 torch.jit.freeze/optimize_for_inference was measured and not kept (no gain over eager tiles on this CPU).
 """
@@ -30,25 +33,39 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
+def onednn_available() -> bool:
+    """This torch build has the oneDNN operators the ``onednn`` backend calls."""
+    from rvclora.infer.backends.onednn import onednn_available as available
+
+    return available()
+
+
 def resolve_backend(requested: str, device: str, dtype_name: str, fast: bool) -> str:
     """The backend a voice runs on: ``requested`` checked, ``auto`` decided (one clear error otherwise).
 
     ``dtype_name``: "float32", "float16" or "bfloat16"; ``fast``: the fast path is on (``--eager`` is off).
     """
     requested = Backend.parse(requested or "auto").value
-    onnx_fits = fast and device == "cpu" and dtype_name == "float32"
+    cpu_fp32 = fast and device == "cpu" and dtype_name == "float32"
     if requested == "auto":
-        return "onnx" if onnx_fits and onnx_available() else "torch"
-    if requested == "onnx":
+        if cpu_fp32 and onnx_available():
+            return "onnx"
+        return "onednn" if cpu_fp32 and onednn_available() else "torch"
+    if requested in ("onnx", "onednn"):
         if not fast:
-            raise ConfigError("--backend onnx runs the fast path", "drop --eager, or use --backend torch")
-        if not onnx_fits:
+            raise ConfigError(f"--backend {requested} runs the fast path", "drop --eager, or use --backend torch")
+        if not cpu_fp32:
             raise ConfigError(
-                f"--backend onnx runs on the CPU in fp32 only (here: {device}, {dtype_name})",
+                f"--backend {requested} runs on the CPU in fp32 only (here: {device}, {dtype_name})",
                 "use --device cpu --precision fp32, or --backend torch",
             )
-        if not onnx_available():
+        if requested == "onnx" and not onnx_available():
             raise MissingExtraError("--backend onnx", "onnx", "onnxruntime")
+        if requested == "onednn" and not onednn_available():
+            raise ConfigError(
+                "--backend onednn needs a torch build with oneDNN (mkldnn), which this one lacks",
+                "use --backend torch",
+            )
     return requested
 
 
@@ -58,4 +75,8 @@ def tile_runner(backend: str, dec: Any) -> TileRunner | None:
         from rvclora.infer.backends.onnx_decoder import OnnxTileDecoder
 
         return OnnxTileDecoder.load(dec)
+    if backend == "onednn":
+        from rvclora.infer.backends.onednn import OneDnnTileDecoder
+
+        return OneDnnTileDecoder.load(dec)
     return None
