@@ -118,8 +118,8 @@ class Precision(Choice, label="precision"):
 
 
 class Backend(Choice, label="backend"):
-    """What runs the fast path's decoder (:mod:`rvclora.infer.backends`); auto = onnx on CPU fp32 when installed,
-    else onednn on CPU fp32."""
+    """What runs the fast path's decoder (:mod:`rvclora.infer.backends`); auto = onednn on CPU fp32 (onnx
+    where torch lacks oneDNN and onnxruntime is installed), torch elsewhere."""
 
     auto = "auto"
     torch = "torch"

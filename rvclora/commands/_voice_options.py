@@ -30,7 +30,8 @@ PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Model prec
 BackendOpt = Annotated[
     Backend,
     typer.Option(
-        "--backend", help="Decoder engine; auto = onnx on CPU fp32 if installed, else onednn; torch = plain PyTorch."
+        "--backend",
+        help="Decoder engine; auto = onednn on CPU fp32 (onnx if torch lacks oneDNN); torch = plain PyTorch.",
     ),
 ]
 BlockOpt = Annotated[float, typer.Option("--block", help="Seconds converted per step (latency vs CPU load).")]

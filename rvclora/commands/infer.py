@@ -59,7 +59,7 @@ def infer_command(
         Backend,
         typer.Option(
             "--backend",
-            help="Decoder engine; auto = onnx on CPU fp32 if installed, else onednn; torch = plain PyTorch.",
+            help="Decoder engine; auto = onednn on CPU fp32 (onnx if torch lacks oneDNN); torch = plain PyTorch.",
         ),
     ] = Backend.auto,
     pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,

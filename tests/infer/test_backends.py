@@ -26,23 +26,32 @@ ATOL_BACKEND = 1e-5
 
 
 @pytest.mark.parametrize(
-    ("requested", "device", "dtype", "fast", "installed", "want"),
+    ("requested", "device", "dtype", "fast", "installed", "mkldnn", "want"),
     [
-        ("auto", "cpu", "float32", True, True, "onnx"),
-        ("auto", "cpu", "float32", True, False, "onednn"),  # extra missing: auto falls back, no error
-        ("auto", "cuda", "float16", True, True, "torch"),
-        ("auto", "cpu", "bfloat16", True, True, "torch"),
-        ("auto", "cpu", "float32", False, True, "torch"),  # --eager: the reference path, no backend
-        ("torch", "cpu", "float32", True, True, "torch"),  # the force flag
-        ("TORCH", "cpu", "float32", True, True, "torch"),
-        ("onnx", "cpu", "float32", True, True, "onnx"),
+        ("auto", "cpu", "float32", True, True, True, "onednn"),  # nothing to export: first even with onnx
+        ("auto", "cpu", "float32", True, False, True, "onednn"),
+        ("auto", "cpu", "float32", True, True, False, "onnx"),  # a torch without oneDNN: onnx if installed
+        ("auto", "cpu", "float32", True, False, False, "torch"),
+        ("auto", "cuda", "float16", True, True, True, "torch"),
+        ("auto", "cpu", "bfloat16", True, True, True, "torch"),
+        ("auto", "cpu", "float32", False, True, True, "torch"),  # --eager: the reference path, no backend
+        ("torch", "cpu", "float32", True, True, True, "torch"),  # the force flag
+        ("TORCH", "cpu", "float32", True, True, True, "torch"),
+        ("onnx", "cpu", "float32", True, True, True, "onnx"),
     ],
 )
 def test_resolve_backend(
-    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, dtype: str, fast: bool, installed: bool, want: str
+    monkeypatch: pytest.MonkeyPatch,
+    requested: str,
+    device: str,
+    dtype: str,
+    fast: bool,
+    installed: bool,
+    mkldnn: bool,
+    want: str,
 ) -> None:
     monkeypatch.setattr(backends, "onnx_available", lambda: installed)
-    monkeypatch.setattr(backends, "onednn_available", lambda: True)
+    monkeypatch.setattr(backends, "onednn_available", lambda: mkldnn)
     assert backends.resolve_backend(requested, device, dtype, fast) == want
 
 
@@ -227,7 +236,7 @@ def test_export_is_cached_per_weights(reference_dir: Path, monkeypatch: pytest.M
 @pytest.mark.slow
 @needs_onnx
 def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
-    """The onnx voice is the same merged blend: auto picks onnx on CPU fp32, torch is forced, audio equal."""
+    """The onnx voice is the same merged blend as the torch one: the same audio."""
     kwargs = dict(
         lora=[assets["a"], assets["b"]],
         weights=[0.7, 0.3],
@@ -236,12 +245,12 @@ def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
         f0_method="dio",
         device="cpu",
     )
-    auto, forced = Converter(**kwargs), Converter(backend="torch", **kwargs)
-    assert auto.voices[0].backend == "onnx" and auto.voices[0].tile_runner is not None
+    onnx_voice, forced = Converter(backend="onnx", **kwargs), Converter(backend="torch", **kwargs)
+    assert onnx_voice.voices[0].backend == "onnx" and auto.voices[0].tile_runner is not None
     assert forced.voices[0].backend == "torch" and forced.voices[0].tile_runner is None
     wav = voice_like(1.5, seed=4, pause=True)
     with zero_noise():
-        got, sr = auto.convert(wav, 16000, index_rate=0.0)
+        got, sr = onnx_voice.convert(wav, 16000, index_rate=0.0)
         want, _ = forced.convert(wav, 16000, index_rate=0.0)
     assert np.abs(want).max() > 1e-2
     np.testing.assert_allclose(got, want, atol=1e-4)
