@@ -246,7 +246,7 @@ def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
         device="cpu",
     )
     onnx_voice, forced = Converter(backend="onnx", **kwargs), Converter(backend="torch", **kwargs)
-    assert onnx_voice.voices[0].backend == "onnx" and auto.voices[0].tile_runner is not None
+    assert onnx_voice.voices[0].backend == "onnx" and onnx_voice.voices[0].tile_runner is not None
     assert forced.voices[0].backend == "torch" and forced.voices[0].tile_runner is None
     wav = voice_like(1.5, seed=4, pause=True)
     with zero_noise():
