@@ -23,3 +23,23 @@ def reference(reference_dir: Path, name: str) -> tuple[dict[str, Any], dict[str,
     with np.load(reference_dir / f"{name}.npz") as data:
         arrays = {k: torch.from_numpy(data[k]) for k in data.files}
     return meta, arrays
+
+
+def fast_infer_on(reference_dir: Path, name: str, backend: str) -> tuple[Any, Any, torch.Tensor, torch.Tensor]:
+    """Reference model ``name`` through the fast path on the torch tiles and on ``backend``'s, with one seed.
+
+    Returns (folded model, the backend's tile runner, torch audio, backend audio)."""
+    from rvclora.infer.backends import tile_runner
+    from rvclora.infer.fast import fast_infer, prepare_fast
+    from rvclora.models.checkpoint import load_synthesizer
+
+    meta, arrays = reference(reference_dir, name)
+    model = prepare_fast(load_synthesizer(reference_dir / f"{name}.pth").eval())
+    runner = tile_runner(backend, model.dec)
+    kwargs = {"pitch": arrays["in_pitch"], "nsff0": arrays["in_pitchf"]} if meta["f0"] else {}
+    args = (arrays["in_phone"], arrays["in_phone_lengths"], arrays["in_sid"])
+    outs = []
+    for run in (None, runner):
+        torch.manual_seed(5)
+        outs.append(fast_infer(model, *args, **kwargs, runner=run))
+    return model, runner, outs[0], outs[1]

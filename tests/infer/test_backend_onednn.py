@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from helpers_assets import build_adapter, build_tiny_hubert, voice_like
-from models_helpers import MODELS, reference, zero_noise
+from models_helpers import MODELS, fast_infer_on, zero_noise
 
 from rvclora.errors import ConfigError
 from rvclora.infer import backends
 from rvclora.infer.backends import TileRunner
 from rvclora.infer.converter import Converter
-from rvclora.infer.fast import decode, fast_infer, prepare_fast
+from rvclora.infer.fast import decode
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import add_lora, lora_layers
 from rvclora.models.checkpoint import load_synthesizer
@@ -43,16 +43,7 @@ def _tiles(dec: Generator, runner: TileRunner | None, frames: int = 37, tile: in
 @pytest.mark.parametrize("name", [m if m == MODELS[0] else pytest.param(m, marks=pytest.mark.slow) for m in MODELS])
 def test_onednn_tiles_match_torch(reference_dir: Path, name: str) -> None:
     """Every reference model (f0/no-f0, 40k/48k/32k), one tile and many: the torch tiles' audio."""
-    meta, arrays = reference(reference_dir, name)
-    model = prepare_fast(load_synthesizer(reference_dir / f"{name}.pth").eval())
-    runner = backends.tile_runner("onednn", model.dec)
-    kwargs = {"pitch": arrays["in_pitch"], "nsff0": arrays["in_pitchf"]} if meta["f0"] else {}
-    args = (arrays["in_phone"], arrays["in_phone_lengths"], arrays["in_sid"])
-    outs = []
-    for run in (None, runner):
-        torch.manual_seed(5)
-        outs.append(fast_infer(model, *args, **kwargs, runner=run))
-    want, got = outs
+    model, runner, want, got = fast_infer_on(reference_dir, name, "onednn")
     assert got.shape == want.shape and float(want.abs().max()) > 1e-3
     assert float((got - want).abs().max()) <= ATOL_BACKEND
     want, got = _tiles(model.dec, None), _tiles(model.dec, runner)

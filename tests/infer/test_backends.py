@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from helpers_assets import build_adapter, build_tiny_hubert, run_cli, voice_like
-from models_helpers import MODELS, reference, zero_noise
+from models_helpers import MODELS, fast_infer_on, zero_noise
 
 from rvclora.errors import ConfigError, MissingExtraError
 from rvclora.infer import backends
 from rvclora.infer.converter import Converter
-from rvclora.infer.fast import decode, fast_infer, prepare_fast
+from rvclora.infer.fast import decode, prepare_fast
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import add_lora
 from rvclora.models.checkpoint import load_synthesizer
@@ -150,16 +150,7 @@ needs_onnx = pytest.mark.skipif(not backends.onnx_available(), reason="the onnx 
 @pytest.mark.parametrize("name", MODELS)
 def test_onnx_tiles_match_torch(reference_dir: Path, name: str) -> None:
     """Every reference model (f0/no-f0, 40k/48k/32k), tiled and untiled, with real noise: same audio."""
-    meta, arrays = reference(reference_dir, name)
-    model = prepare_fast(load_synthesizer(reference_dir / f"{name}.pth").eval())
-    runner = backends.tile_runner("onnx", model.dec)
-    kwargs = {"pitch": arrays["in_pitch"], "nsff0": arrays["in_pitchf"]} if meta["f0"] else {}
-    args = (arrays["in_phone"], arrays["in_phone_lengths"], arrays["in_sid"])
-    outs = []
-    for run in (None, runner):
-        torch.manual_seed(5)
-        outs.append(fast_infer(model, *args, **kwargs, runner=run))
-    want, got = outs
+    model, runner, want, got = fast_infer_on(reference_dir, name, "onnx")
     assert float(want.abs().max()) > 1e-3
     assert float((got - want).abs().max()) <= ATOL_BACKEND
     # tiles of several lengths (a shorter last one) on the one exported graph
