@@ -29,11 +29,11 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.versio
 for part in "${parts[@]}"; do
   {
     case "$part" in
-      realtime) bench 100 realtime_latency.py --device cuda --steps 20 --blocks 0.1 0.25 0.5 --edges 0.05:0.05 0.02:0.02 ;;
-      train) bench 190 train_step.py --batch 8 32 ;;
-      profile) bench 60 train_step.py --batch 8 --profile ;;
+      realtime) bench 80 realtime_latency.py --device cuda --steps 30 --warmup 5 --blocks 0.1 0.25 --edges 0.05:0.05 0.02:0.02 0.01:0.01 ;;
+      train) bench 170 train_step.py --batch 8 32 ;;
+      profile) bench 100 train_step.py --batch 8 --profile ;;
       extract) bench 30 extract_speed.py --seconds 60 --devices cuda
-               bench 20 f0_speed.py --seconds 60 --methods rmvpe --devices cuda
+               bench 30 f0_speed.py --seconds 60 --methods rmvpe --devices cuda --gru-windows 512:256
                bench 50 extract_speed.py --stage-clips 300 --seconds 60 ;;
       infer) bench 90 infer_speed.py --seconds 60 --devices cuda --f0-method rmvpe --index --precisions fp16 ;;
       *) echo "unknown part $part (realtime, train, profile, extract, infer)"; exit 2 ;;
