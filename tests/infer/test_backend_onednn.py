@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from helpers_assets import build_adapter, build_tiny_hubert, voice_like
-from models_helpers import MODELS, fast_infer_on, zero_noise
+from models_helpers import MODELS, fast_infer_on
 
 from rvclora.errors import ConfigError
 from rvclora.infer import backends
 from rvclora.infer.backends import TileRunner
-from rvclora.infer.converter import Converter
 from rvclora.infer.fast import decode
 from rvclora.lora.config import LoRAConfig
 from rvclora.lora.inject import add_lora, lora_layers
@@ -105,32 +102,3 @@ def test_resolve_onednn_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert backends.resolve_backend("auto", "cpu", "float32", True) == "torch"  # falls back, no error
     with pytest.raises(ConfigError, match="oneDNN"):
         backends.resolve_backend("onednn", "cpu", "float32", True)
-
-
-@pytest.mark.slow
-def test_converter_auto_runs_onednn_without_onnxruntime(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reference_dir: Path
-) -> None:
-    """No onnxruntime: auto gives a blend the onednn tiles; its audio is the forced torch tiles' audio."""
-    monkeypatch.setattr(backends, "onnx_available", lambda: False)
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    kwargs = dict(
-        lora=[
-            build_adapter(tmp_path / "a.safetensors", base, seed=1),
-            build_adapter(tmp_path / "b.safetensors", base, seed=2),
-        ],
-        weights=[0.6, 0.4],
-        base=base,
-        hubert=build_tiny_hubert(tmp_path / "hubert.pt", "v2"),
-        f0_method="dio",
-        device="cpu",
-    )
-    auto, forced = Converter(**kwargs), Converter(backend="torch", **kwargs)
-    assert auto.voices[0].backend == "onednn" and auto.voices[0].tile_runner is not None
-    assert forced.voices[0].backend == "torch" and forced.voices[0].tile_runner is None
-    wav = voice_like(1.5, seed=4, pause=True)
-    with zero_noise():
-        got, _ = auto.convert(wav, 16000, index_rate=0.0)
-        want, _ = forced.convert(wav, 16000, index_rate=0.0)
-    assert np.abs(want).max() > 1e-2
-    np.testing.assert_allclose(got, want, atol=1e-4)

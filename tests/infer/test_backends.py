@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_assets import build_adapter, build_tiny_hubert, run_cli, voice_like
+from helpers_assets import run_cli, voice_like
 from models_helpers import MODELS, fast_infer_on, zero_noise
 
 from rvclora.errors import ConfigError, MissingExtraError
@@ -69,28 +69,16 @@ def test_resolve_backend_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
         backends.resolve_backend("tensorrt", "cpu", "float32", True)
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("backends")
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    return {
-        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
-        "base": base,
-        "a": build_adapter(root / "a.safetensors", base, seed=1),
-        "b": build_adapter(root / "b.safetensors", base, seed=2),
-    }
-
-
 @pytest.mark.slow
 def test_cli_missing_extra_is_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], assets: dict[str, Path], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], voices: dict[str, Path], tmp_path: Path
 ) -> None:
     import soundfile as sf
 
     monkeypatch.setattr(backends, "onnx_available", lambda: False)
     wav = tmp_path / "in.wav"
     sf.write(wav, voice_like(0.5), 16000)
-    common = ["--lora", str(assets["a"]), "--base", str(assets["base"]), "--hubert", str(assets["hubert"])]
+    common = ["--lora", str(voices["a"]), "--base", str(voices["base"]), "--hubert", str(voices["hubert"])]
     code, _, err = run_cli(capsys, "infer", str(wav), "-o", str(tmp_path / "out.wav"), *common, "--backend", "onnx")
     assert code == 2, err
     assert "pip install 'rvclora[onnx]'" in err and "Traceback" not in err
@@ -225,23 +213,24 @@ def test_export_is_cached_per_weights(reference_dir: Path, monkeypatch: pytest.M
 
 
 @pytest.mark.slow
-@needs_onnx
-def test_converter_backends_agree_on_a_blend(assets: dict[str, Path]) -> None:
-    """The onnx voice is the same merged blend as the torch one: the same audio."""
+@pytest.mark.parametrize(("requested", "backend"), [("auto", "onednn"), pytest.param("onnx", "onnx", marks=needs_onnx)])
+def test_converter_backends_agree_on_a_blend(voices: dict[str, Path], requested: str, backend: str) -> None:
+    """A backend's voice is the same merged blend as the torch one: the same audio. auto picks onednn on CPU
+    fp32, whether or not onnxruntime is installed."""
     kwargs = dict(
-        lora=[assets["a"], assets["b"]],
+        lora=[voices["a"], voices["b"]],
         weights=[0.7, 0.3],
-        base=assets["base"],
-        hubert=assets["hubert"],
+        base=voices["base"],
+        hubert=voices["hubert"],
         f0_method="dio",
         device="cpu",
     )
-    onnx_voice, forced = Converter(backend="onnx", **kwargs), Converter(backend="torch", **kwargs)
-    assert onnx_voice.voices[0].backend == "onnx" and onnx_voice.voices[0].tile_runner is not None
+    voice, forced = Converter(backend=requested, **kwargs), Converter(backend="torch", **kwargs)
+    assert voice.voices[0].backend == backend and voice.voices[0].tile_runner is not None
     assert forced.voices[0].backend == "torch" and forced.voices[0].tile_runner is None
     wav = voice_like(1.5, seed=4, pause=True)
     with zero_noise():
-        got, sr = onnx_voice.convert(wav, 16000, index_rate=0.0)
+        got, sr = voice.convert(wav, 16000, index_rate=0.0)
         want, _ = forced.convert(wav, 16000, index_rate=0.0)
     assert np.abs(want).max() > 1e-2
     np.testing.assert_allclose(got, want, atol=1e-4)

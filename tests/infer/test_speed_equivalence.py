@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_assets import build_adapter, build_tiny_hubert, voice_like
+from helpers_assets import build_adapter, voice_like
 from models_helpers import MODELS, reference, zero_noise
 
 from rvclora.infer.chunking import ChunkConfig
@@ -101,25 +101,13 @@ def test_fast_with_unmerged_adapter_matches_eager(reference_dir: Path, tmp_path:
     assert float((without - want).abs().max()) > 1e-3  # the adapter changes the output
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("fast")
-    base = reference_dir / "v2_40k_f0_tiny.pth"
-    return {
-        "hubert": build_tiny_hubert(root / "hubert.pt", "v2"),
-        "base": base,
-        "a": build_adapter(root / "a.safetensors", base, seed=1),
-        "b": build_adapter(root / "b.safetensors", base, seed=2),
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("blend", [False, True], ids=["single", "blend"])
-def test_converter_fast_matches_eager(assets: dict[str, Path], blend: bool) -> None:
-    lora = [assets["a"], assets["b"]] if blend else assets["a"]
+def test_converter_fast_matches_eager(voices: dict[str, Path], blend: bool) -> None:
+    lora = [voices["a"], voices["b"]] if blend else voices["a"]
     small = ChunkConfig(x_pad=0.3, x_query=0.3, x_center=0.5, x_max=0.7)  # several pieces and seams
     kwargs = dict(
-        lora=lora, base=assets["base"], hubert=assets["hubert"], f0_method="dio", device="cpu", chunking=small
+        lora=lora, base=voices["base"], hubert=voices["hubert"], f0_method="dio", device="cpu", chunking=small
     )
     fast, eager = Converter(**kwargs), Converter(fast=False, **kwargs)
     assert fast.fast and not eager.fast and fast.voices[0].fast and not eager.voices[0].fast
