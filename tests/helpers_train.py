@@ -35,6 +35,19 @@ def make_dataset(root: Path, n_clips: int = 6, seconds: float = 0.6, seed: int =
     return dirs
 
 
+def make_workspace_data(ws: Path, n_clips: int = 3) -> Path:
+    """A generated dataset placed where a workspace keeps extract's outputs (``clips/40k``, ``features``,
+    ``f0``), as if preprocess and extract had run in ``ws``; returns ``ws``."""
+    import shutil
+
+    dirs = make_dataset(ws.parent / f"{ws.name}-data", n_clips=n_clips)
+    (ws / "clips").mkdir(parents=True)
+    shutil.move(dirs["wav"], ws / "clips" / "40k")
+    shutil.move(dirs["features"], ws / "features")
+    shutil.move(dirs["f0"], ws / "f0")
+    return ws
+
+
 def make_job(root: Path, reference_dir: Path, **train: object):
     """A TrainJob over ``root``'s dataset with the schema defaults, small D and the given train overrides."""
     from rvclora.lora.config import LoRAConfig

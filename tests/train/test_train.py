@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_train import BASE, make_dataset, make_job, steps_of
+from helpers_train import BASE, make_dataset, make_job, make_workspace_data, steps_of
 
 
 @pytest.fixture(scope="module")
@@ -150,19 +150,13 @@ def test_cli_trains_a_workspace_and_resumes(
 ) -> None:
     """`rvclora train WS --base ...` on a workspace with clips and features; a second call resumes."""
     import json
-    import shutil
 
     from typer.testing import CliRunner
 
     import rvclora.train.workflow as workflow
     from rvclora.cli import app
 
-    ws = tmp_path / "voice"
-    dirs = make_dataset(tmp_path / "data", n_clips=3)
-    (ws / "clips").mkdir(parents=True)
-    shutil.move(dirs["wav"], ws / "clips" / "40k")
-    shutil.move(dirs["features"], ws / "features")
-    shutil.move(dirs["f0"], ws / "f0")
+    ws = make_workspace_data(tmp_path / "voice")
     real = workflow.run_training
 
     def small_d(job, *args):  # the full-width RVC D takes ~40 s per CPU step

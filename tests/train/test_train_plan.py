@@ -4,11 +4,10 @@ its defaults: RVC's learning rate for --full, --max-steps 0 clearing a stored li
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from helpers_train import BASE, make_dataset, make_job
+from helpers_train import BASE, make_dataset, make_job, make_workspace_data
 
 
 @pytest.mark.slow
@@ -113,12 +112,7 @@ def test_max_steps_0_clears_a_stored_limit(
     from rvclora.workspace import Workspace
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    ws = tmp_path / "voice"
-    dirs = make_dataset(tmp_path / "data", n_clips=3)
-    (ws / "clips").mkdir(parents=True)
-    shutil.move(dirs["wav"], ws / "clips" / "40k")
-    shutil.move(dirs["features"], ws / "features")
-    shutil.move(dirs["f0"], ws / "f0")
+    ws = make_workspace_data(tmp_path / "voice")
     Workspace.open(ws, overrides={"train.max_steps": 1, "assets.base": str(reference_dir / BASE)}).save_settings()
     real = workflow.run_training
 
