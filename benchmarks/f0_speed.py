@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _args import pair
 from _record import record
 
 SR = 16000
@@ -80,7 +81,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["rmvpe", "harvest", "dio", "pm", "crepe", "fcpe"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"])
-    parser.add_argument("--gru-windows", help="chunk:margin frames: also time RMVPE's BiGRU as windows (CUDA)")
+    parser.add_argument(
+        "--gru-windows", type=pair(int), help="chunk:margin frames: also time RMVPE's BiGRU as windows (CUDA)"
+    )
     parser.add_argument("--json", help="also merge the figures into this JSON file (key 'f0_x_realtime')")
     args = parser.parse_args()
 
@@ -103,8 +106,7 @@ def main() -> None:
             print(f"{method:<14} {'-':<6} {'-':<9} {'not installed':>20}")
             continue
         if method == "rmvpe":
-            chunk, _, margin = (args.gru_windows or "").partition(":")
-            runs = rmvpe_runs(wav, devices, (int(chunk), int(margin)) if args.gru_windows else None)
+            runs = rmvpe_runs(wav, devices, args.gru_windows)
         elif method in ("crepe", "fcpe"):
             runs = []
             for device in devices:

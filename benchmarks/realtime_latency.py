@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _args import pair
 from _record import record
 
 from rvclora.realtime.settings import DEFAULTS, StreamSettings
@@ -38,7 +39,8 @@ def main() -> None:
     ap.add_argument(
         "--edges",
         nargs="+",
-        default=[f"{DEFAULTS.lookahead:g}:{DEFAULTS.crossfade:g}"],
+        type=pair(float),
+        default=[(DEFAULTS.lookahead, DEFAULTS.crossfade)],
         help="lookahead:crossfade pairs in seconds to time at each block size (default: the stream's)",
     )
     ap.add_argument("--json", help="also merge the figures into this JSON file (key 'realtime_latency')")
@@ -83,8 +85,7 @@ def main() -> None:
             "f0": args.f0,
             "dtype": str(converter.dtype).removeprefix("torch."),
         }
-        edges = [tuple(float(x) for x in pair.split(":")) for pair in args.edges]
-        for block, (lookahead, crossfade) in ((b, e) for b in args.blocks for e in edges):
+        for block, (lookahead, crossfade) in ((b, e) for b in args.blocks for e in args.edges):
             settings = StreamSettings(block, context, lookahead, crossfade)
             stream = Stream(converter, 48000, settings=settings)
             n = int(round(block * 48000))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _args import pair
 from _record import record
 
 
@@ -106,7 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--block", type=float, default=0.1)
-    ap.add_argument("--edges", default="0.02:0.02", help="lookahead:crossfade in seconds")
+    ap.add_argument("--edges", type=pair(float), default=(0.02, 0.02), help="lookahead:crossfade in seconds")
     ap.add_argument("--blocks", type=int, default=10, help="timed stream blocks")
     ap.add_argument("--seconds", type=float, default=60.0, help="offline input length (0: skip)")
     ap.add_argument("--json", help="also merge the figures into this JSON file (key 'stage_profile')")
@@ -129,7 +130,7 @@ def main() -> None:
             device=args.device,
             index_rate=0.0,
         )
-        lookahead, crossfade = (float(x) for x in args.edges.split(":"))
+        lookahead, crossfade = args.edges
         settings = StreamSettings(args.block, DEFAULTS.context, lookahead, crossfade)
         stream = Stream(converter, 48000, settings=settings)
         n = int(round(args.block * 48000))
@@ -146,7 +147,7 @@ def main() -> None:
             stream.process(b)
         wall = (time.perf_counter() - start) / args.blocks
         print(
-            f"stream block {args.block:g} s on {args.device} ({converter.dtype}), edges {args.edges}: "
+            f"stream block {args.block:g} s on {args.device} ({converter.dtype}), edges {lookahead:g}:{crossfade:g}: "
             f"{1e3 * wall:.1f} ms per block with timers"
         )
         figures["stream_block_ms"] = {"wall_with_timers": 1e3 * wall, **timers.table(args.blocks, "block")}

@@ -60,7 +60,7 @@ def resolve_backend(requested: str, device: str, dtype_name: str, fast: bool) ->
         if not cpu_fp32:
             raise ConfigError(
                 f"--backend {requested} runs on the CPU in fp32 only (here: {device}, {dtype_name})",
-                "use --device cpu --precision fp32, or --backend torch",
+                f"use {'' if device == 'cpu' else '--device cpu '}--precision fp32, or --backend torch",
             )
         if requested == "onnx" and not onnx_available():
             raise MissingExtraError("--backend onnx", "onnx", "onnxruntime")
