@@ -5,13 +5,15 @@
 
 Each family of extractors registers a function in ``BENCHES`` that returns result rows; F0 methods are
 added the same way. HuBERT runs at full HuBERT-base size with random weights (speed does not depend on
-the values) on CPU in fp32 and, when CUDA is available, in fp32/fp16/bf16 — next to transformers'
-HubertModel with the same weights when transformers is installed. Prints figures; asserts nothing.
+the values) on CPU in fp32 (plain, and with the linear layers packed for oneDNN: ``load_content_encoder``'s
+default there) and, when CUDA is available, in fp32/fp16/bf16 — next to transformers' HubertModel with the
+same weights when transformers is installed. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import torch
 from _record import record
 
 from rvclora.features.hubert import ContentEncoder
+from rvclora.features.hubert_packed import pack_linears, packed_linear_available
 
 SR = 16000
 
@@ -74,6 +77,12 @@ def bench_hubert(wav: np.ndarray, repeat: int) -> list[Row]:
             enc = ContentEncoder(net.to(device=device, dtype=dtype), normalize=False, source=Path("random-hubert-base"))
             t = _time(lambda enc=enc: enc.extract(wav, "v2"), device, repeat)
             rows.append(Row("rvclora HuBERT", device, str(dtype).removeprefix("torch."), t, seconds))
+            if device == "cpu" and dtype == torch.float32 and packed_linear_available():
+                packed = copy.deepcopy(net)
+                pack_linears(packed)  # what load_content_encoder does on a CPU in fp32
+                enc = ContentEncoder(packed, normalize=False, source=Path("random-hubert-base"), packed=True)
+                t = _time(lambda enc=enc: enc.extract(wav, "v2"), device, repeat)
+                rows.append(Row("rvclora HuBERT packed", device, "float32", t, seconds))
             if hf_model is not None:
                 model = hf_model.to(device=device, dtype=dtype)
                 x = torch.from_numpy(wav)[None].to(device=device, dtype=dtype)

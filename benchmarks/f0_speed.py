@@ -1,10 +1,12 @@
 """Speed of each F0 method, as × real time on a synthetic voice-like signal (default 60 s at 16 kHz).
 
 RMVPE runs at full size (upstream's rmvpe.pt architecture) with random weights — speed does not depend on the
-weight values — in float32, and on CUDA also float16/bfloat16. Optional methods run only when their extra is
+weight values — in float32, and on CUDA also float16/bfloat16. On a CPU in fp32 it runs packed (the default
+there, :mod:`rvclora.features.rmvpe_packed`) and plain side by side. Optional methods run only when their extra is
 installed. Prints figures only:
 
     python benchmarks/f0_speed.py [--seconds 60] [--methods rmvpe harvest dio pm crepe fcpe] [--repeats 1]
+        [--dtypes float32]
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> f
     return best
 
 
+DTYPES: list[str] | None = None  # narrowed by --dtypes
+
+
 def rmvpe_runs(
     wav: np.ndarray, devices: list[str], windows: tuple[int, int] | None = None
 ) -> list[tuple[str, str, str, Callable[[], object]]]:
@@ -57,10 +62,14 @@ def rmvpe_runs(
     runs = []
     for device in devices:
         dtypes = ["float32"] + (["float16", "bfloat16"] if device == "cuda" else ["bfloat16"])
-        for dtype in dtypes:
+        for dtype in (d for d in dtypes if DTYPES is None or d in DTYPES):
             model = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype)  # .to() works in place
-            model.f0(wav[:SR])  # warm-up: kernels, allocator
+            model.f0(wav)  # warm-up: kernels, allocator, the packed weights for this input's shape (CPU)
             runs.append(("rmvpe", device, dtype, lambda m=model: m.f0(wav)))
+            if model.packed:  # side by side: the plain U-Net (F.conv2d, batch norm after each convolution)
+                plain = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype, packed=False)
+                plain.f0(wav)
+                runs.append(("rmvpe plain", device, dtype, lambda m=plain: m.f0(wav)))
             if windows and device == "cuda":  # side by side: the BiGRU as overlapping windows in one batch
                 windowed = Rmvpe(copy.deepcopy(net), device=device, dtype=dtype, gru_windows=windows)
                 windowed.f0(wav[:SR])
@@ -84,8 +93,11 @@ def main() -> None:
     parser.add_argument(
         "--gru-windows", type=pair(int), help="chunk:margin frames: also time RMVPE's BiGRU as windows (CUDA)"
     )
+    parser.add_argument("--dtypes", nargs="+", help="RMVPE dtypes to time (default: all for the device)")
     parser.add_argument("--json", help="also merge the figures into this JSON file (key 'f0_x_realtime')")
     args = parser.parse_args()
+    global DTYPES
+    DTYPES = args.dtypes
 
     import torch
 

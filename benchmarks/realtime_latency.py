@@ -7,6 +7,7 @@ time per block after one warm-up block, and the total (algorithmic + median comp
 when its compute is shorter than the block.
 
     python benchmarks/realtime_latency.py [--blocks 0.1 0.25 0.5] [--steps 5] [--context 1.0] [--device cpu]
+        [--pitch-context 0.5 1.0]
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1, help="blocks run before timing, per size")
     ap.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
     ap.add_argument("--context", type=float, default=None, help="seconds of context (default: the stream's)")
+    ap.add_argument(
+        "--pitch-context",
+        type=float,
+        nargs="+",
+        default=[DEFAULTS.pitch_context],
+        help="seconds of past audio the pitch estimator sees; several values are timed side by side",
+    )
     ap.add_argument("--f0", default="rmvpe", choices=["rmvpe", "dio"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--precision", default="auto")
@@ -74,7 +82,8 @@ def main() -> None:
             f"context {context} s, 48 kHz, {args.warmup} warm-up blocks, cudnn.benchmark {args.cudnn_benchmark}"
         )
         print(
-            f"{'block s':>8} {'lookahead':>9} {'crossfade':>9} {'algorithmic s':>14} {'compute med s':>14} "
+            f"{'block s':>8} {'lookahead':>9} {'crossfade':>9} {'pitch ctx':>9} {'algorithmic s':>14} "
+            f"{'compute med s':>14} "
             f"{'compute max s':>14} {'total s':>8} {'compute/block':>14}  real time"
         )
         rng = np.random.default_rng(0)
@@ -85,8 +94,9 @@ def main() -> None:
             "f0": args.f0,
             "dtype": str(converter.dtype).removeprefix("torch."),
         }
-        for block, (lookahead, crossfade) in ((b, e) for b in args.blocks for e in args.edges):
-            settings = StreamSettings(block, context, lookahead, crossfade)
+        runs = ((b, e, pc) for b in args.blocks for e in args.edges for pc in args.pitch_context)
+        for block, (lookahead, crossfade), pitch_context in runs:
+            settings = StreamSettings(block, context, lookahead, crossfade, pitch_context)
             stream = Stream(converter, 48000, settings=settings)
             n = int(round(block * 48000))
             t = np.arange(n * (args.steps + args.warmup)) / 48000
@@ -96,12 +106,14 @@ def main() -> None:
             timed = stream.stats.compute_s[args.warmup :]
             med = statistics.median(timed)
             print(
-                f"{block:>8g} {lookahead:>9g} {crossfade:>9g} {settings.latency:>14.3f} {med:>14.3f} "
+                f"{block:>8g} {lookahead:>9g} {crossfade:>9g} {pitch_context:>9g} "
+                f"{settings.latency:>14.3f} {med:>14.3f} "
                 f"{max(timed):>14.3f} {settings.latency + med:>8.3f} {med / block:>14.2f}  "
                 f"{'yes' if med < block else 'no'}"
             )
             figures[
                 f"block {block:g} s, lookahead {lookahead:g} s, crossfade {crossfade:g} s, context {context:g} s"
+                + (f", pitch context {pitch_context:g} s" if args.f0 == "rmvpe" else "")
                 + (", cudnn benchmark" if args.cudnn_benchmark else "")
             ] = {
                 "algorithmic_s": settings.latency,

@@ -38,6 +38,9 @@ BlockOpt = Annotated[float, typer.Option("--block", help="Seconds converted per 
 ContextOpt = Annotated[float, typer.Option("--context", help="Seconds of past audio the models see again.")]
 LookaheadOpt = Annotated[float, typer.Option("--lookahead", help="Seconds of future each block waits for.")]
 CrossfadeOpt = Annotated[float, typer.Option("--crossfade", help="Seconds over which blocks overlap.")]
+PitchContextOpt = Annotated[
+    float, typer.Option("--pitch-context", help="Seconds of past audio the pitch estimator sees (≤ --context).")
+]
 IndexRateOpt = Annotated[float, typer.Option("--index-rate", help="Share of retrieved training features.")]
 ProtectOpt = Annotated[float, typer.Option("--protect", help="Keep consonants/breaths (0.5 = off).")]
 RmsMixOpt = Annotated[float, typer.Option("--rms-mix-rate", help="1 = model loudness, 0 = input's.")]
@@ -45,5 +48,5 @@ SpeakerIdOpt = Annotated[int, typer.Option("--speaker-id", help="Speaker of mult
 ForceOpt = Annotated[bool, typer.Option("--force", help="Load adapters even if they do not fit the base.")]
 
 # the defaults these options take, from the one place each is defined
-BLOCK, CONTEXT, LOOKAHEAD, CROSSFADE = S.block, S.context, S.lookahead, S.crossfade
+BLOCK, CONTEXT, LOOKAHEAD, CROSSFADE, PITCH_CONTEXT = S.block, S.context, S.lookahead, S.crossfade, S.pitch_context
 INDEX_RATE, PROTECT, RMS_MIX, SPEAKER_ID = D.index_rate, D.protect, D.rms_mix_rate, D.speaker_id

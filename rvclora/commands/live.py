@@ -14,6 +14,7 @@ from rvclora.commands._voice_options import (
     CROSSFADE,
     INDEX_RATE,
     LOOKAHEAD,
+    PITCH_CONTEXT,
     PROTECT,
     RMS_MIX,
     SPEAKER_ID,
@@ -31,6 +32,7 @@ from rvclora.commands._voice_options import (
     LookaheadOpt,
     LoraOpt,
     ModelOpt,
+    PitchContextOpt,
     PrecisionOpt,
     ProtectOpt,
     RmsMixOpt,
@@ -77,6 +79,7 @@ def live_command(
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
     crossfade: CrossfadeOpt = CROSSFADE,
+    pitch_context: PitchContextOpt = PITCH_CONTEXT,
     pitch: Annotated[
         float, typer.Option("--pitch", "-p", help="Transpose by this many semitones (keys: +/-).")
     ] = D.pitch,
@@ -107,7 +110,7 @@ def live_command(
             )
         )
         return
-    settings = StreamSettings(block, context, lookahead, crossfade)
+    settings = StreamSettings(block, context, lookahead, crossfade, pitch_context)
     mic, speakers = device_arg(input_device), device_arg(output_device)
     rate = check_rate(sr or default_rate(sd, mic), "the device rate")
     config = ConverterConfig(

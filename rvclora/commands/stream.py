@@ -15,6 +15,7 @@ from rvclora.commands._voice_options import (
     CROSSFADE,
     INDEX_RATE,
     LOOKAHEAD,
+    PITCH_CONTEXT,
     PROTECT,
     RMS_MIX,
     SPEAKER_ID,
@@ -32,6 +33,7 @@ from rvclora.commands._voice_options import (
     LookaheadOpt,
     LoraOpt,
     ModelOpt,
+    PitchContextOpt,
     PrecisionOpt,
     ProtectOpt,
     RmsMixOpt,
@@ -72,6 +74,7 @@ def stream_command(
     context: ContextOpt = CONTEXT,
     lookahead: LookaheadOpt = LOOKAHEAD,
     crossfade: CrossfadeOpt = CROSSFADE,
+    pitch_context: PitchContextOpt = PITCH_CONTEXT,
     pitch: Annotated[float, typer.Option("--pitch", "-p", help="Transpose by this many semitones.")] = D.pitch,
     index_rate: IndexRateOpt = INDEX_RATE,
     protect: ProtectOpt = PROTECT,
@@ -100,7 +103,7 @@ def stream_command(
     from rvclora.realtime.pipe import open_input, run_pipe
     from rvclora.realtime.settings import StreamSettings, check_rate
 
-    settings = StreamSettings(block, context, lookahead, crossfade)
+    settings = StreamSettings(block, context, lookahead, crossfade, pitch_context)
     if sr is not None:
         check_rate(sr)
     source, sink = sys.stdin.buffer, sys.stdout.buffer

@@ -326,7 +326,8 @@ class RmvpeEstimator(F0Estimator):
     """RMVPE (upstream's ``rmvpe.pt``): RVC's default and most accurate method. ``dtype`` float16/bfloat16 and
     ``channels_last`` are speed options for GPUs (``channels_last`` None = on for CUDA, where cuDNN's 2-D
     convolutions prefer that layout; off on a CPU); ``batch_size`` bounds clips per forward in
-    ``estimate_many``."""
+    ``estimate_many``; ``packed`` (None = on a CPU in fp32) runs the U-Net on packed oneDNN convolutions
+    (:mod:`rvclora.features.rmvpe_packed`)."""
 
     name = "rmvpe"
 
@@ -338,6 +339,7 @@ class RmvpeEstimator(F0Estimator):
         dtype: str = "float32",
         channels_last: bool | None = None,
         batch_size: int = 8,
+        packed: bool | None = None,
     ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ConfigError(f"RMVPE threshold must be in [0, 1), got {threshold}", "the default is 0.03")
@@ -346,7 +348,7 @@ class RmvpeEstimator(F0Estimator):
         self.threshold, self.batch_size = threshold, batch_size
         if channels_last is None:
             channels_last = resolve_device(device).type == "cuda"
-        self.model = Rmvpe.load(rmvpe, device=device, dtype=dtype, channels_last=channels_last)
+        self.model = Rmvpe.load(rmvpe, device=device, dtype=dtype, channels_last=channels_last, packed=packed)
 
     def _estimate(self, wav: np.ndarray) -> np.ndarray:
         return self.model.f0(wav, self.threshold)

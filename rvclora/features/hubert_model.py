@@ -52,7 +52,9 @@ class _PosConv(nn.Module):
     """Grouped Conv1d with weight norm over dim 2 (fairseq layout: ``weight_g [1,1,K]``, ``weight_v``).
 
     The effective weight g·v/‖v‖ is computed directly, not through torch's weight-norm hooks, so the
-    parameter names stay fairseq's and no deprecated API is involved.
+    parameter names stay fairseq's and no deprecated API is involved. It is computed again only when a
+    parameter changed (a new tensor, or an in-place edit that bumps its version): recomputing it on every call
+    costs two passes over the 4.7M-value weight, about 18 ms per call on a 2-core CPU.
     """
 
     def __init__(self, dim: int, kernel: int, groups: int) -> None:
@@ -62,6 +64,7 @@ class _PosConv(nn.Module):
         self.weight_g = nn.Parameter(torch.ones(1, 1, kernel))
         self.weight_v = nn.Parameter(torch.randn(dim, dim // groups, kernel) * (dim * kernel) ** -0.5)
         self.bias = nn.Parameter(torch.zeros(dim))
+        self._cache: tuple[tuple[int, ...], torch.Tensor] | None = None
 
     def weight(self) -> torch.Tensor:
         v = self.weight_v.float()
@@ -69,7 +72,16 @@ class _PosConv(nn.Module):
         return (self.weight_g.float() * v / norm).to(self.weight_v.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv1d(x, self.weight(), self.bias, padding=self.padding, groups=self.groups)
+        if torch.is_grad_enabled() and self.weight_v.requires_grad:  # training: the weight must be in the graph
+            weight = self.weight()
+        else:
+            g, v = self.weight_g, self.weight_v
+            key = (id(g), g._version, id(v), v._version)
+            if self._cache is None or self._cache[0] != key:
+                with torch.no_grad():
+                    self._cache = (key, self.weight())
+            weight = self._cache[1]
+        return F.conv1d(x, weight, self.bias, padding=self.padding, groups=self.groups)
 
 
 class _SelfAttention(nn.Module):

@@ -104,6 +104,8 @@ class Rmvpe:
     where a long input's cost is its thousands of sequential GRU steps. It is off by default: how much margin
     gives upstream's output depends on how long the trained GRU remembers, which cannot be checked here
     without the real ``rmvpe.pt`` (docs/performance.md has the measured speed and the bound on test weights).
+    ``packed`` (None = wherever it applies: CPU, fp32, a torch with oneDNN) folds the batch norms and runs the
+    U-Net on packed oneDNN convolutions (:mod:`rvclora.features.rmvpe_packed`); False keeps plain PyTorch.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Rmvpe:
         dtype: str = "float32",
         channels_last: bool = False,
         gru_windows: tuple[int, int] | None = None,
+        packed: bool | None = None,
     ) -> None:
         if dtype not in _DTYPES:
             raise ConfigError(f"unknown RMVPE dtype {dtype!r}", f"use one of: {', '.join(_DTYPES)}")
@@ -121,12 +124,30 @@ class Rmvpe:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # torch's stubs leave out Module.to's memory_format keyword
         self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.packed = self._pack(packed)
         gru = self.net.fc[0]
         if isinstance(gru, BiGRU):
             gru.gru.flatten_parameters()  # one weight block for cuDNN, not a compaction on every call
             gru.windows = gru_windows
         self._mel_fb = torch.from_numpy(mel_basis()).to(self.device)
         self._window = torch.hann_window(N_FFT, device=self.device)
+
+    def _pack(self, packed: bool | None) -> bool:
+        """Put the U-Net on packed oneDNN convolutions where that applies (CPU, fp32; ``packed`` None = auto)."""
+        from rvclora.features.rmvpe_packed import pack_rmvpe, packed_conv_available
+
+        if packed is False:
+            return False
+        applies = self.device.type == "cpu" and self.dtype == torch.float32 and packed_conv_available()
+        if packed and not applies:
+            raise ConfigError(
+                f"packed RMVPE runs on the CPU in fp32 with a torch that has oneDNN "
+                f"(here: {self.device}, {self.dtype})",
+                "leave packed to its default",
+            )
+        if applies:
+            pack_rmvpe(self.net)
+        return applies
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: object) -> Rmvpe:

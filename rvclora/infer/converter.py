@@ -84,7 +84,8 @@ class Converter:
     ``chunking``: where long inputs are split; ``fast``: the optimised path of :mod:`rvclora.infer.fast`
     (weight norm folded, in-place decoder, inference mode; same output) — ``False`` runs the models as
     loaded (the reference); ``backend``: what runs the fast path's decoder (auto, torch, onednn,
-    onnx: :mod:`rvclora.infer.backends`; ``torch`` forces plain PyTorch); other keywords are :class:`ConvertOptions`
+    onnx: :mod:`rvclora.infer.backends`; ``torch`` forces plain PyTorch, for HuBERT's and RMVPE's packed
+    layers too); other keywords are :class:`ConvertOptions`
     defaults, e.g. ``unvoiced_f0="fill"``
     (default: each voice's own convention, :attr:`Voice.unvoiced_f0`: the adapter's recorded training
     convention, else the configured ``unvoiced_f0``).
@@ -181,8 +182,13 @@ class Converter:
 
         # HuBERT has no fp16 CPU kernels worth using; there only the synthesizer runs in half precision.
         cpu_half = self.dtype == torch.float16 and not self.device.startswith("cuda")
+        # --backend torch and --eager keep HuBERT and RMVPE on plain PyTorch layers (the reference arithmetic)
+        self.plain = config.backend == "torch" or not config.fast
         self.encoder = load_content_encoder(
-            found.hubert, device=self.device, dtype=torch.float32 if cpu_half else self.dtype
+            found.hubert,
+            device=self.device,
+            dtype=torch.float32 if cpu_half else self.dtype,
+            packed=False if self.plain else None,
         )
         self._f0_cache: dict[bool, Any] = {}
         self._bases = BaseCache()
@@ -324,14 +330,20 @@ class Converter:
                     )
         return voice
 
-    def _f0_estimator(self, median_filter: bool) -> Any:
-        """The pitch estimator, loaded on first use (harvest's median filter is a constructor option)."""
+    def load_f0_estimator(self, method: str, **options: Any) -> Any:
+        """A pitch estimator on this converter's assets and device (RMVPE plain under ``--backend torch``)."""
         from rvclora.features.f0 import load_f0_estimator
 
+        if method == "rmvpe" and self.plain:
+            options["packed"] = False
+        return load_f0_estimator(method, rmvpe=self.rmvpe, device=self.device, **options)
+
+    def _f0_estimator(self, median_filter: bool) -> Any:
+        """The pitch estimator, loaded on first use (harvest's median filter is a constructor option)."""
         smooth = median_filter and self.f0_method == "harvest"
         if smooth not in self._f0_cache:
             extra = {"median_filter": True} if smooth else {}
-            self._f0_cache[smooth] = load_f0_estimator(self.f0_method, rmvpe=self.rmvpe, device=self.device, **extra)
+            self._f0_cache[smooth] = self.load_f0_estimator(self.f0_method, **extra)
         return self._f0_cache[smooth]
 
     # --- converting -------------------------------------------------------------------------------------

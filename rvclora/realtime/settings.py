@@ -21,15 +21,18 @@ REALTIME_F0 = ("rmvpe", "fcpe", "dio", "pm")
 class StreamSettings:
     """How a stream cuts its input: ``block`` new seconds per step, ``context`` seconds of past audio the
     models see again, ``lookahead`` seconds held back so the newest frames have some future, ``crossfade``
-    seconds over which consecutive blocks overlap."""
+    seconds over which consecutive blocks overlap, ``pitch_context`` seconds of past audio the pitch
+    estimator sees before the block (at most ``context``: a block's pitch is estimated once, so the
+    estimator needs only enough past for its own filters, not the whole window)."""
 
     block: float = 0.25
     context: float = 1.0
     lookahead: float = 0.05
     crossfade: float = 0.05
+    pitch_context: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("block", "context", "lookahead", "crossfade"):
+        for name in ("block", "context", "lookahead", "crossfade", "pitch_context"):
             value = getattr(self, name)
             if value < 0 or abs(value / FRAME - round(value / FRAME)) > 1e-6:
                 raise ConfigError(f"--{name} must be a non-negative multiple of 0.01 s, got {value}")

@@ -8,7 +8,8 @@ close to converting the whole input at once:
 
 * HuBERT's 20 ms grid: every window starts on an even pitch frame, as the offline input does;
 * pitch is fixed once per frame, the first time the frame is emitted, and reused while it stays in the window
-  (a frame's pitch therefore sees only ``lookahead`` of future: the causal part of a stream);
+  (a frame's pitch therefore sees only ``lookahead`` of future: the causal part of a stream); the estimator
+  runs on the block, its lookahead and ``pitch_context`` before them, not on the whole window;
 * the NSF sine starts each window at the phase the previous window reached there.
 """
 
@@ -113,11 +114,10 @@ class Stream:
         self.f0_method = realtime_f0_method(converter.f0_method) if self._voice.f0 else None
         self._f0 = None
         if self.f0_method is not None:
-            from rvclora.features.f0 import load_f0_estimator
-
-            self._f0 = load_f0_estimator(self.f0_method, rmvpe=converter.rmvpe, device=converter.device)
+            self._f0 = converter.load_f0_estimator(self.f0_method)
         s = settings
         self._k, self._c, self._l, self._x = (s.frames(n) for n in ("block", "context", "lookahead", "crossfade"))
+        self._pc = min(s.frames("pitch_context"), self._c + 1)  # +1: the window's room for the even start
         self._window = self._c + self._k + self._l + 1  # +1: room to start on an even frame
         self._fi, self._fo = self.sr // 100, self.out_sr // 100
         self._history = np.zeros(self._window * self._fi, np.float32)
@@ -284,9 +284,13 @@ class Stream:
         from rvclora.infer.pipeline import unvoiced_convention
 
         assert self._f0 is not None
-        estimate = np.asarray(self._f0.estimate(audio), dtype=np.float32)[:n]
-        estimate = np.pad(estimate, (0, n - estimate.shape[0]))
         k, ahead = self._k, self._l
+        # only the block's frames (fixed now) and the lookahead's are read: the estimator sees them and
+        # pitch_context before them, not the whole window
+        first = max(0, n - ahead - k - self._pc)
+        tail = np.asarray(self._f0.estimate(audio[first * _HOP :]), dtype=np.float32)[: n - first]
+        estimate = np.zeros(n, np.float32)
+        estimate[first : first + tail.shape[0]] = tail
         fixed = self._pitch[self._window - n :]  # a view: the block's frames are written into the store
         fixed[n - ahead - k : n - ahead] = estimate[n - ahead - k : n - ahead]
         hz_raw = np.concatenate([fixed[: n - ahead], estimate[n - ahead :]])

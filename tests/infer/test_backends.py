@@ -234,3 +234,13 @@ def test_converter_backends_agree_on_a_blend(voices: dict[str, Path], requested:
         want, _ = forced.convert(wav, 16000, index_rate=0.0)
     assert np.abs(want).max() > 1e-2
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize(("backend", "fast"), [("auto", True), ("torch", True), ("auto", False)])
+def test_backend_torch_keeps_hubert_plain(voices: dict[str, Path], backend: str, fast: bool) -> None:
+    """HuBERT's packed linear layers follow the backend: on by default on a CPU in fp32, off with the force flag
+    (``--backend torch``) and on the reference path (``--eager``)."""
+    from rvclora.features.hubert_packed import packed_linear_available
+
+    conv = Converter(voices["base"], voices["a"], hubert=voices["hubert"], backend=backend, fast=fast, device="cpu")
+    assert conv.encoder.packed == (backend == "auto" and fast and packed_linear_available())
