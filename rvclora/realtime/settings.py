@@ -35,7 +35,8 @@ class StreamSettings:
         for name in ("block", "context", "lookahead", "crossfade", "pitch_context"):
             value = getattr(self, name)
             if value < 0 or abs(value / FRAME - round(value / FRAME)) > 1e-6:
-                raise ConfigError(f"--{name} must be a non-negative multiple of 0.01 s, got {value}")
+                flag = name.replace("_", "-")
+                raise ConfigError(f"--{flag} must be a non-negative multiple of 0.01 s, got {value}")
         if not 0.02 <= self.block <= 5:
             raise ConfigError(f"--block must be between 0.02 and 5 s, got {self.block}")
         if self.crossfade >= self.block or self.crossfade > self.context:

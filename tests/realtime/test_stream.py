@@ -167,7 +167,7 @@ def test_settings_are_checked() -> None:
         StreamSettings(block=0.123)
     with pytest.raises(ConfigError, match="crossfade"):
         StreamSettings(block=0.1, crossfade=0.1)
-    with pytest.raises(ConfigError, match="--pitch_context must be"):
+    with pytest.raises(ConfigError, match="--pitch-context must be"):
         StreamSettings(pitch_context=0.255)
     assert DEFAULTS.latency == pytest.approx(DEFAULTS.block + DEFAULTS.lookahead + DEFAULTS.crossfade)
 
