@@ -8,8 +8,8 @@ adapter of the default preset with non-zero factors; ``--seconds`` of input (100
 * ``eager+merged``: what ``Converter(fast=False)`` runs (a single adapter is merged at load);
 * ``fast``: what ``Converter()`` runs (merged, weight norm folded, in-place decoder, inference mode);
 * ``fast onednn``: ``Converter()``'s default on CPU without onnxruntime (``--backend auto``/``onednn``): the
-  fast path with its decoder tiles on oneDNN convolutions with weights packed once, channels-last, fused
-  activations (packing time is not timed: it happens once at load, well under a second);
+  fast path with its decoder tiles on oneDNN convolutions with weights packed per tile shape, channels-last,
+  fused activations (packing time is not timed: it happens once per shape, in the warm-up);
 * ``fast onnx``: ``Converter()``'s default where onnxruntime is installed (``--backend auto``): the fast path
   with its decoder tiles on onnxruntime (the same weights; export time is not timed, it is cached);
 * ``fast onnx 1d``: the same with the decoder exported as 1-D convolutions (EXPORT_VERSION 1, before the

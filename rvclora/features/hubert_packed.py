@@ -16,17 +16,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rvclora.onednn import has_ops
+
 _OPS = ("_linear_pointwise", "_reorder_linear_weight")
 
 
 def packed_linear_available() -> bool:
     """This torch build has oneDNN and the packed-linear operators (CPU builds of torch ≥ 2.1 with mkldnn)."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        return all(hasattr(torch.ops.mkldnn, name) for name in _OPS)
-    except (AttributeError, RuntimeError):
-        return False
+    return has_ops(*_OPS)
 
 
 class PackedLinear(nn.Module):

@@ -7,8 +7,9 @@ each convolution's batch norm is folded into its weight and bias once, the ReLU 
 convolution (a oneDNN post-op), and activations stay channels-last.
 
 The packed weight layout oneDNN chooses depends on the input's shape, and a weight packed for one shape runs
-up to 5× slower on another. So each layer packs for the shape it meets and keeps the last one: a stream's
-windows, and clips of one length, reuse it; a new shape packs again (about what ``F.conv2d`` pays per call).
+up to 5× slower on another. So each layer packs for the shape it meets and keeps the last one
+(:class:`rvclora.onednn.PackCache`): a stream's windows, and clips of one length, reuse it; a new shape packs
+again (about what ``F.conv2d`` pays per call).
 
 Same weights, same operations; the folded batch norm and the blocked kernels round differently, so salience
 matches the plain network to float rounding (~1e-7). 1.2–1.6× faster (benchmarks/f0_speed.py).
@@ -23,18 +24,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from rvclora.features.rmvpe_net import DecoderStage, ResBlock, RmvpeNet
+from rvclora.onednn import PackCache, has_ops
 
 _OPS = ("_convolution_pointwise", "_reorder_convolution_weight")
 
 
 def packed_conv_available() -> bool:
     """This torch build has oneDNN and the fused-convolution operators (CPU builds of torch ≥ 2.1)."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        return all(hasattr(torch.ops.mkldnn, name) for name in _OPS)
-    except (AttributeError, RuntimeError):
-        return False
+    return has_ops(*_OPS)
 
 
 def _fold(
@@ -70,15 +67,14 @@ class PackedConv2d(nn.Module):
         self.register_buffer("bias", bias)
         self.geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), 1)
         self.attr = "relu" if relu else "none"
-        self._packed: tuple[tuple[object, ...], torch.Tensor] | None = None
+        self._packs = PackCache(
+            lambda size: torch.ops.mkldnn._reorder_convolution_weight(self.weight, *self.geometry, size), keep=1
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        key = (x.shape, id(self.weight), self.weight._version)
-        if self._packed is None or self._packed[0] != key:
-            packed = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *self.geometry, list(x.shape))
-            self._packed = (key, packed)
-        return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], self.bias, *self.geometry, self.attr, [], "")
+        packed = self._packs(x.shape, (id(self.weight), self.weight._version))
+        return torch.ops.mkldnn._convolution_pointwise(x, packed, self.bias, *self.geometry, self.attr, [], "")
 
 
 class FoldedConvTranspose2d(nn.Module):

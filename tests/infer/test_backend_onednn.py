@@ -102,3 +102,29 @@ def test_resolve_onednn_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert backends.resolve_backend("auto", "cpu", "float32", True) == "torch"  # falls back, no error
     with pytest.raises(ConfigError, match="oneDNN"):
         backends.resolve_backend("onednn", "cpu", "float32", True)
+
+
+def test_onednn_tiles_of_changing_lengths() -> None:
+    """Tile lengths that come and go (more than the two packings each layer keeps): each decode is the torch
+    tiles' audio, so a packing is never used for a shape it was not made for."""
+    torch.manual_seed(1)
+    dec = GeneratorNSF(16, "1", [3, 5], [[1, 3], [1, 3]], [4, 2], 32, [8, 4], gin_channels=8, sr=16000).eval()
+    runner = backends.tile_runner("onednn", dec)
+    for frames, tile in ((37, 10), (20, 20), (37, 10), (9, 9), (64, 16), (37, 10)):
+        want, got = _tiles(dec, None, frames, tile), _tiles(dec, runner, frames, tile)
+        assert float(want.abs().max()) > 1e-3 and float((got - want).abs().max()) <= ATOL_BACKEND
+
+
+def test_pack_cache_keeps_the_last_shapes() -> None:
+    from rvclora.onednn import PackCache
+
+    made: list[tuple[int, ...]] = []
+    cache = PackCache(lambda size: made.append(tuple(size)) or torch.tensor(float(len(made))), keep=2)
+    assert float(cache([1, 4])) == 1.0 and float(cache([1, 4])) == 1.0  # reused
+    cache([1, 8])
+    cache([1, 4])  # still kept: the two most recent are [1, 8] and [1, 4]
+    cache([1, 16])  # evicts [1, 8]
+    cache([1, 8])
+    assert made == [(1, 4), (1, 8), (1, 16), (1, 8)]
+    cache([1, 8], version=2)  # the weight changed: packed again
+    assert made[-1] == (1, 8) and len(made) == 5

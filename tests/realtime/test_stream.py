@@ -194,7 +194,7 @@ def test_pitch_sees_only_its_context(converter: Converter) -> None:
         stream = Stream(converter, 16000, settings=settings, rms_mix_rate=1.0)
         seen: list[int] = []
         estimate = stream._f0.estimate  # type: ignore[union-attr]
-        stream._f0.estimate = lambda x, estimate=estimate: seen.append(len(x)) or estimate(x)  # type: ignore[union-attr]
+        stream._f0.estimate = lambda x, estimate=estimate, seen=seen: seen.append(len(x)) or estimate(x)  # type: ignore[union-attr]
         with zero_noise():
             outputs.append(_stream_all(stream, wav))
         frames = min(int(round((pitch_context + 0.25 + DEFAULTS.lookahead) * 100)), stream._window - 1)

@@ -4,7 +4,7 @@ The decoder is ~85 % of a CPU synthesis (benchmarks/RESULTS.md). Backends run th
 weights; only the engine executing the tile graph differs:
 
 * ``torch``: PyTorch eager, the in-place tiles of :mod:`rvclora.infer.fast` (always available);
-* ``onednn``: the same tiles on PyTorch's oneDNN convolutions with weights packed once, channels-last, with
+* ``onednn``: the same tiles on PyTorch's oneDNN convolutions with weights packed per tile shape, channels-last, with
   fused activations (:mod:`.onednn`) — CPU fp32, nothing to install or export;
 * ``onnx``: the tile exported once to ONNX (cached per weights) and run by onnxruntime — measured faster on
   CPU in fp32, equal to ``torch`` within float rounding (extra ``rvclora[onnx]``);

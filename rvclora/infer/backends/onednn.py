@@ -1,9 +1,10 @@
-"""The decoder tile on oneDNN convolutions with weights packed once (``--backend onednn``).
+"""The decoder tile on oneDNN convolutions with packed weights (``--backend onednn``).
 
 Why it is faster than the torch tiles on a CPU: ``F.conv1d`` on a ``[B, C, T]`` tensor hands oneDNN a plain
 layout, so every call reorders the weight (and the activations) into oneDNN's blocked layouts and back, and
-an activation after it is one more pass over memory. Here every weight is reordered once, when the
-voice loads; the activations stay channels-last (``[B, C, 1, T]`` stored as ``[B, T, C]``, oneDNN's fast
+an activation after it is one more pass over memory. Here every weight is reordered once per tile shape
+(:class:`rvclora.onednn.PackCache`: the last two shapes are kept, since the layout oneDNN picks depends on the
+shape); the activations stay channels-last (``[B, C, 1, T]`` stored as ``[B, T, C]``, oneDNN's fast
 layout for these shapes) from the first layer to the last; the leaky ReLU after each resblock's first
 convolution and the final tanh run inside the convolution (oneDNN post-ops). The decoder's big convolutions
 then run near an AVX2 core's fp32 peak (61–70 GFLOP/s measured, 5–48 through ``F.conv1d``).
@@ -25,6 +26,7 @@ from torch.nn import functional as F
 
 from rvclora.models.generator import Generator
 from rvclora.models.modules import LRELU_SLOPE, ResBlock1, ResBlock2
+from rvclora.onednn import PackCache, has_ops
 
 #: the oneDNN operators this backend calls (present in CPU builds of torch ≥ 2.1 with mkldnn)
 _OPS = (
@@ -33,18 +35,11 @@ _OPS = (
     "_reorder_convolution_weight",
     "_reorder_convolution_transpose_weight",
 )
-#: the tile length (latent frames) weights are packed for; any other length runs on the same packed weights
-PACK_FRAMES = 400
 
 
 def onednn_available() -> bool:
     """This torch build has oneDNN and the fused-convolution operators this backend calls."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        return all(hasattr(torch.ops.mkldnn, name) for name in _OPS)
-    except (AttributeError, RuntimeError):
-        return False
+    return has_ops(*_OPS)
 
 
 def _weight_and_bias(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -65,37 +60,37 @@ def _weight_and_bias(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | Non
 class _Conv:
     """A Conv1d as a 1×k 2-D oneDNN convolution on a packed weight, with an optional fused activation."""
 
-    def __init__(self, layer: nn.Module, samples: int) -> None:
+    def __init__(self, layer: nn.Module) -> None:
         conv = cast(nn.Conv1d, layer)
         if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError("only plain zero-padded, ungrouped convolutions are packed")
         self.geometry = ([0, conv.padding[0]], [1, conv.stride[0]], [1, conv.dilation[0]], 1)
         weight, self.bias = _weight_and_bias(layer)
-        size = [1, weight.shape[1], 1, samples]
-        self.weight = torch.ops.mkldnn._reorder_convolution_weight(weight, *self.geometry, size)
+        self.packed = PackCache(lambda size: torch.ops.mkldnn._reorder_convolution_weight(weight, *self.geometry, size))
 
     def __call__(self, x: torch.Tensor, attr: str = "none", scalars: Iterable[float] = ()) -> torch.Tensor:
         return torch.ops.mkldnn._convolution_pointwise(
-            x, self.weight, self.bias, *self.geometry, attr, list(scalars), ""
+            x, self.packed(x.shape), self.bias, *self.geometry, attr, list(scalars), ""
         )
 
 
 class _ConvTranspose:
     """A ConvTranspose1d as a 1×k 2-D oneDNN transposed convolution on a packed weight."""
 
-    def __init__(self, layer: nn.Module, samples: int) -> None:
+    def __init__(self, layer: nn.Module) -> None:
         conv = cast(nn.ConvTranspose1d, layer)
         if conv.groups != 1:
             raise ValueError("only ungrouped transposed convolutions are packed")
         pad, out_pad = [0, conv.padding[0]], [0, conv.output_padding[0]]
         self.geometry = (pad, out_pad, [1, conv.stride[0]], [1, conv.dilation[0]], 1)
         weight, self.bias = _weight_and_bias(layer)
-        size = [1, weight.shape[0], 1, samples]
-        self.weight = torch.ops.mkldnn._reorder_convolution_transpose_weight(weight, *self.geometry, size)
+        self.packed = PackCache(
+            lambda size: torch.ops.mkldnn._reorder_convolution_transpose_weight(weight, *self.geometry, size)
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._convolution_transpose_pointwise(
-            x, self.weight, self.bias, *self.geometry, "none", [], ""
+            x, self.packed(x.shape), self.bias, *self.geometry, "none", [], ""
         )
 
 
@@ -107,27 +102,25 @@ class OneDnnTileDecoder:
     """Callable like :func:`rvclora.infer.fast._decode_tile` without the decoder argument (fp32, CPU)."""
 
     def __init__(self, dec: Generator) -> None:
-        rate = 1  # samples per latent frame at the current layer: each weight is packed for its layer's length
         self.k = dec.num_kernels
-        self.conv_pre = _Conv(dec.conv_pre, PACK_FRAMES)
+        self.conv_pre = _Conv(dec.conv_pre)
         cond = getattr(dec, "cond", None)
-        self.cond = None if cond is None else _Conv(cond, 1)
+        self.cond = None if cond is None else _Conv(cond)
         self.ups: list[_ConvTranspose] = []
         self.noise_convs: list[_Conv] = []
         self.blocks: list[_Block] = []
         resblocks = list(dec.resblocks)
         for i, up in enumerate(cast(Iterable[nn.ConvTranspose1d], dec.ups)):
-            self.ups.append(_ConvTranspose(up, PACK_FRAMES * rate))
-            rate *= up.stride[0]
+            self.ups.append(_ConvTranspose(up))
             if dec.has_source:
-                self.noise_convs.append(_Conv(dec.noise_convs[i], PACK_FRAMES * dec.upp))
+                self.noise_convs.append(_Conv(dec.noise_convs[i]))
             for block in resblocks[i * self.k : (i + 1) * self.k]:
-                self.blocks.append(_block_convs(block, PACK_FRAMES * rate))
-        self.conv_post = _Conv(dec.conv_post, PACK_FRAMES * rate)
+                self.blocks.append(_block_convs(block))
+        self.conv_post = _Conv(dec.conv_post)
 
     @classmethod
     def load(cls, dec: Generator) -> OneDnnTileDecoder:
-        """Pack ``dec``'s current weights (a fraction of a second for a full-size decoder)."""
+        """Take ``dec``'s current weights; each layer packs them the first time it meets a tile shape."""
         with torch.no_grad():
             return cls(dec)
 
@@ -151,11 +144,11 @@ class OneDnnTileDecoder:
         return audio.reshape(audio.shape[0], 1, -1)
 
 
-def _block_convs(block: nn.Module, samples: int) -> _Block:
+def _block_convs(block: nn.Module) -> _Block:
     if isinstance(block, ResBlock1):
-        return [(_Conv(c1, samples), _Conv(c2, samples)) for c1, c2 in zip(block.convs1, block.convs2, strict=True)]
+        return [(_Conv(c1), _Conv(c2)) for c1, c2 in zip(block.convs1, block.convs2, strict=True)]
     if isinstance(block, ResBlock2):
-        return [(_Conv(c, samples), None) for c in block.convs]
+        return [(_Conv(c), None) for c in block.convs]
     raise ValueError(f"no packed form for {type(block).__name__}")
 
 
