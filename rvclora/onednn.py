@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from rvclora.errors import ConfigError
+
 
 def has_ops(*names: str) -> bool:
     """oneDNN is available and ``torch.ops.mkldnn`` has every operator in ``names``."""
@@ -45,3 +47,17 @@ class PackCache:
         while len(self._packed) > self.keep:
             del self._packed[next(iter(self._packed))]
         return packed
+
+
+def want_packed(requested: bool | None, device: torch.device, dtype: torch.dtype, available: bool, what: str) -> bool:
+    """Whether a model runs on packed oneDNN kernels: ``requested`` None = wherever they apply (the CPU, fp32,
+    ``available``: this torch has the operators), False = never; True where they do not apply is one error."""
+    if requested is False:
+        return False
+    applies = device.type == "cpu" and dtype == torch.float32 and available
+    if requested and not applies:
+        raise ConfigError(
+            f"packed {what} runs on the CPU in fp32 with a torch that has oneDNN (here: {device}, {dtype})",
+            "leave packed to its default",
+        )
+    return applies

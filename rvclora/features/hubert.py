@@ -179,7 +179,8 @@ def load_content_encoder(
 
     ``dtype`` None keeps fp32 (checkpoints stored in fp16 are upcast); fp16/bf16 halve memory on GPU as
     RVC's ``is_half`` does (RVC itself runs HuBERT in fp16 on CUDA). ``packed``: run the linear layers on
-    oneDNN-packed weights (:mod:`rvclora.features.hubert_packed`, ~1.4× faster, equal to float rounding);
+    oneDNN-packed weights (:mod:`rvclora.features.hubert_packed`: up to 1.5× faster on short inputs, equal
+    to float rounding);
     None = where it applies (CPU, fp32, a torch with oneDNN), False = plain PyTorch.
     """
     import torch
@@ -200,26 +201,10 @@ def load_content_encoder(
             "the file is damaged or a variant rvclora cannot read",
         ) from exc
     net.eval().requires_grad_(False).to(device=dev, dtype=dt)
-    pack = _pack(packed, dev, dt)
-    if pack:
-        from rvclora.features.hubert_packed import pack_linears
+    from rvclora.features.hubert_packed import pack_linears, packed_linear_available
+    from rvclora.onednn import want_packed
 
+    pack = want_packed(packed, dev, dt, packed_linear_available(), "HuBERT")
+    if pack:
         pack_linears(net)
     return ContentEncoder(net, normalize=normalize, source=Path(path), packed=pack)
-
-
-def _pack(packed: bool | None, dev: torch.device, dt: torch.dtype) -> bool:
-    """Whether to pack HuBERT's linear layers (``packed`` None: wherever it applies)."""
-    import torch
-
-    from rvclora.features.hubert_packed import packed_linear_available
-
-    if packed is False:
-        return False
-    applies = dev.type == "cpu" and dt == torch.float32 and packed_linear_available()
-    if packed and not applies:
-        raise ConfigError(
-            f"packed HuBERT runs on the CPU in fp32 with a torch that has oneDNN (here: {dev.type}, {dt})",
-            "leave packed to its default",
-        )
-    return applies

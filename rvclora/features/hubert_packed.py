@@ -2,9 +2,9 @@
 
 Why: on a CPU, ``F.linear`` hands each weight to the GEMM in its plain layout, and the GEMM repacks it on
 every call. A 1.5 s stream window has only ~77 frames, so repacking a 768×3072 weight costs about as much as
-multiplying by it. Packed once into oneDNN's blocked layout, the encoder's linear layers run 1.3–1.5×
-faster at every input length measured (27 to 1,500 frames), and the whole encoder about 1.4× faster
-(benchmarks/extract_speed.py, ``hubert packed`` rows).
+multiplying by it. Packed once into oneDNN's blocked layout, the encoder's linear layers ran 1.3–1.5× faster
+at input lengths from 27 to 1,500 frames in isolation, and the whole encoder 1.3–1.55× faster on stream windows
+(1.15–1.55 s) but about even on 10 s (benchmarks/extract_speed.py, ``hubert packed`` rows).
 
 The operators are PyTorch's own (``torch.ops.mkldnn._linear_pointwise``, what ``torch.compile`` emits for a
 frozen fp32 linear on CPU), so nothing is installed or compiled. Same weights, same operations; sums are

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from rvclora.devices import resolve_device
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.features.rmvpe_net import N_BINS, N_MELS, BiGRU, RmvpeArch, RmvpeNet
+from rvclora.features.rmvpe_packed import pack_rmvpe, packed_conv_available
 from rvclora.fileio import safe_torch_load
+from rvclora.onednn import want_packed
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -124,30 +126,15 @@ class Rmvpe:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # torch's stubs leave out Module.to's memory_format keyword
         self.net = net.eval().to(self.device, self.dtype, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.packed = self._pack(packed)
+        self.packed = want_packed(packed, self.device, self.dtype, packed_conv_available(), "RMVPE")
+        if self.packed:
+            pack_rmvpe(self.net)
         gru = self.net.fc[0]
         if isinstance(gru, BiGRU):
             gru.gru.flatten_parameters()  # one weight block for cuDNN, not a compaction on every call
             gru.windows = gru_windows
         self._mel_fb = torch.from_numpy(mel_basis()).to(self.device)
         self._window = torch.hann_window(N_FFT, device=self.device)
-
-    def _pack(self, packed: bool | None) -> bool:
-        """Put the U-Net on packed oneDNN convolutions where that applies (CPU, fp32; ``packed`` None = auto)."""
-        from rvclora.features.rmvpe_packed import pack_rmvpe, packed_conv_available
-
-        if packed is False:
-            return False
-        applies = self.device.type == "cpu" and self.dtype == torch.float32 and packed_conv_available()
-        if packed and not applies:
-            raise ConfigError(
-                f"packed RMVPE runs on the CPU in fp32 with a torch that has oneDNN "
-                f"(here: {self.device}, {self.dtype})",
-                "leave packed to its default",
-            )
-        if applies:
-            pack_rmvpe(self.net)
-        return applies
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: object) -> Rmvpe:

@@ -12,7 +12,8 @@ up to 5× slower on another. So each layer packs for the shape it meets and keep
 again (about what ``F.conv2d`` pays per call).
 
 Same weights, same operations; the folded batch norm and the blocked kernels round differently, so salience
-matches the plain network to float rounding (~1e-7). 1.2–1.6× faster (benchmarks/f0_speed.py).
+matches the plain network to float rounding (~1e-7). 1.25–2× faster on stream windows and 1.26–1.43× on 10 s
+(benchmarks/f0_speed.py, ``rmvpe plain`` rows side by side).
 """
 
 from __future__ import annotations
