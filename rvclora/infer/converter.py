@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rvclora.blend_weights import parse_weights
+from rvclora.choices import Backend
 from rvclora.devices import resolve_precision
 from rvclora.errors import BadInputError, ConfigError
 from rvclora.infer import assets as asset_lookup
@@ -183,7 +184,7 @@ class Converter:
         # HuBERT has no fp16 CPU kernels worth using; there only the synthesizer runs in half precision.
         cpu_half = self.dtype == torch.float16 and not self.device.startswith("cuda")
         # --backend torch and --eager keep HuBERT and RMVPE on plain PyTorch layers (the reference arithmetic)
-        self.plain = config.backend == "torch" or not config.fast
+        self.plain = Backend.parse(config.backend or "auto") is Backend.torch or not config.fast
         self.encoder = load_content_encoder(
             found.hubert,
             device=self.device,

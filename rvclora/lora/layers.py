@@ -284,3 +284,13 @@ def wrapper_class(module: nn.Module) -> type[LoRALayer] | None:
 WRAPPERS: dict[str, type[LoRALayer]] = {
     cls.kind: cls for cls in (LoRALinear, LoRAEmbedding, LoRAConv1d, LoRAConvTranspose1d)
 }
+
+
+def computed_weight(layer: nn.Module) -> torch.Tensor:
+    """The fp32 weight ``layer`` computes with: weight norm applied, and for an adapter layer the base weight
+    plus scale·ΔW unless it is merged (a blend's exact weight). What an engine that runs the layer's
+    arithmetic itself (onnx export, packed oneDNN kernels) takes, never to be written back."""
+    if isinstance(layer, LoRALayer):
+        weight = effective_weight(layer.base).to(torch.float32)
+        return weight if layer.merged or layer.scale == 0 else weight + layer.delta_weight(torch.float32)
+    return effective_weight(layer).to(torch.float32)

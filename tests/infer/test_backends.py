@@ -236,7 +236,7 @@ def test_converter_backends_agree_on_a_blend(voices: dict[str, Path], requested:
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-@pytest.mark.parametrize(("backend", "fast"), [("auto", True), ("torch", True), ("auto", False)])
+@pytest.mark.parametrize(("backend", "fast"), [("auto", True), ("torch", True), ("TORCH", True), ("auto", False)])
 def test_backend_torch_keeps_hubert_plain(voices: dict[str, Path], backend: str, fast: bool) -> None:
     """HuBERT's packed linear layers follow the backend: on by default on a CPU in fp32, off with the force flag
     (``--backend torch``) and on the reference path (``--eager``)."""
@@ -244,3 +244,4 @@ def test_backend_torch_keeps_hubert_plain(voices: dict[str, Path], backend: str,
 
     conv = Converter(voices["base"], voices["a"], hubert=voices["hubert"], backend=backend, fast=fast, device="cpu")
     assert conv.encoder.packed == (backend == "auto" and fast and packed_linear_available())
+    assert conv.plain == (backend.lower() == "torch" or not fast)

@@ -43,18 +43,12 @@ def onednn_available() -> bool:
 
 
 def _weight_and_bias(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The fp32 weight ``layer`` computes with (weight norm applied, an unmerged adapter branch added) and bias."""
-    from rvclora.lora.layers import LoRALayer
-    from rvclora.lora.weights import effective_weight
+    """The fp32 weight ``layer`` computes with (as a 1×k 2-D weight) and its bias (an adapter's: the base's)."""
+    from rvclora.lora.layers import computed_weight
 
-    if isinstance(layer, LoRALayer):
-        weight = effective_weight(layer.base).float()
-        if not layer.merged and layer.scale != 0:
-            weight = weight + layer.delta_weight(torch.float32)
-        bias = cast(torch.Tensor | None, layer.base.bias)
-    else:
-        weight, bias = effective_weight(layer).float(), cast(torch.Tensor | None, layer.bias)
-    return weight.detach().unsqueeze(2).contiguous(), None if bias is None else bias.detach().float().contiguous()
+    bias = cast(torch.Tensor | None, layer.bias)
+    weight = computed_weight(layer).detach().unsqueeze(2).contiguous()
+    return weight, None if bias is None else bias.detach().float().contiguous()
 
 
 class _Conv:

@@ -26,7 +26,7 @@ from torch import nn
 
 from rvclora.fileio import atomic_write
 from rvclora.infer.fast import _decode_tile
-from rvclora.lora.layers import LoRALayer
+from rvclora.lora.layers import LoRALayer, computed_weight
 from rvclora.models.generator import Generator
 
 #: bump when the exported graph changes, so old cache files are not reused (2: 2-D convolutions)
@@ -80,13 +80,9 @@ def as_2d(dec: Generator) -> Generator:
     twin = copy.deepcopy(dec)
     for parent in list(twin.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, LoRALayer) and isinstance(child.base, nn.Conv1d | nn.ConvTranspose1d):
-                weight = child.base.weight
-                if not child.merged and child.scale != 0:
-                    weight = weight + child.delta_weight()
-                setattr(parent, name, _conv_2d(child.base, weight))
-            elif isinstance(child, nn.Conv1d | nn.ConvTranspose1d):
-                setattr(parent, name, _conv_2d(child, child.weight))
+            conv = child.base if isinstance(child, LoRALayer) else child
+            if isinstance(conv, nn.Conv1d | nn.ConvTranspose1d):
+                setattr(parent, name, _conv_2d(conv, computed_weight(child).to(conv.weight.dtype)))
     return twin
 
 
