@@ -13,11 +13,13 @@ from rvclora.realtime.settings import StreamSettings
 def build_stream(
     config: ConverterConfig, options: ConvertOptions, sr: int, out_sr: int | None, settings: StreamSettings
 ) -> Any:
-    """A Converter (one voice) and a Stream on it; user errors surface as RvcloraError."""
+    """A Converter (one voice) and a warmed-up Stream on it; user errors surface as RvcloraError."""
     from rvclora.infer.converter import Converter
     from rvclora.realtime.stream import Stream
 
-    return Stream(Converter.from_config(config, options), sr, out_sr, settings)
+    stream = Stream(Converter.from_config(config, options), sr, out_sr, settings)
+    stream.warm_up()
+    return stream
 
 
 def slow_warning(stats: Any) -> str | None:

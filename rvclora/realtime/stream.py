@@ -120,6 +120,10 @@ class Stream:
         self._pc = min(s.frames("pitch_context"), self._c + 1)  # +1: the window's room for the even start
         self._window = self._c + self._k + self._l + 1  # +1: room to start on an even frame
         self._fi, self._fo = self.sr // 100, self.out_sr // 100
+        self._start()
+
+    def _start(self) -> None:
+        """The state of a stream that has received nothing yet."""
         self._history = np.zeros(self._window * self._fi, np.float32)
         self._fifo = np.zeros(0, np.float32)
         self._end = 0  # frames consumed (the window's end, in frames since the stream began)
@@ -130,7 +134,14 @@ class Stream:
         self._prev: tuple[int, np.ndarray] | None = None  # (start frame, shifted Hz) of the previous window
         self._in_samples = 0
         self._out_samples = 0
-        self.stats = StreamStats(s.block, s.latency)
+        self.stats = StreamStats(self.settings.block, self.settings.latency)
+
+    def warm_up(self) -> None:
+        """Convert one block of silence and forget it: the first block pays one-time costs (lazy imports,
+        oneDNN's kernels and packed weights for the window's shapes), seconds that would otherwise make a live
+        stream's first block late. Afterwards the stream is as new."""
+        self.process(np.zeros(self._k * self._fi, np.float32))
+        self._start()
 
     # --- settings while running -------------------------------------------------------------------------
     @property

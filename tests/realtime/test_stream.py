@@ -200,3 +200,15 @@ def test_pitch_sees_only_its_context(converter: Converter) -> None:
         frames = min(int(round((pitch_context + 0.25 + DEFAULTS.lookahead) * 100)), stream._window - 1)
         assert set(seen) <= {frames * 160, (frames + 1) * 160} and seen  # the window's even start: one frame more
     assert _snr(outputs[0], outputs[1]) >= 60.0
+
+
+def test_warm_up_leaves_the_stream_as_new(converter: Converter) -> None:
+    """stream and live warm a stream up before the first real block; afterwards it is as if new: the same
+    output as a stream that never ran, and no blocks counted."""
+    wav = _signal(0.6)
+    with zero_noise():
+        fresh = _stream_all(Stream(converter, 16000, rms_mix_rate=1.0), wav)
+        warmed = Stream(converter, 16000, rms_mix_rate=1.0)
+        warmed.warm_up()
+        assert warmed.stats.blocks == 0 and warmed.stats.late == 0
+        np.testing.assert_allclose(_stream_all(warmed, wav), fresh, rtol=0, atol=1e-6)
