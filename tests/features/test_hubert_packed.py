@@ -91,6 +91,18 @@ def test_positional_weight_follows_its_parameters(tiny_pt: Path, wavs: list[np.n
     np.testing.assert_allclose(enc.extract(wavs[0]), before, rtol=0, atol=1e-6)
 
 
+def test_positional_weight_follows_a_move() -> None:
+    """After ``.to()`` (another dtype here) the cached weight is computed again, in the new dtype."""
+    from rvclora.features.hubert_model import _PosConv
+
+    conv = _PosConv(16, 8, 4)
+    x = torch.randn(1, 16, 20)
+    with torch.no_grad():
+        conv(x)
+        conv.double()
+        assert conv(x.double()).dtype == torch.float64
+
+
 def test_positional_weight_trains() -> None:
     """With gradients on, the weight is computed in the graph (the cache is for inference only)."""
     from rvclora.features.hubert_model import _PosConv
