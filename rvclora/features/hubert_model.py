@@ -64,7 +64,7 @@ class _PosConv(nn.Module):
         self.weight_g = nn.Parameter(torch.ones(1, 1, kernel))
         self.weight_v = nn.Parameter(torch.randn(dim, dim // groups, kernel) * (dim * kernel) ** -0.5)
         self.bias = nn.Parameter(torch.zeros(dim))
-        self._cache: tuple[tuple[int, ...], torch.Tensor] | None = None
+        self._cache: tuple[tuple[object, ...], torch.Tensor] | None = None
 
     def weight(self) -> torch.Tensor:
         v = self.weight_v.float()
